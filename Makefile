@@ -1,0 +1,49 @@
+# Two commands on a fresh machine:  `make demo`  and  `make test`.
+# Both create (or reuse) the virtual environment in $(VENV), install the CPU
+# build of PyTorch first (a plain `torch` requirement would pull a multi-GB
+# CUDA build), then skastro with its dependencies.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+DEMO_OUT ?= skastro_demo
+DEMO_SIZE ?= small
+STAMP := $(VENV)/.skastro-installed
+
+.PHONY: env test test-all demo docs lint bench clean
+
+env: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+test: env
+	$(PY) -m ruff check skastro tests examples benchmarks docs/conf.py
+	OMP_NUM_THREADS=2 $(PY) -m pytest -q
+
+test-all: env
+	$(PY) -m pytest -q -m ""
+
+demo: env
+	$(PY) -m skastro demo --size $(DEMO_SIZE) --out $(DEMO_OUT)
+
+$(VENV)/.skastro-docs: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[test,docs]"
+	touch $@
+
+docs: $(VENV)/.skastro-docs
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+lint: env
+	$(PY) -m ruff check skastro tests examples benchmarks docs/conf.py
+
+bench: env
+	$(PY) benchmarks/bench_crop.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info docs/_build docs/generated docs/auto_examples

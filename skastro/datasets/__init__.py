@@ -1,0 +1,7 @@
+"""Simulated data sets for docs, tests and the demo, and loaders for real data.
+
+Every simulator is deterministic under ``random_state`` and makes its
+problem with realistic physics and difficulty (see each function).
+"""
+
+__all__: list[str] = []

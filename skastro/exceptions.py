@@ -1,0 +1,33 @@
+"""Exceptions raised by skastro.
+
+Each is a subclass of a built-in exception, so ``except ValueError`` keeps
+working in user code, while tests and pipelines can catch the precise case.
+"""
+
+from sklearn.exceptions import NotFittedError
+
+__all__ = [
+    "CatalogError",
+    "FITSFormatError",
+    "InputLayoutError",
+    "NotFittedError",
+    "StampOverlapError",
+]
+
+
+class CatalogError(ValueError):
+    """A catalog lacks a needed column or holds unusable values (NaN positions)."""
+
+
+class FITSFormatError(ValueError):
+    """A FITS file is corrupt, truncated, has no image data, or does not match
+    the other files it is used with (band count, image shape)."""
+
+
+class StampOverlapError(ValueError):
+    """A stamp lies (partly) outside its image and ``off_edge='raise'``."""
+
+
+class InputLayoutError(ValueError):
+    """An array has the wrong layout: channels last instead of first, wrong
+    stamp size or band count, wrong number of dimensions."""

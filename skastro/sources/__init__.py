@@ -1,0 +1,3 @@
+"""SExtractor-like per-object features measured on stamps."""
+
+__all__: list[str] = []
