@@ -17,6 +17,7 @@ _LAZY: dict[str, str] = {
     # --- stamps: catalog -> stamps -> calibrated stamps (skastro.stamps)
 
     # --- light curves (skastro.lightcurves)
+    "LightCurveExtractor": "skastro.lightcurves",
 
     # --- SExtractor-like source features (skastro.sources)
 

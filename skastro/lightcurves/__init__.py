@@ -1,3 +1,5 @@
 """Light curves: from image sequences to light curves to features."""
 
-__all__: list[str] = []
+from ._extract import LightCurveExtractor
+
+__all__: list[str] = ["LightCurveExtractor"]
