@@ -13,9 +13,23 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skastro.utils.estimator_checks import parametrize_with_contract_checks
 
+
+def _light_curve_extractor_cases():
+    from skastro.datasets import simulate_hits_sequences
+    from skastro.lightcurves import LightCurveExtractor
+
+    def make_data():
+        return simulate_hits_sequences(2, n_epochs=(4, 6), random_state=0)["data"], None
+
+    return [
+        (LightCurveExtractor(), make_data),
+        (LightCurveExtractor(method="aperture", output="flux"), make_data),
+    ]
+
+
 # (estimator with small settings, make_data) -- make_data() returns (X, y).
 # Each component adds its cases in a function below and lists it here.
-CONTRACT_CASE_FACTORIES: list = []
+CONTRACT_CASE_FACTORIES: list = [_light_curve_extractor_cases]
 
 # Estimators whose X is a 2-D numeric table.
 TABULAR_ESTIMATORS: list = []
@@ -40,4 +54,3 @@ if TABULAR_ESTIMATORS:
     def test_sklearn_compatible(estimator, check):
         """scikit-learn's own estimator checks."""
         check(estimator)
-

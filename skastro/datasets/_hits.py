@@ -317,7 +317,8 @@ def _bazin(
     to a maximum of 1; type-Ia-like (70 %, τ_fall 10-35 d) and type-II-like
     (30 %, τ_fall 40-120 d) decline, τ_rise 1-5 d, both dilated by (1 + z)
     with z uniform in 0.02-0.5. The peak falls uniformly in
-    [first epoch - 15 d, last epoch + 10 d].
+    [first epoch, last epoch + 20 d], so most supernovae are caught rising,
+    as HiTS was designed to.
     """
     n = t.shape[0]
     z = rng.uniform(0.02, 0.5, n)
@@ -325,7 +326,7 @@ def _bazin(
     tau_r = rng.uniform(1.0, 5.0, n) * (1 + z)
     tau_f = np.where(type_ii, rng.uniform(40.0, 120.0, n), rng.uniform(10.0, 35.0, n))
     tau_f = tau_f * (1 + z)
-    t_peak = rng.uniform(t_first - 15.0, t_last + 10.0)
+    t_peak = rng.uniform(t_first, t_last + 20.0)
     # t0 such that the maximum of the Bazin function is at t_peak
     t0 = t_peak - tau_r * np.log(tau_f / tau_r - 1.0)
 
