@@ -21,10 +21,7 @@ def _light_curve_extractor_cases():
     def make_data():
         return simulate_hits_sequences(2, n_epochs=(4, 6), random_state=0)["data"], None
 
-    return [
-        (LightCurveExtractor(), make_data),
-        (LightCurveExtractor(method="aperture", output="flux"), make_data),
-    ]
+    return [(LightCurveExtractor(), make_data)]
 
 
 # (estimator with small settings, make_data) -- make_data() returns (X, y).
