@@ -13,9 +13,43 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skastro.utils.estimator_checks import parametrize_with_contract_checks
 
+
+def _stamps_cases():
+    import numpy as np
+    import pandas as pd
+
+    from skastro.stamps import Calibrator, FITSCropper
+
+    rng = np.random.default_rng(0)
+    field = rng.normal(size=(3, 40, 50)).astype(np.float32)
+
+    def catalog():
+        return pd.DataFrame(
+            {
+                "x": rng.uniform(-2, 52, 12),
+                "y": rng.uniform(-2, 42, 12),
+                "fwhm": rng.uniform(2, 20, 12),
+            }
+        ), None
+
+    def stamps():
+        return rng.normal(size=(6, 3, 8, 8)).astype(np.float32), None
+
+    return [
+        (FITSCropper(field, size=8), catalog),
+        (FITSCropper(field, size="fwhm", output_size=16), catalog),
+        (
+            Calibrator(
+                zero_point=[20.0, 21.0, 22.0], stretch="asinh", clip_percentiles=(1, 99)
+            ),
+            stamps,
+        ),
+    ]
+
+
 # (estimator with small settings, make_data) -- make_data() returns (X, y).
-# Each component adds its cases in a function below and lists it here.
-CONTRACT_CASE_FACTORIES: list = []
+# Each component adds its cases in a function above and lists it here.
+CONTRACT_CASE_FACTORIES: list = [_stamps_cases]
 
 # Estimators whose X is a 2-D numeric table.
 TABULAR_ESTIMATORS: list = []
@@ -40,4 +74,3 @@ if TABULAR_ESTIMATORS:
     def test_sklearn_compatible(estimator, check):
         """scikit-learn's own estimator checks."""
         check(estimator)
-
