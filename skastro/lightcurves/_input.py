@@ -65,7 +65,7 @@ def _find_key(keys, role: str, *, name: str, kind: str) -> str:
 def _clean_curve(
     index: int, time: Any, mag: Any, err: Any, *, sort: bool, name: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate one curve and return float64 (time, mag, err), missing points dropped."""
+    """Validate one curve; return float64 (time, mag, err) without missing points."""
     try:
         t = np.asarray(time, dtype=np.float64).reshape(-1)
         m = np.asarray(mag, dtype=np.float64).reshape(-1)
@@ -178,7 +178,11 @@ def _from_frame(X: pd.DataFrame, *, sort: bool, name: str):
         return []
     return [
         _clean_curve(
-            i, pieces["time"][i], pieces["mag"][i], pieces["err"][i], sort=sort,
+            i,
+            pieces["time"][i],
+            pieces["mag"][i],
+            pieces["err"][i],
+            sort=sort,
             name=name,
         )
         for i in range(len(pieces["time"]))
