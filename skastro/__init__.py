@@ -21,6 +21,7 @@ _LAZY: dict[str, str] = {
     # --- SExtractor-like source features (skastro.sources)
 
     # --- deep estimators (skastro.nn)
+    "SequenceRCNN": "skastro.nn",
 
 }
 

@@ -11,6 +11,7 @@ __all__ = [
     "FITSFormatError",
     "InputLayoutError",
     "NotFittedError",
+    "SequenceError",
     "StampOverlapError",
 ]
 
@@ -31,3 +32,9 @@ class StampOverlapError(ValueError):
 class InputLayoutError(ValueError):
     """An array has the wrong layout: channels last instead of first, wrong
     stamp size or band count, wrong number of dimensions."""
+
+
+class SequenceError(ValueError):
+    """An image sequence cannot be classified as given: all epochs masked, fewer
+    valid epochs than the network's window, NaN pixels or times at a valid
+    epoch, or times that do not increase."""
