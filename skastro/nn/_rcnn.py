@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 from skorch import NeuralNetClassifier
 from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
 from skorch.utils import is_dataset
-from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 
 from ..exceptions import InputLayoutError, SequenceError
 from ..utils._torch import seed_everything
@@ -40,27 +40,32 @@ def _list_rows(rows: np.ndarray, limit: int = 5) -> str:
 
 
 def reference_scale(
-    stamps: np.ndarray, sky: np.ndarray, zero_point: np.ndarray, zp_ref: np.ndarray
+    stamps: np.ndarray, sky: np.ndarray, zero_point: np.ndarray, mask: np.ndarray
 ) -> np.ndarray:
-    """Seed 001 eqs. 3.4-3.5: ``(stamp - sky) * 10**((zp_ref - zp) / 2.5)``.
+    """Seed 001 eqs. 3.4-3.5 via :class:`~skastro.stamps.Calibrator`.
+
+    ``(stamp - sky_t) * 10**((zp_first - zp_t) / 2.5)`` with ``zp_first`` the
+    zero point of each sequence's first valid epoch.
 
     Parameters
     ----------
-    stamps : ndarray of shape (..., H, W)
+    stamps : ndarray of shape (n, T, H, W)
         Pixels in ADU, sky not subtracted.
-    sky : ndarray of shape (...)
+    sky : ndarray of shape (n, T)
         Sky level in ADU/pixel.
-    zero_point, zp_ref : ndarray of shape (...)
-        Zero point of the epoch and of the reference (first) epoch, in mag.
+    zero_point : ndarray of shape (n, T)
+        Zero points in mag.
+    mask : bool ndarray of shape (n, T)
+        Valid epochs (the others come out as 0).
 
     Returns
     -------
-    ndarray of shape (..., H, W), float32
-        Sky-subtracted pixels in ADU of the reference epoch's zero point.
+    ndarray of shape (n, T, H, W), float32
     """
-    gamma = np.power(10.0, (zp_ref - zero_point) / 2.5)
-    out = (stamps - sky[..., None, None]) * gamma[..., None, None]
-    return out.astype(np.float32, copy=False)
+    from ..stamps import Calibrator
+
+    X = SliceDict(stamps=stamps, sky=sky, zero_point=zero_point, mask=mask)
+    return Calibrator(method="reference").fit_transform(X)
 
 
 @dataclass
@@ -234,9 +239,12 @@ def prepare_sequences(
                 f"X['sky'] or X['zero_point'] is NaN at valid epochs of row(s) "
                 f"{_list_rows(r)}; the reference pre-processing needs both."
             )
-        sky_c = np.where(mask_c, sky_c, 0.0)
-        zp_c = np.where(mask_c, zp_c, zp_c[:, :1])
-        stamps_c = reference_scale(stamps_c, sky_c, zp_c, zp_c[:, :1])
+        stamps_c = reference_scale(
+            np.where(mask_c[:, :, None, None], stamps_c, 0.0),
+            np.where(mask_c, sky_c, 0.0),
+            np.where(mask_c, zp_c, 0.0),
+            mask_c,
+        )
     stamps_c = np.where(mask_c[:, :, None, None], stamps_c, 0.0).astype(np.float32)
     data = SliceDict(
         stamps=np.ascontiguousarray(stamps_c), dt=dt, mask=np.ascontiguousarray(mask_c)
@@ -663,9 +671,14 @@ class SequenceStream:
                 )
             if self._zp_ref is None:
                 self._zp_ref = float(zero_point)
+            # a two-epoch sequence: the reference epoch's zero point, then this one
+            pair = np.stack([np.zeros_like(img), img])[None]
             img = reference_scale(
-                img, np.float64(sky), np.float64(zero_point), np.float64(self._zp_ref)
-            )
+                pair,
+                np.array([[0.0, float(sky)]]),
+                np.array([[self._zp_ref, float(zero_point)]]),
+                np.ones((1, 2), dtype=bool),
+            )[0, 1]
         if self._first_mjd is None:
             self._first_mjd = mjd
         self._last_mjd = mjd

@@ -275,7 +275,7 @@ class SequenceRCNNModule(nn.Module):
 
     # -- the two halves, also used by the streaming API ---------------------
     def encode_windows(self, windows: torch.Tensor) -> torch.Tensor:
-        """CNN + dense features of windows ``(N, n_window, H, W)`` -> ``(N, n_hidden)``."""
+        """Features ``(N, n_hidden)`` of windows ``(N, n_window, H, W)``."""
         return self.dense(self.cnn(windows))
 
     def step(
@@ -348,8 +348,7 @@ class SequenceRCNNModule(nn.Module):
         n, t = stamps.shape[:2]
         if t < n_w:
             raise ValueError(
-                f"sequences of {t} epochs are shorter than the window of {n_w} "
-                "stamps."
+                f"sequences of {t} epochs are shorter than the window of {n_w} stamps."
             )
         mask = mask.bool()
         # (N, S, H, W, n_w) -> (N, S, n_w, H, W)

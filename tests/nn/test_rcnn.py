@@ -11,8 +11,8 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from skorch.helper import SliceDict
 from sklearn.base import clone
+from skorch.helper import SliceDict
 
 from skastro.exceptions import InputLayoutError, SequenceError
 from skastro.nn import (
@@ -182,9 +182,10 @@ def test_masked_step_loss_sums_valid_steps():
     y = torch.tensor([3, 5])
     loss = MaskedStepCrossEntropy()((logits, mask), y)
     ce = torch.nn.functional.cross_entropy
-    manual = (ce(logits[0, :2], y[[0, 0]], reduction="sum") + ce(
-        logits[1], y[[1] * 4], reduction="sum"
-    )) / 2
+    manual = (
+        ce(logits[0, :2], y[[0, 0]], reduction="sum")
+        + ce(logits[1], y[[1] * 4], reduction="sum")
+    ) / 2
     torch.testing.assert_close(loss, manual)
 
 
