@@ -4,4 +4,22 @@ Networks live in ``_modules`` files apart from their estimators, so they can
 be tested and reused alone.
 """
 
-__all__: list[str] = []
+from ._pretrain import MagnitudePretrainer, PretrainedStampClassifier, PretrainedWeights
+from ._pretrain_modules import (
+    VGG16_CONFIG,
+    MaskedL1Loss,
+    VGG16Backbone,
+    VGG16StampNet,
+    load_vgg16_features,
+)
+
+__all__: list[str] = [
+    "VGG16_CONFIG",
+    "MagnitudePretrainer",
+    "MaskedL1Loss",
+    "PretrainedStampClassifier",
+    "PretrainedWeights",
+    "VGG16Backbone",
+    "VGG16StampNet",
+    "load_vgg16_features",
+]
