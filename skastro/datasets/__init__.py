@@ -4,4 +4,11 @@ Every simulator is deterministic under ``random_state`` and makes its
 problem with realistic physics and difficulty (see each function).
 """
 
-__all__: list[str] = []
+from ._lsbg import LSBG_ARTIFACT_TYPES, LSBG_BANDS, LSBG_SURVEYS, make_lsbg_stamps
+
+__all__: list[str] = [
+    "LSBG_ARTIFACT_TYPES",
+    "LSBG_BANDS",
+    "LSBG_SURVEYS",
+    "make_lsbg_stamps",
+]
