@@ -5,5 +5,13 @@ problem with realistic physics and difficulty (see each function).
 """
 
 from ._hits import HITS_CLASSES, simulate_hits_sequences
+from ._lsbg import LSBG_ARTIFACT_TYPES, LSBG_BANDS, LSBG_SURVEYS, make_lsbg_stamps
 
-__all__: list[str] = ["HITS_CLASSES", "simulate_hits_sequences"]
+__all__: list[str] = [
+    "HITS_CLASSES",
+    "LSBG_ARTIFACT_TYPES",
+    "LSBG_BANDS",
+    "LSBG_SURVEYS",
+    "make_lsbg_stamps",
+    "simulate_hits_sequences",
+]
