@@ -13,6 +13,7 @@ from numbers import Integral
 from typing import Any
 
 import numpy as np
+from scipy import fft as sfft
 from scipy.special import erf, gammainc
 from sklearn.utils import Bunch, check_random_state
 
@@ -452,10 +453,9 @@ def _render_galaxies(
     kern = _render_psf(
         nfft, cond["fwhm"], dx + 0.5, dy + 0.5, kind, *_psf_extra(cond), subsample=2
     )
-    kern = np.fft.ifftshift(kern, axes=(-2, -1))
-    conv = np.fft.irfft2(
-        np.fft.rfft2(gal)[:, None] * np.fft.rfft2(kern), s=(nfft, nfft)
-    )
+    kern = np.fft.ifftshift(kern, axes=(-2, -1)).astype(np.float32)
+    spec = sfft.rfft2(gal.astype(np.float32))[:, None] * sfft.rfft2(kern)
+    conv = sfft.irfft2(spec, s=(nfft, nfft))
     adu = _mag_to_adu(mag[:, None], cond["zero_point"], cond["exptime"])
     return adu[:, :, None, None] * conv[..., cut, cut]
 
