@@ -109,9 +109,10 @@ def _simulate_fields(
         visit_in_night[f] = np.arange(n_epochs) - first
     rows = np.arange(n_fields)[:, None]
     spacing = rng.uniform(0.06, 0.09, (n_fields, max_nights))  # ~1.5-2 h
-    mjd = night_start[rows, night_of_epoch] + visit_in_night * spacing[
-        rows, night_of_epoch
-    ]
+    mjd = (
+        night_start[rows, night_of_epoch]
+        + visit_in_night * spacing[rows, night_of_epoch]
+    )
     mjd = mjd + rng.uniform(0.0, 0.004, mjd.shape)  # scheduling jitter (< spacing)
 
     # airmass rises through the night from the meridian
