@@ -105,9 +105,9 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     stamp_shape_ : tuple of int
-        ``(height, width)`` of the stamps seen in :term:`fit`, pixels.
+        ``(height, width)`` of the stamps seen in ``fit``, pixels.
     psf_source_ : str
-        ``"given"`` or ``"gaussian"``, resolved from ``psf`` in :term:`fit`.
+        ``"given"`` or ``"gaussian"``, resolved from ``psf`` in ``fit``.
 
     Notes
     -----
@@ -214,7 +214,7 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
         ----------
         X : mapping
             Image sequences (see the class Notes), stamps of the size seen in
-            :term:`fit`.
+            ``fit``.
 
         Returns
         -------
