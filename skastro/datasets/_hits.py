@@ -517,6 +517,7 @@ def simulate_hits_sequences(
     stamp_size: int = 21,
     domain: str = "simulated",
     return_X_y: bool = False,
+    return_host_images: bool = False,
     random_state: int | np.random.RandomState | None = None,
 ) -> Bunch | tuple[Any, np.ndarray]:
     """Simulate HiTS-like g-band image sequences of seven classes of sources.
@@ -582,6 +583,14 @@ def simulate_hits_sequences(
         Survey whose conditions are simulated (see above).
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
+    return_host_images : bool, default=False
+        Add ``host_images`` to the Bunch: the noise-free host galaxy of each
+        point source as imaged at each epoch (ADU, PSF-convolved, zeros without
+        a host and for ``GAL``, whose galaxy is the source). Adding
+        ``sky + host_images`` to ``data`` as ``"background"`` lets
+        :class:`~skastro.lightcurves.LightCurveExtractor` subtract the host as
+        a "known extra source" (seed 001 eq. 2.8's ``S_ij``), the analogue of
+        photometry on difference images. Doubles the memory of the output.
     random_state : int, RandomState instance or None, default=None
         Seed; the output is identical for the same seed.
 
@@ -618,6 +627,8 @@ def simulate_hits_sequences(
             Whether a galaxy is in the stamp (always for ``GAL``).
         host_mag : ndarray of shape (n,)
             Total g magnitude of that galaxy, NaN without one.
+        host_images : ndarray of float32, shape (n, T, stamp_size, stamp_size)
+            Only with ``return_host_images=True`` (see above).
         psf : str
             ``"gaussian"`` or ``"moffat"``.
         DESCR : str
@@ -776,6 +787,11 @@ def simulate_hits_sequences(
     gal_pos = np.full(n, -1)
     gal_pos[g_idx] = np.arange(g_idx.size)
     stamps = np.empty((n, T, stamp_size, stamp_size), dtype=np.float32)
+    host_images = (
+        np.zeros((n, T, stamp_size, stamp_size), dtype=np.float32)
+        if return_host_images
+        else None
+    )
     chunk = 256 if kind == "gaussian" else 32
     for s in range(0, n, chunk):
         ii = np.arange(s, min(s + chunk, n))
@@ -788,7 +804,7 @@ def simulate_hits_sequences(
         for h in range(0, hosts.size, 16):
             loc = hosts[h : h + 16]
             j = gal_pos[ii[loc]]
-            img[loc] += _render_galaxies(
+            gal = _render_galaxies(
                 stamp_size,
                 {k: v[j] for k, v in gp.items()},
                 gx[j],
@@ -799,6 +815,12 @@ def simulate_hits_sequences(
                 dy[ii[loc]],
                 kind,
             )
+            img[loc] += gal
+            if host_images is not None:
+                # hosts of point sources are "known extra sources"; a GAL is the
+                # source itself
+                is_host = ~is_gal[ii[loc]]
+                host_images[ii[loc][is_host]] = gal[is_host]
         # sky, electrons, Poisson + read noise, back to ADU
         gain = sub["gain"][:, :, None, None]
         electrons = (img + sub["sky"][:, :, None, None]) * gain
@@ -806,6 +828,8 @@ def simulate_hits_sequences(
         noisy += sub["read_noise"][:, :, None, None] * rng.standard_normal(noisy.shape)
         stamps[ii] = noisy / gain
     stamps[~mask] = 0.0
+    if host_images is not None:
+        host_images[~mask] = 0.0
 
     from skorch.helper import SliceDict
 
@@ -853,4 +877,5 @@ def simulate_hits_sequences(
         host_mag=host_mag,
         psf=kind,
         DESCR=descr,
+        **({"host_images": host_images} if return_host_images else {}),
     )
