@@ -13,6 +13,7 @@ __all__ = [
     "LightCurveError",
     "LightCurveWarning",
     "NotFittedError",
+    "SequenceError",
     "StampOverlapError",
 ]
 
@@ -43,3 +44,9 @@ class LightCurveError(ValueError):
 class LightCurveWarning(UserWarning):
     """Some light curves were too short or degenerate for some features, whose
     values were set to NaN (the message says which features and how many curves)."""
+
+
+class SequenceError(ValueError):
+    """An image sequence cannot be classified as given: all epochs masked, fewer
+    valid epochs than the network's window, NaN pixels or times at a valid
+    epoch, or times that do not increase."""

@@ -4,4 +4,6 @@ Every simulator is deterministic under ``random_state`` and makes its
 problem with realistic physics and difficulty (see each function).
 """
 
-__all__: list[str] = []
+from ._hits import HITS_CLASSES, simulate_hits_sequences
+
+__all__: list[str] = ["HITS_CLASSES", "simulate_hits_sequences"]

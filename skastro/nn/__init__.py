@@ -4,4 +4,13 @@ Networks live in ``_modules`` files apart from their estimators, so they can
 be tested and reused alone.
 """
 
-__all__: list[str] = []
+from ._rcnn import SequenceRCNN, SequenceStream
+from ._rcnn_modules import BatchRenorm, MaskedStepCrossEntropy, SequenceRCNNModule
+
+__all__: list[str] = [
+    "BatchRenorm",
+    "MaskedStepCrossEntropy",
+    "SequenceRCNN",
+    "SequenceRCNNModule",
+    "SequenceStream",
+]
