@@ -126,7 +126,7 @@ def _car(t, m, e):
     res = minimize(
         K.car_neg_loglik,
         [10, 0.5],
-        args=(t.copy(), m.copy(), e.copy() ** 2),
+        args=(t.copy(), m.copy(), e.copy() ** 2, np.mean(m)),
         method="nelder-mead",
         bounds=((0, 100), (0, 100)),
     )
@@ -135,7 +135,7 @@ def _car(t, m, e):
 
 
 def _slotted_round(t, d, T, k_lo, k_hi):
-    """SAC values at the occupied slots and the slots (feets' slotted_autocorrelation)."""
+    """SAC at the occupied slots, and the slots (feets slotted_autocorrelation)."""
     sums, counts = K.slotted_sums(t, d, T, 0 if k_lo == 1 else k_lo, k_hi)
     if k_lo != 1:  # the zero lag is needed for normalisation in every round
         s0, c0 = K.slotted_sums(t, d, T, 0, 1)

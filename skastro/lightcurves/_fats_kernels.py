@@ -180,33 +180,57 @@ EPSILON = 1e-300
 
 
 @numba.jit(**_JIT)
-def car_neg_loglik(params, t, x, error_vars):
-    sigma = params[0]
-    tau = params[1]
-    n = x.size
-    b = np.mean(x) / tau
-    omega0 = tau * sigma**2 / 2.0
+def _car_filter(a, x_ast, omega0, error_vars, two, minus_half):
+    """Kalman recursion of the CAR(1) likelihood, in feets' order of operations.
+
+    Returns ``(2 pi (Omega_i + e_i)) ** -0.5`` and the Gaussian exponent for
+    i >= 1. ``a[i - 1] = exp(-(t_i - t_{i-1}) / tau)``. The powers take their
+    exponents at run time so that they call ``pow`` as numpy's scalar power
+    does (a constant 2 would become ``x * x``, which rounds differently).
+    """
+    n = x_ast.size
+    coef = np.empty(n - 1)
+    expo = np.empty(n - 1)
     omega_prev = omega0
     x_hat_prev = 0.0
-    x_ast_prev = x[0] - b * tau
-    loglik = 0.0
     for i in range(1, n):
-        a_new = math.exp(-(t[i] - t[i - 1]) / tau)
-        x_ast = x[i] - b * tau
-        gain = omega_prev / (omega_prev + error_vars[i - 1])
-        x_hat = a_new * x_hat_prev + a_new * gain * (x_ast_prev - x_hat_prev)
-        omega = omega0 * (1 - a_new**2) + a_new**2 * omega_prev * (
+        a_new = a[i - 1]
+        x_hat = a_new * x_hat_prev + a_new * omega_prev / (
+            omega_prev + error_vars[i - 1]
+        ) * (x_ast[i - 1] - x_hat_prev)
+        omega = omega0 * (1 - a_new**two) + a_new**two * omega_prev * (
             1 - omega_prev / (omega_prev + error_vars[i - 1])
         )
         var = omega + error_vars[i]
-        loglik += math.log(
-            (2 * math.pi * var) ** (-0.5)
-            * (math.exp(-0.5 * ((x_hat - x_ast) ** 2 / var)) + EPSILON)
-        )
+        coef[i - 1] = (2 * math.pi * var) ** minus_half
+        expo[i - 1] = -0.5 * ((x_hat - x_ast[i]) ** two / var)
         omega_prev = omega
         x_hat_prev = x_hat
-        x_ast_prev = x_ast
-    return -loglik
+    return coef, expo
+
+
+def car_neg_loglik(params, t, x, error_vars, mean_x):
+    """Negative log-likelihood of CAR(1) (Pichara et al. 2012), as feets' _car_like.
+
+    Exponentials and logarithms are numpy's, the recursion is compiled, the
+    sum sequential: the value equals feets' to the last bit.
+    """
+    sigma, tau = params
+    b = mean_x / tau
+    x_ast = x - b * tau
+    with np.errstate(all="ignore"):
+        a = np.exp(-(t[1:] - t[:-1]) / tau)
+        coef, expo = _car_filter(a, x_ast, tau * sigma**2 / 2.0, error_vars, 2.0, -0.5)
+        inter = np.log(coef * (np.exp(expo) + EPSILON))
+    return -_sequential_sum(inter)
+
+
+@numba.jit(**_JIT)
+def _sequential_sum(v):
+    total = 0.0
+    for i in range(v.size):
+        total = total + v[i]
+    return total
 
 
 # ----------------------------------------------------------------------------
