@@ -4,4 +4,6 @@ Every simulator is deterministic under ``random_state`` and makes its
 problem with realistic physics and difficulty (see each function).
 """
 
-__all__: list[str] = []
+from ._splus import SPLUS_BANDS, make_splus_field, make_splus_survey
+
+__all__: list[str] = ["SPLUS_BANDS", "make_splus_field", "make_splus_survey"]
