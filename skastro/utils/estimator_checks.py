@@ -8,7 +8,7 @@ caller provides:
 
 - parameters: ``__init__`` only stores them (scikit-learn's own checks),
   ``get_params``/``set_params`` round trip, :func:`~sklearn.base.clone`;
-- ``NotFittedError`` before :term:`fit`; ``fit`` returns ``self``; fitted
+- ``NotFittedError`` before ``fit``; ``fit`` returns ``self``; fitted
   attributes end in ``_``;
 - determinism: two fits with the same ``random_state`` give identical outputs;
 - persistence: a :mod:`pickle` round trip, and a :func:`joblib.dump` loaded in
@@ -128,10 +128,32 @@ def estimator_output(estimator: BaseEstimator, X: Any) -> Any:
     return getattr(estimator, _output_method(estimator))(X)
 
 
+# attributes every skorch net sets in ``NeuralNet.__init__`` (its own design)
+_SKORCH_INIT_ATTRIBUTES = {"history_", "initialized_", "virtual_params_"}
+
+
+def _check_skorch_init_attributes(estimator: BaseEstimator) -> None:
+    """A skorch net's ``__init__`` sets only its parameters (named or
+    ``prefix__name``) and skorch's own initial state."""
+    params = set(estimator.get_params(deep=False))
+    extra = {
+        k
+        for k in vars(estimator)
+        if not k.startswith("_") and k not in params | _SKORCH_INIT_ATTRIBUTES
+    }
+    assert not extra, (
+        f"{type(estimator).__name__}.__init__ sets attributes that are not "
+        f"parameters: {sorted(extra)}"
+    )
+
+
 def check_params(estimator: BaseEstimator, X: Any = None, y: Any = None) -> None:
     """``__init__`` only stores parameters; ``get_params``/``set_params`` agree."""
     name = type(estimator).__name__
-    check_no_attributes_set_in_init(name, clone(estimator))
+    if hasattr(estimator, "module") and hasattr(estimator, "history_"):
+        _check_skorch_init_attributes(clone(estimator))
+    else:
+        check_no_attributes_set_in_init(name, clone(estimator))
     check_get_params_invariance(name, clone(estimator))
     est = clone(estimator)
     params = est.get_params(deep=False)
