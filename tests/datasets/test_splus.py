@@ -382,3 +382,27 @@ def test_catalog_random_forest_is_good_not_perfect(tmp_path):
     rf = RandomForestClassifier(200, min_samples_leaf=2, random_state=0)
     acc = cross_val_score(rf, X, cat["class"], cv=5).mean()
     assert 0.8 < acc < 0.96
+
+
+def test_field_feeds_the_cropper(tmp_path):
+    """FITSCropper reads every layout to the same stamps, by pixel or by sky."""
+    from skastro.stamps import FITSCropper
+
+    kw = dict(n_objects=15, shape=(96, 96), random_state=4)
+    stamps = {}
+    for layout in ("files", "mef", "compressed", "cube"):
+        cat, images = make_splus_field(tmp_path / layout, layout=layout, **kw)
+        cropper = FITSCropper(images, size="fwhm").fit(cat)
+        stamps[layout] = cropper.transform(cat)
+        assert stamps[layout].shape == (15, 12, 32, 32)
+        world = FITSCropper(images, size="fwhm", coords="world").fit(cat)
+        np.testing.assert_allclose(
+            world.transform(cat), stamps[layout], equal_nan=True, atol=1e-6
+        )
+    np.testing.assert_array_equal(stamps["files"], stamps["mef"])
+    np.testing.assert_array_equal(stamps["files"], stamps["cube"])
+    assert np.nanmax(np.abs(stamps["files"] - stamps["compressed"])) < 0.2
+    out = FITSCropper(images=None, size="fwhm", zero_point_keyword="ZP")
+    out.set_params(images=make_splus_field(tmp_path / "zp", **kw)[1])
+    zp = out.fit(cat).transform(cat)["zero_point"]
+    assert zp.shape == (15, 12) and np.all((zp > 18) & (zp < 25))
