@@ -241,7 +241,7 @@ def _fourier_shape(phase: np.ndarray, amps: np.ndarray, phis: np.ndarray) -> np.
 def _pulsator(
     rng: np.random.Generator, t: np.ndarray, kind: str
 ) -> tuple[np.ndarray, dict]:
-    """Magnitude offsets (n, T) of RR Lyrae or Cepheids (mean magnitude 0).
+    """Magnitude offsets (n, T) of RR Lyrae or Cepheids (0 = middle of the range).
 
     Light-curve shapes are Fourier series with amplitude ratios and phase
     differences typical of the class (Simon & Lee 1981 style parametrisation):
@@ -528,8 +528,8 @@ def simulate_hits_sequences(
     1. **Observing conditions** per CCD ("field"; each object belongs to one):
        a HiTS 2015-like cadence of 3-5 visits per night (1.5-2 h apart) every
        1-3 nights from MJD 57070, 87 s exposures; per epoch an airmass, a
-       seeing (log-normal night median 1.25'' × airmass^0.6, clipped to
-       0.8-2.0'', as the seed drops epochs above 2''), a zero point (24.95
+       seeing (log-normal night median 1.15'' × airmass^0.6, clipped to
+       0.8-2.0'', as the seed drops epochs above 2''), a zero point (25.05
        mag for 1 ADU/s minus 0.2 mag/airmass extinction and night-to-night
        scatter), a sky of 21.6-22.3 mag/arcsec² converted to ADU/pixel, a
        gain of 3.8-4.3 e⁻/ADU and read noise of 6-8 e⁻ per CCD, and the 5σ
@@ -542,7 +542,7 @@ def simulate_hits_sequences(
          time scales, time dilation by 1 + z); base magnitude = peak; at least
          one epoch brighter than its limiting magnitude (seed's rule).
        - ``RRL``: RRab (70 %, P 0.45-0.85 d, 0.6-1.3 mag) and RRc (P 0.24-0.42
-         d, 0.3-0.6 mag) Fourier-series shapes; base = mean magnitude.
+         d, 0.3-0.6 mag) Fourier-series shapes; base = middle of the range.
        - ``CEP``: P log-uniform 2-40 d, 0.35-1.1 mag, steep-rise Fourier shape.
        - ``EB``: detached (Gaussian primary and secondary eclipses) or contact
          (W UMa-like) light curves; at least one epoch is in eclipse at ≥ 5σ
