@@ -244,6 +244,24 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
         counts, var = self._photometry(stamps, meta, psf_source)
         return self._finish(counts, var, meta)
 
+    def set_output(self, *, transform: str | None = None) -> LightCurveExtractor:
+        """Accept :meth:`Pipeline.set_output` calls; the output is unchanged.
+
+        The output is a mapping of light curves, not a table, so there is no
+        pandas form of it; this lets ``pipeline.set_output(transform="pandas")``
+        configure the tabular steps after this one (e.g. ``FATSFeatures``).
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None
+            Ignored.
+
+        Returns
+        -------
+        self : LightCurveExtractor
+        """
+        return self
+
     # ------------------------------------------------------------------
     def _split(self, X: Any) -> tuple[np.ndarray, dict]:
         if not isinstance(X, Mapping):

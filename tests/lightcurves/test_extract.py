@@ -289,3 +289,14 @@ def test_extract_background_subtracts_known_hosts():
     X["background"] = X["background"][:, :2]
     with pytest.raises(InputLayoutError, match=r"X\['background'\] has shape"):
         ext.fit(X)
+
+
+def test_extract_set_output_is_accepted(hits):
+    """Pipeline.set_output(transform='pandas') passes through; output unchanged."""
+    from sklearn.pipeline import make_pipeline
+
+    ext = LightCurveExtractor()
+    assert ext.set_output(transform="pandas") is ext
+    pipe = make_pipeline(LightCurveExtractor()).set_output(transform="pandas")
+    out = pipe.fit_transform(hits.data)
+    assert isinstance(out, SliceDict) and sorted(out.keys()) == ["err", "mag", "time"]
