@@ -273,11 +273,11 @@ def test_field_compressed_is_deterministic(tmp_path):
 
 def test_field_class_fractions(tmp_path):
     """Class counts follow class_fractions (multinomial) and pure classes work."""
-    cat, _ = make_splus_field(tmp_path, n_objects=400, shape=(96, 96), random_state=0)
+    cat, _ = make_splus_field(tmp_path, n_objects=300, shape=(64, 64), random_state=0)
     frac = cat["class"].value_counts(normalize=True)
-    assert frac["STAR"] == pytest.approx(0.44, abs=0.06)
-    assert frac["GALAXY"] == pytest.approx(0.42, abs=0.06)
-    assert frac["QSO"] == pytest.approx(0.14, abs=0.04)
+    assert frac["STAR"] == pytest.approx(0.44, abs=0.07)
+    assert frac["GALAXY"] == pytest.approx(0.42, abs=0.07)
+    assert frac["QSO"] == pytest.approx(0.14, abs=0.05)
     cat, _ = make_splus_field(
         tmp_path,
         n_objects=20,
