@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import LightCurveWarning
@@ -19,7 +20,7 @@ from ._features_def import (
     FATS_FEATURES,
     feature_columns,
 )
-from ._input import as_light_curve_list
+from ._input import as_light_curve_list, light_curve_ids
 
 __all__ = ["FATSFeatures"]
 
@@ -194,8 +195,10 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         Returns
         -------
         table : ndarray of shape (n_curves, n_columns)
-            float64; NaN where a feature is undefined for a curve. A
-            DataFrame with :meth:`set_output` ``(transform="pandas")``.
+            float64; NaN where a feature is undefined for a curve. With
+            :meth:`set_output` ``(transform="pandas")``, a DataFrame whose
+            index is the curve ids of a long-DataFrame input (a RangeIndex
+            otherwise).
         """
         check_is_fitted(self, "features_")
         curves = as_light_curve_list(X, sort=self.sort)
@@ -216,6 +219,11 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         )
         table[~np.isfinite(table)] = np.nan
         self._warn_nans(table, curves)
+        if _get_output_config("transform", self)["dense"] == "pandas":
+            # index by curve id (a long DataFrame's ids), not by X's rows
+            import pandas as pd
+
+            return pd.DataFrame(table, columns=columns, index=light_curve_ids(X))
         return table
 
     def _warn_nans(self, table, curves):

@@ -222,6 +222,13 @@ def test_fats_set_output_pandas():
     assert isinstance(df, pd.DataFrame)
     assert list(df.columns) == ["Mean", "Amplitude"]
     assert df.shape == (3, 2)
+    long = pd.concat(
+        pd.DataFrame({"id": name, "time": t, "mag": m, "err": e})
+        for name, (t, m, e) in zip(["c", "a", "b"], curves)
+    )
+    by_id = fats.transform(long)
+    assert list(by_id.index) == ["c", "a", "b"]
+    np.testing.assert_array_equal(by_id.to_numpy(), df.to_numpy())
 
 
 def test_fats_all_input_forms_give_same_table():
