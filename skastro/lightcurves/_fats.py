@@ -130,13 +130,13 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
     >>> rng = np.random.default_rng(0)
     >>> t = np.sort(rng.uniform(0, 100, 80))
     >>> curves = [(t, 18 + 0.5 * np.sin(2 * np.pi * t / p) + rng.normal(0, 0.02, 80),
-    ...            np.full(80, 0.02)) for p in (2.5, 7.0)]
+    ...            np.full(80, 0.02)) for p in (2.5, 0.7)]
     >>> fats = FATSFeatures(features=["Mean", "Amplitude", "PeriodLS"]).fit(curves)
     >>> table = fats.transform(curves)
     >>> table.shape
     (2, 3)
     >>> np.round(table[:, 2], 1)
-    array([2.5, 7. ])
+    array([2.5, 0.7])
     """
 
     _parameter_constraints: dict = {
