@@ -99,6 +99,13 @@ def test_fats_agrees_with_feets_on_simulated_curves():
     _compare(fast, ref, FATS_FEATURES)
 
 
+def test_fats_agrees_with_feets_on_very_short_curves():
+    """On curves of 4-12 points, values and NaN pattern equal feets'."""
+    curves = make_light_curves(10, n_points=(4, 12), random_state=11).curves
+    fast, ref = _both(curves)
+    _compare(fast, ref, FATS_FEATURES)
+
+
 @pytest.mark.slow
 def test_fats_agrees_with_feets_on_many_simulated_curves():
     """On 60 simulated curves of 50-1,000 points, fast equals feets."""
