@@ -92,7 +92,8 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         Sort each curve by time. With ``False``, unsorted input raises
         :class:`~skastro.exceptions.LightCurveError`.
     verbose : int, default=0
-        joblib verbosity when ``n_jobs`` > 1.
+        Progress: a tqdm bar over curves when > 0 (``n_jobs=1``), joblib's
+        messages otherwise.
 
     Attributes
     ----------
@@ -215,7 +216,12 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         else:
             from ._fats_feets import compute_feets as compute
         table = compute(
-            curves, self.features_, columns, n_jobs=n_jobs, parallel=parallel
+            curves,
+            self.features_,
+            columns,
+            n_jobs=n_jobs,
+            parallel=parallel,
+            progress=bool(self.verbose) and parallel is None,
         )
         table[~np.isfinite(table)] = np.nan
         self._warn_nans(table, curves)
