@@ -19,6 +19,7 @@ _LAZY: dict[str, str] = {
     "Calibrator": "skastro.stamps",
     # --- light curves (skastro.lightcurves)
     "FATSFeatures": "skastro.lightcurves",
+    "LightCurveExtractor": "skastro.lightcurves",
     # --- SExtractor-like source features (skastro.sources)
     # --- deep estimators (skastro.nn)
     "SequenceRCNN": "skastro.nn",
