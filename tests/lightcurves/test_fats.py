@@ -99,6 +99,13 @@ def test_fats_agrees_with_feets_on_simulated_curves():
     _compare(fast, ref, FATS_FEATURES)
 
 
+def test_fats_agrees_with_feets_on_very_short_curves():
+    """On curves of 4-12 points, values and NaN pattern equal feets'."""
+    curves = make_light_curves(10, n_points=(4, 12), random_state=11).curves
+    fast, ref = _both(curves)
+    _compare(fast, ref, FATS_FEATURES)
+
+
 @pytest.mark.slow
 def test_fats_agrees_with_feets_on_many_simulated_curves():
     """On 60 simulated curves of 50-1,000 points, fast equals feets."""
@@ -222,6 +229,13 @@ def test_fats_set_output_pandas():
     assert isinstance(df, pd.DataFrame)
     assert list(df.columns) == ["Mean", "Amplitude"]
     assert df.shape == (3, 2)
+    long = pd.concat(
+        pd.DataFrame({"id": name, "time": t, "mag": m, "err": e})
+        for name, (t, m, e) in zip(["c", "a", "b"], curves)
+    )
+    by_id = fats.transform(long)
+    assert list(by_id.index) == ["c", "a", "b"]
+    np.testing.assert_array_equal(by_id.to_numpy(), df.to_numpy())
 
 
 def test_fats_all_input_forms_give_same_table():
