@@ -41,10 +41,12 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
     """Measure light curves on image sequences by optimal or aperture photometry.
 
     For every valid epoch of every sequence the flux of the source at the
-    stamp centre is measured on the *science* stamp after subtracting the sky:
+    stamp centre is measured on the *science* stamp after subtracting the sky
+    (or the per-pixel ``"background"`` when given):
 
     - ``method="optimal"``: PSF-weighted optimal photometry (Naylor 1998;
-      seed 001 eqs. 2.8-2.10). With ``D`` the stamp (ADU), ``S`` the sky (ADU),
+      seed 001 eqs. 2.8-2.10). With ``D`` the stamp (ADU), ``S`` the
+      background (sky, or ``X["background"]``; ADU/pixel),
       ``P`` the PSF (fraction of the flux per pixel), ``G`` the gain (e⁻/ADU),
       and ``V_s`` the background variance per pixel (ADU²)::
 
@@ -60,7 +62,8 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
       two-pixel frame. The source term ``(D - S)/G`` is evaluated on the
       model ``max(C₀, 0)·P`` of a first background-only pass instead of on the
       noisy pixels, because weights computed from the data themselves bias
-      faint fluxes low (pixels that fluctuate up get less weight). ``C`` is
+      faint fluxes low (pixels that fluctuate up get less weight; measured
+      -3.9 % at S/N 8 and -7 % at S/N 4 on Gaussian stars). ``C`` is
       unbiased for the total flux whatever the stamp truncates, since
       ``Σ W P = 1``.
     - ``method="aperture"``: the sum over a circular aperture of radius
