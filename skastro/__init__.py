@@ -21,6 +21,8 @@ _LAZY: dict[str, str] = {
     # --- SExtractor-like source features (skastro.sources)
     # --- deep estimators (skastro.nn)
     "SequenceRCNN": "skastro.nn",
+    "MagnitudePretrainer": "skastro.nn",
+    "PretrainedStampClassifier": "skastro.nn",
 }
 
 _SUBMODULES = [

@@ -10,6 +10,8 @@ __all__ = [
     "CatalogError",
     "FITSFormatError",
     "InputLayoutError",
+    "LightCurveError",
+    "LightCurveWarning",
     "NotFittedError",
     "SequenceError",
     "StampOverlapError",
@@ -32,6 +34,16 @@ class StampOverlapError(ValueError):
 class InputLayoutError(ValueError):
     """An array has the wrong layout: channels last instead of first, wrong
     stamp size or band count, wrong number of dimensions."""
+
+
+class LightCurveError(ValueError):
+    """A light curve holds values no feature can use: a NaN, zero or negative
+    error, duplicate times, or unsorted times when sorting is switched off."""
+
+
+class LightCurveWarning(UserWarning):
+    """Some light curves were too short or degenerate for some features, whose
+    values were set to NaN (the message says which features and how many curves)."""
 
 
 class SequenceError(ValueError):

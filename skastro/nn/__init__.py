@@ -4,13 +4,29 @@ Networks live in ``_modules`` files apart from their estimators, so they can
 be tested and reused alone.
 """
 
+from ._pretrain import MagnitudePretrainer, PretrainedStampClassifier, PretrainedWeights
+from ._pretrain_modules import (
+    VGG16_CONFIG,
+    MaskedL1Loss,
+    VGG16Backbone,
+    VGG16StampNet,
+    load_vgg16_features,
+)
 from ._rcnn import SequenceRCNN, SequenceStream
 from ._rcnn_modules import BatchRenorm, MaskedStepCrossEntropy, SequenceRCNNModule
 
 __all__: list[str] = [
+    "VGG16_CONFIG",
     "BatchRenorm",
+    "MagnitudePretrainer",
+    "MaskedL1Loss",
     "MaskedStepCrossEntropy",
+    "PretrainedStampClassifier",
+    "PretrainedWeights",
     "SequenceRCNN",
     "SequenceRCNNModule",
     "SequenceStream",
+    "VGG16Backbone",
+    "VGG16StampNet",
+    "load_vgg16_features",
 ]

@@ -72,17 +72,17 @@ class Calibrator(TransformerMixin, BaseEstimator):
     asinh_softening : float, default=None
         Softening ``b`` of the asinh stretch in calibrated units; None uses,
         per band, the median absolute deviation of the stamps' pixels seen in
-        :term:`fit` (about the sky noise), so faint sky stays linear.
+        ``fit`` (about the sky noise), so faint sky stays linear.
     clip_percentiles : (float, float), default=None
         If set, clip each band to these percentiles of the pixels seen in
-        :term:`fit` (after calibration and stretch), e.g. ``(0.5, 99.5)``.
+        ``fit`` (after calibration and stretch), e.g. ``(0.5, 99.5)``.
     band_names : list of str, default=None
         Band names, to look up a zero-point table by name.
 
     Attributes
     ----------
     n_bands_ : int
-        Number of bands (or epochs) of the stamps seen in :term:`fit`.
+        Number of bands (or epochs) of the stamps seen in ``fit``.
     softening_ : ndarray of shape (n_bands,)
         The asinh softening used per band (``stretch="asinh"``).
     clip_limits_ : ndarray of shape (n_bands, 2)

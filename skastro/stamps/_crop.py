@@ -418,19 +418,22 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         keep = inside if self.off_edge == "drop" else np.ones(len(catalog), bool)
         rows = np.flatnonzero(keep)
         out_side = self.output_size if self.size == "fwhm" else int(self.size)
-        stamps = np.full(
-            (rows.size, self.n_bands_, out_side, out_side), np.nan, dtype=np.float32
+        stamps = np.empty(
+            (rows.size, self.n_bands_, out_side, out_side), dtype=np.float32
         )
+        stamps[~touches[rows]] = np.nan  # entirely off the image
         for fid in self.fields_:
             in_field = rows if fid is None else rows[fields[rows] == fid]
             for side in np.unique(sides[in_field]):
                 sel = in_field[(sides[in_field] == side) & touches[in_field]]
                 if sel.size == 0:
                     continue
-                cut = self._extract(fid, x0[sel], y0[sel], int(side))
-                if side != out_side:
-                    cut = resample_flux_conserving(cut, out_side)
-                stamps[np.searchsorted(rows, sel)] = cut
+                dest = np.searchsorted(rows, sel)
+                if side == out_side:  # cut straight into the output
+                    self._extract(fid, x0[sel], y0[sel], int(side), stamps, dest)
+                else:
+                    cut = self._extract(fid, x0[sel], y0[sel], int(side))
+                    stamps[dest] = resample_flux_conserving(cut, out_side)
         if self.zero_point_keyword is None:
             return stamps
         from skorch.helper import SliceDict
@@ -474,12 +477,15 @@ class FITSCropper(TransformerMixin, BaseEstimator):
                     stacklevel=3,
                 )
 
-    def _extract(self, fid, x0: np.ndarray, y0: np.ndarray, side: int) -> np.ndarray:
-        """Stamps ``(m, n_bands, side, side)`` with given lower-left corners."""
+    def _extract(self, fid, x0, y0, side: int, out=None, dest=None) -> np.ndarray:
+        """Stamps ``(m, n_bands, side, side)`` with given lower-left corners,
+        written into ``out[dest]`` when given (no intermediate copy)."""
         sources = self.band_sources_[fid]
         ny, nx = self.image_shapes_[fid]
         m = x0.size
-        out = np.empty((m, len(sources), side, side), dtype=np.float32)
+        if out is None:
+            out = np.empty((m, len(sources), side, side), dtype=np.float32)
+            dest = np.arange(m)
         order = np.argsort(y0, kind="stable")
         ys = y0[order]
         step = max(int(self.block_rows) - side, 1)
@@ -516,7 +522,11 @@ class FITSCropper(TransformerMixin, BaseEstimator):
                     windows = np.lib.stride_tricks.sliding_window_view(
                         block, (side, side)
                     )
-                    out[idx, b] = windows[ly, lx]
+                    # chunks of objects keep the temporary in cache (~2x faster)
+                    for c in range(0, idx.size, 256):
+                        out[dest[idx[c : c + 256]], b] = windows[
+                            ly[c : c + 256], lx[c : c + 256]
+                        ]
                 i = j
         finally:
             for hdul in handles.values():
