@@ -65,7 +65,9 @@ def concat_sequences(parts):
     from skorch.helper import SliceDict
 
     keys = list(parts[0].keys())
-    return SliceDict(**{k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in keys})
+    return SliceDict(
+        **{k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in keys}
+    )
 
 
 def truncate(X, n_epochs: int):
@@ -270,10 +272,15 @@ def plot_comparison(result: dict, path) -> None:
     ax1.legend(fontsize=7)
     names = list(result["shifted_average_recall"])
     x = np.arange(len(names))
-    ax2.bar(x - 0.2, [result["shifted_average_recall"][n] for n in names], 0.4,
-            label="ours")
-    ax2.bar(x + 0.2, [SEED["real_average_recall"][n] for n in names], 0.4,
-            label="seed (real HiTS)")
+    ax2.bar(
+        x - 0.2, [result["shifted_average_recall"][n] for n in names], 0.4, label="ours"
+    )
+    ax2.bar(
+        x + 0.2,
+        [SEED["real_average_recall"][n] for n in names],
+        0.4,
+        label="seed (real HiTS)",
+    )
     ax2.set_xticks(x, names, rotation=15, fontsize=8)
     ax2.set_ylabel("average recall (shifted domain)")
     ax2.set_ylim(0, 1)
@@ -318,8 +325,13 @@ def run(ctx: DemoContext) -> SectionResult:
         "| shifted domain, average recall | ours | seed (real HiTS) |",
         "|---|---|---|",
     ]
-    rows += [f"| {k} | {v:.3f} | {SEED['real_average_recall'][k]:.2f} |" for k, v in sh.items()]
-    metrics = {k: v for k, v in result.items() if k not in ("models", "X_test", "X_real_test")}
+    rows += [
+        f"| {k} | {v:.3f} | {SEED['real_average_recall'][k]:.2f} |"
+        for k, v in sh.items()
+    ]
+    metrics = {
+        k: v for k, v in result.items() if k not in ("models", "X_test", "X_real_test")
+    }
     return SectionResult(
         summary="\n".join(rows), metrics=metrics, figures=[fig], models=models
     )
