@@ -155,8 +155,13 @@ class BatchRenorm(nn.Module):
             x_hat = (x - mean.view(shape)) / std.view(shape) * r.view(shape) + d.view(
                 shape
             )
-        else:
-            x_hat = (x - self.running_mean.view(shape)) / self.running_std.view(shape)
+        else:  # one affine map: gamma (x - mu) / sigma + beta
+            scale = 1.0 / self.running_std
+            shift = -self.running_mean * scale
+            if self.affine:
+                scale = scale * self.weight
+                shift = shift * self.weight + self.bias
+            return torch.addcmul(shift.view(shape), x, scale.view(shape))
         if self.affine:
             x_hat = x_hat * self.weight.view(shape) + self.bias.view(shape)
         return x_hat
