@@ -18,6 +18,8 @@ _LAZY: dict[str, str] = {
     "FITSCropper": "skastro.stamps",
     "Calibrator": "skastro.stamps",
     # --- light curves (skastro.lightcurves)
+    "FATSFeatures": "skastro.lightcurves",
+    "LightCurveExtractor": "skastro.lightcurves",
     # --- SExtractor-like source features (skastro.sources)
     # --- deep estimators (skastro.nn)
     "SequenceRCNN": "skastro.nn",

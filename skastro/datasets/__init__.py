@@ -5,13 +5,20 @@ problem with realistic physics and difficulty (see each function).
 """
 
 from ._hits import HITS_CLASSES, simulate_hits_sequences
+from ._lightcurves import load_macho_light_curves, make_light_curves
 from ._lsbg import LSBG_ARTIFACT_TYPES, LSBG_BANDS, LSBG_SURVEYS, make_lsbg_stamps
+from ._splus import SPLUS_BANDS, make_splus_field, make_splus_survey
 
 __all__: list[str] = [
     "HITS_CLASSES",
     "LSBG_ARTIFACT_TYPES",
     "LSBG_BANDS",
     "LSBG_SURVEYS",
+    "SPLUS_BANDS",
+    "load_macho_light_curves",
+    "make_light_curves",
     "make_lsbg_stamps",
+    "make_splus_field",
+    "make_splus_survey",
     "simulate_hits_sequences",
 ]

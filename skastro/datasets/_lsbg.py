@@ -159,8 +159,12 @@ class _Scene:
         py = y0 / _OUT_SCALE + (_SIZE - 1) / 2.0
         ix, iy = int(np.floor(px)), int(np.floor(py))
         fx, fy = px - ix, py - iy
-        for dx, dy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
-                          (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        for dx, dy, w in (
+            (0, 0, (1 - fx) * (1 - fy)),
+            (1, 0, fx * (1 - fy)),
+            (0, 1, (1 - fx) * fy),
+            (1, 1, fx * fy),
+        ):
             if 0 <= ix + dx < _SIZE and 0 <= iy + dy < _SIZE:
                 self.extended[:, iy + dy, ix + dx] += 0.88 * w * fluxes
 
@@ -218,19 +222,35 @@ def _add_lsbg(scene, rng, x0=0.0, y0=0.0):
     )
     if rng.random() < 0.15:  # nucleated dwarf
         scene.add(
-            _sersic(_mag_to_flux(mag_g + rng.uniform(3.0, 5.0)), 0.4, 1.0, 1.0, 0, x0, y0),
+            _sersic(
+                _mag_to_flux(mag_g + rng.uniform(3.0, 5.0)), 0.4, 1.0, 1.0, 0, x0, y0
+            ),
             _ratio(g_r + 0.1, r_z),
         )
-    return {"r_half": r_half, "mu_eff_g": mu_eff, "sersic_n": n, "axis_ratio": q,
-            "mag_g": mag_g, "g_r": g_r, "r_z": r_z}
+    return {
+        "r_half": r_half,
+        "mu_eff_g": mu_eff,
+        "sersic_n": n,
+        "axis_ratio": q,
+        "mag_g": mag_g,
+        "g_r": g_r,
+        "r_z": r_z,
+    }
 
 
 def _add_compact(scene, rng, mag_g, x0, y0, r_half=None):
     g_r, r_z = _random_colour(rng, "compact")
     r_half = rng.uniform(0.3, 1.2) if r_half is None else r_half
     scene.add(
-        _sersic(_mag_to_flux(mag_g), r_half, rng.uniform(0.7, 2.5),
-                rng.uniform(0.4, 1.0), rng.uniform(0, np.pi), x0, y0),
+        _sersic(
+            _mag_to_flux(mag_g),
+            r_half,
+            rng.uniform(0.7, 2.5),
+            rng.uniform(0.4, 1.0),
+            rng.uniform(0, np.pi),
+            x0,
+            y0,
+        ),
         _ratio(g_r, r_z),
     )
 
@@ -282,13 +302,25 @@ def _star_halo(scene, rng):
     else:  # giant elliptical
         g_r, r_z = _random_colour(rng, "host")
         scene.add(
-            _sersic(_mag_to_flux(rng.uniform(14.0, 16.5)), rng.uniform(6.0, 15.0), 4.0,
-                    rng.uniform(0.6, 1.0), rng.uniform(0, np.pi), x0, y0),
+            _sersic(
+                _mag_to_flux(rng.uniform(14.0, 16.5)),
+                rng.uniform(6.0, 15.0),
+                4.0,
+                rng.uniform(0.6, 1.0),
+                rng.uniform(0, np.pi),
+                x0,
+                y0,
+            ),
             _ratio(g_r, r_z),
         )
     for _ in range(rng.integers(1, 4)):  # the blend at the centre
-        _add_compact(scene, rng, rng.uniform(21.0, 23.5), *rng.normal(0, 1.2, size=2),
-                     r_half=rng.uniform(0.8, 3.0))
+        _add_compact(
+            scene,
+            rng,
+            rng.uniform(21.0, 23.5),
+            *rng.normal(0, 1.2, size=2),
+            r_half=rng.uniform(0.8, 3.0),
+        )
 
 
 def _cirrus(scene, rng):
@@ -339,8 +371,15 @@ def _spiral_knot(scene, rng):
         kx, ky = rng.normal(0, 0.7 if i == 0 else 4.0, size=2)
         gk, zk = _random_colour(rng, "knot")
         scene.add(
-            _sersic(_mag_to_flux(rng.uniform(21.0, 23.5)), rng.uniform(0.8, 2.5), 0.7,
-                    rng.uniform(0.5, 1.0), rng.uniform(0, np.pi), kx, ky),
+            _sersic(
+                _mag_to_flux(rng.uniform(21.0, 23.5)),
+                rng.uniform(0.8, 2.5),
+                0.7,
+                rng.uniform(0.5, 1.0),
+                rng.uniform(0, np.pi),
+                kx,
+                ky,
+            ),
             _ratio(gk, zk),
         )
 
@@ -351,8 +390,15 @@ def _tidal(scene, rng):
     g_r, r_z = _random_colour(rng, "host")
     host_r = rng.uniform(2.0, 6.0)
     scene.add(
-        _sersic(_mag_to_flux(rng.uniform(16.5, 19.0)), host_r, rng.uniform(1.0, 4.0),
-                rng.uniform(0.5, 1.0), rng.uniform(0, np.pi), x0, y0),
+        _sersic(
+            _mag_to_flux(rng.uniform(16.5, 19.0)),
+            host_r,
+            rng.uniform(1.0, 4.0),
+            rng.uniform(0.5, 1.0),
+            rng.uniform(0, np.pi),
+            x0,
+            y0,
+        ),
         _ratio(g_r, r_z),
     )
     # a curved plume (quadratic Bezier) from the host through the centre
