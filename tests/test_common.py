@@ -15,7 +15,24 @@ from skastro.utils.estimator_checks import parametrize_with_contract_checks
 
 # (estimator with small settings, make_data) -- make_data() returns (X, y).
 # Each component adds its cases in a function below and lists it here.
-CONTRACT_CASE_FACTORIES: list = []
+
+
+def _lsbg_cases():
+    """LSBGNet and SourceFeatures on a dozen DeepShadows-like stamps."""
+    from skastro.datasets import make_lsbg_stamps
+    from skastro.nn import LSBGNet
+    from skastro.sources import SourceFeatures
+
+    def make_data():
+        return make_lsbg_stamps(12, random_state=0, return_X_y=True)
+
+    return [
+        (LSBGNet(max_epochs=2, batch_size=8, random_state=0), make_data),
+        (SourceFeatures(), make_data),
+    ]
+
+
+CONTRACT_CASE_FACTORIES: list = [_lsbg_cases]
 
 # Estimators whose X is a 2-D numeric table.
 TABULAR_ESTIMATORS: list = []

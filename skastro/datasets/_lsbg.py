@@ -200,7 +200,7 @@ def _ratio(g_r, r_z):
 
 def _lsbg_params(rng):
     """Sérsic parameters of an LSBG passing the seed-003 selection."""
-    r_half = float(np.clip(np.exp(rng.normal(np.log(4.0), 0.4)), 2.5, 15.0))
+    r_half = float(min(2.5 + np.exp(rng.normal(np.log(1.5), 0.7)), 15.0))
     mu_eff = 24.3 + min(rng.exponential(0.8), 3.2)
     n = float(np.clip(rng.normal(0.9, 0.25), 0.5, 1.5))
     q = float(np.clip(rng.beta(5, 2), 0.35, 1.0))
@@ -417,7 +417,8 @@ def make_lsbg_stamps(
     centred on an LSBG candidate. Positives (label 1) are Sérsic
     low-surface-brightness galaxies with g-band mean surface brightness
     within the half-light radius μ̄_eff(g) in 24.3–27.5 mag/arcsec²,
-    circularised half-light radius r½ in 2.5–15″ (log-normal around 4″),
+    circularised half-light radius r½ in 2.5–15″ (2.5″ + a log-normal
+    excess, median 4″),
     Sérsic index n in 0.5–1.5, axis ratio 0.35–1, colours
     g−r ≈ 0.15–0.85 (g−i ≈ 0.2–1.2), 15% nucleated; 30% have an interloper
     (a star or compact galaxy of g = 16–20.5 mag 6–20″ away) and 10% sit

@@ -4,4 +4,8 @@ Networks live in ``_modules`` files apart from their estimators, so they can
 be tested and reused alone.
 """
 
-__all__: list[str] = []
+from ._gradcam import grad_cam
+from ._lsbg import LSBGNet
+from ._lsbg_modules import DeepShadowsCNN
+
+__all__: list[str] = ["DeepShadowsCNN", "LSBGNet", "grad_cam"]
