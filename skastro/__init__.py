@@ -19,8 +19,10 @@ _LAZY: dict[str, str] = {
     # --- light curves (skastro.lightcurves)
 
     # --- SExtractor-like source features (skastro.sources)
+    "SourceFeatures": "skastro.sources",
 
     # --- deep estimators (skastro.nn)
+    "LSBGNet": "skastro.nn",
 
 }
 

@@ -61,7 +61,10 @@ def completeness_score(y_true, y_pred, *, pos_label=1, sample_weight=None) -> fl
     """
     return float(
         recall_score(
-            y_true, y_pred, pos_label=pos_label, sample_weight=sample_weight,
+            y_true,
+            y_pred,
+            pos_label=pos_label,
+            sample_weight=sample_weight,
             zero_division=0.0,
         )
     )
@@ -90,7 +93,10 @@ def purity_score(y_true, y_pred, *, pos_label=1, sample_weight=None) -> float:
     """
     return float(
         precision_score(
-            y_true, y_pred, pos_label=pos_label, sample_weight=sample_weight,
+            y_true,
+            y_pred,
+            pos_label=pos_label,
+            sample_weight=sample_weight,
             zero_division=0.0,
         )
     )
@@ -205,8 +211,12 @@ def bootstrap_ci(
         k += 1
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(values, [alpha, 1.0 - alpha])
-    return {"value": value, "low": float(low), "high": float(high),
-            "std": float(values.std(ddof=1)) if n_resamples > 1 else 0.0}
+    return {
+        "value": value,
+        "low": float(low),
+        "high": float(high),
+        "std": float(values.std(ddof=1)) if n_resamples > 1 else 0.0,
+    }
 
 
 def bootstrap_classification_metrics(

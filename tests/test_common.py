@@ -57,4 +57,3 @@ if TABULAR_ESTIMATORS:
     def test_sklearn_compatible(estimator, check):
         """scikit-learn's own estimator checks."""
         check(estimator)
-

@@ -33,7 +33,10 @@ def test_lsbg_scoring_in_cross_validate():
     X = rng.normal(size=(40, 2))
     y = np.array([0, 1] * 20)
     res = cross_validate(
-        DummyClassifier(strategy="constant", constant=1), X, y, cv=2,
+        DummyClassifier(strategy="constant", constant=1),
+        X,
+        y,
+        cv=2,
         scoring=lsbg_scoring(),
     )
     np.testing.assert_allclose(res["test_completeness"], 1.0)
@@ -104,6 +107,8 @@ def test_plotting_functions_run():
     assert len(fig.axes) == 6
     with pytest.raises(ValueError, match="cams must have shape"):
         plot_grad_cam(stamps, rng.random((2, 16, 16)))
-    ax = plot_roc_curves({"x": (np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.4, 0.6]))})
+    ax = plot_roc_curves(
+        {"x": (np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.4, 0.6]))}
+    )
     assert "AUC 1.000" in ax.get_legend().get_texts()[0].get_text()
     plt.close("all")

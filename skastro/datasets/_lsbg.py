@@ -159,8 +159,12 @@ class _Scene:
         py = y0 / _OUT_SCALE + (_SIZE - 1) / 2.0
         ix, iy = int(np.floor(px)), int(np.floor(py))
         fx, fy = px - ix, py - iy
-        for dx, dy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
-                          (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        for dx, dy, w in (
+            (0, 0, (1 - fx) * (1 - fy)),
+            (1, 0, fx * (1 - fy)),
+            (0, 1, (1 - fx) * fy),
+            (1, 1, fx * fy),
+        ):
             if 0 <= ix + dx < _SIZE and 0 <= iy + dy < _SIZE:
                 self.extended[:, iy + dy, ix + dx] += 0.88 * w * fluxes
 
@@ -182,12 +186,12 @@ def _random_colour(rng, kind):
     elif kind == "compact":  # faint background galaxies: broad colours
         g_r = rng.uniform(0.1, 1.3)
         r_z = np.clip(0.7 * g_r + rng.normal(0.1, 0.15), -0.1, 1.3)
-    elif kind == "cirrus":  # scattered starlight
-        g_r = np.clip(rng.normal(0.55, 0.15), 0.2, 1.0)
-        r_z = np.clip(rng.normal(0.35, 0.12), 0.0, 0.8)
+    elif kind == "cirrus":  # scattered starlight: colours of LSBGs
+        g_r = np.clip(rng.normal(0.5, 0.13), 0.15, 0.9)
+        r_z = np.clip(0.7 * g_r + rng.normal(0.05, 0.08), -0.05, 0.8)
     elif kind == "knot":  # star-forming knots: blue
-        g_r = np.clip(rng.normal(0.3, 0.15), -0.1, 0.7)
-        r_z = np.clip(rng.normal(0.15, 0.12), -0.2, 0.6)
+        g_r = np.clip(rng.normal(0.38, 0.15), -0.1, 0.8)
+        r_z = np.clip(0.7 * g_r + rng.normal(0.0, 0.1), -0.2, 0.7)
     else:  # "host": bright early/late-type host galaxy
         g_r = np.clip(rng.normal(0.7, 0.12), 0.3, 1.0)
         r_z = np.clip(rng.normal(0.45, 0.1), 0.1, 0.8)
@@ -203,7 +207,7 @@ def _lsbg_params(rng):
     r_half = float(min(2.5 + np.exp(rng.normal(np.log(1.5), 0.7)), 15.0))
     mu_eff = 24.3 + min(rng.exponential(0.8), 3.2)
     n = float(np.clip(rng.normal(0.9, 0.25), 0.5, 1.5))
-    q = float(np.clip(rng.beta(5, 2), 0.35, 1.0))
+    q = float(np.clip(rng.beta(3, 1.8), 0.3, 1.0))
     # mean SB within r_half: mu_eff = m + 2.5 log10(2 pi r_half^2)
     mag_g = mu_eff - 2.5 * np.log10(2 * np.pi * r_half**2)
     return r_half, mu_eff, n, q, mag_g
@@ -218,19 +222,35 @@ def _add_lsbg(scene, rng, x0=0.0, y0=0.0):
     )
     if rng.random() < 0.15:  # nucleated dwarf
         scene.add(
-            _sersic(_mag_to_flux(mag_g + rng.uniform(3.0, 5.0)), 0.4, 1.0, 1.0, 0, x0, y0),
+            _sersic(
+                _mag_to_flux(mag_g + rng.uniform(3.0, 5.0)), 0.4, 1.0, 1.0, 0, x0, y0
+            ),
             _ratio(g_r + 0.1, r_z),
         )
-    return {"r_half": r_half, "mu_eff_g": mu_eff, "sersic_n": n, "axis_ratio": q,
-            "mag_g": mag_g, "g_r": g_r, "r_z": r_z}
+    return {
+        "r_half": r_half,
+        "mu_eff_g": mu_eff,
+        "sersic_n": n,
+        "axis_ratio": q,
+        "mag_g": mag_g,
+        "g_r": g_r,
+        "r_z": r_z,
+    }
 
 
 def _add_compact(scene, rng, mag_g, x0, y0, r_half=None):
     g_r, r_z = _random_colour(rng, "compact")
     r_half = rng.uniform(0.3, 1.2) if r_half is None else r_half
     scene.add(
-        _sersic(_mag_to_flux(mag_g), r_half, rng.uniform(0.7, 2.5),
-                rng.uniform(0.4, 1.0), rng.uniform(0, np.pi), x0, y0),
+        _sersic(
+            _mag_to_flux(mag_g),
+            r_half,
+            rng.uniform(0.7, 2.5),
+            rng.uniform(0.4, 1.0),
+            rng.uniform(0, np.pi),
+            x0,
+            y0,
+        ),
         _ratio(g_r, r_z),
     )
 
@@ -282,13 +302,25 @@ def _star_halo(scene, rng):
     else:  # giant elliptical
         g_r, r_z = _random_colour(rng, "host")
         scene.add(
-            _sersic(_mag_to_flux(rng.uniform(14.0, 16.5)), rng.uniform(6.0, 15.0), 4.0,
-                    rng.uniform(0.6, 1.0), rng.uniform(0, np.pi), x0, y0),
+            _sersic(
+                _mag_to_flux(rng.uniform(14.0, 16.5)),
+                rng.uniform(6.0, 15.0),
+                4.0,
+                rng.uniform(0.6, 1.0),
+                rng.uniform(0, np.pi),
+                x0,
+                y0,
+            ),
             _ratio(g_r, r_z),
         )
     for _ in range(rng.integers(1, 4)):  # the blend at the centre
-        _add_compact(scene, rng, rng.uniform(21.0, 23.5), *rng.normal(0, 1.2, size=2),
-                     r_half=rng.uniform(0.8, 3.0))
+        _add_compact(
+            scene,
+            rng,
+            rng.uniform(21.0, 23.5),
+            *rng.normal(0, 1.2, size=2),
+            r_half=rng.uniform(0.8, 3.0),
+        )
 
 
 def _cirrus(scene, rng):
@@ -306,7 +338,7 @@ def _cirrus(scene, rng):
     field = (field - field.mean()) / field.std()
     # brighter at the centre, where the candidate was detected
     bump = np.exp(-(_X**2 + _Y**2) / (2 * rng.uniform(3.0, 7.0) ** 2))
-    shape = np.exp(0.7 * field) * (0.5 + 1.3 * bump)
+    shape = np.exp(1.0 * field) * (0.8 + 0.7 * bump)
     mu = rng.uniform(24.6, 26.6)  # mean SB near the centre (g)
     centre = shape[np.hypot(_X, _Y) < 3.0].mean()
     sb_g = _mag_to_flux(mu) * shape / centre
@@ -339,8 +371,15 @@ def _spiral_knot(scene, rng):
         kx, ky = rng.normal(0, 0.7 if i == 0 else 4.0, size=2)
         gk, zk = _random_colour(rng, "knot")
         scene.add(
-            _sersic(_mag_to_flux(rng.uniform(21.0, 23.5)), rng.uniform(0.8, 2.5), 0.7,
-                    rng.uniform(0.5, 1.0), rng.uniform(0, np.pi), kx, ky),
+            _sersic(
+                _mag_to_flux(rng.uniform(21.0, 23.5)),
+                rng.uniform(0.8, 2.5),
+                0.7,
+                rng.uniform(0.5, 1.0),
+                rng.uniform(0, np.pi),
+                kx,
+                ky,
+            ),
             _ratio(gk, zk),
         )
 
@@ -351,15 +390,22 @@ def _tidal(scene, rng):
     g_r, r_z = _random_colour(rng, "host")
     host_r = rng.uniform(2.0, 6.0)
     scene.add(
-        _sersic(_mag_to_flux(rng.uniform(16.5, 19.0)), host_r, rng.uniform(1.0, 4.0),
-                rng.uniform(0.5, 1.0), rng.uniform(0, np.pi), x0, y0),
+        _sersic(
+            _mag_to_flux(rng.uniform(16.5, 19.0)),
+            host_r,
+            rng.uniform(1.0, 4.0),
+            rng.uniform(0.5, 1.0),
+            rng.uniform(0, np.pi),
+            x0,
+            y0,
+        ),
         _ratio(g_r, r_z),
     )
     # a curved plume (quadratic Bezier) from the host through the centre
     length = np.hypot(x0, y0)
-    end = -np.array([x0, y0]) / length * rng.uniform(3.0, 9.0)
+    end = -np.array([x0, y0]) / length * rng.uniform(2.0, 6.0)
     ctrl = np.array([x0, y0]) / 2 + rng.normal(0, 4.0, size=2)
-    width = rng.uniform(2.0, 4.5)
+    width = rng.uniform(2.5, 5.0)
     mu = rng.uniform(24.5, 26.5)
     sb = np.zeros_like(_X)
     ts = np.linspace(0, 1, 40)
@@ -367,7 +413,7 @@ def _tidal(scene, rng):
         p = (1 - t) ** 2 * np.array([x0, y0]) + 2 * (1 - t) * t * ctrl + t**2 * end
         sb += np.exp(-((_X - p[0]) ** 2 + (_Y - p[1]) ** 2) / (2 * width**2))
     centre = sb[np.hypot(_X, _Y) < 2.0].mean()
-    gt, zt = g_r + rng.normal(0, 0.1), r_z + rng.normal(0, 0.08)
+    gt, zt = _random_colour(rng, "lsbg")  # debris of a disrupted dwarf
     scene.add(_mag_to_flux(mu) * sb / max(centre, 1e-12), _ratio(gt, zt))
 
 
@@ -419,7 +465,7 @@ def make_lsbg_stamps(
     within the half-light radius μ̄_eff(g) in 24.3–27.5 mag/arcsec²,
     circularised half-light radius r½ in 2.5–15″ (2.5″ + a log-normal
     excess, median 4″),
-    Sérsic index n in 0.5–1.5, axis ratio 0.35–1, colours
+    Sérsic index n in 0.5–1.5, axis ratio 0.3–1, colours
     g−r ≈ 0.15–0.85 (g−i ≈ 0.2–1.2), 15% nucleated; 30% have an interloper
     (a star or compact galaxy of g = 16–20.5 mag 6–20″ away) and 10% sit
     near the halo of a g = 13–16 star. Negatives (label 0) are the

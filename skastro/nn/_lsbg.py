@@ -34,7 +34,9 @@ def check_binary_labels(y, *, name: str = "y") -> np.ndarray:
             f"{y.dtype} with values {np.unique(y)[:5].tolist()}. Encode the labels "
             "with sklearn.preprocessing.LabelEncoder first."
         )
-    bad = np.setdiff1d(np.unique(y[np.isfinite(y)] if y.dtype.kind == "f" else y), [0, 1])
+    bad = np.setdiff1d(
+        np.unique(y[np.isfinite(y)] if y.dtype.kind == "f" else y), [0, 1]
+    )
     if bad.size or (y.dtype.kind == "f" and not np.isfinite(y).all()):
         raise ValueError(
             f"{name} must hold binary labels 0 (artifact) and 1 (LSBG); found "
@@ -247,8 +249,10 @@ class LSBGNet(NeuralNetBinaryClassifier):
         else:
             convs = [m.weight for m in module.modules() if isinstance(m, nn.Conv2d)]
         linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
-        dense = module.dense.weight if hasattr(module, "dense") else (
-            linears[0].weight if linears else None
+        dense = (
+            module.dense.weight
+            if hasattr(module, "dense")
+            else (linears[0].weight if linears else None)
         )
         return convs, dense
 
@@ -293,7 +297,11 @@ class LSBGNet(NeuralNetBinaryClassifier):
         self : LSBGNet
         """
         self.check_is_fitted()
-        saved = {"lr": self.lr, "max_epochs": self.max_epochs, "batch_size": self.batch_size}
+        saved = {
+            "lr": self.lr,
+            "max_epochs": self.max_epochs,
+            "batch_size": self.batch_size,
+        }
         try:
             self.set_params(lr=lr, max_epochs=max_epochs, batch_size=batch_size)
             self.initialize_optimizer()
@@ -301,8 +309,12 @@ class LSBGNet(NeuralNetBinaryClassifier):
             self.partial_fit(X, y, **fit_params)
         finally:
             self.set_params(**saved)
-        record = {"lr": lr, "max_epochs": max_epochs, "batch_size": batch_size,
-                  "n_samples": len(split_stamps_input(X)[0])}
+        record = {
+            "lr": lr,
+            "max_epochs": max_epochs,
+            "batch_size": batch_size,
+            "n_samples": len(split_stamps_input(X)[0]),
+        }
         self.fine_tuned_ = [*getattr(self, "fine_tuned_", []), record]
         return self
 

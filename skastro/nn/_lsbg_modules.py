@@ -37,6 +37,10 @@ class DeepShadowsCNN(nn.Module):
         Dropout rate after each pooling layer.
     image_size : int, default=64
         Height = width of the input stamps, pixels (divisible by 8).
+    bn_momentum : float, default=0.01
+        PyTorch BatchNorm momentum (Keras' 0.99 is PyTorch's 0.01). The
+        running statistics then need a few hundred steps to settle; short
+        trainings on small samples are better served by 0.1.
     """
 
     def __init__(
@@ -46,6 +50,7 @@ class DeepShadowsCNN(nn.Module):
         dense_units: int = 1024,
         dropout: float = 0.4,
         image_size: int = 64,
+        bn_momentum: float = 0.01,
     ):
         super().__init__()
         if image_size % 8:
@@ -59,7 +64,7 @@ class DeepShadowsCNN(nn.Module):
             layers += [
                 nn.Conv2d(c_in, c_out, kernel_size=3, stride=1, padding="same"),
                 nn.ReLU(),
-                nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.01),
+                nn.BatchNorm2d(c_out, eps=1e-3, momentum=bn_momentum),
                 nn.MaxPool2d(2),
                 nn.Dropout(dropout),
             ]

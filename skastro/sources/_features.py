@@ -199,7 +199,9 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
         self : SourceFeatures
         """
         self._validate_params()
-        zp = np.broadcast_to(np.asarray(self.zero_point, dtype=float), (len(self.bands),))
+        zp = np.broadcast_to(
+            np.asarray(self.zero_point, dtype=float), (len(self.bands),)
+        )
         if not np.all(np.isfinite(zp)):
             raise ValueError(f"zero_point must be finite; got {self.zero_point!r}.")
         stamps = self._check_X(X, reset=True)
@@ -258,7 +260,9 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
         nan = ~np.isfinite(stamp)
         mask = nan.any(axis=0)
         data = np.where(nan, 0.0, stamp).astype(np.float64)
-        sig = np.array([_robust_sigma(np.where(mask, np.nan, data[b])) for b in range(n_b)])
+        sig = np.array(
+            [_robust_sigma(np.where(mask, np.nan, data[b])) for b in range(n_b)]
+        )
         w = 1.0 / sig**2
         det = np.ascontiguousarray(
             np.tensordot(w, data, axes=1) / np.sqrt(w.sum())
@@ -290,7 +294,11 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
         if idx is not None:
             o = objs[idx]
             x, y = float(o["x"]), float(o["y"])
-            a, b_, th = max(float(o["a"]), 0.5), max(float(o["b"]), 0.5), float(o["theta"])
+            a, b_, th = (
+                max(float(o["a"]), 0.5),
+                max(float(o["b"]), 0.5),
+                float(o["theta"]),
+            )
             ell = 1.0 - b_ / a
             seg_id, segmap = idx + 1, seg
             kron, _ = sep.kron_radius(
@@ -305,7 +313,9 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
             a = b_ = r0 / 3.5
             r_auto = 3.5
             seg_id, segmap = None, None
-            footprint = np.hypot(*np.meshgrid(np.arange(nx) - x, np.arange(ny) - y)) < r0
+            footprint = (
+                np.hypot(*np.meshgrid(np.arange(nx) - x, np.arange(ny) - y)) < r0
+            )
         kw = (
             {"seg_id": np.array([seg_id], dtype=np.int32), "segmap": segmap}
             if seg_id is not None
@@ -352,5 +362,7 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
                 **kw,
             )
             rh = float(rh[0])
-            row.append(float(np.clip(rh if np.isfinite(rh) else 1.0, 0.5, None)) * scale)
+            row.append(
+                float(np.clip(rh if np.isfinite(rh) else 1.0, 0.5, None)) * scale
+            )
         return np.asarray(row, dtype=float)

@@ -29,14 +29,20 @@ def test_deepshadows_matches_table1_layer_for_layer():
     """Layer types, output shapes and parameter counts are those of Table 1."""
     m = DeepShadowsCNN().eval()
     expected = [
-        (nn.Conv2d, (16, 64, 64), 448), (nn.ReLU, (16, 64, 64), 0),
-        (nn.BatchNorm2d, (16, 64, 64), 64), (nn.MaxPool2d, (16, 32, 32), 0),
+        (nn.Conv2d, (16, 64, 64), 448),
+        (nn.ReLU, (16, 64, 64), 0),
+        (nn.BatchNorm2d, (16, 64, 64), 64),
+        (nn.MaxPool2d, (16, 32, 32), 0),
         (nn.Dropout, (16, 32, 32), 0),
-        (nn.Conv2d, (32, 32, 32), 4640), (nn.ReLU, (32, 32, 32), 0),
-        (nn.BatchNorm2d, (32, 32, 32), 128), (nn.MaxPool2d, (32, 16, 16), 0),
+        (nn.Conv2d, (32, 32, 32), 4640),
+        (nn.ReLU, (32, 32, 32), 0),
+        (nn.BatchNorm2d, (32, 32, 32), 128),
+        (nn.MaxPool2d, (32, 16, 16), 0),
         (nn.Dropout, (32, 16, 16), 0),
-        (nn.Conv2d, (64, 16, 16), 18496), (nn.ReLU, (64, 16, 16), 0),
-        (nn.BatchNorm2d, (64, 16, 16), 256), (nn.MaxPool2d, (64, 8, 8), 0),
+        (nn.Conv2d, (64, 16, 16), 18496),
+        (nn.ReLU, (64, 16, 16), 0),
+        (nn.BatchNorm2d, (64, 16, 16), 256),
+        (nn.MaxPool2d, (64, 8, 8), 0),
         (nn.Dropout, (64, 8, 8), 0),
     ]
     h = torch.zeros(2, 3, 64, 64)
@@ -82,9 +88,11 @@ def test_lsbgnet_optimizer_and_l2_loss(data):
     logits = torch.randn(4)
     target = torch.tensor([0.0, 1.0, 1.0, 0.0])
     bce = nn.functional.binary_cross_entropy_with_logits(logits, target)
-    l2 = 0.13 * sum(
-        c.weight.pow(2).sum() for c in m.features if isinstance(c, nn.Conv2d)
-    ) + 0.12 * m.dense.weight.pow(2).sum()
+    l2 = (
+        0.13
+        * sum(c.weight.pow(2).sum() for c in m.features if isinstance(c, nn.Conv2d))
+        + 0.12 * m.dense.weight.pow(2).sum()
+    )
     got = net.get_loss(logits, target)
     assert got.item() == pytest.approx((bce + l2).item(), rel=1e-6)
 
@@ -194,4 +202,6 @@ def test_lsbgnet_in_grid_search(data):
     X, y = data
     gs = GridSearchCV(_tiny(), {"module__dropout": [0.2, 0.4]}, cv=2).fit(X, y)
     assert gs.best_params_["module__dropout"] in (0.2, 0.4)
-    assert gs.best_estimator_.module_.features[4].p == gs.best_params_["module__dropout"]
+    assert (
+        gs.best_estimator_.module_.features[4].p == gs.best_params_["module__dropout"]
+    )
