@@ -21,13 +21,13 @@ TITLE = "LSBGs versus artifacts (DeepShadows, seed 003)"
 #: label-noise levels).
 SIZES = {
     "small": {
-        "n_train": 800,
+        "n_train": 600,
         "n_test": 400,
         "n_ft": 320,
         "n_hsc_test": 480,
         "cv": 2,
-        "epochs": 10,
-        "ft_epochs": 15,
+        "epochs": 8,
+        "ft_epochs": 10,
         "noise": (0.0, 0.1, 0.33),
     },
     "paper": {

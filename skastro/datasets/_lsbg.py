@@ -317,9 +317,9 @@ def _star_halo(scene, rng):
         _add_compact(
             scene,
             rng,
-            rng.uniform(21.0, 23.5),
+            rng.uniform(21.5, 23.5),
             *rng.normal(0, 1.2, size=2),
-            r_half=rng.uniform(0.8, 3.0),
+            r_half=rng.uniform(1.2, 3.5),
         )
 
 
@@ -471,7 +471,7 @@ def make_lsbg_stamps(
     near the halo of a g = 13–16 star. Negatives (label 0) are the
     artifact types of seed 003 §1:
 
-    - ``"star_halo"``: 1–3 faint compact sources (g = 21–23.5) blended in
+    - ``"star_halo"``: 1–3 faint small sources (g = 21.5–23.5) blended in
       the halo of a bright star (g = 10.5–14.5, with power-law wings) or a
       giant elliptical (de Vaucouleurs, g = 13–15.5) 9–24″ off-centre;
     - ``"cirrus"``: Galactic-cirrus-like filaments (an anisotropic Gaussian

@@ -128,10 +128,47 @@ def estimator_output(estimator: BaseEstimator, X: Any) -> Any:
     return getattr(estimator, _output_method(estimator))(X)
 
 
+#: Attributes every skorch ``NeuralNet.__init__`` sets (not parameters).
+_SKORCH_INIT_ATTRIBUTES = {"history_", "initialized_", "virtual_params_"}
+
+
+def _check_skorch_init_attributes(estimator: BaseEstimator) -> None:
+    """scikit-learn's ``check_no_attributes_set_in_init`` for skorch nets.
+
+    skorch's own ``__init__`` sets ``history_``, ``initialized_`` and
+    ``virtual_params_``, and stores ``prefix__name`` keyword arguments
+    (``module__x``, ``optimizer__y``) as parameters; anything else set in
+    ``__init__`` is an error.
+    """
+    import inspect
+
+    init_params = set()
+    for cls in type(estimator).__mro__:
+        if "__init__" in vars(cls):
+            init_params |= set(inspect.signature(cls.__init__).parameters)
+    invalid = [
+        k
+        for k in vars(estimator)
+        if not k.startswith("_")
+        and k not in init_params
+        and k not in _SKORCH_INIT_ATTRIBUTES
+        and "__" not in k
+    ]
+    assert not invalid, (
+        f"{type(estimator).__name__} sets attributes other than parameters in "
+        f"__init__: {invalid}"
+    )
+    for key in estimator.get_params(deep=False):
+        assert hasattr(estimator, key), f"parameter {key!r} is not an attribute"
+
+
 def check_params(estimator: BaseEstimator, X: Any = None, y: Any = None) -> None:
     """``__init__`` only stores parameters; ``get_params``/``set_params`` agree."""
     name = type(estimator).__name__
-    check_no_attributes_set_in_init(name, clone(estimator))
+    if hasattr(estimator, "initialized_") and hasattr(estimator, "module"):
+        _check_skorch_init_attributes(clone(estimator))
+    else:
+        check_no_attributes_set_in_init(name, clone(estimator))
     check_get_params_invariance(name, clone(estimator))
     est = clone(estimator)
     params = est.get_params(deep=False)

@@ -169,7 +169,7 @@ def test_lsbgnet_bad_stamps(data, transform, match):
     [
         (np.arange(12) % 3, "binary labels"),
         (np.array(["LSBG", "artifact"] * 6), "LabelEncoder"),
-        (np.ones((12, 2)), "1-D"),
+        (np.ones((12, 2)), "1-dim"),
     ],
     ids=["three_classes", "strings", "2d"],
 )
