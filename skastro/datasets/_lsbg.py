@@ -464,22 +464,23 @@ def make_lsbg_stamps(
     low-surface-brightness galaxies with g-band mean surface brightness
     within the half-light radius μ̄_eff(g) in 24.3–27.5 mag/arcsec²,
     circularised half-light radius r½ in 2.5–15″ (2.5″ + a log-normal
-    excess, median 4″),
-    Sérsic index n in 0.5–1.5, axis ratio 0.3–1, colours
-    g−r ≈ 0.15–0.85 (g−i ≈ 0.2–1.2), 15% nucleated; 30% have an interloper
-    (a star or compact galaxy of g = 16–20.5 mag 6–20″ away) and 10% sit
-    near the halo of a g = 13–16 star. Negatives (label 0) are the
-    artifact types of seed 003 §1:
+    excess, median 4″), Sérsic index n in 0.5–1.5, axis ratio 0.3–1,
+    colours g−r ≈ 0.15–0.85 (g−i ≈ 0.2–1.2), 15% nucleated; 30% have an
+    interloper (a star or compact galaxy of g = 16–20.5 mag 4–20″ away) and
+    15% sit near the halo of a g = 13–16 star 16–26″ away. Negatives
+    (label 0) are the artifact types of seed 003 §1:
 
-    - ``"star_halo"``: 1–3 faint small sources (g = 21.5–23.5) blended in
-      the halo of a bright star (g = 10.5–14.5, with power-law wings) or a
-      giant elliptical (de Vaucouleurs, g = 13–15.5) 9–24″ off-centre;
+    - ``"star_halo"``: 1–3 faint small sources (g = 21.5–23.5, r½ 1.2–3.5″)
+      blended in the halo of a bright star (g = 11.5–15, with power-law
+      wings) or a giant elliptical (de Vaucouleurs, g = 14–16.5) 13–28″
+      off-centre;
     - ``"cirrus"``: Galactic-cirrus-like filaments (an anisotropic Gaussian
-      random field, exponentiated) of μ(g) ≈ 24.6–26.6 near the centre;
+      random field, exponentiated) of μ(g) ≈ 24.6–26.6 near the centre,
+      with the colours of LSBGs;
     - ``"spiral_knot"``: blue star-forming knots on a log-spiral arm of a
-      large spiral galaxy whose centre lies 12–28″ away;
-    - ``"tidal"``: a curved low-surface-brightness plume from a bright host
-      galaxy 8–18″ away passing through the stamp centre.
+      large spiral galaxy (g = 14–16.5) whose centre lies 14–30″ away;
+    - ``"tidal"``: a curved low-surface-brightness plume (LSBG colours)
+      from a host galaxy (g = 16.5–19) 11–22″ away, through the centre.
 
     Every stamp also holds a Poisson number (mean 3) of faint field stars
     and galaxies (g = 21.5–25). Extended light is convolved with a Moffat

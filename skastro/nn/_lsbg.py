@@ -7,7 +7,6 @@ from numbers import Real
 import numpy as np
 import torch
 from skorch import NeuralNetBinaryClassifier
-from skorch.dataset import Dataset
 from skorch.utils import is_dataset
 from torch import nn
 
@@ -239,7 +238,7 @@ class LSBGNet(NeuralNetBinaryClassifier):
                 raise ValueError(
                     f"X holds {len(X)} stamps but y holds {len(y)} labels."
                 )
-        return Dataset(X, y)
+        return super().get_dataset(X, y)
 
     # ------------------------------------------------------------------- loss
     def _regularised_kernels(self) -> tuple[list[torch.Tensor], torch.Tensor | None]:
