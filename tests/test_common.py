@@ -14,9 +14,41 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skastro.utils.estimator_checks import parametrize_with_contract_checks
 
 
+def _stamps_cases():
+    import numpy as np
+    import pandas as pd
+
+    from skastro.stamps import Calibrator, FITSCropper
+
+    rng = np.random.default_rng(0)
+    field = rng.normal(size=(3, 40, 50)).astype(np.float32)
+
+    def catalog():
+        return pd.DataFrame(
+            {
+                "x": rng.uniform(-2, 52, 12),
+                "y": rng.uniform(-2, 42, 12),
+                "fwhm": rng.uniform(2, 20, 12),
+            }
+        ), None
+
+    def stamps():
+        return rng.normal(size=(6, 3, 8, 8)).astype(np.float32), None
+
+    return [
+        (FITSCropper(field, size=8), catalog),
+        (FITSCropper(field, size="fwhm", output_size=16), catalog),
+        (
+            Calibrator(
+                zero_point=[20.0, 21.0, 22.0], stretch="asinh", clip_percentiles=(1, 99)
+            ),
+            stamps,
+        ),
+    ]
+
 
 def _pretrain_cases():
-    """MagnitudePretrainer and PretrainedStampClassifier (frozen, fine-tuned)."""
+    """MagnitudePretrainer and PretrainedStampClassifier (fine-tuned)."""
     import numpy as np
 
     from skastro.nn import MagnitudePretrainer, PretrainedStampClassifier
@@ -46,8 +78,8 @@ def _pretrain_cases():
 
 
 # (estimator with small settings, make_data) -- make_data() returns (X, y).
-# Each component adds its cases in a function below and lists it here.
-CONTRACT_CASE_FACTORIES: list = [_pretrain_cases]
+# Each component adds its cases in a function above and lists it here.
+CONTRACT_CASE_FACTORIES: list = [_stamps_cases, _pretrain_cases]
 
 # Estimators whose X is a 2-D numeric table.
 TABULAR_ESTIMATORS: list = []
@@ -72,4 +104,3 @@ if TABULAR_ESTIMATORS:
     def test_sklearn_compatible(estimator, check):
         """scikit-learn's own estimator checks."""
         check(estimator)
-
