@@ -146,9 +146,7 @@ class _StampNetMixin(TransformerMixin):
         )
 
     def _check_fitted(self) -> None:
-        if not getattr(self, "initialized_", False) or not hasattr(
-            self, "n_channels_"
-        ):
+        if not getattr(self, "initialized_", False) or not hasattr(self, "n_channels_"):
             raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet. Call "
                 "'fit' with appropriate arguments before using this estimator."
@@ -509,7 +507,9 @@ class MagnitudePretrainer(_StampNetMixin, NeuralNetRegressor):
             if ok.sum() >= 2:
                 scores.append(
                     r2_score(
-                        y[ok, j], pred[ok, j], sample_weight=None if sw is None else sw[ok]
+                        y[ok, j],
+                        pred[ok, j],
+                        sample_weight=None if sw is None else sw[ok],
                     )
                 )
         return float(np.mean(scores))
@@ -585,8 +585,10 @@ class PretrainedStampClassifier(_StampNetMixin, NeuralNetClassifier):
         and restore the best weights (skorch
         :class:`~skorch.callbacks.EarlyStopping`, ``load_best=True``). It
         counts from the first epoch: keep it above ``n_top_epochs``.
-    train_split : callable or None, default=ValidSplit(0.1, stratified=True, random_state=0)
-        Held-out validation fraction; ``None`` trains on everything.
+    train_split : callable or None, default=ValidSplit(0.1, stratified=True)
+        Held-out validation fraction (stratified by class, with
+        ``random_state=0`` so the split is fixed); ``None`` trains on
+        everything.
     device : str, default="cpu"
     random_state : int, RandomState instance or None, default=None
         Seeds torch when the network is initialised in :term:`fit`.
@@ -696,9 +698,7 @@ class PretrainedStampClassifier(_StampNetMixin, NeuralNetClassifier):
     @property
     def _default_callbacks(self):
         callbacks = [
-            (name, cb)
-            for name, cb in super()._default_callbacks
-            if name != "valid_acc"
+            (name, cb) for name, cb in super()._default_callbacks if name != "valid_acc"
         ]
         callbacks.insert(
             -1,
@@ -762,10 +762,7 @@ class PretrainedStampClassifier(_StampNetMixin, NeuralNetClassifier):
         if self.pretrained is None:
             return self
         weights = self.pretrained
-        if (
-            hasattr(self, "n_channels_")
-            and weights.in_channels != self.n_channels_
-        ):
+        if hasattr(self, "n_channels_") and weights.in_channels != self.n_channels_:
             raise InputLayoutError(
                 f"the pretrained weights were learned on {weights.in_channels}-band "
                 f"stamps but X has {self.n_channels_} bands; pretrain on the same "

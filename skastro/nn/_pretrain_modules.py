@@ -162,9 +162,7 @@ class MaskedL1Loss(nn.Module):
     def __init__(self, reduction: str = "mean"):
         super().__init__()
         if reduction not in ("mean", "sum"):
-            raise ValueError(
-                f"reduction must be 'mean' or 'sum'; got {reduction!r}."
-            )
+            raise ValueError(f"reduction must be 'mean' or 'sum'; got {reduction!r}.")
         self.reduction = reduction
 
     def forward(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:

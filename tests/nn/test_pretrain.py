@@ -69,7 +69,9 @@ def test_backbone_names_match_torchvision_vgg16():
     """Conv parameters are named features.N exactly as in torchvision's VGG16."""
     names = set(VGG16Backbone(3).state_dict())
     expected = {
-        f"features.{i}.{p}" for i in TORCHVISION_CONV_INDICES for p in ("weight", "bias")
+        f"features.{i}.{p}"
+        for i in TORCHVISION_CONV_INDICES
+        for p in ("weight", "bias")
     }
     assert names == expected
 
@@ -245,8 +247,11 @@ def test_pretrainer_partial_fit_continues(pretrainer):
 
 def test_pretrainer_early_stopping_callback():
     """patience adds skorch's EarlyStopping (load_best) on the validation loss."""
-    net = MagnitudePretrainer(**{**TINY, "train_split": ValidSplit(0.25, random_state=0)}, patience=1,
-                              max_epochs=2)
+    net = MagnitudePretrainer(
+        **{**TINY, "train_split": ValidSplit(0.25, random_state=0)},
+        patience=1,
+        max_epochs=2,
+    )
     net.fit(_stamps(16), _mags(16))
     assert "early_stopping" in dict(net.callbacks_)
 
@@ -322,7 +327,7 @@ def test_classifier_balanced_class_weights_and_labels(pretrainer):
 
 
 def test_classifier_clone_and_pickle_keep_weights(pretrainer):
-    """clone() keeps the pretrained weights (not fitted state); pickle predicts alike."""
+    """clone() keeps the pretrained weights, not the fit; pickle predicts alike."""
     import pickle
 
     clf = PretrainedStampClassifier.from_pretrainer(
@@ -374,9 +379,10 @@ def test_pretrained_weights_from_state_dict():
     with pytest.raises(ValueError, match="no VGG16 convolution weights"):
         PretrainedWeights({"fc.weight": torch.zeros(2, 2)})
     clf = PretrainedStampClassifier(
-        pretrained=w, strategy="frozen", max_epochs=1, **{
-            k: v for k, v in TINY.items() if not k.startswith("module__")
-        }
+        pretrained=w,
+        strategy="frozen",
+        max_epochs=1,
+        **{k: v for k, v in TINY.items() if not k.startswith("module__")},
     ).fit(_stamps(c=3), LABELS)
     torch.testing.assert_close(
         clf.module_.backbone.features[0].weight, sd["features.0.weight"]
