@@ -20,6 +20,7 @@ _LAZY: dict[str, str] = {
     # --- light curves (skastro.lightcurves)
     # --- SExtractor-like source features (skastro.sources)
     # --- deep estimators (skastro.nn)
+    "SequenceRCNN": "skastro.nn",
     "MagnitudePretrainer": "skastro.nn",
     "PretrainedStampClassifier": "skastro.nn",
 }

@@ -12,13 +12,20 @@ from ._pretrain_modules import (
     VGG16StampNet,
     load_vgg16_features,
 )
+from ._rcnn import SequenceRCNN, SequenceStream
+from ._rcnn_modules import BatchRenorm, MaskedStepCrossEntropy, SequenceRCNNModule
 
 __all__: list[str] = [
     "VGG16_CONFIG",
+    "BatchRenorm",
     "MagnitudePretrainer",
     "MaskedL1Loss",
+    "MaskedStepCrossEntropy",
     "PretrainedStampClassifier",
     "PretrainedWeights",
+    "SequenceRCNN",
+    "SequenceRCNNModule",
+    "SequenceStream",
     "VGG16Backbone",
     "VGG16StampNet",
     "load_vgg16_features",

@@ -1,3 +1,5 @@
 """SExtractor-like per-object features measured on stamps."""
 
-__all__: list[str] = []
+from ._features import SourceFeatures
+
+__all__: list[str] = ["SourceFeatures"]

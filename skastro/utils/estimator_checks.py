@@ -128,30 +128,19 @@ def estimator_output(estimator: BaseEstimator, X: Any) -> Any:
     return getattr(estimator, _output_method(estimator))(X)
 
 
-def _is_skorch_net(estimator: Any) -> bool:
-    try:
-        from skorch import NeuralNet
-    except ImportError:  # pragma: no cover - skorch is a dependency
-        return False
-    return isinstance(estimator, NeuralNet)
-
-
-# Bookkeeping every skorch NeuralNet sets in its own __init__ (an empty
-# history, the initialised flag, virtual parameters).
+# attributes every skorch net sets in ``NeuralNet.__init__`` (its own design)
 _SKORCH_INIT_ATTRIBUTES = {"history_", "initialized_", "virtual_params_"}
 
 
-def _check_skorch_init_attributes(estimator: Any) -> None:
-    """skorch variant of scikit-learn's ``check_no_attributes_set_in_init``.
-
-    skorch stores prefixed parameters given as ``**kwargs``
-    (``module__width=...``) as attributes and sets three bookkeeping
-    attributes in ``NeuralNet.__init__``; anything else set in ``__init__``
-    must be a parameter.
-    """
+def _check_skorch_init_attributes(estimator: BaseEstimator) -> None:
+    """A skorch net's ``__init__`` sets only its parameters (named or
+    ``prefix__name``) and skorch's own initial state."""
     params = set(estimator.get_params(deep=False))
-    public = {k for k in vars(estimator) if not k.startswith("_")}
-    extra = public - params - _SKORCH_INIT_ATTRIBUTES
+    extra = {
+        k
+        for k in vars(estimator)
+        if not k.startswith("_") and k not in params | _SKORCH_INIT_ATTRIBUTES
+    }
     assert not extra, (
         f"{type(estimator).__name__}.__init__ sets attributes that are not "
         f"parameters: {sorted(extra)}"
@@ -161,7 +150,7 @@ def _check_skorch_init_attributes(estimator: Any) -> None:
 def check_params(estimator: BaseEstimator, X: Any = None, y: Any = None) -> None:
     """``__init__`` only stores parameters; ``get_params``/``set_params`` agree."""
     name = type(estimator).__name__
-    if _is_skorch_net(estimator):
+    if hasattr(estimator, "module") and hasattr(estimator, "history_"):
         _check_skorch_init_attributes(clone(estimator))
     else:
         check_no_attributes_set_in_init(name, clone(estimator))
