@@ -27,6 +27,7 @@ __all__ = ["DemoContext", "SectionResult", "SECTIONS", "run_demo"]
 #: Section modules, in report order.
 SECTIONS: list[str] = [
     "skastro._demo.stamps",
+    "skastro._demo.splus",
 ]
 
 
