@@ -50,10 +50,10 @@ from skastro.nn import MagnitudePretrainer, PretrainedStampClassifier
 
 torch.set_num_threads(1)
 LARGE = os.environ.get("SKASTRO_EXAMPLE_SIZE", "small") == "large"
-N_POOL, N_LABELLED = (3000, 1500) if LARGE else (600, 450)
-PRE_EPOCHS = 20 if LARGE else 6
-CLF_EPOCHS, TOP_EPOCHS = (40, 10) if LARGE else (16, 6)
-SUBSETS = (100, 200, 400, 800) if LARGE else (100, 200)
+N_POOL, N_LABELLED = (2000, 1200) if LARGE else (600, 450)
+PRE_EPOCHS = 12 if LARGE else 6
+CLF_EPOCHS, TOP_EPOCHS = (30, 10) if LARGE else (16, 6)
+SUBSETS = (100, 200, 400) if LARGE else (100, 200)
 NET = dict(module__width=0.125, module__n_hidden=256, verbose=0, random_state=0)
 t_start = time.perf_counter()
 
@@ -90,7 +90,7 @@ pretrainers, mae = {}, {}
 for name, key in views.items():
     X = pool[key]
     y = mags[:, broad_idx] if name == "5 bands" else mags
-    pre = MagnitudePretrainer(lr=1e-3, max_epochs=PRE_EPOCHS, batch_size=64, **NET)
+    pre = MagnitudePretrainer(lr=1e-3, max_epochs=PRE_EPOCHS, batch_size=16, **NET)
     pre.fit(X[pool_tr], y[pool_tr])
     err = np.abs(pre.predict(X[pool_te]) - y[pool_te])
     mae[name] = np.nanmean(err, axis=0)
@@ -125,7 +125,7 @@ CLF = dict(
     finetune_lr=1e-4,
     n_top_epochs=TOP_EPOCHS,
     max_epochs=CLF_EPOCHS,
-    batch_size=32,
+    batch_size=16,
     **NET,
 )
 accuracy, classifiers = {}, {}
@@ -238,3 +238,11 @@ ax.set_xticks([])
 ax.set_yticks([])
 fig.tight_layout()
 print(f"total time {time.perf_counter() - t_start:.0f} s")
+if os.environ.get("SKASTRO_EXAMPLE_FIGDIR"):  # keep the figures (docs)
+    for num in plt.get_fignums():
+        plt.figure(num).savefig(
+            os.path.join(
+                os.environ["SKASTRO_EXAMPLE_FIGDIR"], f"pretraining_{num}.png"
+            ),
+            dpi=90,
+        )

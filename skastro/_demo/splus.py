@@ -67,7 +67,7 @@ def run(ctx: DemoContext) -> SectionResult:
     pre = MagnitudePretrainer(
         lr=1e-3 if fast else 1e-4,
         max_epochs=pre_epochs,
-        batch_size=64 if fast else 128,
+        batch_size=16 if fast else 128,
         **net,
     ).fit(pool.stamps[pool_tr], mags[pool_tr])
     mae_band = np.nanmean(np.abs(pre.predict(pool.stamps[pool_te]) - mags[pool_te]), 0)
@@ -83,7 +83,7 @@ def run(ctx: DemoContext) -> SectionResult:
         finetune_lr=1e-4 if fast else 1e-5,
         n_top_epochs=top_epochs,
         max_epochs=clf_epochs,
-        batch_size=32,
+        batch_size=16 if fast else 128,
         **net,
     )
     t0 = time.perf_counter()
