@@ -29,6 +29,7 @@ SECTIONS: list[str] = [
     "skastro._demo.stamps",
     "skastro._demo.lsbg",
     "skastro._demo.hits",
+    "skastro._demo.splus",
 ]
 
 

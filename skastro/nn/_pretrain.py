@@ -51,6 +51,8 @@ __all__ = [
 
 #: Smallest stamp side a VGG16 backbone (five 2x2 max-pools) accepts, pixels.
 MIN_STAMP_SIZE = 32
+#: Stamps validated at a time for large inputs (bounded temporary memory).
+_CHECK_CHUNK = 8192
 
 
 def _index_accuracy(net: NeuralNet, X: Any, y: Any) -> float:
@@ -169,9 +171,23 @@ class _StampNetMixin(TransformerMixin):
                     "stamps with the same bands in the same order as in fit, or "
                     "fit a new model for this band set."
                 )
-        arr = check_stamps(
-            stamps, n_bands=None if reset else self.n_channels_, name="X"
-        )
+        n_bands = None if reset else self.n_channels_
+        if (
+            isinstance(stamps, np.ndarray)
+            and stamps.dtype == np.float32
+            and stamps.ndim == 4
+            and len(stamps) > _CHECK_CHUNK
+        ):
+            # large stacks (100k stamps are 4.9 GB): validate chunk by chunk so
+            # the temporaries stay small; the array itself is not copied
+            for start in range(0, len(stamps), _CHECK_CHUNK):
+                stop = min(start + _CHECK_CHUNK, len(stamps))
+                check_stamps(
+                    stamps[start:stop], n_bands=n_bands, name=f"X[{start}:{stop}]"
+                )
+            arr = np.ascontiguousarray(stamps)
+        else:
+            arr = check_stamps(stamps, n_bands=n_bands, name="X")
         if min(arr.shape[-2:]) < MIN_STAMP_SIZE:
             raise InputLayoutError(
                 f"X stamps are {arr.shape[-2]}x{arr.shape[-1]} pixels; the VGG16 "
@@ -585,8 +601,10 @@ class PretrainedStampClassifier(_StampNetMixin, NeuralNetClassifier):
         and restore the best weights (skorch
         :class:`~skorch.callbacks.EarlyStopping`, ``load_best=True``). It
         counts from the first epoch: keep it above ``n_top_epochs``.
-    train_split : callable or None, default=ValidSplit(0.1, stratified=True, random_state=0)
-        Held-out validation fraction; ``None`` trains on everything.
+    train_split : callable or None, default=ValidSplit(0.1, stratified=True)
+        Held-out validation fraction (stratified by class, with
+        ``random_state=0`` so the split is fixed); ``None`` trains on
+        everything.
     device : str, default="cpu"
     random_state : int, RandomState instance or None, default=None
         Seeds torch when the network is initialised in :term:`fit`.
