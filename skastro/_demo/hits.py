@@ -308,7 +308,7 @@ def plot_comparison(result: dict, path) -> None:
     ax1.set_xlabel("epochs seen")
     ax1.set_ylabel("accuracy (simulated test set)")
     ax1.set_ylim(0, 1)
-    ax1.legend(fontsize=7)
+    ax1.legend(fontsize=7, loc="lower right")
     names = list(result["shifted_average_recall"])
     x = np.arange(len(names))
     ax2.bar(
