@@ -34,6 +34,8 @@ SIZES: dict[str, dict[str, Any]] = {
             "n_lstm": 32,
             "dropout": 0.3,
             "renorm_momentum": 0.05,
+            # no warm-up: runs of ~100 steps never leave a 5000-step one
+            "renorm_schedule": (0, 0, 0),
         },
         "max_epochs": 8,
         "batch_size": 32,
@@ -51,6 +53,8 @@ SIZES: dict[str, dict[str, Any]] = {
             "n_lstm": 128,
             "dropout": 0.3,
             "renorm_momentum": 0.05,
+            # no warm-up: runs of ~100 steps never leave a 5000-step one
+            "renorm_schedule": (0, 0, 0),
         },
         "max_epochs": 12,
         "batch_size": 64,
