@@ -15,15 +15,18 @@ __version__ = "0.1.0"
 # public name -> module that defines it (add one line per public estimator)
 _LAZY: dict[str, str] = {
     # --- stamps: catalog -> stamps -> calibrated stamps (skastro.stamps)
-
+    "FITSCropper": "skastro.stamps",
+    "Calibrator": "skastro.stamps",
     # --- light curves (skastro.lightcurves)
-
+    "FATSFeatures": "skastro.lightcurves",
+    "LightCurveExtractor": "skastro.lightcurves",
     # --- SExtractor-like source features (skastro.sources)
     "SourceFeatures": "skastro.sources",
-
     # --- deep estimators (skastro.nn)
     "LSBGNet": "skastro.nn",
-
+    "SequenceRCNN": "skastro.nn",
+    "MagnitudePretrainer": "skastro.nn",
+    "PretrainedStampClassifier": "skastro.nn",
 }
 
 _SUBMODULES = [

@@ -20,6 +20,77 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_crop(args: argparse.Namespace) -> int:
+    from ._io import read_table, write_stamps
+    from .stamps import FITSCropper
+
+    catalog = read_table(args.catalog)
+    images = args.images[0] if len(args.images) == 1 else list(args.images)
+    size = args.size if args.size == "fwhm" else int(args.size)
+    cropper = FITSCropper(
+        images,
+        size=size,
+        coords=args.coords,
+        origin=args.origin,
+        off_edge=args.off_edge,
+    ).fit(catalog)
+    stamps = cropper.transform(catalog)
+    write_stamps(stamps, args.out, band_names=cropper.band_names_)
+    print(
+        f"wrote {stamps.shape[0]} stamps of {stamps.shape[1]} band(s) x "
+        f"{stamps.shape[2]}x{stamps.shape[3]} pixels to {args.out}"
+    )
+    return 0
+
+
+def _cmd_features(args: argparse.Namespace) -> int:
+    from ._io import read_table, write_table
+    from .lightcurves import FATSFeatures
+
+    curves = read_table(args.light_curves)
+    features = None if args.features is None else list(args.features)
+    fats = FATSFeatures(features, backend=args.backend, n_jobs=args.n_jobs)
+    table = fats.set_output(transform="pandas").fit_transform(curves)
+    ids = getattr(curves, "id", None)
+    if ids is not None:
+        table.insert(0, "id", list(dict.fromkeys(ids)))
+    write_table(table, args.out)
+    print(f"wrote {table.shape[0]} rows x {table.shape[1]} columns to {args.out}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import joblib
+    import numpy as np
+    import pandas as pd
+
+    from ._io import read_stamps, read_table, write_table
+
+    model = joblib.load(args.model)
+    path = str(args.input).lower()
+    X = (
+        read_stamps(args.input)
+        if path.endswith((".npy",)) or args.stamps
+        else (read_table(args.input))
+    )
+    try:
+        pred = model.predict(X)
+    except Exception as exc:  # noqa: BLE001 - any model failure is reported
+        raise ValueError(
+            f"the model in {args.model} cannot predict on {args.input} "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+    out = pd.DataFrame({"prediction": np.asarray(pred)})
+    if args.proba and hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(X))
+        classes = getattr(model, "classes_", range(proba.shape[1]))
+        for j, c in enumerate(classes):
+            out[f"p_{c}"] = proba[:, j]
+    write_table(out, args.out)
+    print(f"wrote {len(out)} predictions to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``skastro`` command."""
     parser = argparse.ArgumentParser(
@@ -42,6 +113,51 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--random-state", type=int, default=0)
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(func=_cmd_demo)
+
+    crop = sub.add_parser(
+        "crop",
+        help="cut stamps around catalog positions from FITS images",
+        description="Catalog (CSV/FITS table) + FITS images -> stamps file "
+        "(.npy or .fits, axes object, band, y, x).",
+    )
+    crop.add_argument("catalog", help="catalog with x, y (or ra, dec) columns")
+    crop.add_argument(
+        "images", nargs="+", help="one FITS file per band, or one multi-band file"
+    )
+    crop.add_argument("--out", required=True, help="output stamps file (.npy, .fits)")
+    crop.add_argument("--size", default="32", help="side in pixels, or 'fwhm'")
+    crop.add_argument("--coords", choices=["pixel", "world"], default="pixel")
+    crop.add_argument("--origin", type=int, choices=[0, 1], default=0)
+    crop.add_argument("--off-edge", choices=["pad", "drop", "raise"], default="pad")
+    crop.set_defaults(func=_cmd_crop)
+
+    feats = sub.add_parser(
+        "features",
+        help="light curves -> FATS feature table",
+        description="Long table of light curves (columns id, time, mag, err) -> "
+        "one row of FATS features per id.",
+    )
+    feats.add_argument("light_curves", help="CSV/FITS/Parquet with id, time, mag, err")
+    feats.add_argument("--out", required=True, help="output table (.csv, .fits)")
+    feats.add_argument("--features", nargs="+", default=None)
+    feats.add_argument("--backend", choices=["fast", "feets"], default="fast")
+    feats.add_argument("--n-jobs", type=int, default=None)
+    feats.set_defaults(func=_cmd_features)
+
+    pred = sub.add_parser(
+        "predict",
+        help="apply a saved pipeline to a catalog or stamps file",
+        description="Load a joblib-saved pipeline (only load files you trust: "
+        "unpickling runs code) and write its predictions.",
+    )
+    pred.add_argument("model", help="model saved with joblib.dump")
+    pred.add_argument("input", help="catalog (CSV/FITS table) or stamps (.npy/.fits)")
+    pred.add_argument("--out", required=True, help="output table (.csv, .fits)")
+    pred.add_argument(
+        "--stamps", action="store_true", help="INPUT is a FITS stamps file"
+    )
+    pred.add_argument("--proba", action="store_true", help="add class probabilities")
+    pred.set_defaults(func=_cmd_predict)
     return parser
 
 
@@ -54,10 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args))
-    except (ValueError, FileNotFoundError, OSError, KeyError) as exc:
+    except (ValueError, FileNotFoundError, OSError, KeyError, RuntimeError) as exc:
         if args.verbose:
             raise
-        print(f"skastro {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line
+        print(f"skastro {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -10,7 +10,10 @@ __all__ = [
     "CatalogError",
     "FITSFormatError",
     "InputLayoutError",
+    "LightCurveError",
+    "LightCurveWarning",
     "NotFittedError",
+    "SequenceError",
     "StampOverlapError",
 ]
 
@@ -31,3 +34,19 @@ class StampOverlapError(ValueError):
 class InputLayoutError(ValueError):
     """An array has the wrong layout: channels last instead of first, wrong
     stamp size or band count, wrong number of dimensions."""
+
+
+class LightCurveError(ValueError):
+    """A light curve holds values no feature can use: a NaN, zero or negative
+    error, duplicate times, or unsorted times when sorting is switched off."""
+
+
+class LightCurveWarning(UserWarning):
+    """Some light curves were too short or degenerate for some features, whose
+    values were set to NaN (the message says which features and how many curves)."""
+
+
+class SequenceError(ValueError):
+    """An image sequence cannot be classified as given: all epochs masked, fewer
+    valid epochs than the network's window, NaN pixels or times at a valid
+    epoch, or times that do not increase."""

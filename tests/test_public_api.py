@@ -21,8 +21,15 @@ def test_public_name_resolves(name):
 
 @pytest.mark.parametrize(
     "module",
-    ["skastro.stamps", "skastro.datasets", "skastro.lightcurves", "skastro.sources",
-     "skastro.nn", "skastro.utils", "skastro.exceptions"],
+    [
+        "skastro.stamps",
+        "skastro.datasets",
+        "skastro.lightcurves",
+        "skastro.sources",
+        "skastro.nn",
+        "skastro.utils",
+        "skastro.exceptions",
+    ],
 )
 def test_subpackage_all_is_public(module):
     """Each subpackage's __all__ names exist and are not private."""

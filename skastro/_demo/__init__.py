@@ -28,6 +28,8 @@ __all__ = ["DemoContext", "SectionResult", "SECTIONS", "run_demo"]
 SECTIONS: list[str] = [
     "skastro._demo.stamps",
     "skastro._demo.lsbg",
+    "skastro._demo.hits",
+    "skastro._demo.splus",
 ]
 
 

@@ -7,5 +7,32 @@ be tested and reused alone.
 from ._gradcam import grad_cam
 from ._lsbg import LSBGNet
 from ._lsbg_modules import DeepShadowsCNN
+from ._pretrain import MagnitudePretrainer, PretrainedStampClassifier, PretrainedWeights
+from ._pretrain_modules import (
+    VGG16_CONFIG,
+    MaskedL1Loss,
+    VGG16Backbone,
+    VGG16StampNet,
+    load_vgg16_features,
+)
+from ._rcnn import SequenceRCNN, SequenceStream
+from ._rcnn_modules import BatchRenorm, MaskedStepCrossEntropy, SequenceRCNNModule
 
-__all__: list[str] = ["DeepShadowsCNN", "LSBGNet", "grad_cam"]
+__all__: list[str] = [
+    "VGG16_CONFIG",
+    "BatchRenorm",
+    "DeepShadowsCNN",
+    "LSBGNet",
+    "MagnitudePretrainer",
+    "MaskedL1Loss",
+    "MaskedStepCrossEntropy",
+    "PretrainedStampClassifier",
+    "PretrainedWeights",
+    "SequenceRCNN",
+    "SequenceRCNNModule",
+    "SequenceStream",
+    "VGG16Backbone",
+    "VGG16StampNet",
+    "grad_cam",
+    "load_vgg16_features",
+]

@@ -1,3 +1,12 @@
 """Stamps: cut them from FITS images around catalog positions, calibrate them."""
 
-__all__: list[str] = []
+from ._calibrate import Calibrator, asinh_stretch
+from ._crop import FITSCropper, OffImageWarning, resample_flux_conserving
+
+__all__ = [
+    "Calibrator",
+    "FITSCropper",
+    "OffImageWarning",
+    "asinh_stretch",
+    "resample_flux_conserving",
+]

@@ -1,0 +1,702 @@
+"""SequenceRCNN: classify image sequences with a recurrent CNN (seed 001).
+
+The estimator wraps :class:`~skastro.nn._rcnn_modules.SequenceRCNNModule` in
+a :class:`skorch.NeuralNetClassifier`. Its ``X`` is the sequence
+:class:`~skorch.helper.SliceDict` of ``simulate_hits_sequences``
+(``stamps (n, T, 21, 21)`` in ADU, ``mjd (n, T)``, ``mask (n, T)``, and the
+per-epoch ``sky`` and ``zero_point`` used by the seed's pre-processing).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
+from skorch import NeuralNetClassifier
+from skorch.dataset import ValidSplit
+from skorch.helper import SliceDict
+from skorch.utils import is_dataset
+
+from ..exceptions import InputLayoutError, SequenceError
+from ..utils._torch import seed_everything
+from ..utils._validation import check_stamps
+from ._rcnn_modules import MaskedStepCrossEntropy, SequenceRCNNModule
+
+__all__ = ["SequenceRCNN", "SequenceStream", "prepare_sequences"]
+
+_REQUIRED_KEYS = ("stamps", "mjd")
+
+
+def _list_rows(rows: np.ndarray, limit: int = 5) -> str:
+    shown = ", ".join(str(int(r)) for r in rows[:limit])
+    more = f" (and {rows.size - limit} more)" if rows.size > limit else ""
+    return shown + more
+
+
+def reference_scale(
+    stamps: np.ndarray, sky: np.ndarray, zero_point: np.ndarray, mask: np.ndarray
+) -> np.ndarray:
+    """Seed 001 eqs. 3.4-3.5 via :class:`~skastro.stamps.Calibrator`.
+
+    ``(stamp - sky_t) * 10**((zp_first - zp_t) / 2.5)`` with ``zp_first`` the
+    zero point of each sequence's first valid epoch.
+
+    Parameters
+    ----------
+    stamps : ndarray of shape (n, T, H, W)
+        Pixels in ADU, sky not subtracted.
+    sky : ndarray of shape (n, T)
+        Sky level in ADU/pixel.
+    zero_point : ndarray of shape (n, T)
+        Zero points in mag.
+    mask : bool ndarray of shape (n, T)
+        Valid epochs (the others come out as 0).
+
+    Returns
+    -------
+    ndarray of shape (n, T, H, W), float32
+    """
+    from ..stamps import Calibrator
+
+    X = SliceDict(stamps=stamps, sky=sky, zero_point=zero_point, mask=mask)
+    return Calibrator(method="reference").fit_transform(X)
+
+
+@dataclass
+class PreparedSequences:
+    """Validated, pre-processed sequences ready for the network.
+
+    Attributes
+    ----------
+    data : SliceDict
+        ``stamps (n, T, H, W)`` float32 pre-processed, valid epochs first;
+        ``dt (n, T)`` float32 days since the first valid epoch (0 at
+        padding); ``mask (n, T)`` bool.
+    epoch_index : ndarray of shape (n, T)
+        ``epoch_index[i, k]`` is the epoch of the input that sits at position
+        ``k`` after moving the valid epochs first.
+    n_valid : ndarray of shape (n,)
+        Valid epochs per sequence.
+    """
+
+    data: SliceDict
+    epoch_index: np.ndarray
+    n_valid: np.ndarray
+
+
+def prepare_sequences(
+    X: Any,
+    *,
+    n_window: int = 3,
+    stamp_size: int | None = 21,
+    preprocessing: str | None = "reference",
+) -> PreparedSequences:
+    """Validate image sequences and apply the seed's pre-processing.
+
+    Parameters
+    ----------
+    X : mapping (e.g. :class:`skorch.helper.SliceDict`)
+        ``"stamps"`` (n, T, H, W) in ADU, ``"mjd"`` (n, T) in days,
+        optionally ``"mask"`` (n, T) bool (default: epochs with finite MJD);
+        with ``preprocessing="reference"`` also ``"sky"`` (n, T) ADU/pixel
+        and ``"zero_point"`` (n, T) mag.
+    n_window : int, default=3
+        Stamps per window; every sequence needs at least this many valid
+        epochs.
+    stamp_size : int or None, default=21
+        Expected side of the stamps in pixels (not checked when None).
+    preprocessing : {"reference"} or None, default="reference"
+        ``"reference"``: subtract the sky and rescale to the zero point of the
+        sequence's first valid epoch (seed 001 eqs. 3.4-3.5); None: use the
+        stamps as given (e.g. already calibrated).
+
+    Returns
+    -------
+    PreparedSequences
+
+    Raises
+    ------
+    InputLayoutError
+        ``X`` is not a mapping, lacks keys, or has inconsistent shapes.
+    SequenceError
+        A sequence is all masked or shorter than the window, has NaN/inf
+        pixels or MJD at a valid epoch, or its times do not increase.
+
+    Notes
+    -----
+    Masked (invalid) epochs may sit anywhere: the valid epochs are moved to
+    the front, in their original order, and the rest is padding whose
+    pixels (NaN or not) are ignored.
+    """
+    if not isinstance(X, Mapping):
+        raise InputLayoutError(
+            "SequenceRCNN expects X as a mapping (skorch.helper.SliceDict) with keys "
+            f"'stamps' (n, T, H, W), 'mjd' (n, T) and 'mask' (n, T); got "
+            f"{type(X).__name__}. simulate_hits_sequences(...).data has this layout."
+        )
+    needed = list(_REQUIRED_KEYS)
+    if preprocessing == "reference":
+        needed += ["sky", "zero_point"]
+    missing = [k for k in needed if k not in X]
+    if missing:
+        hint = (
+            " Pass preprocessing=None to use stamps that are already sky-subtracted "
+            "and calibrated."
+            if set(missing) & {"sky", "zero_point"}
+            else ""
+        )
+        raise InputLayoutError(
+            f"X lacks the key(s) {missing}; it has {sorted(X.keys())}.{hint}"
+        )
+    stamps = check_stamps(X["stamps"], ndim=4, size=stamp_size, name="X['stamps']")
+    n, t = stamps.shape[:2]
+    mjd = np.asarray(X["mjd"], dtype=np.float64)
+    if mjd.shape != (n, t):
+        raise InputLayoutError(
+            f"X['mjd'] has shape {mjd.shape} but X['stamps'] has (n, T)=({n}, {t}) "
+            "sequences and epochs; give one MJD per epoch."
+        )
+    if "mask" in X:
+        mask = np.asarray(X["mask"])
+        if mask.shape != (n, t):
+            raise InputLayoutError(
+                f"X['mask'] has shape {mask.shape}; expected (n, T)=({n}, {t})."
+            )
+        mask = mask.astype(bool)
+    else:
+        mask = np.isfinite(mjd)
+    n_valid = mask.sum(axis=1)
+    empty = np.flatnonzero(n_valid == 0)
+    if empty.size:
+        raise SequenceError(
+            f"{empty.size} sequence(s) have no valid epoch (all masked): row(s) "
+            f"{_list_rows(empty)}. Remove them before calling SequenceRCNN."
+        )
+    short = np.flatnonzero(n_valid < n_window)
+    if short.size:
+        raise SequenceError(
+            f"{short.size} sequence(s) have fewer valid epochs than the window of "
+            f"n_window={n_window} stamps: row(s) {_list_rows(short)} with "
+            f"{sorted(set(n_valid[short].tolist()))} epoch(s). Remove them, or wait "
+            f"for {n_window} epochs (the network's first output comes after the "
+            f"{n_window}-th image)."
+        )
+    # valid epochs first, order kept
+    order = np.argsort(~mask, axis=1, kind="stable")
+    rows = np.arange(n)[:, None]
+    mask_c = mask[rows, order]
+    mjd_c = mjd[rows, order]
+    stamps_c = stamps[rows, order]
+
+    bad_t = mask_c & ~np.isfinite(mjd_c)
+    if bad_t.any():
+        r = np.flatnonzero(bad_t.any(axis=1))
+        raise SequenceError(
+            f"X['mjd'] is NaN or infinite at valid epochs of row(s) {_list_rows(r)}; "
+            "give every valid epoch its time, or mask the epoch (mask=False)."
+        )
+    nan_pix = mask_c & ~np.isfinite(stamps_c).all(axis=(2, 3))
+    if nan_pix.any():
+        r, k = np.nonzero(nan_pix)
+        epochs = order[r, k]
+        where = ", ".join(f"({int(a)}, {int(b)})" for a, b in zip(r[:5], epochs[:5]))
+        raise SequenceError(
+            f"X['stamps'] has NaN pixels at {r.size} valid epoch(s), (row, epoch) = "
+            f"{where}{' ...' if r.size > 5 else ''}. Mask those epochs "
+            "(mask=False) or fill the pixels (e.g. with the sky level)."
+        )
+    both = mask_c[:, 1:] & mask_c[:, :-1]
+    not_inc = both & ~(np.diff(np.where(mask_c, mjd_c, 0.0), axis=1) > 0)
+    if not_inc.any():
+        r = np.flatnonzero(not_inc.any(axis=1))
+        raise SequenceError(
+            f"X['mjd'] does not strictly increase over the valid epochs of row(s) "
+            f"{_list_rows(r)}; sort each sequence's epochs by time and drop "
+            "duplicate epochs."
+        )
+    first_mjd = mjd_c[:, 0]
+    dt = np.where(mask_c, mjd_c - first_mjd[:, None], 0.0).astype(np.float32)
+
+    if preprocessing == "reference":
+        sky = np.asarray(X["sky"], dtype=np.float64)
+        zp = np.asarray(X["zero_point"], dtype=np.float64)
+        for key, arr in (("sky", sky), ("zero_point", zp)):
+            if arr.shape != (n, t):
+                raise InputLayoutError(
+                    f"X[{key!r}] has shape {arr.shape}; expected (n, T)=({n}, {t})."
+                )
+        sky_c, zp_c = sky[rows, order], zp[rows, order]
+        bad = mask_c & ~(np.isfinite(sky_c) & np.isfinite(zp_c))
+        if bad.any():
+            r = np.flatnonzero(bad.any(axis=1))
+            raise SequenceError(
+                f"X['sky'] or X['zero_point'] is NaN at valid epochs of row(s) "
+                f"{_list_rows(r)}; the reference pre-processing needs both."
+            )
+        stamps_c = reference_scale(
+            np.where(mask_c[:, :, None, None], stamps_c, 0.0),
+            np.where(mask_c, sky_c, 0.0),
+            np.where(mask_c, zp_c, 0.0),
+            mask_c,
+        )
+    stamps_c = np.where(mask_c[:, :, None, None], stamps_c, 0.0).astype(np.float32)
+    data = SliceDict(
+        stamps=np.ascontiguousarray(stamps_c), dt=dt, mask=np.ascontiguousarray(mask_c)
+    )
+    return PreparedSequences(data=data, epoch_index=order, n_valid=n_valid)
+
+
+class SequenceRCNN(NeuralNetClassifier):
+    """Recurrent convolutional classifier of image sequences (seed 001).
+
+    The network of Carrasco-Davis et al. (seed 001, Table 3.3, see
+    :class:`~skastro.nn.SequenceRCNNModule`): a CNN with batch
+    renormalisation over sliding windows of ``n_window=3`` consecutive
+    21x21 stamps, an LSTM fed with the CNN features and the window's time
+    differences, and a softmax after every new epoch. The loss is the
+    cross-entropy summed over the valid steps of each sequence; the
+    optimiser AMSGrad with learning rate 5e-4 and batches of 256 sequences.
+
+    Parameters
+    ----------
+    module : torch module class, default=SequenceRCNNModule
+        Its hyperparameters are set as ``module__n_filters=64``,
+        ``module__n_hidden=1024``, ``module__n_lstm=512``,
+        ``module__dropout=0.5``, ``module__n_window=3``,
+        ``module__n_classes=7``, ``module__stamp_size=21``,
+        ``module__renorm_schedule=(5000, 40000, 25000)``, ...
+    criterion : torch module class, default=MaskedStepCrossEntropy
+        Loss over ``(logits, step_mask)`` and integer targets.
+    optimizer : torch optimizer class, default=torch.optim.Adam
+        With ``optimizer__amsgrad=True`` (AMSGrad) unless given.
+    lr : float, default=5e-4
+    max_epochs : int, default=10
+        Passes over the training sequences.
+    batch_size : int, default=256
+        Sequences per batch.
+    train_split : callable or None, default=ValidSplit(5, stratified=True)
+        skorch's internal validation split (``None`` trains on everything).
+    preprocessing : {"reference"} or None, default="reference"
+        ``"reference"``: subtract ``X["sky"]`` and rescale each epoch to the
+        zero point of the sequence's first valid epoch,
+        ``(stamp - sky) * 10**((zp_first - zp_t) / 2.5)`` (seed 001 eqs.
+        3.4-3.5); the input :class:`~skastro.nn.BatchRenorm` then
+        standardises the pixels. None: use ``X["stamps"]`` as given.
+    random_state : int, RandomState instance or None, default=None
+        Seeds torch when the network is initialised (weights, shuffling,
+        dropout).
+    **kwargs
+        Any other :class:`skorch.NeuralNetClassifier` parameter (``device``,
+        ``callbacks``, ``iterator_train__shuffle`` (default True), ...).
+
+    Attributes
+    ----------
+    module_ : SequenceRCNNModule
+        The fitted network.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels seen in ``y``.
+    history_ : skorch.History
+        Training history.
+
+    See Also
+    --------
+    SequenceStream : the streaming classifier returned by :meth:`stream`.
+
+    Notes
+    -----
+    ``X`` is a :class:`skorch.helper.SliceDict` with ``"stamps"`` (n, T, H, W)
+    in ADU (sky not subtracted), ``"mjd"`` (n, T) days, ``"mask"`` (n, T)
+    bool, and ``"sky"`` (n, T) ADU/pixel and ``"zero_point"`` (n, T) mag for
+    ``preprocessing="reference"``. ``y`` holds integer class indices in
+    ``[0, module__n_classes)`` (HiTS order: SN, RRL, CEP, EB, NV, GAL, AST).
+
+    Bad input (each raises :class:`~skastro.exceptions.SequenceError`, a
+    ``ValueError``, naming the rows): all-masked sequences; sequences with
+    fewer valid epochs than ``n_window`` (the first prediction needs a full
+    window); NaN pixels at a valid epoch (mask the epoch instead; pixels of
+    masked epochs are ignored); MJD not strictly increasing over the valid
+    epochs. Masked epochs may sit anywhere in a sequence.
+
+    Examples
+    --------
+    >>> from skastro.datasets import simulate_hits_sequences  # doctest: +SKIP
+    >>> X, y = simulate_hits_sequences(10, return_X_y=True)  # doctest: +SKIP
+    >>> clf = SequenceRCNN(max_epochs=2, train_split=None).fit(X, y)  # doctest: +SKIP
+    >>> clf.predict_proba_steps(X).shape  # doctest: +SKIP
+    (70, 22, 7)
+    """
+
+    _parameter_constraints: dict = {
+        "preprocessing": [StrOptions({"reference"}), None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        module=SequenceRCNNModule,
+        *,
+        criterion=MaskedStepCrossEntropy,
+        optimizer=torch.optim.Adam,
+        lr=5e-4,
+        max_epochs=10,
+        batch_size=256,
+        train_split=ValidSplit(5, stratified=True),  # noqa: B008 (skorch's default)
+        preprocessing="reference",
+        random_state=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("optimizer__amsgrad", True)
+        kwargs.setdefault("iterator_train__shuffle", True)
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            **kwargs,
+        )
+        self.preprocessing = preprocessing
+        self.random_state = random_state
+
+    # -- helpers -----------------------------------------------------------
+    def _module_param(self, name: str, default: Any) -> Any:
+        if hasattr(self, "module_") and hasattr(self.module_, name):
+            return getattr(self.module_, name)
+        return self.get_params_for("module").get(name, default)
+
+    def _prepare(self, X: Any) -> PreparedSequences:
+        return prepare_sequences(
+            X,
+            n_window=self._module_param("n_window", 3),
+            stamp_size=self._module_param("stamp_size", 21),
+            preprocessing=self.preprocessing,
+        )
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "initialized_", False) or not hasattr(self, "module_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet; call "
+                "'fit' with appropriate arguments before using this estimator."
+            )
+
+    def get_dataset(self, X, y=None):
+        """Validate and pre-process ``X`` (see :func:`prepare_sequences`)."""
+        if is_dataset(X):
+            return X
+        return super().get_dataset(self._prepare(X).data, y)
+
+    def initialize(self):
+        """Initialise the network, seeding torch from ``random_state`` first."""
+        if self.random_state is not None:
+            seed_everything(self.random_state)
+        return super().initialize()
+
+    # -- fitting -----------------------------------------------------------
+    def fit(self, X, y, **fit_params):
+        """Train on image sequences.
+
+        Parameters
+        ----------
+        X : SliceDict
+            See the class Notes.
+        y : array-like of shape (n_sequences,)
+            Integer class indices in ``[0, module__n_classes)``.
+        **fit_params
+            Passed to :meth:`skorch.NeuralNet.fit`.
+
+        Returns
+        -------
+        self
+        """
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            {k: getattr(self, k) for k in self._parameter_constraints},
+            caller_name=type(self).__name__,
+        )
+        y = self._check_y(y)
+        return super().fit(X, y, **fit_params)
+
+    def _check_y(self, y: Any) -> np.ndarray:
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} is supervised: fit needs y (one class index "
+                "per sequence)."
+            )
+        y_arr = np.asarray(y)
+        if y_arr.ndim != 1:
+            raise ValueError(f"y must be 1-D (n_sequences,); got shape {y_arr.shape}.")
+        if y_arr.dtype.kind not in "iub":
+            as_float = None
+            if y_arr.dtype.kind == "f":
+                as_float = y_arr
+            if as_float is None or not np.all(np.mod(as_float, 1) == 0):
+                raise ValueError(
+                    f"{type(self).__name__} needs y as integer class indices; got "
+                    f"dtype {y_arr.dtype} (e.g. {y_arr[:3].tolist()}). Encode labels "
+                    "with sklearn.preprocessing.LabelEncoder first."
+                )
+        y_arr = y_arr.astype(np.int64)
+        n_classes = self._module_param("n_classes", 7)
+        if y_arr.size and (y_arr.min() < 0 or y_arr.max() >= n_classes):
+            raise ValueError(
+                f"y holds class indices in [{y_arr.min()}, {y_arr.max()}] but the "
+                f"network has module__n_classes={n_classes} outputs; set "
+                "module__n_classes to the number of classes."
+            )
+        return y_arr
+
+    def fine_tune(self, X, y, *, n_iterations: int = 1000, lr: float | None = None):
+        """Continue training a fitted model on a few sequences (seed 001 §3.2.4).
+
+        The seed adapts the simulation-trained network to real data with
+        1000 further iterations (batches) over 10 sequences per class. This
+        runs ``fit`` with ``warm_start=True`` and no internal validation
+        split for ``ceil(n_iterations / batches per epoch)`` epochs, keeping
+        the weights, optimiser state and history, then restores those
+        parameters, so the estimator stays clone-able and picklable.
+
+        Parameters
+        ----------
+        X : SliceDict
+            The fine-tuning sequences.
+        y : array-like of shape (n_sequences,)
+        n_iterations : int, default=1000
+            Optimiser steps.
+        lr : float, optional
+            Learning rate during fine-tuning (default: ``self.lr``).
+
+        Returns
+        -------
+        self
+        """
+        self._check_fitted()
+        if not isinstance(n_iterations, int | np.integer) or n_iterations < 1:
+            raise ValueError(f"n_iterations must be an int >= 1; got {n_iterations!r}.")
+        n = len(np.asarray(y))
+        batches = max(1, math.ceil(n / self.batch_size))
+        epochs = max(1, math.ceil(n_iterations / batches))
+        saved = {
+            "warm_start": self.warm_start,
+            "max_epochs": self.max_epochs,
+            "train_split": self.train_split,
+        }
+        old_lr = self.lr
+        try:
+            self.set_params(warm_start=True, max_epochs=epochs, train_split=None)
+            if lr is not None:
+                self.set_params(lr=lr)
+            self.fit(X, y)
+        finally:
+            self.set_params(**saved)
+            if lr is not None:
+                self.set_params(lr=old_lr)
+        return self
+
+    # -- prediction --------------------------------------------------------
+    def _step_outputs(self, X) -> tuple[np.ndarray, np.ndarray]:
+        logits, masks = [], []
+        for lg, sm in self.forward_iter(X, training=False):
+            logits.append(lg)
+            masks.append(sm)
+        logits = torch.cat(logits)
+        return (
+            torch.softmax(logits.float(), dim=-1).numpy(),
+            torch.cat(masks).numpy().astype(bool),
+        )
+
+    def predict_proba(self, X):
+        """Class probabilities after the last valid epoch of each sequence.
+
+        Parameters
+        ----------
+        X : SliceDict
+            See the class Notes.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_sequences, n_classes)
+        """
+        self._check_fitted()
+        proba, step_mask = self._step_outputs(X)
+        last = step_mask.sum(axis=1) - 1
+        return proba[np.arange(len(proba)), last]
+
+    def predict(self, X):
+        """Class index after the last valid epoch of each sequence.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_sequences,)
+        """
+        return self.predict_proba(X).argmax(axis=1)
+
+    def predict_proba_steps(self, X):
+        """Class probabilities after each epoch.
+
+        Parameters
+        ----------
+        X : SliceDict
+            See the class Notes.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_sequences, T, n_classes)
+            ``proba[i, t]`` is the probability after epoch ``t`` of ``X``
+            (the window ending at ``t``), NaN at masked epochs and before the
+            first ``n_window`` valid epochs.
+        """
+        self._check_fitted()
+        prepared = self._prepare(X)
+        dataset = super().get_dataset(prepared.data)
+        proba, step_mask = self._step_outputs(dataset)
+        n, t = prepared.epoch_index.shape
+        n_w = t - step_mask.shape[1] + 1
+        out = np.full((n, t, proba.shape[-1]), np.nan, dtype=proba.dtype)
+        rows, ks = np.nonzero(step_mask)
+        out[rows, prepared.epoch_index[rows, ks + n_w - 1]] = proba[rows, ks]
+        return out
+
+    def stream(self) -> SequenceStream:
+        """A streaming classifier for one object, fed one image at a time.
+
+        Returns
+        -------
+        SequenceStream
+        """
+        self._check_fitted()
+        return SequenceStream(self)
+
+
+class SequenceStream:
+    """Classify one object's image sequence as its images arrive.
+
+    Obtain it from :meth:`SequenceRCNN.stream`. It keeps the LSTM state, the
+    last ``n_window - 1`` pre-processed stamps and the reference (first)
+    epoch, so each :meth:`update` costs one CNN window and one LSTM step.
+    Its probabilities equal :meth:`SequenceRCNN.predict_proba_steps` on the
+    same sequence (to float rounding).
+
+    Parameters
+    ----------
+    estimator : SequenceRCNN
+        A fitted estimator; the stream shares its network.
+
+    Attributes
+    ----------
+    n_epochs_ : int
+        Images received so far.
+    proba_ : ndarray of shape (n_classes,)
+        Latest probabilities (NaN before ``n_window`` images).
+    """
+
+    def __init__(self, estimator: SequenceRCNN):
+        self.estimator = estimator
+        self.reset()
+
+    def reset(self) -> SequenceStream:
+        """Forget the object: the next image starts a new sequence."""
+        self.n_epochs_ = 0
+        self._stamps: list[torch.Tensor] = []
+        self._dts: list[float] = []
+        self._first_mjd: float | None = None
+        self._last_mjd: float | None = None
+        self._zp_ref: float | None = None
+        self._state = None
+        module = self.estimator.module_
+        self.proba_ = np.full(module.n_classes, np.nan, dtype=np.float32)
+        return self
+
+    def update(
+        self,
+        image: Any,
+        mjd: float,
+        *,
+        sky: float | None = None,
+        zero_point: float | None = None,
+    ) -> np.ndarray:
+        """Add one image and return the class probabilities.
+
+        Parameters
+        ----------
+        image : array-like of shape (H, W)
+            The new stamp in ADU (sky not subtracted when the estimator uses
+            ``preprocessing="reference"``).
+        mjd : float
+            Its time (days); must exceed the previous image's.
+        sky : float, optional
+            Sky level (ADU/pixel); required with ``preprocessing="reference"``.
+        zero_point : float, optional
+            Zero point (mag); required with ``preprocessing="reference"``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_classes,)
+            Probabilities after this image; NaN until ``n_window`` images
+            have arrived.
+        """
+        est = self.estimator
+        module = est.module_
+        n_w, size = module.n_window, module.stamp_size
+        img = np.asarray(image, dtype=np.float64)
+        if img.shape != (size, size):
+            raise InputLayoutError(
+                f"image must be one {size}x{size} stamp (H, W); got shape {img.shape}."
+            )
+        if not np.isfinite(img).all():
+            raise SequenceError(
+                "image has NaN or infinite pixels; skip this epoch or fill the pixels "
+                "(e.g. with the sky level)."
+            )
+        mjd = float(mjd)
+        if not np.isfinite(mjd):
+            raise SequenceError(f"mjd must be finite; got {mjd!r}.")
+        if self._last_mjd is not None and not mjd > self._last_mjd:
+            raise SequenceError(
+                f"mjd={mjd!r} does not follow the previous image's mjd="
+                f"{self._last_mjd!r}; images must arrive in increasing time order."
+            )
+        if est.preprocessing == "reference":
+            if sky is None or zero_point is None:
+                raise ValueError(
+                    "this estimator uses preprocessing='reference': pass the image's "
+                    "sky (ADU/pixel) and zero_point (mag) to update()."
+                )
+            if self._zp_ref is None:
+                self._zp_ref = float(zero_point)
+            # a two-epoch sequence: the reference epoch's zero point, then this one
+            pair = np.stack([np.zeros_like(img), img])[None]
+            img = reference_scale(
+                pair,
+                np.array([[0.0, float(sky)]]),
+                np.array([[self._zp_ref, float(zero_point)]]),
+                np.ones((1, 2), dtype=bool),
+            )[0, 1]
+        if self._first_mjd is None:
+            self._first_mjd = mjd
+        self._last_mjd = mjd
+        self.n_epochs_ += 1
+        device = next(module.parameters()).device
+        self._stamps.append(torch.as_tensor(np.asarray(img, dtype=np.float32)))
+        self._dts.append(np.float32(mjd - self._first_mjd))
+        if len(self._stamps) < n_w:
+            return self.proba_.copy()
+        self._stamps = self._stamps[-n_w:]
+        self._dts = self._dts[-n_w:]
+        window = torch.stack(self._stamps)[None].to(device)
+        dt = torch.tensor(np.asarray(self._dts, dtype=np.float32))[None].to(device)
+        if module.training:
+            # skorch sets the mode it needs before each of its own passes
+            module.eval()
+        with torch.inference_mode():
+            feats = module.encode_windows(window)
+            logits, self._state = module.step(feats, dt, self._state)
+        self.proba_ = torch.softmax(logits.float(), dim=-1)[0].cpu().numpy()
+        return self.proba_.copy()

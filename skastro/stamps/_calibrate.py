@@ -1,0 +1,322 @@
+"""Calibrator: photometric calibration and display/network stretches of stamps."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ..exceptions import CatalogError, InputLayoutError
+from ..utils import check_stamps, split_stamps_input
+
+__all__ = ["Calibrator", "asinh_stretch"]
+
+
+def asinh_stretch(x: np.ndarray, softening: float) -> np.ndarray:
+    """Lupton et al. (1999) asinh stretch, ``asinh(x / (2 b))``.
+
+    Linear for ``|x| << b`` and logarithmic (magnitude-like) for ``|x| >> b``;
+    ``b`` (``softening``) is in the units of ``x``.
+    """
+    return np.arcsinh(x / (2.0 * softening)).astype(np.float32)
+
+
+class Calibrator(TransformerMixin, BaseEstimator):
+    """Calibrate stamps photometrically, optionally stretch them.
+
+    Two calibrations are available:
+
+    ``method="splus"`` (Martinazzo 2021, eq. 3.2) turns pixel values ``x``
+    (ADU, or ADU/s) into fluxes::
+
+        x_calib = 10 ** (5 - 0.4 zp) / ps ** 2 * x
+
+    with ``zp`` the zero point of the pixel's (field, band) in magnitudes and
+    ``ps`` the pixel scale in arcsec/pixel (0.55 for S-PLUS).
+
+    ``method="reference"`` (Carrasco-Davis et al. 2019, eqs. 3.4–3.5) puts the
+    epochs of an image sequence on the photometric scale of a reference epoch
+    after subtracting the sky::
+
+        x_norm = (x - sky_t) * 10 ** ((zp_ref - zp_t) / 2.5)
+
+    with the reference the first valid epoch of each sequence
+    (``reference_epoch=0``). Sequences ``(n_objects, n_epochs, h, w)`` come in
+    a :class:`skorch.helper.SliceDict` with keys ``"stamps"``, ``"sky"``
+    ``(n_objects, n_epochs)`` in ADU/pixel and ``"zero_point"``
+    ``(n_objects, n_epochs)`` in mag; an optional ``"mask"`` marks valid
+    epochs (padded epochs stay 0).
+
+    Parameters
+    ----------
+    zero_point : "header", float, array-like or pandas.DataFrame, default="header"
+        Zero points in magnitudes. ``"header"``: from the ``"zero_point"`` key
+        of a SliceDict input (as :class:`FITSCropper` gives with
+        ``zero_point_keyword`` set); a float for all bands; an array
+        ``(n_bands,)`` per band; or a table with columns ``field``, ``band``
+        (band index or name, see ``band_names``) and ``zero_point``, looked up
+        with the ``"field"`` key of the input. Ignored by
+        ``method="reference"``, which reads ``"zero_point"`` per epoch.
+    pixel_scale : float, default=0.55
+        Pixel scale ``ps`` in arcsec/pixel (S-PLUS: 0.55).
+    method : {"splus", "reference", "none"}, default="splus"
+        The calibration (see above); ``"none"`` only stretches.
+    reference_epoch : int, default=0
+        Index of the reference among each sequence's valid epochs.
+    stretch : {None, "asinh"}, default=None
+        Optional stretch applied after calibration (:func:`asinh_stretch`).
+    asinh_softening : float, default=None
+        Softening ``b`` of the asinh stretch in calibrated units; None uses,
+        per band, the median absolute deviation of the stamps' pixels seen in
+        ``fit`` (about the sky noise), so faint sky stays linear.
+    clip_percentiles : (float, float), default=None
+        If set, clip each band to these percentiles of the pixels seen in
+        ``fit`` (after calibration and stretch), e.g. ``(0.5, 99.5)``.
+    band_names : list of str, default=None
+        Band names, to look up a zero-point table by name.
+
+    Attributes
+    ----------
+    n_bands_ : int
+        Number of bands (or epochs) of the stamps seen in ``fit``.
+    softening_ : ndarray of shape (n_bands,)
+        The asinh softening used per band (``stretch="asinh"``).
+    clip_limits_ : ndarray of shape (n_bands, 2)
+        Lower and upper clipping limits per band (``clip_percentiles`` set).
+
+    See Also
+    --------
+    FITSCropper : cuts the stamps and reads zero points from headers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skastro.stamps import Calibrator
+    >>> stamps = np.ones((2, 3, 4, 4), dtype=np.float32)
+    >>> Calibrator(zero_point=[20.0, 21.0, 22.0]).fit_transform(stamps)[0, :, 0, 0]
+    array([0.00330579, 0.00131606, 0.00052393], dtype=float32)
+    """
+
+    _parameter_constraints: dict = {
+        "zero_point": [StrOptions({"header"}), Real, "array-like", pd.DataFrame],
+        "pixel_scale": [Interval(Real, 0, None, closed="neither")],
+        "method": [StrOptions({"splus", "reference", "none"})],
+        "reference_epoch": [Interval(Integral, 0, None, closed="left")],
+        "stretch": [StrOptions({"asinh"}), None],
+        "asinh_softening": [Interval(Real, 0, None, closed="neither"), None],
+        "clip_percentiles": [tuple, list, None],
+        "band_names": [list, tuple, None],
+    }
+
+    def __init__(
+        self,
+        *,
+        zero_point="header",
+        pixel_scale=0.55,
+        method="splus",
+        reference_epoch=0,
+        stretch=None,
+        asinh_softening=None,
+        clip_percentiles=None,
+        band_names=None,
+    ):
+        self.zero_point = zero_point
+        self.pixel_scale = pixel_scale
+        self.method = method
+        self.reference_epoch = reference_epoch
+        self.stretch = stretch
+        self.asinh_softening = asinh_softening
+        self.clip_percentiles = clip_percentiles
+        self.band_names = band_names
+
+    # -------------------------------------------------------------- helpers
+    def _zero_points(self, meta: dict, n: int, n_bands: int) -> np.ndarray:
+        """Zero points ``(n, n_bands)`` for ``method="splus"``."""
+        zp = self.zero_point
+        if isinstance(zp, str):  # "header"
+            if "zero_point" not in meta:
+                raise InputLayoutError(
+                    "zero_point='header' needs X to be a SliceDict with a "
+                    "'zero_point' key (n_objects, n_bands), as FITSCropper gives with "
+                    "zero_point_keyword set; or pass zero_point= a number, an array "
+                    "per band, or a table."
+                )
+            table = np.asarray(meta["zero_point"], dtype=float)
+        elif isinstance(zp, pd.DataFrame):
+            table = self._zero_points_from_table(zp, meta, n, n_bands)
+        else:
+            table = np.asarray(zp, dtype=float)
+            if table.ndim == 0:
+                table = np.full(n_bands, float(table))
+            if table.ndim != 1 or table.shape[0] != n_bands:
+                raise InputLayoutError(
+                    f"zero_point has shape {table.shape}, but the stamps have "
+                    f"{n_bands} "
+                    "band(s); give one zero point per band."
+                )
+        table = np.broadcast_to(table, (n, n_bands)) if table.ndim == 1 else table
+        if table.shape != (n, n_bands):
+            raise InputLayoutError(
+                f"zero points have shape {table.shape}; expected (n_objects, n_bands) "
+                f"= ({n}, {n_bands})."
+            )
+        if not np.isfinite(table).all():
+            raise InputLayoutError(
+                "zero points contain NaN or inf; every (field, band) needs one."
+            )
+        return table
+
+    def _zero_points_from_table(self, table, meta, n, n_bands) -> np.ndarray:
+        needed = ["field", "band", "zero_point"]
+        missing = [c for c in needed if c not in table.columns]
+        if missing:
+            raise CatalogError(
+                f"The zero-point table lacks column(s) {missing}; it needs {needed}."
+            )
+        if "field" not in meta:
+            raise InputLayoutError(
+                "A zero-point table is looked up by field: X must be a SliceDict with "
+                "a 'field' key (FITSCropper gives one with zero_point_keyword set)."
+            )
+        names = list(self.band_names) if self.band_names is not None else None
+        lookup: dict = {}
+        for f, b, z in zip(table["field"], table["band"], table["zero_point"]):
+            if isinstance(b, str):
+                if names is None or b not in names:
+                    raise CatalogError(
+                        f"The zero-point table names band {b!r}; set band_names to "
+                        "the bands' names in order to look it up."
+                    )
+                b = names.index(b)
+            lookup[(f, int(b))] = float(z)
+        fields = np.asarray(meta["field"])
+        out = np.empty((n, n_bands))
+        for f in pd.unique(fields):
+            rows = fields == f
+            for b in range(n_bands):
+                if (f, b) not in lookup:
+                    raise CatalogError(
+                        f"The zero-point table has no entry for field {f!r}, band {b}."
+                    )
+                out[rows, b] = lookup[(f, b)]
+        return out
+
+    def _calibrate(self, X) -> np.ndarray:
+        stamps, meta = split_stamps_input(X)
+        stamps = check_stamps(stamps, name="stamps")
+        n, n_bands = stamps.shape[:2]
+        if self.method == "none":
+            return stamps.copy()
+        if self.method == "splus":
+            zp = self._zero_points(meta, n, n_bands)
+            factor = 10.0 ** (5.0 - 0.4 * zp) / self.pixel_scale**2
+            return (stamps * factor[:, :, None, None]).astype(np.float32)
+        # method == "reference": image sequences
+        for key in ("sky", "zero_point"):
+            if key not in meta:
+                raise InputLayoutError(
+                    f"method='reference' needs a SliceDict with keys 'stamps', 'sky' "
+                    f"and 'zero_point' (n_objects, n_epochs); {key!r} is missing."
+                )
+        sky = np.asarray(meta["sky"], dtype=float)
+        zp = np.asarray(meta["zero_point"], dtype=float)
+        for key, arr in (("sky", sky), ("zero_point", zp)):
+            if arr.shape != (n, n_bands):
+                raise InputLayoutError(
+                    f"{key!r} has shape {arr.shape}; expected (n_objects, n_epochs) = "
+                    f"({n}, {n_bands})."
+                )
+        mask = np.asarray(meta.get("mask", np.ones((n, n_bands), bool)), dtype=bool)
+        valid_count = mask.sum(axis=1)
+        if (valid_count <= self.reference_epoch).any():
+            row = int(np.flatnonzero(valid_count <= self.reference_epoch)[0])
+            raise InputLayoutError(
+                f"Sequence {row} has {valid_count[row]} valid epoch(s); the reference "
+                f"epoch {self.reference_epoch} does not exist."
+            )
+        ref_idx = np.argmax(np.cumsum(mask, axis=1) > self.reference_epoch, axis=1)
+        zp_ref = zp[np.arange(n), ref_idx]
+        scale = np.where(mask, 10.0 ** ((zp_ref[:, None] - zp) / 2.5), 0.0)
+        sky = np.where(mask, sky, 0.0)
+        out = (stamps - sky[:, :, None, None]) * scale[:, :, None, None]
+        return out.astype(np.float32)
+
+    # ------------------------------------------------------------- estimator
+    def fit(self, X, y=None):
+        """Learn the stretch's softening and clipping limits (if any).
+
+        Parameters
+        ----------
+        X : ndarray (n_objects, n_bands, h, w) or SliceDict
+            Stamps, or stamps with metadata (see the class docstring).
+        y : ignored
+
+        Returns
+        -------
+        self : Calibrator
+        """
+        self._validate_params()
+        calibrated = self._calibrate(X)
+        self.n_bands_ = calibrated.shape[1]
+        if self.stretch == "asinh":
+            if self.asinh_softening is not None:
+                self.softening_ = np.full(self.n_bands_, float(self.asinh_softening))
+            else:
+                flat = calibrated.transpose(1, 0, 2, 3).reshape(self.n_bands_, -1)
+                med = np.nanmedian(flat, axis=1, keepdims=True)
+                mad = 1.4826 * np.nanmedian(np.abs(flat - med), axis=1)
+                scale = np.nanmax(np.abs(flat), axis=1)
+                fallback = np.where(scale > 0, 1e-3 * scale, 1.0)
+                self.softening_ = np.where(np.isfinite(mad) & (mad > 0), mad, fallback)
+            calibrated = self._stretch(calibrated)
+        if self.clip_percentiles is not None:
+            lo, hi = self.clip_percentiles
+            if not 0 <= lo < hi <= 100:
+                raise ValueError(
+                    "clip_percentiles must be (low, high) with 0 <= low < high <= "
+                    f"100; got {self.clip_percentiles!r}."
+                )
+            flat = calibrated.transpose(1, 0, 2, 3).reshape(self.n_bands_, -1)
+            self.clip_limits_ = np.nanpercentile(flat, [lo, hi], axis=1).T
+        return self
+
+    def _stretch(self, x: np.ndarray) -> np.ndarray:
+        b = self.softening_[None, :, None, None]
+        return asinh_stretch(x, b)
+
+    def transform(self, X) -> np.ndarray:
+        """Calibrate (and stretch, clip) the stamps.
+
+        Parameters
+        ----------
+        X : ndarray (n_objects, n_bands, h, w) or SliceDict
+
+        Returns
+        -------
+        stamps : ndarray (n_objects, n_bands, h, w), float32
+            Calibrated stamps; NaN pixels stay NaN.
+        """
+        check_is_fitted(self)
+        calibrated = self._calibrate(X)
+        if calibrated.shape[1] != self.n_bands_:
+            raise InputLayoutError(
+                f"X has {calibrated.shape[1]} band(s) but the Calibrator was fitted "
+                f"on {self.n_bands_}."
+            )
+        if self.stretch == "asinh":
+            calibrated = self._stretch(calibrated)
+        if self.clip_percentiles is not None:
+            lo = self.clip_limits_[:, 0][None, :, None, None]
+            hi = self.clip_limits_[:, 1][None, :, None, None]
+            calibrated = np.clip(calibrated, lo, hi).astype(np.float32)
+        return calibrated
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.allow_nan = True
+        return tags

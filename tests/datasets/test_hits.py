@@ -1,0 +1,177 @@
+"""Tests for the HiTS-like image-sequence simulator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skorch.helper import SliceDict
+
+from skastro.datasets import HITS_CLASSES, simulate_hits_sequences
+
+META = (
+    "mjd",
+    "zero_point",
+    "sky",
+    "fwhm",
+    "gain",
+    "read_noise",
+    "exptime",
+    "limiting_mag",
+)
+
+
+@pytest.fixture(scope="module")
+def bunch():
+    return simulate_hits_sequences(6, n_epochs=(5, 12), random_state=0)
+
+
+def test_hits_layout_matches_contract(bunch):
+    """Keys, shapes, dtypes and padding follow CONTRACTS.md."""
+    data = bunch.data
+    n = 6 * len(HITS_CLASSES)
+    assert isinstance(data, SliceDict)
+    assert data["stamps"].shape == (n, 12, 21, 21)
+    assert data["stamps"].dtype == np.float32
+    assert data["mask"].dtype == bool
+    assert bunch.target.shape == (n,)
+    assert bunch.target_names == HITS_CLASSES
+    np.testing.assert_array_equal(np.bincount(bunch.target), [6] * 7)
+    mask = data["mask"]
+    n_valid = mask.sum(axis=1)
+    assert n_valid.min() >= 5 and n_valid.max() <= 12
+    # valid epochs first (left-aligned)
+    np.testing.assert_array_equal(mask, np.arange(12)[None, :] < n_valid[:, None])
+    for key in META:
+        assert data[key].shape == (n, 12) and data[key].dtype == np.float64
+        assert np.all(np.isfinite(data[key][mask])), key
+        assert np.all(np.isnan(data[key][~mask])), key
+    assert np.all(data["stamps"][~mask] == 0)
+    assert np.all(np.diff(data["mjd"], axis=1)[mask[:, 1:]] > 0)
+    assert bunch.true_mag.shape == bunch.true_flux.shape == (n, 12)
+    assert bunch.center.shape == (n, 12, 2)
+
+
+def test_hits_physical_ranges(bunch):
+    """Observing conditions lie in the documented DECam/HiTS ranges."""
+    d, m = bunch.data, bunch.data["mask"]
+    fwhm_arcsec = d["fwhm"][m] * 0.263
+    assert fwhm_arcsec.min() >= 0.8 - 1e-9 and fwhm_arcsec.max() <= 2.0 + 1e-9
+    assert np.all((d["gain"][m] > 3.7) & (d["gain"][m] < 4.4))
+    assert np.all((d["read_noise"][m] >= 6) & (d["read_noise"][m] <= 8))
+    assert np.allclose(d["exptime"][m], 87.0)
+    assert 23.5 < np.median(d["limiting_mag"][m]) < 24.5
+    # the stamp median is the sky level (sky not subtracted)
+    med = np.median(d["stamps"][m], axis=(1, 2))
+    assert np.median(np.abs(med / d["sky"][m] - 1)) < 0.1
+
+
+def test_hits_flux_is_conserved():
+    """Sky-subtracted stamps sum to the true counts for isolated bright stars."""
+    b = simulate_hits_sequences({"NV": 30}, n_epochs=10, random_state=1)
+    d = b.data
+    resid = (d["stamps"] - d["sky"][..., None, None]).sum(axis=(2, 3))
+    sel = ~b.host[:, None] & (b.true_flux > 5000)
+    assert sel.sum() > 10
+    ratio = resid[sel] / b.true_flux[sel]
+    assert abs(np.median(ratio) - 1) < 0.01
+
+
+def test_hits_true_mag_and_flux_consistent(bunch):
+    """true_mag follows seed 001 eq. 3.1 from true_flux and the zero point."""
+    d, m = bunch.data, bunch.data["mask"]
+    ok = m & (bunch.true_flux > 0)
+    flux = np.where(ok, bunch.true_flux, 1.0)
+    mag = d["zero_point"] - 2.5 * np.log10(flux / d["exptime"])
+    np.testing.assert_allclose(bunch.true_mag[ok], mag[ok])
+
+
+def test_hits_class_signatures():
+    """Asteroids appear once; supernovae are detected; galaxies always have a host."""
+    b = simulate_hits_sequences(20, n_epochs=(8, 15), random_state=3)
+    names = np.asarray(HITS_CLASSES)[b.target]
+    m = b.data["mask"]
+    ast = names == "AST"
+    assert np.all(np.sum((b.true_flux[ast] > 0) & m[ast], axis=1) == 1)
+    sn = names == "SN"
+    bright = b.true_mag[sn] < b.data["limiting_mag"][sn]
+    assert np.all(np.any(bright & m[sn], axis=1))
+    assert np.all(b.host[names == "GAL"])
+    nv = names == "NV"
+    flux_ratio = b.true_flux[nv] / np.nanmax(b.true_flux[nv], axis=1, keepdims=True)
+    # constant magnitude: counts vary only through zero points (< ~0.3 mag)
+    assert np.nanmin(flux_ratio) > 0.7
+    assert 0.3 < b.host[sn].mean() < 0.7
+
+
+def test_hits_deterministic():
+    """The same random_state gives identical sequences; another seed differs."""
+    a = simulate_hits_sequences(2, n_epochs=(5, 8), random_state=7)
+    b = simulate_hits_sequences(2, n_epochs=(5, 8), random_state=7)
+    c = simulate_hits_sequences(2, n_epochs=(5, 8), random_state=8)
+    for key in a.data.keys():
+        np.testing.assert_array_equal(a.data[key], b.data[key])
+    assert not np.array_equal(a.data["stamps"], c.data["stamps"])
+
+
+def test_hits_real_domain_is_shifted():
+    """domain='real' changes the PSF shape, sky and zero points."""
+    s = simulate_hits_sequences(3, n_epochs=10, random_state=0)
+    r = simulate_hits_sequences(3, n_epochs=10, domain="real", random_state=0)
+    assert s.psf == "gaussian" and r.psf == "moffat"
+    assert np.median(r.data["zero_point"]) < np.median(s.data["zero_point"]) - 0.1
+    assert np.median(r.data["limiting_mag"]) < np.median(s.data["limiting_mag"])
+
+
+def test_hits_return_X_y():
+    """return_X_y gives the SliceDict and the targets."""
+    X, y = simulate_hits_sequences(1, n_epochs=6, return_X_y=True, random_state=0)
+    assert isinstance(X, SliceDict) and y.shape == (7,)
+    assert X["stamps"].shape == (7, 6, 21, 21)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n_per_class": 0}, "not all zero"),
+        ({"n_per_class": [1, 2]}, "sequence of 7 counts"),
+        ({"n_per_class": {"QSO": 3}}, "unknown class"),
+        ({"n_epochs": (10, 5)}, "1 <= min <= max"),
+        ({"n_epochs": 0}, "n_epochs must be"),
+        ({"stamp_size": 20}, "odd int"),
+        ({"domain": "hsc"}, "domain must be one of"),
+    ],
+)
+def test_hits_bad_parameters(kwargs, match):
+    """Bad parameters raise a ValueError that names them."""
+    kwargs = {"n_per_class": 1, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        simulate_hits_sequences(**kwargs)
+
+
+def test_hits_stamp_size_and_fixed_epochs():
+    """Other odd stamp sizes and a fixed epoch count work."""
+    b = simulate_hits_sequences(1, n_epochs=7, stamp_size=15, random_state=0)
+    assert b.data["stamps"].shape == (7, 7, 15, 15)
+    assert b.data["mask"].all()
+
+
+def test_hits_host_images():
+    """host_images hold the noise-free hosts of point sources (not of GAL)."""
+    b = simulate_hits_sequences(
+        {"SN": 12, "NV": 4, "GAL": 3},
+        n_epochs=6,
+        return_host_images=True,
+        random_state=2,
+    )
+    hosts = b.host_images
+    assert hosts.shape == b.data["stamps"].shape and hosts.dtype == np.float32
+    names = np.asarray(HITS_CLASSES)[b.target]
+    has = hosts.sum(axis=(1, 2, 3)) > 0
+    np.testing.assert_array_equal(has, b.host & (names != "GAL"))
+    # stamp - sky - host leaves the point source: sums match its true counts
+    d = b.data
+    resid = (d["stamps"] - d["sky"][..., None, None] - hosts).sum(axis=(2, 3))
+    sel = has[:, None] & (b.true_flux > 3000)
+    if sel.any():
+        assert abs(np.median(resid[sel] / b.true_flux[sel]) - 1) < 0.05
+    assert "host_images" not in simulate_hits_sequences(1, n_epochs=5, random_state=0)
