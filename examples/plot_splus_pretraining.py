@@ -51,7 +51,7 @@ from skastro.nn import MagnitudePretrainer, PretrainedStampClassifier
 torch.set_num_threads(1)
 LARGE = os.environ.get("SKASTRO_EXAMPLE_SIZE", "small") == "large"
 N_POOL, N_LABELLED = (2000, 1200) if LARGE else (600, 450)
-PRE_EPOCHS = 12 if LARGE else 6
+PRE_EPOCHS = 10 if LARGE else 6
 CLF_EPOCHS, TOP_EPOCHS = (30, 10) if LARGE else (16, 6)
 SUBSETS = (100, 200, 400) if LARGE else (100, 200)
 NET = dict(module__width=0.125, module__n_hidden=256, verbose=0, random_state=0)
