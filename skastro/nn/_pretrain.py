@@ -336,6 +336,8 @@ class MagnitudePretrainer(_StampNetMixin, NeuralNetRegressor):
         Number of bands of the stamps seen in ``fit``.
     n_outputs_ : int
         Number of magnitudes predicted.
+    missing_fraction_ : float
+        Fraction of the target entries that were missing (NaN) in ``fit``.
     module_ : VGG16StampNet
         The trained network.
     history_ : skorch.History
