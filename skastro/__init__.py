@@ -18,8 +18,12 @@ _LAZY: dict[str, str] = {
     "FITSCropper": "skastro.stamps",
     "Calibrator": "skastro.stamps",
     # --- light curves (skastro.lightcurves)
+    "FATSFeatures": "skastro.lightcurves",
+    "LightCurveExtractor": "skastro.lightcurves",
     # --- SExtractor-like source features (skastro.sources)
+    "SourceFeatures": "skastro.sources",
     # --- deep estimators (skastro.nn)
+    "LSBGNet": "skastro.nn",
     "SequenceRCNN": "skastro.nn",
     "MagnitudePretrainer": "skastro.nn",
     "PretrainedStampClassifier": "skastro.nn",

@@ -5,6 +5,7 @@ problem with realistic physics and difficulty (see each function).
 """
 
 from ._hits import HITS_CLASSES, simulate_hits_sequences
+from ._lightcurves import load_macho_light_curves, make_light_curves
 from ._lsbg import LSBG_ARTIFACT_TYPES, LSBG_BANDS, LSBG_SURVEYS, make_lsbg_stamps
 from ._splus import SPLUS_BANDS, make_splus_field, make_splus_survey
 from ._splus_stamps import (
@@ -20,6 +21,8 @@ __all__: list[str] = [
     "LSBG_BANDS",
     "LSBG_SURVEYS",
     "SPLUS_BANDS",
+    "load_macho_light_curves",
+    "make_light_curves",
     "SPLUS_BROAD_BANDS",
     "SPLUS_RGB_GROUPS",
     "make_lsbg_stamps",

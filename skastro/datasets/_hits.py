@@ -13,15 +13,17 @@ from numbers import Integral
 from typing import Any
 
 import numpy as np
+from scipy import fft as sfft
 from scipy.special import erf, gammainc
 from sklearn.utils import Bunch, check_random_state
+
+from ..utils._psf import gaussian_psf, moffat_psf
 
 __all__ = ["HITS_CLASSES", "simulate_hits_sequences"]
 
 HITS_CLASSES = ("SN", "RRL", "CEP", "EB", "NV", "GAL", "AST")
 
 PIXEL_SCALE = 0.263  # arcsec / pixel (DECam)
-_FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 # Survey parameters per domain (see the docstring of simulate_hits_sequences).
 _DOMAINS: dict[str, dict[str, Any]] = {
@@ -106,10 +108,12 @@ def _simulate_fields(
         first = np.searchsorted(idx, idx)  # position of the first visit of that night
         visit_in_night[f] = np.arange(n_epochs) - first
     rows = np.arange(n_fields)[:, None]
-    spacing = rng.uniform(0.06, 0.09, (n_fields, n_epochs))  # ~1.5-2 h
-    mjd = night_start[rows, night_of_epoch] + visit_in_night * spacing
-    mjd = mjd + rng.uniform(0.0, 0.004, mjd.shape)  # scheduling jitter
-    mjd = np.maximum.accumulate(mjd, axis=1)
+    spacing = rng.uniform(0.06, 0.09, (n_fields, max_nights))  # ~1.5-2 h
+    mjd = (
+        night_start[rows, night_of_epoch]
+        + visit_in_night * spacing[rows, night_of_epoch]
+    )
+    mjd = mjd + rng.uniform(0.0, 0.004, mjd.shape)  # scheduling jitter (< spacing)
 
     # airmass rises through the night from the meridian
     airmass = 1.05 + 0.12 * visit_in_night + rng.uniform(0.0, 0.25, mjd.shape)
@@ -169,39 +173,11 @@ def _render_psf(
 ) -> np.ndarray:
     """Pixel-integrated PSFs of unit total flux, shape ``fwhm.shape + (size, size)``.
 
-    The PSF centre is at ``((size - 1) / 2 + dx, (size - 1) / 2 + dy)`` (0-based
-    pixel coordinates, pixel centres at integers; ``x`` runs along the last
-    axis). Gaussian PSFs are integrated exactly over each pixel; Moffat PSFs
-    by averaging ``subsample``² sub-pixel samples.
+    Centred at ``((size - 1) / 2 + dx, (size - 1) / 2 + dy)`` (0-based pixels).
     """
-    c = (size - 1) / 2.0
     if kind == "gaussian":
-        sigma = (fwhm / _FWHM_PER_SIGMA)[..., None]
-        edges = np.arange(size + 1) - 0.5 - c
-        s2 = np.sqrt(2.0) * sigma
-
-        def _axis(d: np.ndarray) -> np.ndarray:
-            cdf = 0.5 * erf((edges - d[..., None]) / s2)
-            return np.diff(cdf, axis=-1)
-
-        return _axis(dy)[..., :, None] * _axis(dx)[..., None, :]
-    # Moffat: I(r) = (beta - 1) / (pi alpha^2) (1 + r^2 / alpha^2)^-beta
-    k = subsample
-    sub = (np.arange(k) + 0.5) / k - 0.5
-    coords = (np.arange(size)[:, None] + sub[None, :]).ravel() - c  # size * k
-    b = beta[..., None, None]
-    alpha = (fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0)))[..., None, None]
-    x = coords[None, :] - dx[..., None, None]
-    y = coords[:, None] - dy[..., None, None]
-    e = ellipticity[..., None, None]
-    ca, sa = np.cos(angle)[..., None, None], np.sin(angle)[..., None, None]
-    u = ca * x + sa * y
-    v = -sa * x + ca * y
-    q = 1.0 - e
-    r2 = (u**2 * q + v**2 / q) / alpha**2  # area-preserving elliptical radius
-    img = (b - 1.0) / (np.pi * alpha**2) * (1.0 + r2) ** (-b) / k**2
-    shape = img.shape[:-2] + (size, k, size, k)
-    return img.reshape(shape).sum(axis=(-3, -1))
+        return gaussian_psf(size, fwhm, dx, dy)
+    return moffat_psf(size, fwhm, dx, dy, beta, ellipticity, angle, subsample)
 
 
 def _psf_extra(cond: dict) -> list:
@@ -265,7 +241,7 @@ def _fourier_shape(phase: np.ndarray, amps: np.ndarray, phis: np.ndarray) -> np.
 def _pulsator(
     rng: np.random.Generator, t: np.ndarray, kind: str
 ) -> tuple[np.ndarray, dict]:
-    """Magnitude offsets (n, T) of RR Lyrae or Cepheids (mean magnitude 0).
+    """Magnitude offsets (n, T) of RR Lyrae or Cepheids (0 = middle of the range).
 
     Light-curve shapes are Fourier series with amplitude ratios and phase
     differences typical of the class (Simon & Lee 1981 style parametrisation):
@@ -343,7 +319,8 @@ def _bazin(
     to a maximum of 1; type-Ia-like (70 %, τ_fall 10-35 d) and type-II-like
     (30 %, τ_fall 40-120 d) decline, τ_rise 1-5 d, both dilated by (1 + z)
     with z uniform in 0.02-0.5. The peak falls uniformly in
-    [first epoch - 15 d, last epoch + 10 d].
+    [first epoch, last epoch + 20 d], so most supernovae are caught rising,
+    as HiTS was designed to.
     """
     n = t.shape[0]
     z = rng.uniform(0.02, 0.5, n)
@@ -351,7 +328,7 @@ def _bazin(
     tau_r = rng.uniform(1.0, 5.0, n) * (1 + z)
     tau_f = np.where(type_ii, rng.uniform(40.0, 120.0, n), rng.uniform(10.0, 35.0, n))
     tau_f = tau_f * (1 + z)
-    t_peak = rng.uniform(t_first - 15.0, t_last + 10.0)
+    t_peak = rng.uniform(t_first, t_last + 20.0)
     # t0 such that the maximum of the Bazin function is at t_peak
     t0 = t_peak - tau_r * np.log(tau_f / tau_r - 1.0)
 
@@ -477,10 +454,9 @@ def _render_galaxies(
     kern = _render_psf(
         nfft, cond["fwhm"], dx + 0.5, dy + 0.5, kind, *_psf_extra(cond), subsample=2
     )
-    kern = np.fft.ifftshift(kern, axes=(-2, -1))
-    conv = np.fft.irfft2(
-        np.fft.rfft2(gal)[:, None] * np.fft.rfft2(kern), s=(nfft, nfft)
-    )
+    kern = np.fft.ifftshift(kern, axes=(-2, -1)).astype(np.float32)
+    spec = sfft.rfft2(gal.astype(np.float32))[:, None] * sfft.rfft2(kern)
+    conv = sfft.irfft2(spec, s=(nfft, nfft))
     adu = _mag_to_adu(mag[:, None], cond["zero_point"], cond["exptime"])
     return adu[:, :, None, None] * conv[..., cut, cut]
 
@@ -541,6 +517,7 @@ def simulate_hits_sequences(
     stamp_size: int = 21,
     domain: str = "simulated",
     return_X_y: bool = False,
+    return_host_images: bool = False,
     random_state: int | np.random.RandomState | None = None,
 ) -> Bunch | tuple[Any, np.ndarray]:
     """Simulate HiTS-like g-band image sequences of seven classes of sources.
@@ -551,8 +528,8 @@ def simulate_hits_sequences(
     1. **Observing conditions** per CCD ("field"; each object belongs to one):
        a HiTS 2015-like cadence of 3-5 visits per night (1.5-2 h apart) every
        1-3 nights from MJD 57070, 87 s exposures; per epoch an airmass, a
-       seeing (log-normal night median 1.25'' × airmass^0.6, clipped to
-       0.8-2.0'', as the seed drops epochs above 2''), a zero point (24.95
+       seeing (log-normal night median 1.15'' × airmass^0.6, clipped to
+       0.8-2.0'', as the seed drops epochs above 2''), a zero point (25.05
        mag for 1 ADU/s minus 0.2 mag/airmass extinction and night-to-night
        scatter), a sky of 21.6-22.3 mag/arcsec² converted to ADU/pixel, a
        gain of 3.8-4.3 e⁻/ADU and read noise of 6-8 e⁻ per CCD, and the 5σ
@@ -565,7 +542,7 @@ def simulate_hits_sequences(
          time scales, time dilation by 1 + z); base magnitude = peak; at least
          one epoch brighter than its limiting magnitude (seed's rule).
        - ``RRL``: RRab (70 %, P 0.45-0.85 d, 0.6-1.3 mag) and RRc (P 0.24-0.42
-         d, 0.3-0.6 mag) Fourier-series shapes; base = mean magnitude.
+         d, 0.3-0.6 mag) Fourier-series shapes; base = middle of the range.
        - ``CEP``: P log-uniform 2-40 d, 0.35-1.1 mag, steep-rise Fourier shape.
        - ``EB``: detached (Gaussian primary and secondary eclipses) or contact
          (W UMa-like) light curves; at least one epoch is in eclipse at ≥ 5σ
@@ -606,6 +583,14 @@ def simulate_hits_sequences(
         Survey whose conditions are simulated (see above).
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
+    return_host_images : bool, default=False
+        Add ``host_images`` to the Bunch: the noise-free host galaxy of each
+        point source as imaged at each epoch (ADU, PSF-convolved, zeros without
+        a host and for ``GAL``, whose galaxy is the source). Adding
+        ``sky + host_images`` to ``data`` as ``"background"`` lets
+        :class:`~skastro.lightcurves.LightCurveExtractor` subtract the host as
+        a "known extra source" (seed 001 eq. 2.8's ``S_ij``), the analogue of
+        photometry on difference images. Doubles the memory of the output.
     random_state : int, RandomState instance or None, default=None
         Seed; the output is identical for the same seed.
 
@@ -642,6 +627,8 @@ def simulate_hits_sequences(
             Whether a galaxy is in the stamp (always for ``GAL``).
         host_mag : ndarray of shape (n,)
             Total g magnitude of that galaxy, NaN without one.
+        host_images : ndarray of float32, shape (n, T, stamp_size, stamp_size)
+            Only with ``return_host_images=True`` (see above).
         psf : str
             ``"gaussian"`` or ``"moffat"``.
         DESCR : str
@@ -800,6 +787,11 @@ def simulate_hits_sequences(
     gal_pos = np.full(n, -1)
     gal_pos[g_idx] = np.arange(g_idx.size)
     stamps = np.empty((n, T, stamp_size, stamp_size), dtype=np.float32)
+    host_images = (
+        np.zeros((n, T, stamp_size, stamp_size), dtype=np.float32)
+        if return_host_images
+        else None
+    )
     chunk = 256 if kind == "gaussian" else 32
     for s in range(0, n, chunk):
         ii = np.arange(s, min(s + chunk, n))
@@ -812,7 +804,7 @@ def simulate_hits_sequences(
         for h in range(0, hosts.size, 16):
             loc = hosts[h : h + 16]
             j = gal_pos[ii[loc]]
-            img[loc] += _render_galaxies(
+            gal = _render_galaxies(
                 stamp_size,
                 {k: v[j] for k, v in gp.items()},
                 gx[j],
@@ -823,6 +815,12 @@ def simulate_hits_sequences(
                 dy[ii[loc]],
                 kind,
             )
+            img[loc] += gal
+            if host_images is not None:
+                # hosts of point sources are "known extra sources"; a GAL is the
+                # source itself
+                is_host = ~is_gal[ii[loc]]
+                host_images[ii[loc][is_host]] = gal[is_host]
         # sky, electrons, Poisson + read noise, back to ADU
         gain = sub["gain"][:, :, None, None]
         electrons = (img + sub["sky"][:, :, None, None]) * gain
@@ -830,6 +828,8 @@ def simulate_hits_sequences(
         noisy += sub["read_noise"][:, :, None, None] * rng.standard_normal(noisy.shape)
         stamps[ii] = noisy / gain
     stamps[~mask] = 0.0
+    if host_images is not None:
+        host_images[~mask] = 0.0
 
     from skorch.helper import SliceDict
 
@@ -877,4 +877,5 @@ def simulate_hits_sequences(
         host_mag=host_mag,
         psf=kind,
         DESCR=descr,
+        **({"host_images": host_images} if return_host_images else {}),
     )

@@ -692,13 +692,11 @@ class SequenceStream:
         self._dts = self._dts[-n_w:]
         window = torch.stack(self._stamps)[None].to(device)
         dt = torch.tensor(np.asarray(self._dts, dtype=np.float32))[None].to(device)
-        was_training = module.training
-        module.eval()
-        try:
-            with torch.no_grad():
-                feats = module.encode_windows(window)
-                logits, self._state = module.step(feats, dt, self._state)
-        finally:
-            module.train(was_training)
+        if module.training:
+            # skorch sets the mode it needs before each of its own passes
+            module.eval()
+        with torch.inference_mode():
+            feats = module.encode_windows(window)
+            logits, self._state = module.step(feats, dt, self._state)
         self.proba_ = torch.softmax(logits.float(), dim=-1)[0].cpu().numpy()
         return self.proba_.copy()

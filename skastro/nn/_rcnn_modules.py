@@ -66,8 +66,12 @@ class BatchRenorm(nn.Module):
     Notes
     -----
     Input of shape ``(N, C)`` or ``(N, C, ...)``; statistics are per channel
-    over every other axis. Buffers: ``running_mean``, ``running_std`` and
-    ``num_batches_tracked`` (the step counter of the schedule).
+    over every other axis. The moving averages start at the statistics of
+    the first training batch (not at 0 and 1), so that a short training
+    run, far from converging averages with ``momentum=0.01``, still
+    evaluates on the scale of its data (input pixels are in ADU, thousands).
+    Buffers: ``running_mean``, ``running_std`` and ``num_batches_tracked``
+    (the step counter of the schedule).
     """
 
     def __init__(
@@ -139,6 +143,10 @@ class BatchRenorm(nn.Module):
             std = torch.sqrt(x.var(dim=dims, unbiased=False) + self.eps)
             r_max, d_max = self.current_bounds()
             with torch.no_grad():
+                if int(self.num_batches_tracked) == 0:
+                    # start the moving averages at the first batch's statistics
+                    self.running_mean.copy_(mean)
+                    self.running_std.copy_(std)
                 r = (std / self.running_std).clamp(1.0 / r_max, r_max)
                 d = ((mean - self.running_mean) / self.running_std).clamp(-d_max, d_max)
                 self.running_mean.add_(self.momentum * (mean - self.running_mean))
@@ -147,8 +155,13 @@ class BatchRenorm(nn.Module):
             x_hat = (x - mean.view(shape)) / std.view(shape) * r.view(shape) + d.view(
                 shape
             )
-        else:
-            x_hat = (x - self.running_mean.view(shape)) / self.running_std.view(shape)
+        else:  # one affine map: gamma (x - mu) / sigma + beta
+            scale = 1.0 / self.running_std
+            shift = -self.running_mean * scale
+            if self.affine:
+                scale = scale * self.weight
+                shift = shift * self.weight + self.bias
+            return torch.addcmul(shift.view(shape), x, scale.view(shape))
         if self.affine:
             x_hat = x_hat * self.weight.view(shape) + self.bias.view(shape)
         return x_hat

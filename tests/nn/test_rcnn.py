@@ -143,6 +143,7 @@ def test_batchrenorm_renorm_and_eval():
     with torch.no_grad():
         brn.running_mean.fill_(0.5)
         brn.running_std.fill_(1.5)
+        brn.num_batches_tracked.fill_(1)  # past the first batch
     mu = x.mean(0)
     sd = torch.sqrt(x.var(0, unbiased=False) + 1e-3)
     r = (sd / 1.5).clamp(1 / 3, 3)
@@ -154,6 +155,17 @@ def test_batchrenorm_renorm_and_eval():
     y_eval = brn(x[:1])
     expected = (x[:1] - brn.running_mean) / brn.running_std
     torch.testing.assert_close(y_eval, expected)
+
+
+def test_batchrenorm_first_batch_initialises_moving_averages():
+    """The moving averages start at the first training batch's statistics."""
+    x = torch.randn(64, 2) * 1000 + 5000
+    brn = BatchRenorm(2)
+    brn(x)
+    torch.testing.assert_close(brn.running_mean, x.mean(0))
+    torch.testing.assert_close(
+        brn.running_std, torch.sqrt(x.var(0, unbiased=False) + 1e-3)
+    )
 
 
 def test_batchrenorm_schedule_ramps():

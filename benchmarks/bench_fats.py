@@ -1,0 +1,160 @@
+"""Benchmark: FATSFeatures(backend="fast") vs feets, and vs the light-curve package.
+
+Throughput (light curves per second, one core) of the default 47-feature FATS
+set (seed 001's list) with
+
+* ``FATSFeatures(backend="fast")``;
+* feets 1.0.1 itself (``FATSFeatures(backend="feets")``: feets' FeatureSpace
+  with dask's synchronous scheduler, what a user would otherwise run);
+
+on the 19 MACHO light curves feets ships and on simulated curves of 50-1,000
+points (``skastro.datasets.make_light_curves``). feets is timed on the first
+``--n-feets`` simulated curves and its rate extrapolated; the fast backend
+runs on ``--n-fast`` curves and, for a like-for-like ratio, on the same
+``--n-feets`` curves. The two backends' tables are compared on the curves
+both computed.
+
+Third comparison, the "Rust floor": the 21 features whose definitions feets
+takes from the ``light-curve`` package, computed by ``light_curve.Extractor``
+directly versus by ``FATSFeatures`` (same code plus input validation).
+
+Usage::
+
+    python benchmarks/bench_fats.py                 # 10,000 fast, 100 feets
+    python benchmarks/bench_fats.py --quick         # 500 fast, 10 feets
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import light_curve  # noqa: E402
+import numpy as np  # noqa: E402
+
+from skastro.datasets import load_macho_light_curves, make_light_curves  # noqa: E402
+from skastro.exceptions import LightCurveWarning  # noqa: E402
+from skastro.lightcurves import FATSFeatures, as_light_curve_list  # noqa: E402
+from skastro.lightcurves._fats_fast import _LC  # noqa: E402
+
+
+def _timed(fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0
+
+
+def _rate(n, seconds):
+    return n / seconds if seconds > 0 else float("inf")
+
+
+def _agreement(fast, ref):
+    both = ~np.isnan(fast) & ~np.isnan(ref)
+    with np.errstate(all="ignore"):
+        rel = np.abs(fast - ref) / np.abs(ref)
+    rel[~both | (fast == ref)] = 0.0
+    nan_match = bool(np.array_equal(np.isnan(fast), np.isnan(ref)))
+    return float(np.nanmax(rel)), nan_match
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-fast", type=int, default=10_000)
+    parser.add_argument("--n-feets", type=int, default=100)
+    parser.add_argument("--quick", action="store_true", help="500 fast, 10 feets")
+    parser.add_argument("--no-macho-feets", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.n_fast, args.n_feets = 500, 10
+    warnings.simplefilter("ignore", LightCurveWarning)
+
+    fast = FATSFeatures().fit()
+    ref = FATSFeatures(backend="feets").fit()
+    print(f"features: {len(fast.features_)} (seed 001 default set), one core")
+
+    # warm-up: compile the numba kernels (cached on disk afterwards)
+    warm = make_light_curves(3, n_points=60, random_state=1).curves
+    fast.transform(warm)
+
+    rows = []
+    # ---- MACHO
+    macho = as_light_curve_list(load_macho_light_curves())
+    n_pts = np.array([c[0].size for c in macho])
+    X_fast, t_fast = _timed(fast.transform, macho)
+    if args.no_macho_feets:
+        rows.append(("MACHO (19 curves)", len(macho), t_fast, None, None))
+    else:
+        X_ref, t_ref = _timed(ref.transform, macho)
+        rows.append(("MACHO (19 curves)", len(macho), t_fast, t_ref, X_ref))
+        agree = _agreement(X_fast, X_ref)
+        print(
+            f"MACHO: {len(macho)} curves, {n_pts.min()}-{n_pts.max()} points; "
+            f"max relative difference fast vs feets {agree[0]:.1e}, "
+            f"NaN pattern identical: {agree[1]}"
+        )
+
+    # ---- simulated
+    sim = make_light_curves(args.n_fast, n_points=(50, 1000), random_state=0).curves
+    sub = sim[: args.n_feets]
+    X_fast_sub, t_fast_sub = _timed(fast.transform, sub)
+    X_ref_sub, t_ref_sub = _timed(ref.transform, sub)
+    agree = _agreement(X_fast_sub, X_ref_sub)
+    print(
+        f"simulated, {len(sub)} curves on both backends: max relative difference "
+        f"{agree[0]:.1e}, NaN pattern identical: {agree[1]}"
+    )
+    rows.append(
+        (f"simulated 50-1000 pts ({len(sub)})", len(sub), t_fast_sub, t_ref_sub, None)
+    )
+    _, t_fast_all = _timed(fast.transform, sim)
+    rows.append(
+        (
+            f"simulated 50-1000 pts ({len(sim)} fast, feets rate of {len(sub)})",
+            len(sim),
+            t_fast_all,
+            t_ref_sub * len(sim) / len(sub),
+            None,
+        )
+    )
+
+    print()
+    print(f"{'data':58s} {'fast /s':>9s} {'feets /s':>9s} {'ratio':>7s}")
+    for name, n, tf, tr, _ in rows:
+        rf = _rate(n, tf)
+        if tr is None:
+            print(f"{name:58s} {rf:9.2f} {'-':>9s} {'-':>7s}")
+        else:
+            rr = _rate(n, tr)
+            print(f"{name:58s} {rf:9.2f} {rr:9.3f} {rf / rr:7.0f}x")
+
+    # ---- light-curve package on the features both compute
+    shared = list(_LC)
+    objs = [getattr(light_curve, _LC[f][0])(**_LC[f][1]) for f in shared]
+    extractor = light_curve.Extractor(*objs)
+    lcs = [(t, m, 1.0 / e**2) for t, m, e in sim]
+    _, t_lc = _timed(
+        lambda: extractor.many(lcs, sorted=True, n_jobs=1, fill_value=np.nan)
+    )
+    ours = FATSFeatures(features=shared).fit()
+    _, t_ours = _timed(ours.transform, sim)
+    print()
+    print(
+        f"{len(shared)} features shared with light-curve, {len(sim)} curves: "
+        f"light_curve.Extractor {_rate(len(sim), t_lc):.0f} /s, "
+        f"FATSFeatures(fast) {_rate(len(sim), t_ours):.0f} /s "
+        f"(ratio {t_lc / t_ours:.2f}; the difference is input validation)"
+    )
+    print(
+        f"full default set, fast backend: {_rate(len(sim), t_fast_all):.1f} /s "
+        f"= {t_lc / t_fast_all:.3f} x the light-curve rate on its 21 features"
+    )
+
+
+if __name__ == "__main__":
+    main()

