@@ -157,7 +157,11 @@ print(
 from sklearn.metrics import classification_report  # noqa: E402
 
 best = classifiers["12 bands", "finetune"]
-print(classification_report(y_lab[te], best.predict(lab.stamps[te]), digits=3))
+print(
+    classification_report(
+        y_lab[te], best.predict(lab.stamps[te]), digits=3, zero_division=0
+    )
+)
 
 # %%
 # A learning curve over nested labelled subsets
