@@ -233,7 +233,7 @@ class _StampNetMixin(TransformerMixin):
         ----------
         X : array-like of shape (n_objects, n_bands, height, width) or SliceDict
             Calibrated stamps (channels first), or a mapping holding them
-            under ``"stamps"``; same bands as in :term:`fit`.
+            under ``"stamps"``; same bands as in ``fit``.
 
         Returns
         -------
@@ -302,7 +302,7 @@ class MagnitudePretrainer(_StampNetMixin, NeuralNetRegressor):
     ----------
     module : torch.nn.Module class or instance, default=VGG16StampNet
         The network; ``in_channels`` and ``n_outputs`` are set from the data in
-        :term:`fit`. Tune it with ``module__width`` (filter multiplier, 1.0 =
+        ``fit``. Tune it with ``module__width`` (filter multiplier, 1.0 =
         VGG16) and ``module__n_hidden`` (1024).
     criterion : torch loss class, default=MaskedL1Loss
         Mean absolute error over finite targets.
@@ -325,7 +325,7 @@ class MagnitudePretrainer(_StampNetMixin, NeuralNetRegressor):
         ``"cuda"`` to train on a GPU.
     random_state : int, RandomState instance or None, default=None
         Seeds torch (weight initialisation, batch order) when the network is
-        initialised in :term:`fit`.
+        initialised in ``fit``.
     **kwargs
         Other skorch :class:`~skorch.NeuralNet` parameters (``callbacks``,
         ``verbose``, ``iterator_train__num_workers`` …).
@@ -333,9 +333,11 @@ class MagnitudePretrainer(_StampNetMixin, NeuralNetRegressor):
     Attributes
     ----------
     n_channels_ : int
-        Number of bands of the stamps seen in :term:`fit`.
+        Number of bands of the stamps seen in ``fit``.
     n_outputs_ : int
         Number of magnitudes predicted.
+    missing_fraction_ : float
+        Fraction of the target entries that were missing (NaN) in ``fit``.
     module_ : VGG16StampNet
         The trained network.
     history_ : skorch.History
@@ -496,7 +498,7 @@ class MagnitudePretrainer(_StampNetMixin, NeuralNetRegressor):
         Parameters
         ----------
         X : array-like of shape (n_objects, n_bands, height, width) or SliceDict
-            Stamps with the bands used in :term:`fit`.
+            Stamps with the bands used in ``fit``.
 
         Returns
         -------
@@ -573,7 +575,7 @@ class PretrainedStampClassifier(_StampNetMixin, NeuralNetClassifier):
     ----------
     module : torch.nn.Module class or instance, default=VGG16StampNet
         The network; ``in_channels`` and ``n_outputs`` (classes) are set in
-        :term:`fit`, ``width`` and ``n_hidden`` from ``pretrained`` if given.
+        ``fit``, ``width`` and ``n_hidden`` from ``pretrained`` if given.
     pretrained : PretrainedWeights or None, default=None
         Starting weights of the backbone (and dense layer), from
         :meth:`MagnitudePretrainer.pretrained_weights` (or
@@ -607,7 +609,7 @@ class PretrainedStampClassifier(_StampNetMixin, NeuralNetClassifier):
         everything.
     device : str, default="cpu"
     random_state : int, RandomState instance or None, default=None
-        Seeds torch when the network is initialised in :term:`fit`.
+        Seeds torch when the network is initialised in ``fit``.
     **kwargs
         Other skorch parameters (``callbacks`` — e.g. a
         :class:`~skorch.callbacks.Checkpoint` — ``verbose`` …).
@@ -619,7 +621,7 @@ class PretrainedStampClassifier(_StampNetMixin, NeuralNetClassifier):
     class_weight_ : ndarray of shape (n_classes,)
         Loss weight of each class.
     n_channels_ : int
-        Number of bands of the stamps seen in :term:`fit`.
+        Number of bands of the stamps seen in ``fit``.
     module_ : VGG16StampNet
         The trained network.
 
