@@ -97,6 +97,26 @@ def _check_complete(path: str, hdu_index: int, hdu: Any) -> None:
         )
 
 
+_RAW_DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+
+
+def _raw_layout(hdul: fits.HDUList, hdu: Any) -> tuple[int, str] | tuple[None, None]:
+    """Byte offset and dtype of a plain image's data, when it can be read
+    straight from the file: uncompressed, unscaled, not gzipped."""
+    if isinstance(hdu, fits.CompImageHDU) or getattr(hdul._file, "compression", None):
+        return None, None
+    header = hdu.header
+    if header.get("BSCALE", 1) != 1 or header.get("BZERO", 0) != 0:
+        return None, None
+    if "BLANK" in header and header.get("BITPIX", 0) > 0:
+        return None, None
+    dtype = _RAW_DTYPES.get(header.get("BITPIX"))
+    info = hdu.fileinfo()
+    if dtype is None or not info:
+        return None, None
+    return int(info["datLoc"]), dtype
+
+
 def _is_image_hdu(hdu: Any) -> bool:
     return isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU)
 
@@ -127,6 +147,24 @@ class BandSource:
     shape: tuple[int, int]
     header: fits.Header | None = None
     array: np.ndarray | None = field(default=None, repr=False)
+    raw_offset: int | None = None
+    raw_dtype: str | None = None
+
+    def read_raw_rows(self, y0: int, y1: int, handle, buffer: np.ndarray) -> np.ndarray:
+        """Rows ``y0:y1`` (full width) read straight from the file into
+        ``buffer`` (file byte order, no scaling), for plain uncompressed
+        images (``raw_offset`` set); returns the filled view of ``buffer``."""
+        nx = self.shape[1]
+        itemsize = np.dtype(self.raw_dtype).itemsize
+        view = buffer[: y1 - y0]
+        handle.seek(self.raw_offset + y0 * nx * itemsize)
+        n = handle.readinto(memoryview(view).cast("B"))
+        if n != view.nbytes:
+            raise FITSFormatError(
+                f"{self.describe()} ended early while reading rows {y0}-{y1}; the "
+                "file is truncated."
+            )
+        return view
 
     @property
     def name(self) -> str:
@@ -216,14 +254,26 @@ def _sources_from_file(path: str) -> list[BandSource]:
                 continue  # an empty primary HDU (common in MEF files)
             _check_complete(path, index, hdu)
             header = hdu.header.copy()
+            offset, raw_dtype = _raw_layout(hdul, hdu)
             if len(shape) == 3:
                 if sources:
                     raise FITSFormatError(
                         f"{_describe(path, index)} is a 3-D cube but the file also "
                         "has 2-D image HDUs; use one layout per file."
                     )
+                plane_bytes = shape[1] * shape[2] * np.dtype(raw_dtype or "u1").itemsize
                 return [
-                    BandSource(path, index, plane, (shape[1], shape[2]), header)
+                    BandSource(
+                        path,
+                        index,
+                        plane,
+                        (shape[1], shape[2]),
+                        header,
+                        raw_offset=None
+                        if offset is None
+                        else offset + plane * plane_bytes,
+                        raw_dtype=raw_dtype,
+                    )
                     for plane in range(shape[0])
                 ]
             if len(shape) != 2:
@@ -231,7 +281,17 @@ def _sources_from_file(path: str) -> list[BandSource]:
                     f"{_describe(path, index)} has {len(shape)}-D data of shape "
                     f"{shape}; expected 2-D band images or one 3-D cube."
                 )
-            sources.append(BandSource(path, index, None, (shape[0], shape[1]), header))
+            sources.append(
+                BandSource(
+                    path,
+                    index,
+                    None,
+                    (shape[0], shape[1]),
+                    header,
+                    raw_offset=offset,
+                    raw_dtype=raw_dtype,
+                )
+            )
     if not sources:
         raise FITSFormatError(
             f"{_describe(path)} has no HDU with image data (only empty HDUs or "
