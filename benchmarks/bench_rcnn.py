@@ -54,6 +54,11 @@ def median_ms(times: list[float]) -> tuple[float, float]:
     return float(np.median(arr)), float(np.percentile(arr, 90))
 
 
+def min_ms(times: list[float]) -> float:
+    """The fastest run: the best estimate of the cost on an idle core."""
+    return float(np.min(times) * 1e3)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=200, help="alerts to time")
@@ -79,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
             sky=X["sky"][i, t],
             zero_point=X["zero_point"][i, t],
         )
-        if k >= 3:
+        if k >= 3 and t >= 2:  # a full window: one CNN pass and one LSTM step
             times.append(time.perf_counter() - t0)
     stream_med, stream_p90 = median_ms(times)
 
@@ -135,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     print(
         f"streaming latency per alert : median {stream_med:.2f} ms, 90th percentile "
-        f"{stream_p90:.2f} ms (target <= {TARGET_MS} ms: "
+        f"{stream_p90:.2f} ms, fastest {min_ms(times):.2f} ms (target <= {TARGET_MS} ms: "
         f"{'met' if stream_med <= TARGET_MS else 'NOT met'}, "
         f"{TARGET_MS / stream_med:.2f}x the budget)"
     )
@@ -155,6 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
     return {
         "stream_ms": stream_med,
         "stream_p90_ms": stream_p90,
+        "stream_min_ms": min_ms(times),
         "naive_ms": naive_med,
         "forest_ms": rf_med,
         "throughput_seq_s": throughput,

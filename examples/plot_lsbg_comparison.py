@@ -24,6 +24,7 @@ paper's 100 epochs of Adadelta (see the user guide, :ref:`lsbg`).
 # -------------------------
 # 30″×30″ g, r, z stamps on 64×64 pixels, in nanomaggies. Label 1 = LSBG.
 import tempfile
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -43,6 +44,8 @@ from skastro.plotting import plot_grad_cam, plot_roc_curves, stamps_to_rgb
 from skastro.sources import SourceFeatures
 
 torch.set_num_threads(2)
+# joblib.Memory (the pipeline cache) reports how long hashing the stamps took
+warnings.filterwarnings("ignore", "Persisting input arguments")
 train = make_lsbg_stamps(600, random_state=0)
 test = make_lsbg_stamps(400, random_state=1)
 print(train.data.shape, np.bincount(train.target), sorted(set(train.kind)))

@@ -34,6 +34,8 @@ SIZES: dict[str, dict[str, Any]] = {
             "n_lstm": 32,
             "dropout": 0.3,
             "renorm_momentum": 0.05,
+            # no warm-up: runs of ~100 steps never leave a 5000-step one
+            "renorm_schedule": (0, 0, 0),
         },
         "max_epochs": 8,
         "batch_size": 32,
@@ -51,6 +53,8 @@ SIZES: dict[str, dict[str, Any]] = {
             "n_lstm": 128,
             "dropout": 0.3,
             "renorm_momentum": 0.05,
+            # no warm-up: runs of ~100 steps never leave a 5000-step one
+            "renorm_schedule": (0, 0, 0),
         },
         "max_epochs": 12,
         "batch_size": 64,
@@ -308,7 +312,7 @@ def plot_comparison(result: dict, path) -> None:
     ax1.set_xlabel("epochs seen")
     ax1.set_ylabel("accuracy (simulated test set)")
     ax1.set_ylim(0, 1)
-    ax1.legend(fontsize=7)
+    ax1.legend(fontsize=7, loc="lower right")
     names = list(result["shifted_average_recall"])
     x = np.arange(len(names))
     ax2.bar(

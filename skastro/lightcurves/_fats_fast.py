@@ -126,7 +126,7 @@ def _car(t, m, e):
     res = minimize(
         K.car_neg_loglik,
         [10, 0.5],
-        args=(t.copy(), m.copy(), e.copy() ** 2, np.mean(m)),
+        args=(-(t[1:] - t[:-1]), m.copy(), e.copy() ** 2, np.mean(m)),
         method="nelder-mead",
         bounds=((0, 100), (0, 100)),
     )

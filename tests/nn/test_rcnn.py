@@ -499,3 +499,24 @@ def test_stream_bad_updates(fitted, data):
         stream.update(img, 57002.0)
     assert stream.n_epochs_ == 1
     assert np.isnan(stream.update(img, 57002.0, sky=100.0, zero_point=25.0)).all()
+
+
+@pytest.mark.slow
+def test_demo_hits_section_small(tmp_path):
+    """The demo's HiTS comparison runs end to end at size='small'."""
+    from skastro._demo import DemoContext
+    from skastro._demo.hits import run
+
+    res = run(DemoContext(out=tmp_path, size="small", verbose=0))
+    test = res.metrics["test"]
+    assert set(test) == {"SequenceRCNN", "LightCurve+FATS+RF"}
+    for scores in test.values():
+        assert 0.0 <= scores["accuracy"] <= 1.0
+        assert len(scores["recall"]) == 7
+    assert set(res.metrics["shifted_average_recall"]) == {
+        "RCNN",
+        "RF",
+        "RCNN fine-tuned",
+        "RF augmented",
+    }
+    assert (tmp_path / "hits_comparison.png").exists()
