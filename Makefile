@@ -11,7 +11,7 @@ DEMO_OUT ?= skastro_demo
 DEMO_SIZE ?= small
 STAMP := $(VENV)/.skastro-installed
 
-.PHONY: env test test-all demo docs lint bench clean
+.PHONY: env test test-all demo docs lint bench bench-quick clean
 
 env: $(STAMP)
 
@@ -24,7 +24,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 test: env
 	$(PY) -m ruff check skastro tests examples benchmarks docs/conf.py
-	OMP_NUM_THREADS=2 $(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q
 
 test-all: env
 	$(PY) -m pytest -q -m ""
@@ -42,8 +42,18 @@ docs: $(VENV)/.skastro-docs
 lint: env
 	$(PY) -m ruff check skastro tests examples benchmarks docs/conf.py
 
+# full-size benchmarks (tens of minutes, 4 GB of FITS written once);
+# `make bench-quick` runs each at reduced size
 bench: env
-	$(PY) benchmarks/bench_crop.py
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+bench-quick: env
+	$(PY) benchmarks/bench_crop.py --small
+	$(PY) benchmarks/bench_fats.py --quick
+	$(PY) benchmarks/bench_lightcurve_extractor.py --small
+	$(PY) benchmarks/bench_lsbg.py
+	$(PY) benchmarks/bench_pretrain.py
+	$(PY) benchmarks/bench_rcnn.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info docs/_build docs/generated docs/auto_examples

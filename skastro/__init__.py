@@ -21,7 +21,9 @@ _LAZY: dict[str, str] = {
     "FATSFeatures": "skastro.lightcurves",
     "LightCurveExtractor": "skastro.lightcurves",
     # --- SExtractor-like source features (skastro.sources)
+    "SourceFeatures": "skastro.sources",
     # --- deep estimators (skastro.nn)
+    "LSBGNet": "skastro.nn",
     "SequenceRCNN": "skastro.nn",
     "MagnitudePretrainer": "skastro.nn",
     "PretrainedStampClassifier": "skastro.nn",

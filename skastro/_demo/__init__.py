@@ -27,7 +27,9 @@ __all__ = ["DemoContext", "SectionResult", "SECTIONS", "run_demo"]
 #: Section modules, in report order.
 SECTIONS: list[str] = [
     "skastro._demo.stamps",
+    "skastro._demo.lsbg",
     "skastro._demo.hits",
+    "skastro._demo.splus",
 ]
 
 

@@ -8,6 +8,12 @@ from ._hits import HITS_CLASSES, simulate_hits_sequences
 from ._lightcurves import load_macho_light_curves, make_light_curves
 from ._lsbg import LSBG_ARTIFACT_TYPES, LSBG_BANDS, LSBG_SURVEYS, make_lsbg_stamps
 from ._splus import SPLUS_BANDS, make_splus_field, make_splus_survey
+from ._splus_stamps import (
+    SPLUS_BROAD_BANDS,
+    SPLUS_RGB_GROUPS,
+    load_splus_stamps,
+    splus_rgb_composite,
+)
 
 __all__: list[str] = [
     "HITS_CLASSES",
@@ -17,8 +23,12 @@ __all__: list[str] = [
     "SPLUS_BANDS",
     "load_macho_light_curves",
     "make_light_curves",
+    "SPLUS_BROAD_BANDS",
+    "SPLUS_RGB_GROUPS",
     "make_lsbg_stamps",
     "make_splus_field",
     "make_splus_survey",
+    "load_splus_stamps",
+    "splus_rgb_composite",
     "simulate_hits_sequences",
 ]

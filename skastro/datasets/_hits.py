@@ -241,7 +241,7 @@ def _fourier_shape(phase: np.ndarray, amps: np.ndarray, phis: np.ndarray) -> np.
 def _pulsator(
     rng: np.random.Generator, t: np.ndarray, kind: str
 ) -> tuple[np.ndarray, dict]:
-    """Magnitude offsets (n, T) of RR Lyrae or Cepheids (mean magnitude 0).
+    """Magnitude offsets (n, T) of RR Lyrae or Cepheids (0 = middle of the range).
 
     Light-curve shapes are Fourier series with amplitude ratios and phase
     differences typical of the class (Simon & Lee 1981 style parametrisation):
@@ -517,6 +517,7 @@ def simulate_hits_sequences(
     stamp_size: int = 21,
     domain: str = "simulated",
     return_X_y: bool = False,
+    return_host_images: bool = False,
     random_state: int | np.random.RandomState | None = None,
 ) -> Bunch | tuple[Any, np.ndarray]:
     """Simulate HiTS-like g-band image sequences of seven classes of sources.
@@ -527,8 +528,8 @@ def simulate_hits_sequences(
     1. **Observing conditions** per CCD ("field"; each object belongs to one):
        a HiTS 2015-like cadence of 3-5 visits per night (1.5-2 h apart) every
        1-3 nights from MJD 57070, 87 s exposures; per epoch an airmass, a
-       seeing (log-normal night median 1.25'' × airmass^0.6, clipped to
-       0.8-2.0'', as the seed drops epochs above 2''), a zero point (24.95
+       seeing (log-normal night median 1.15'' × airmass^0.6, clipped to
+       0.8-2.0'', as the seed drops epochs above 2''), a zero point (25.05
        mag for 1 ADU/s minus 0.2 mag/airmass extinction and night-to-night
        scatter), a sky of 21.6-22.3 mag/arcsec² converted to ADU/pixel, a
        gain of 3.8-4.3 e⁻/ADU and read noise of 6-8 e⁻ per CCD, and the 5σ
@@ -541,7 +542,7 @@ def simulate_hits_sequences(
          time scales, time dilation by 1 + z); base magnitude = peak; at least
          one epoch brighter than its limiting magnitude (seed's rule).
        - ``RRL``: RRab (70 %, P 0.45-0.85 d, 0.6-1.3 mag) and RRc (P 0.24-0.42
-         d, 0.3-0.6 mag) Fourier-series shapes; base = mean magnitude.
+         d, 0.3-0.6 mag) Fourier-series shapes; base = middle of the range.
        - ``CEP``: P log-uniform 2-40 d, 0.35-1.1 mag, steep-rise Fourier shape.
        - ``EB``: detached (Gaussian primary and secondary eclipses) or contact
          (W UMa-like) light curves; at least one epoch is in eclipse at ≥ 5σ
@@ -582,6 +583,14 @@ def simulate_hits_sequences(
         Survey whose conditions are simulated (see above).
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
+    return_host_images : bool, default=False
+        Add ``host_images`` to the Bunch: the noise-free host galaxy of each
+        point source as imaged at each epoch (ADU, PSF-convolved, zeros without
+        a host and for ``GAL``, whose galaxy is the source). Adding
+        ``sky + host_images`` to ``data`` as ``"background"`` lets
+        :class:`~skastro.lightcurves.LightCurveExtractor` subtract the host as
+        a "known extra source" (seed 001 eq. 2.8's ``S_ij``), the analogue of
+        photometry on difference images. Doubles the memory of the output.
     random_state : int, RandomState instance or None, default=None
         Seed; the output is identical for the same seed.
 
@@ -618,6 +627,8 @@ def simulate_hits_sequences(
             Whether a galaxy is in the stamp (always for ``GAL``).
         host_mag : ndarray of shape (n,)
             Total g magnitude of that galaxy, NaN without one.
+        host_images : ndarray of float32, shape (n, T, stamp_size, stamp_size)
+            Only with ``return_host_images=True`` (see above).
         psf : str
             ``"gaussian"`` or ``"moffat"``.
         DESCR : str
@@ -776,6 +787,11 @@ def simulate_hits_sequences(
     gal_pos = np.full(n, -1)
     gal_pos[g_idx] = np.arange(g_idx.size)
     stamps = np.empty((n, T, stamp_size, stamp_size), dtype=np.float32)
+    host_images = (
+        np.zeros((n, T, stamp_size, stamp_size), dtype=np.float32)
+        if return_host_images
+        else None
+    )
     chunk = 256 if kind == "gaussian" else 32
     for s in range(0, n, chunk):
         ii = np.arange(s, min(s + chunk, n))
@@ -788,7 +804,7 @@ def simulate_hits_sequences(
         for h in range(0, hosts.size, 16):
             loc = hosts[h : h + 16]
             j = gal_pos[ii[loc]]
-            img[loc] += _render_galaxies(
+            gal = _render_galaxies(
                 stamp_size,
                 {k: v[j] for k, v in gp.items()},
                 gx[j],
@@ -799,6 +815,12 @@ def simulate_hits_sequences(
                 dy[ii[loc]],
                 kind,
             )
+            img[loc] += gal
+            if host_images is not None:
+                # hosts of point sources are "known extra sources"; a GAL is the
+                # source itself
+                is_host = ~is_gal[ii[loc]]
+                host_images[ii[loc][is_host]] = gal[is_host]
         # sky, electrons, Poisson + read noise, back to ADU
         gain = sub["gain"][:, :, None, None]
         electrons = (img + sub["sky"][:, :, None, None]) * gain
@@ -806,6 +828,8 @@ def simulate_hits_sequences(
         noisy += sub["read_noise"][:, :, None, None] * rng.standard_normal(noisy.shape)
         stamps[ii] = noisy / gain
     stamps[~mask] = 0.0
+    if host_images is not None:
+        host_images[~mask] = 0.0
 
     from skorch.helper import SliceDict
 
@@ -853,4 +877,5 @@ def simulate_hits_sequences(
         host_mag=host_mag,
         psf=kind,
         DESCR=descr,
+        **({"host_images": host_images} if return_host_images else {}),
     )

@@ -186,12 +186,12 @@ def _random_colour(rng, kind):
     elif kind == "compact":  # faint background galaxies: broad colours
         g_r = rng.uniform(0.1, 1.3)
         r_z = np.clip(0.7 * g_r + rng.normal(0.1, 0.15), -0.1, 1.3)
-    elif kind == "cirrus":  # scattered starlight
-        g_r = np.clip(rng.normal(0.55, 0.15), 0.2, 1.0)
-        r_z = np.clip(rng.normal(0.35, 0.12), 0.0, 0.8)
+    elif kind == "cirrus":  # scattered starlight: colours of LSBGs
+        g_r = np.clip(rng.normal(0.5, 0.13), 0.15, 0.9)
+        r_z = np.clip(0.7 * g_r + rng.normal(0.05, 0.08), -0.05, 0.8)
     elif kind == "knot":  # star-forming knots: blue
-        g_r = np.clip(rng.normal(0.3, 0.15), -0.1, 0.7)
-        r_z = np.clip(rng.normal(0.15, 0.12), -0.2, 0.6)
+        g_r = np.clip(rng.normal(0.38, 0.15), -0.1, 0.8)
+        r_z = np.clip(0.7 * g_r + rng.normal(0.0, 0.1), -0.2, 0.7)
     else:  # "host": bright early/late-type host galaxy
         g_r = np.clip(rng.normal(0.7, 0.12), 0.3, 1.0)
         r_z = np.clip(rng.normal(0.45, 0.1), 0.1, 0.8)
@@ -204,10 +204,10 @@ def _ratio(g_r, r_z):
 
 def _lsbg_params(rng):
     """Sérsic parameters of an LSBG passing the seed-003 selection."""
-    r_half = float(np.clip(np.exp(rng.normal(np.log(4.0), 0.4)), 2.5, 15.0))
+    r_half = float(min(2.5 + np.exp(rng.normal(np.log(1.5), 0.7)), 15.0))
     mu_eff = 24.3 + min(rng.exponential(0.8), 3.2)
     n = float(np.clip(rng.normal(0.9, 0.25), 0.5, 1.5))
-    q = float(np.clip(rng.beta(5, 2), 0.35, 1.0))
+    q = float(np.clip(rng.beta(3, 1.8), 0.3, 1.0))
     # mean SB within r_half: mu_eff = m + 2.5 log10(2 pi r_half^2)
     mag_g = mu_eff - 2.5 * np.log10(2 * np.pi * r_half**2)
     return r_half, mu_eff, n, q, mag_g
@@ -317,9 +317,9 @@ def _star_halo(scene, rng):
         _add_compact(
             scene,
             rng,
-            rng.uniform(21.0, 23.5),
+            rng.uniform(21.5, 23.5),
             *rng.normal(0, 1.2, size=2),
-            r_half=rng.uniform(0.8, 3.0),
+            r_half=rng.uniform(1.2, 3.5),
         )
 
 
@@ -338,7 +338,7 @@ def _cirrus(scene, rng):
     field = (field - field.mean()) / field.std()
     # brighter at the centre, where the candidate was detected
     bump = np.exp(-(_X**2 + _Y**2) / (2 * rng.uniform(3.0, 7.0) ** 2))
-    shape = np.exp(0.7 * field) * (0.5 + 1.3 * bump)
+    shape = np.exp(1.0 * field) * (0.8 + 0.7 * bump)
     mu = rng.uniform(24.6, 26.6)  # mean SB near the centre (g)
     centre = shape[np.hypot(_X, _Y) < 3.0].mean()
     sb_g = _mag_to_flux(mu) * shape / centre
@@ -403,9 +403,9 @@ def _tidal(scene, rng):
     )
     # a curved plume (quadratic Bezier) from the host through the centre
     length = np.hypot(x0, y0)
-    end = -np.array([x0, y0]) / length * rng.uniform(3.0, 9.0)
+    end = -np.array([x0, y0]) / length * rng.uniform(2.0, 6.0)
     ctrl = np.array([x0, y0]) / 2 + rng.normal(0, 4.0, size=2)
-    width = rng.uniform(2.0, 4.5)
+    width = rng.uniform(2.5, 5.0)
     mu = rng.uniform(24.5, 26.5)
     sb = np.zeros_like(_X)
     ts = np.linspace(0, 1, 40)
@@ -413,7 +413,7 @@ def _tidal(scene, rng):
         p = (1 - t) ** 2 * np.array([x0, y0]) + 2 * (1 - t) * t * ctrl + t**2 * end
         sb += np.exp(-((_X - p[0]) ** 2 + (_Y - p[1]) ** 2) / (2 * width**2))
     centre = sb[np.hypot(_X, _Y) < 2.0].mean()
-    gt, zt = g_r + rng.normal(0, 0.1), r_z + rng.normal(0, 0.08)
+    gt, zt = _random_colour(rng, "lsbg")  # debris of a disrupted dwarf
     scene.add(_mag_to_flux(mu) * sb / max(centre, 1e-12), _ratio(gt, zt))
 
 
@@ -463,22 +463,24 @@ def make_lsbg_stamps(
     centred on an LSBG candidate. Positives (label 1) are Sérsic
     low-surface-brightness galaxies with g-band mean surface brightness
     within the half-light radius μ̄_eff(g) in 24.3–27.5 mag/arcsec²,
-    circularised half-light radius r½ in 2.5–15″ (log-normal around 4″),
-    Sérsic index n in 0.5–1.5, axis ratio 0.35–1, colours
-    g−r ≈ 0.15–0.85 (g−i ≈ 0.2–1.2), 15% nucleated; 30% have an interloper
-    (a star or compact galaxy of g = 16–20.5 mag 6–20″ away) and 10% sit
-    near the halo of a g = 13–16 star. Negatives (label 0) are the
-    artifact types of seed 003 §1:
+    circularised half-light radius r½ in 2.5–15″ (2.5″ + a log-normal
+    excess, median 4″), Sérsic index n in 0.5–1.5, axis ratio 0.3–1,
+    colours g−r ≈ 0.15–0.85 (g−i ≈ 0.2–1.2), 15% nucleated; 30% have an
+    interloper (a star or compact galaxy of g = 16–20.5 mag 4–20″ away) and
+    15% sit near the halo of a g = 13–16 star 16–26″ away. Negatives
+    (label 0) are the artifact types of seed 003 §1:
 
-    - ``"star_halo"``: 1–3 faint compact sources (g = 21–23.5) blended in
-      the halo of a bright star (g = 10.5–14.5, with power-law wings) or a
-      giant elliptical (de Vaucouleurs, g = 13–15.5) 9–24″ off-centre;
+    - ``"star_halo"``: 1–3 faint small sources (g = 21.5–23.5, r½ 1.2–3.5″)
+      blended in the halo of a bright star (g = 11.5–15, with power-law
+      wings) or a giant elliptical (de Vaucouleurs, g = 14–16.5) 13–28″
+      off-centre;
     - ``"cirrus"``: Galactic-cirrus-like filaments (an anisotropic Gaussian
-      random field, exponentiated) of μ(g) ≈ 24.6–26.6 near the centre;
+      random field, exponentiated) of μ(g) ≈ 24.6–26.6 near the centre,
+      with the colours of LSBGs;
     - ``"spiral_knot"``: blue star-forming knots on a log-spiral arm of a
-      large spiral galaxy whose centre lies 12–28″ away;
-    - ``"tidal"``: a curved low-surface-brightness plume from a bright host
-      galaxy 8–18″ away passing through the stamp centre.
+      large spiral galaxy (g = 14–16.5) whose centre lies 14–30″ away;
+    - ``"tidal"``: a curved low-surface-brightness plume (LSBG colours)
+      from a host galaxy (g = 16.5–19) 11–22″ away, through the centre.
 
     Every stamp also holds a Poisson number (mean 3) of faint field stars
     and galaxies (g = 21.5–25). Extended light is convolved with a Moffat

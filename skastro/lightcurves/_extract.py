@@ -41,10 +41,12 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
     """Measure light curves on image sequences by optimal or aperture photometry.
 
     For every valid epoch of every sequence the flux of the source at the
-    stamp centre is measured on the *science* stamp after subtracting the sky:
+    stamp centre is measured on the *science* stamp after subtracting the sky
+    (or the per-pixel ``"background"`` when given):
 
     - ``method="optimal"``: PSF-weighted optimal photometry (Naylor 1998;
-      seed 001 eqs. 2.8-2.10). With ``D`` the stamp (ADU), ``S`` the sky (ADU),
+      seed 001 eqs. 2.8-2.10). With ``D`` the stamp (ADU), ``S`` the
+      background (sky, or ``X["background"]``; ADU/pixel),
       ``P`` the PSF (fraction of the flux per pixel), ``G`` the gain (e⁻/ADU),
       and ``V_s`` the background variance per pixel (ADU²)::
 
@@ -60,7 +62,8 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
       two-pixel frame. The source term ``(D - S)/G`` is evaluated on the
       model ``max(C₀, 0)·P`` of a first background-only pass instead of on the
       noisy pixels, because weights computed from the data themselves bias
-      faint fluxes low (pixels that fluctuate up get less weight). ``C`` is
+      faint fluxes low (pixels that fluctuate up get less weight; measured
+      -3.9 % at S/N 8 and -7 % at S/N 4 on Gaussian stars). ``C`` is
       unbiased for the total flux whatever the stamp truncates, since
       ``Σ W P = 1``.
     - ``method="aperture"``: the sum over a circular aperture of radius
@@ -124,6 +127,13 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
       ``exptime`` are needed for magnitudes and every flux unit but ``"adu"``;
       ``gain`` for ``"e-/s"``; ``fwhm`` for a Gaussian PSF or apertures.
       Without ``sky`` the sky is the median of the outer two-pixel frame.
+    - ``"background"`` (optional): (n, T, h, w) ADU per pixel, the full
+      background ``S_ij`` to subtract (sky plus known extra sources such as a
+      host galaxy, seed 001 eq. 2.8); it replaces ``sky`` in the subtraction
+      and, with ``gain`` and ``read_noise``, gives the per-pixel background
+      variance ``max(S_ij, 0)/G + (σ_read/G)²``.
+    - ``"psf"`` (optional): PSF images, see ``psf``; ``"center"``
+      (optional): (n, T, 2) source positions ``(x, y)``, 0-based pixels.
 
     Handling of bad input:
 
@@ -237,6 +247,24 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
         counts, var = self._photometry(stamps, meta, psf_source)
         return self._finish(counts, var, meta)
 
+    def set_output(self, *, transform: str | None = None) -> LightCurveExtractor:
+        """Accept :meth:`Pipeline.set_output` calls; the output is unchanged.
+
+        The output is a mapping of light curves, not a table, so there is no
+        pandas form of it; this lets ``pipeline.set_output(transform="pandas")``
+        configure the tabular steps after this one (e.g. ``FATSFeatures``).
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None
+            Ignored.
+
+        Returns
+        -------
+        self : LightCurveExtractor
+        """
+        return self
+
     # ------------------------------------------------------------------
     def _split(self, X: Any) -> tuple[np.ndarray, dict]:
         if not isinstance(X, Mapping):
@@ -312,6 +340,14 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
                     f"X['stamps'] {stamps.shape} or one PSF {stamps.shape[-2:]}."
                 )
             out["psf"] = psf
+        if "background" in meta:
+            bkg = np.asarray(meta["background"], dtype=float)
+            if bkg.shape != stamps.shape:
+                raise InputLayoutError(
+                    f"X['background'] has shape {bkg.shape}; expected the shape of "
+                    f"X['stamps'] {stamps.shape} (background per pixel, ADU)."
+                )
+            out["background"] = bkg
         if "center" in meta:
             center = np.asarray(meta["center"], dtype=float)
             if center.shape != (n, T, 2):
@@ -396,19 +432,29 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
         frame = np.zeros((h, w), dtype=bool)
         frame[:2, :] = frame[-2:, :] = frame[:, :2] = frame[:, -2:] = True
         edge = np.where(pix_ok & frame, D, np.nan)[..., frame]
+        gain = meta.get("gain")
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-            if "sky" in meta:
-                sky = meta["sky"]
+            if "background" in meta:
+                S = np.asarray(meta["background"], dtype=float)
+                pix_ok &= np.isfinite(S)
+            elif "sky" in meta:
+                S = meta["sky"][..., None, None] * np.ones_like(D)
             else:
-                sky = np.nanmedian(edge, axis=-1)
-            gain = meta.get("gain")
-            if "sky" in meta and gain is not None and "read_noise" in meta:
-                v_s = np.maximum(sky, 0.0) / gain + (meta["read_noise"] / gain) ** 2
+                S = np.nanmedian(edge, axis=-1)[..., None, None] * np.ones_like(D)
+            known = "background" in meta or "sky" in meta
+            if known and gain is not None and "read_noise" in meta:
+                g = gain[..., None, None]
+                v_pix = (
+                    np.maximum(S, 0.0) / g
+                    + (meta["read_noise"][..., None, None] / g) ** 2
+                )
             else:
-                mad = np.nanmedian(np.abs(edge - np.nanmedian(edge, -1)[..., None]), -1)
-                v_s = (1.4826 * mad) ** 2
-        R = D - sky[..., None, None]
+                resid = np.where(pix_ok & frame, D - S, np.nan)[..., frame]
+                med = np.nanmedian(resid, axis=-1)
+                mad = np.nanmedian(np.abs(resid - med[..., None]), axis=-1)
+                v_pix = ((1.4826 * mad) ** 2)[..., None, None] * np.ones_like(D)
+        R = D - S
         if psf_source == "given":
             P = np.asarray(meta["psf"], dtype=float)
         else:
@@ -421,13 +467,16 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
             fwhm = np.where(valid, meta["fwhm"], 1.0)
             P = gaussian_psf((h, w), fwhm, np.nan_to_num(dx), np.nan_to_num(dy))
         R = np.where(pix_ok, R, 0.0)
-        v_s = np.where(valid & (v_s > 0), v_s, np.nan)
+        v_pix = np.where(valid[..., None, None] & (v_pix > 0), v_pix, np.nan)
+        v_pix = np.where(pix_ok, v_pix, 1.0)  # masked pixels have zero weight anyway
         if self.method == "optimal":
             Pm = np.where(pix_ok, P, 0.0)
             with np.errstate(all="ignore"):
                 # pass 1: background-only weights
-                c0 = np.sum(Pm * R, axis=(2, 3)) / np.sum(Pm**2, axis=(2, 3))
-                V = v_s[..., None, None] * np.ones_like(R)
+                c0 = np.sum(Pm * R / v_pix, axis=(2, 3)) / np.sum(
+                    Pm**2 / v_pix, axis=(2, 3)
+                )
+                V = v_pix
                 if gain is not None:
                     src = np.maximum(np.nan_to_num(c0), 0.0)[..., None, None] * Pm
                     V = V + src / gain[..., None, None]
@@ -435,7 +484,7 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
                 counts = np.sum(Pm * R / V, axis=(2, 3)) / wsum
                 var = 1.0 / wsum
         else:
-            counts, var = self._aperture(R, pix_ok, P, v_s, gain, meta)
+            counts, var = self._aperture(R, pix_ok, P, v_pix, gain, meta)
         bad = ~valid | ~np.isfinite(counts) | ~np.isfinite(var) | (var <= 0)
         counts = np.where(bad, np.nan, counts)
         var = np.where(bad, np.nan, var)
@@ -446,7 +495,7 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
         R: np.ndarray,
         pix_ok: np.ndarray,
         P: np.ndarray,
-        v_s: np.ndarray,
+        v_pix: np.ndarray,
         gain: np.ndarray | None,
         meta: dict,
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -482,7 +531,7 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
         with np.errstate(all="ignore"):
             raw = np.sum(weights * R, axis=(2, 3))
             frac = np.sum(weights * P, axis=(2, 3))
-            var = np.sum(weights**2, axis=(2, 3)) * v_s
+            var = np.sum(weights**2 * v_pix, axis=(2, 3))
             if gain is not None:
                 var = var + np.maximum(raw, 0.0) / gain
             counts = raw / frac

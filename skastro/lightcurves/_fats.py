@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import LightCurveWarning
@@ -19,7 +20,7 @@ from ._features_def import (
     FATS_FEATURES,
     feature_columns,
 )
-from ._input import as_light_curve_list
+from ._input import as_light_curve_list, light_curve_ids
 
 __all__ = ["FATSFeatures"]
 
@@ -70,7 +71,7 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
     features but Color, Eta_color, Q31_color, StetsonJ, StetsonL). Two
     backends compute the same values: ``"feets"`` runs feets itself (dask
     synchronous scheduler) and ``"fast"`` computes the same definitions with
-    compiled and batched code, 100-1000 times faster (see the user guide for
+    compiled and batched code, tens of times faster (see the user guide for
     the agreement tolerances and the benchmark).
 
     Parameters
@@ -91,7 +92,8 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         Sort each curve by time. With ``False``, unsorted input raises
         :class:`~skastro.exceptions.LightCurveError`.
     verbose : int, default=0
-        joblib verbosity when ``n_jobs`` > 1.
+        Progress: a tqdm bar over curves when > 0 (``n_jobs=1``), joblib's
+        messages otherwise.
 
     Attributes
     ----------
@@ -129,13 +131,13 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
     >>> rng = np.random.default_rng(0)
     >>> t = np.sort(rng.uniform(0, 100, 80))
     >>> curves = [(t, 18 + 0.5 * np.sin(2 * np.pi * t / p) + rng.normal(0, 0.02, 80),
-    ...            np.full(80, 0.02)) for p in (2.5, 7.0)]
+    ...            np.full(80, 0.02)) for p in (2.5, 0.7)]
     >>> fats = FATSFeatures(features=["Mean", "Amplitude", "PeriodLS"]).fit(curves)
     >>> table = fats.transform(curves)
     >>> table.shape
     (2, 3)
-    >>> np.round(table[:, 2], 2)
-    array([2.5, 7. ])
+    >>> np.round(table[:, 2], 1)
+    array([2.5, 0.7])
     """
 
     _parameter_constraints: dict = {
@@ -194,8 +196,10 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         Returns
         -------
         table : ndarray of shape (n_curves, n_columns)
-            float64; NaN where a feature is undefined for a curve. A
-            DataFrame with :meth:`set_output` ``(transform="pandas")``.
+            float64; NaN where a feature is undefined for a curve. With
+            :meth:`set_output` ``(transform="pandas")``, a DataFrame whose
+            index is the curve ids of a long-DataFrame input (a RangeIndex
+            otherwise).
         """
         check_is_fitted(self, "features_")
         curves = as_light_curve_list(X, sort=self.sort)
@@ -212,15 +216,24 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         else:
             from ._fats_feets import compute_feets as compute
         table = compute(
-            curves, self.features_, columns, n_jobs=n_jobs, parallel=parallel
+            curves,
+            self.features_,
+            columns,
+            n_jobs=n_jobs,
+            parallel=parallel,
+            progress=bool(self.verbose) and parallel is None,
         )
         table[~np.isfinite(table)] = np.nan
         self._warn_nans(table, curves)
+        if _get_output_config("transform", self)["dense"] == "pandas":
+            # index by curve id (a long DataFrame's ids), not by X's rows
+            import pandas as pd
+
+            return pd.DataFrame(table, columns=columns, index=light_curve_ids(X))
         return table
 
     def _warn_nans(self, table, curves):
         n_short = sum(1 for c in curves if c[0].size < 4)
-        nan_per_col = np.isnan(table).sum(axis=0)
         counts = {}
         start = 0
         for f in self.features_:
@@ -247,7 +260,6 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         warning = LightCurveWarning(msg)
         warning.nan_counts = counts
         warning.n_short = n_short
-        del nan_per_col
         warnings.warn(warning, stacklevel=3)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

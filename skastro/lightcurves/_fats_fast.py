@@ -126,7 +126,7 @@ def _car(t, m, e):
     res = minimize(
         K.car_neg_loglik,
         [10, 0.5],
-        args=(t.copy(), m.copy(), e.copy() ** 2, np.mean(m)),
+        args=(-(t[1:] - t[:-1]), m.copy(), e.copy() ** 2, np.mean(m)),
         method="nelder-mead",
         bounds=((0, 100), (0, 100)),
     )
@@ -314,22 +314,20 @@ def _curve_features(t, m, e, groups, col_index, n_cols):
     return row
 
 
-def _chunk(curves, groups, col_index, n_cols):
+def _chunk(curves, groups, col_index, n_cols, progress=False):
+    if progress:
+        from tqdm.auto import tqdm
+
+        curves = tqdm(curves, desc="FATS features", unit="curve")
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return (
-            np.vstack(
-                [
-                    _curve_features(t, m, e, groups, col_index, n_cols)
-                    for t, m, e in curves
-                ]
-            )
-            if curves
-            else np.empty((0, n_cols))
-        )
+        rows = [
+            _curve_features(t, m, e, groups, col_index, n_cols) for t, m, e in curves
+        ]
+    return np.vstack(rows) if rows else np.empty((0, n_cols))
 
 
-def compute_fast(curves, features, columns, *, n_jobs=1, parallel=None):
+def compute_fast(curves, features, columns, *, n_jobs=1, parallel=None, progress=False):
     """Feature matrix ``(n_curves, len(columns))`` of the fast backend.
 
     Parameters
@@ -344,6 +342,8 @@ def compute_fast(curves, features, columns, *, n_jobs=1, parallel=None):
         Number of workers.
     parallel : callable or None
         ``joblib.Parallel`` instance used for the per-curve groups.
+    progress : bool
+        Show a tqdm progress bar (single process only).
     """
     col_index = {c: i for i, c in enumerate(columns)}
     n_cols = len(columns)
@@ -370,7 +370,7 @@ def compute_fast(curves, features, columns, *, n_jobs=1, parallel=None):
             groups.append(g)
     if groups:
         if parallel is None or n_jobs == 1 or len(curves) < 2:
-            X_other = _chunk(curves, groups, col_index, n_cols)
+            X_other = _chunk(curves, groups, col_index, n_cols, progress)
         else:
             from joblib import delayed
 

@@ -103,20 +103,26 @@ def _curve(spaces, t, m, e, col_index, n_cols):
     return row
 
 
-def _chunk(curves, features, col_index, n_cols):
+def _chunk(curves, features, col_index, n_cols, progress=False):
     spaces = _Spaces(features)
+    if progress:
+        from tqdm.auto import tqdm
+
+        curves = tqdm(curves, desc="FATS features (feets)", unit="curve")
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         rows = [_curve(spaces, t, m, e, col_index, n_cols) for t, m, e in curves]
     return np.vstack(rows) if rows else np.empty((0, n_cols))
 
 
-def compute_feets(curves, features, columns, *, n_jobs=1, parallel=None):
+def compute_feets(
+    curves, features, columns, *, n_jobs=1, parallel=None, progress=False
+):
     """Feature matrix ``(n_curves, len(columns))`` computed by feets."""
     col_index = {c: i for i, c in enumerate(columns)}
     n_cols = len(columns)
     if parallel is None or n_jobs == 1 or len(curves) < 2:
-        return _chunk(curves, features, col_index, n_cols)
+        return _chunk(curves, features, col_index, n_cols, progress)
     from joblib import delayed
 
     n_chunks = min(len(curves), 4 * n_jobs)

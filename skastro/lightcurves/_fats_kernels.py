@@ -227,50 +227,53 @@ EPSILON = 1e-300
 
 
 @numba.jit(**_JIT)
-def _car_filter(a, x_ast, omega0, error_vars, two, minus_half):
+def _car_filter(a, x, b_tau, omega0, error_vars, two, minus_half):
     """Kalman recursion of the CAR(1) likelihood, in feets' order of operations.
 
     Returns ``(2 pi (Omega_i + e_i)) ** -0.5`` and the Gaussian exponent for
-    i >= 1. ``a[i - 1] = exp(-(t_i - t_{i-1}) / tau)``. The powers take their
-    exponents at run time so that they call ``pow`` as numpy's scalar power
-    does (a constant 2 would become ``x * x``, which rounds differently).
+    i >= 1. ``a[i - 1] = exp(-(t_i - t_{i-1}) / tau)``, ``b_tau = b * tau``.
+    The powers take their exponents at run time so that they call ``pow`` as
+    numpy's scalar power does (a constant 2 would become ``x * x``, which
+    rounds differently).
     """
-    n = x_ast.size
+    n = x.size
     coef = np.empty(n - 1)
     expo = np.empty(n - 1)
     omega_prev = omega0
     x_hat_prev = 0.0
+    x_ast_prev = x[0] - b_tau
     for i in range(1, n):
         a_new = a[i - 1]
+        x_ast = x[i] - b_tau
         x_hat = a_new * x_hat_prev + a_new * omega_prev / (
             omega_prev + error_vars[i - 1]
-        ) * (x_ast[i - 1] - x_hat_prev)
+        ) * (x_ast_prev - x_hat_prev)
         a2 = a_new**two
         omega = omega0 * (1 - a2) + a2 * omega_prev * (
             1 - omega_prev / (omega_prev + error_vars[i - 1])
         )
         var = omega + error_vars[i]
         coef[i - 1] = (2 * math.pi * var) ** minus_half
-        expo[i - 1] = -0.5 * ((x_hat - x_ast[i]) ** two / var)
+        expo[i - 1] = -0.5 * ((x_hat - x_ast) ** two / var)
         omega_prev = omega
         x_hat_prev = x_hat
+        x_ast_prev = x_ast
     return coef, expo
 
 
-def car_neg_loglik(params, t, x, error_vars, mean_x):
+def car_neg_loglik(params, neg_dt, x, error_vars, mean_x):
     """Negative log-likelihood of CAR(1) (Pichara et al. 2012), as feets' _car_like.
 
-    Exponentials and logarithms are numpy's, the recursion is compiled, the
-    sum sequential: the value equals feets' to the last bit.
+    ``neg_dt = -(t[1:] - t[:-1])``. Exponentials and logarithms are numpy's,
+    the recursion is compiled, the sum sequential (``cumsum``): the value
+    equals feets' to the last bit. Call under ``np.errstate(all="ignore")``.
     """
     sigma, tau = params
     b = mean_x / tau
-    x_ast = x - b * tau
-    with np.errstate(all="ignore"):
-        a = np.exp(-(t[1:] - t[:-1]) / tau)
-        coef, expo = _car_filter(a, x_ast, tau * sigma**2 / 2.0, error_vars, 2.0, -0.5)
-        inter = np.log(coef * (np.exp(expo) + EPSILON))
-    return -_sequential_sum(inter)
+    coef, expo = _car_filter(
+        np.exp(neg_dt / tau), x, b * tau, tau * sigma**2 / 2.0, error_vars, 2.0, -0.5
+    )
+    return -np.cumsum(np.log(coef * (np.exp(expo) + EPSILON)))[-1]
 
 
 @numba.jit(**_JIT)

@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..exceptions import InputLayoutError, LightCurveError
 
-__all__ = ["as_light_curve_list", "LIGHT_CURVE_KEYS"]
+__all__ = ["as_light_curve_list", "light_curve_ids", "LIGHT_CURVE_KEYS"]
 
 #: Accepted names of the three light-curve columns / keys, first one canonical.
 LIGHT_CURVE_KEYS: dict[str, tuple[str, ...]] = {
@@ -289,3 +289,24 @@ def as_light_curve_list(
     raise InputLayoutError(
         f"{name} of type {type(X).__name__} is not a light-curve input. " + _FORMS_HINT
     )
+
+
+def light_curve_ids(X: Any) -> pd.Index | None:
+    """The curve ids of a long DataFrame, in output order; ``None`` for other forms.
+
+    Parameters
+    ----------
+    X : any accepted light-curve input
+
+    Returns
+    -------
+    ids : pandas.Index or None
+        The unique values of the id column in order of first appearance (the
+        order of :func:`as_light_curve_list`'s output), named after the column.
+    """
+    if not isinstance(X, pd.DataFrame):
+        return None
+    id_col = next((c for c in _ID_KEYS if c in X.columns), None)
+    if id_col is None:
+        return None
+    return pd.Index(pd.unique(X[id_col]), name=id_col)

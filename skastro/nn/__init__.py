@@ -4,6 +4,9 @@ Networks live in ``_modules`` files apart from their estimators, so they can
 be tested and reused alone.
 """
 
+from ._gradcam import grad_cam
+from ._lsbg import LSBGNet
+from ._lsbg_modules import DeepShadowsCNN
 from ._pretrain import MagnitudePretrainer, PretrainedStampClassifier, PretrainedWeights
 from ._pretrain_modules import (
     VGG16_CONFIG,
@@ -18,6 +21,8 @@ from ._rcnn_modules import BatchRenorm, MaskedStepCrossEntropy, SequenceRCNNModu
 __all__: list[str] = [
     "VGG16_CONFIG",
     "BatchRenorm",
+    "DeepShadowsCNN",
+    "LSBGNet",
     "MagnitudePretrainer",
     "MaskedL1Loss",
     "MaskedStepCrossEntropy",
@@ -28,5 +33,6 @@ __all__: list[str] = [
     "SequenceStream",
     "VGG16Backbone",
     "VGG16StampNet",
+    "grad_cam",
     "load_vgg16_features",
 ]

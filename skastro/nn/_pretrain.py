@@ -51,6 +51,8 @@ __all__ = [
 
 #: Smallest stamp side a VGG16 backbone (five 2x2 max-pools) accepts, pixels.
 MIN_STAMP_SIZE = 32
+#: Stamps validated at a time for large inputs (bounded temporary memory).
+_CHECK_CHUNK = 8192
 
 
 def _index_accuracy(net: NeuralNet, X: Any, y: Any) -> float:
@@ -169,9 +171,23 @@ class _StampNetMixin(TransformerMixin):
                     "stamps with the same bands in the same order as in fit, or "
                     "fit a new model for this band set."
                 )
-        arr = check_stamps(
-            stamps, n_bands=None if reset else self.n_channels_, name="X"
-        )
+        n_bands = None if reset else self.n_channels_
+        if (
+            isinstance(stamps, np.ndarray)
+            and stamps.dtype == np.float32
+            and stamps.ndim == 4
+            and len(stamps) > _CHECK_CHUNK
+        ):
+            # large stacks (100k stamps are 4.9 GB): validate chunk by chunk so
+            # the temporaries stay small; the array itself is not copied
+            for start in range(0, len(stamps), _CHECK_CHUNK):
+                stop = min(start + _CHECK_CHUNK, len(stamps))
+                check_stamps(
+                    stamps[start:stop], n_bands=n_bands, name=f"X[{start}:{stop}]"
+                )
+            arr = np.ascontiguousarray(stamps)
+        else:
+            arr = check_stamps(stamps, n_bands=n_bands, name="X")
         if min(arr.shape[-2:]) < MIN_STAMP_SIZE:
             raise InputLayoutError(
                 f"X stamps are {arr.shape[-2]}x{arr.shape[-1]} pixels; the VGG16 "
@@ -217,7 +233,7 @@ class _StampNetMixin(TransformerMixin):
         ----------
         X : array-like of shape (n_objects, n_bands, height, width) or SliceDict
             Calibrated stamps (channels first), or a mapping holding them
-            under ``"stamps"``; same bands as in :term:`fit`.
+            under ``"stamps"``; same bands as in ``fit``.
 
         Returns
         -------
@@ -286,7 +302,7 @@ class MagnitudePretrainer(_StampNetMixin, NeuralNetRegressor):
     ----------
     module : torch.nn.Module class or instance, default=VGG16StampNet
         The network; ``in_channels`` and ``n_outputs`` are set from the data in
-        :term:`fit`. Tune it with ``module__width`` (filter multiplier, 1.0 =
+        ``fit``. Tune it with ``module__width`` (filter multiplier, 1.0 =
         VGG16) and ``module__n_hidden`` (1024).
     criterion : torch loss class, default=MaskedL1Loss
         Mean absolute error over finite targets.
@@ -309,7 +325,7 @@ class MagnitudePretrainer(_StampNetMixin, NeuralNetRegressor):
         ``"cuda"`` to train on a GPU.
     random_state : int, RandomState instance or None, default=None
         Seeds torch (weight initialisation, batch order) when the network is
-        initialised in :term:`fit`.
+        initialised in ``fit``.
     **kwargs
         Other skorch :class:`~skorch.NeuralNet` parameters (``callbacks``,
         ``verbose``, ``iterator_train__num_workers`` …).
@@ -317,9 +333,11 @@ class MagnitudePretrainer(_StampNetMixin, NeuralNetRegressor):
     Attributes
     ----------
     n_channels_ : int
-        Number of bands of the stamps seen in :term:`fit`.
+        Number of bands of the stamps seen in ``fit``.
     n_outputs_ : int
         Number of magnitudes predicted.
+    missing_fraction_ : float
+        Fraction of the target entries that were missing (NaN) in ``fit``.
     module_ : VGG16StampNet
         The trained network.
     history_ : skorch.History
@@ -480,7 +498,7 @@ class MagnitudePretrainer(_StampNetMixin, NeuralNetRegressor):
         Parameters
         ----------
         X : array-like of shape (n_objects, n_bands, height, width) or SliceDict
-            Stamps with the bands used in :term:`fit`.
+            Stamps with the bands used in ``fit``.
 
         Returns
         -------
@@ -557,7 +575,7 @@ class PretrainedStampClassifier(_StampNetMixin, NeuralNetClassifier):
     ----------
     module : torch.nn.Module class or instance, default=VGG16StampNet
         The network; ``in_channels`` and ``n_outputs`` (classes) are set in
-        :term:`fit`, ``width`` and ``n_hidden`` from ``pretrained`` if given.
+        ``fit``, ``width`` and ``n_hidden`` from ``pretrained`` if given.
     pretrained : PretrainedWeights or None, default=None
         Starting weights of the backbone (and dense layer), from
         :meth:`MagnitudePretrainer.pretrained_weights` (or
@@ -585,11 +603,13 @@ class PretrainedStampClassifier(_StampNetMixin, NeuralNetClassifier):
         and restore the best weights (skorch
         :class:`~skorch.callbacks.EarlyStopping`, ``load_best=True``). It
         counts from the first epoch: keep it above ``n_top_epochs``.
-    train_split : callable or None, default=ValidSplit(0.1, stratified=True, random_state=0)
-        Held-out validation fraction; ``None`` trains on everything.
+    train_split : callable or None, default=ValidSplit(0.1, stratified=True)
+        Held-out validation fraction (stratified by class, with
+        ``random_state=0`` so the split is fixed); ``None`` trains on
+        everything.
     device : str, default="cpu"
     random_state : int, RandomState instance or None, default=None
-        Seeds torch when the network is initialised in :term:`fit`.
+        Seeds torch when the network is initialised in ``fit``.
     **kwargs
         Other skorch parameters (``callbacks`` — e.g. a
         :class:`~skorch.callbacks.Checkpoint` — ``verbose`` …).
@@ -601,7 +621,7 @@ class PretrainedStampClassifier(_StampNetMixin, NeuralNetClassifier):
     class_weight_ : ndarray of shape (n_classes,)
         Loss weight of each class.
     n_channels_ : int
-        Number of bands of the stamps seen in :term:`fit`.
+        Number of bands of the stamps seen in ``fit``.
     module_ : VGG16StampNet
         The trained network.
 

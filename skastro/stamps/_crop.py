@@ -131,7 +131,10 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         Header keyword of each band's photometric zero point (mag). When set,
         :meth:`transform` returns a :class:`skorch.helper.SliceDict` with keys
         ``"stamps"``, ``"zero_point"`` ``(n_objects, n_bands)`` and
-        ``"field"`` ``(n_objects,)``, ready for :class:`Calibrator`.
+        ``"field"`` ``(n_objects,)``, ready for :class:`Calibrator`. For a
+        cube, whose one header serves all planes, the per-plane keywords
+        ``ZP1 … ZPn`` (``zero_point_keyword`` followed by the 1-based plane
+        number) are read when ``ZP`` itself is absent.
     block_rows : int, default=1024
         Image rows read at once per band; bounds the memory used beyond the
         output (about ``block_rows × nx × 4`` bytes per band).
@@ -269,14 +272,22 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         zps = []
         for src in sources:
             header = src.header
-            if header is None or self.zero_point_keyword not in header:
+            key = self.zero_point_keyword
+            if (
+                src.plane is not None
+                and header is not None
+                and key not in header
+                and f"{key}{src.plane + 1}" in header
+            ):
+                key = f"{key}{src.plane + 1}"  # a cube's per-plane ZP1..ZPn
+            if header is None or key not in header:
                 raise FITSFormatError(
                     f"{src.describe()} has no header keyword "
                     f"{self.zero_point_keyword!r} for its zero point; set "
                     "zero_point_keyword to the keyword your files use (e.g. 'ZP', "
                     "'MAGZP', 'PHOTZP') or None and give Calibrator the zero points."
                 )
-            zps.append(float(header[self.zero_point_keyword]))
+            zps.append(float(header[key]))
         return np.asarray(zps)
 
     # ------------------------------------------------------------ positions

@@ -8,7 +8,7 @@ caller provides:
 
 - parameters: ``__init__`` only stores them (scikit-learn's own checks),
   ``get_params``/``set_params`` round trip, :func:`~sklearn.base.clone`;
-- ``NotFittedError`` before ``fit``; ``fit`` returns ``self``; fitted
+- ``NotFittedError`` before :term:`fit`; ``fit`` returns ``self``; fitted
   attributes end in ``_``;
 - determinism: two fits with the same ``random_state`` give identical outputs;
 - persistence: a :mod:`pickle` round trip, and a :func:`joblib.dump` loaded in
@@ -128,29 +128,44 @@ def estimator_output(estimator: BaseEstimator, X: Any) -> Any:
     return getattr(estimator, _output_method(estimator))(X)
 
 
-# attributes every skorch net sets in ``NeuralNet.__init__`` (its own design)
+#: Attributes every skorch ``NeuralNet.__init__`` sets (not parameters).
 _SKORCH_INIT_ATTRIBUTES = {"history_", "initialized_", "virtual_params_"}
 
 
 def _check_skorch_init_attributes(estimator: BaseEstimator) -> None:
-    """A skorch net's ``__init__`` sets only its parameters (named or
-    ``prefix__name``) and skorch's own initial state."""
-    params = set(estimator.get_params(deep=False))
-    extra = {
+    """scikit-learn's ``check_no_attributes_set_in_init`` for skorch nets.
+
+    skorch's own ``__init__`` sets ``history_``, ``initialized_`` and
+    ``virtual_params_``, and stores ``prefix__name`` keyword arguments
+    (``module__x``, ``optimizer__y``) as parameters; anything else set in
+    ``__init__`` is an error.
+    """
+    import inspect
+
+    init_params = set()
+    for cls in type(estimator).__mro__:
+        if "__init__" in vars(cls):
+            init_params |= set(inspect.signature(cls.__init__).parameters)
+    invalid = [
         k
         for k in vars(estimator)
-        if not k.startswith("_") and k not in params | _SKORCH_INIT_ATTRIBUTES
-    }
-    assert not extra, (
-        f"{type(estimator).__name__}.__init__ sets attributes that are not "
-        f"parameters: {sorted(extra)}"
+        if not k.startswith("_")
+        and k not in init_params
+        and k not in _SKORCH_INIT_ATTRIBUTES
+        and "__" not in k
+    ]
+    assert not invalid, (
+        f"{type(estimator).__name__} sets attributes other than parameters in "
+        f"__init__: {invalid}"
     )
+    for key in estimator.get_params(deep=False):
+        assert hasattr(estimator, key), f"parameter {key!r} is not an attribute"
 
 
 def check_params(estimator: BaseEstimator, X: Any = None, y: Any = None) -> None:
     """``__init__`` only stores parameters; ``get_params``/``set_params`` agree."""
     name = type(estimator).__name__
-    if hasattr(estimator, "module") and hasattr(estimator, "history_"):
+    if hasattr(estimator, "initialized_") and hasattr(estimator, "module"):
         _check_skorch_init_attributes(clone(estimator))
     else:
         check_no_attributes_set_in_init(name, clone(estimator))

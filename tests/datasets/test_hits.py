@@ -153,3 +153,25 @@ def test_hits_stamp_size_and_fixed_epochs():
     b = simulate_hits_sequences(1, n_epochs=7, stamp_size=15, random_state=0)
     assert b.data["stamps"].shape == (7, 7, 15, 15)
     assert b.data["mask"].all()
+
+
+def test_hits_host_images():
+    """host_images hold the noise-free hosts of point sources (not of GAL)."""
+    b = simulate_hits_sequences(
+        {"SN": 12, "NV": 4, "GAL": 3},
+        n_epochs=6,
+        return_host_images=True,
+        random_state=2,
+    )
+    hosts = b.host_images
+    assert hosts.shape == b.data["stamps"].shape and hosts.dtype == np.float32
+    names = np.asarray(HITS_CLASSES)[b.target]
+    has = hosts.sum(axis=(1, 2, 3)) > 0
+    np.testing.assert_array_equal(has, b.host & (names != "GAL"))
+    # stamp - sky - host leaves the point source: sums match its true counts
+    d = b.data
+    resid = (d["stamps"] - d["sky"][..., None, None] - hosts).sum(axis=(2, 3))
+    sel = has[:, None] & (b.true_flux > 3000)
+    if sel.any():
+        assert abs(np.median(resid[sel] / b.true_flux[sel]) - 1) < 0.05
+    assert "host_images" not in simulate_hits_sequences(1, n_epochs=5, random_state=0)

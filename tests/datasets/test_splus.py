@@ -273,11 +273,11 @@ def test_field_compressed_is_deterministic(tmp_path):
 
 def test_field_class_fractions(tmp_path):
     """Class counts follow class_fractions (multinomial) and pure classes work."""
-    cat, _ = make_splus_field(tmp_path, n_objects=400, shape=(96, 96), random_state=0)
+    cat, _ = make_splus_field(tmp_path, n_objects=300, shape=(64, 64), random_state=0)
     frac = cat["class"].value_counts(normalize=True)
-    assert frac["STAR"] == pytest.approx(0.44, abs=0.06)
-    assert frac["GALAXY"] == pytest.approx(0.42, abs=0.06)
-    assert frac["QSO"] == pytest.approx(0.14, abs=0.04)
+    assert frac["STAR"] == pytest.approx(0.44, abs=0.07)
+    assert frac["GALAXY"] == pytest.approx(0.42, abs=0.07)
+    assert frac["QSO"] == pytest.approx(0.14, abs=0.05)
     cat, _ = make_splus_field(
         tmp_path,
         n_objects=20,
@@ -388,21 +388,21 @@ def test_field_feeds_the_cropper(tmp_path):
     """FITSCropper reads every layout to the same stamps, by pixel or by sky."""
     from skastro.stamps import FITSCropper
 
-    kw = dict(n_objects=15, shape=(96, 96), random_state=4)
+    kw = dict(n_objects=12, shape=(80, 80), random_state=4)
     stamps = {}
     for layout in ("files", "mef", "compressed", "cube"):
         cat, images = make_splus_field(tmp_path / layout, layout=layout, **kw)
-        cropper = FITSCropper(images, size="fwhm").fit(cat)
-        stamps[layout] = cropper.transform(cat)
-        assert stamps[layout].shape == (15, 12, 32, 32)
-        world = FITSCropper(images, size="fwhm", coords="world").fit(cat)
-        np.testing.assert_allclose(
-            world.transform(cat), stamps[layout], equal_nan=True, atol=1e-6
-        )
+        stamps[layout] = FITSCropper(images).fit(cat).transform(cat)
+        assert stamps[layout].shape == (12, 12, 32, 32)
+        if layout in ("files", "cube"):
+            world = FITSCropper(images, coords="world").fit(cat).transform(cat)
+            np.testing.assert_allclose(world, stamps[layout], equal_nan=True)
     np.testing.assert_array_equal(stamps["files"], stamps["mef"])
     np.testing.assert_array_equal(stamps["files"], stamps["cube"])
     assert np.nanmax(np.abs(stamps["files"] - stamps["compressed"])) < 0.2
-    out = FITSCropper(images=None, size="fwhm", zero_point_keyword="ZP")
-    out.set_params(images=make_splus_field(tmp_path / "zp", **kw)[1])
-    zp = out.fit(cat).transform(cat)["zero_point"]
-    assert zp.shape == (15, 12) and np.all((zp > 18) & (zp < 25))
+    cat, images = make_splus_field(tmp_path / "files", layout="files", **kw)
+    out = FITSCropper(images, zero_point_keyword="ZP").fit(cat).transform(cat)
+    zp = out["zero_point"]
+    assert zp.shape == (12, 12)
+    expected = [fits.getheader(p)["ZP"] for p in images]
+    np.testing.assert_allclose(zp, np.tile(expected, (12, 1)))

@@ -267,3 +267,36 @@ def test_extract_bad_params(hits, params, match):
     """Bad parameters are reported by scikit-learn's parameter validation."""
     with pytest.raises(ValueError, match=match):
         LightCurveExtractor(**params).fit(hits.data)
+
+
+def test_extract_background_subtracts_known_hosts():
+    """A 'background' image (sky + host) removes the host: hosted stars come out
+    unbiased, while subtracting the sky alone overestimates them."""
+    b = simulate_hits_sequences(
+        {"NV": 400}, n_epochs=4, return_host_images=True, random_state=5
+    )
+    keep = b.host
+    assert keep.sum() >= 8
+    X = SliceDict(**{k: v[keep] for k, v in b.data.items()}, center=b.center[keep])
+    true = b.true_flux[keep]
+    ext = LightCurveExtractor(output="flux", flux_unit="adu")
+    sky_only = ext.fit_transform(X)
+    X["background"] = X["sky"][..., None, None] + b.host_images[keep]
+    with_host = ext.fit_transform(X)
+    pull = (with_host["flux"] - true) / with_host["flux_err"]
+    assert abs(np.mean(pull)) < 0.3 and 0.7 < np.std(pull) < 1.3
+    assert np.mean(sky_only["flux"] - true) > 3 * np.mean(sky_only["flux_err"])
+    X["background"] = X["background"][:, :2]
+    with pytest.raises(InputLayoutError, match=r"X\['background'\] has shape"):
+        ext.fit(X)
+
+
+def test_extract_set_output_is_accepted(hits):
+    """Pipeline.set_output(transform='pandas') passes through; output unchanged."""
+    from sklearn.pipeline import make_pipeline
+
+    ext = LightCurveExtractor()
+    assert ext.set_output(transform="pandas") is ext
+    pipe = make_pipeline(LightCurveExtractor()).set_output(transform="pandas")
+    out = pipe.fit_transform(hits.data)
+    assert isinstance(out, SliceDict) and sorted(out.keys()) == ["err", "mag", "time"]

@@ -24,43 +24,41 @@ from skastro.lightcurves._features_def import (
 # --------------------------------------------------------------------------
 # Agreement tolerances, per feature (documented in docs/user_guide/light_curves.rst)
 # --------------------------------------------------------------------------
-_HARMONICS = [f for f in FATS_FEATURES if f.startswith("Freq")]
+_AMPLITUDES = [f for f in FATS_FEATURES if "harmonics_amplitude" in f]
+_PHASES = [f for f in FATS_FEATURES if "harmonics_rel_phase" in f]
 #: (rtol, atol) per feature; the rest is deterministic: rtol 1e-9.
 TOLERANCES = {
-    # feets fits each harmonic with curve_fit (Levenberg-Marquardt, xtol 1.5e-8);
-    # the fast backend solves the same linear least-squares problem exactly.
-    **{f: (1e-3, 1e-6) for f in _HARMONICS},
+    # feets fits each harmonic with curve_fit (Levenberg-Marquardt, xtol 1.5e-8),
+    # which stops early on ill-conditioned fits; the fast backend solves the
+    # same linear least-squares problem exactly (observed: rel 3e-4, 4e-6 mag).
+    **{f: (1e-3, 1e-5) for f in _AMPLITUDES},
     # false-alarm probability: exp(-N z)-like, amplifies the ~1e-12 relative
-    # difference between astropy's and our periodogram powers.
+    # difference between astropy's and our periodogram powers (observed 1e-7).
     "Period_fit": (1e-4, 1e-300),
-    # same Nelder-Mead from the same start; the compiled likelihood may differ
-    # from numpy's in the last bit, which can move the optimiser's path.
+    # same Nelder-Mead from the same start on a bit-identical likelihood
+    # (observed: identical); the tolerance allows a last-bit change of path.
     "CAR_sigma": (1e-6, 1e-12),
     "CAR_tau": (1e-6, 1e-12),
     "CAR_mean": (1e-6, 1e-12),
 }
 EXACT = (1e-9, 1e-12)
+#: Relative phases (rad), compared modulo pi: arctan(b / a) jumps by pi when a
+#: fitted sine coefficient crosses zero (observed: 4e-3 rad on weak harmonics).
+PHASE_ATOL = 1e-2
 
 
 def _compare(fast, ref, names):
-    """Assert agreement column by column; return {feature: max relative diff}."""
-    report = {}
+    """Assert agreement column by column, per-feature tolerances."""
     for j, name in enumerate(names):
-        rtol, atol = TOLERANCES.get(name, EXACT)
         a, b = fast[:, j], ref[:, j]
         np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=name)
         ok = ~np.isnan(b)
-        if name.endswith("rel_phase_1") or "rel_phase" in name:
-            # arctan(b/a) jumps by pi when a fitted sine amplitude crosses 0
-            d = np.abs(a[ok] - b[ok])
-            d = np.minimum(d, np.abs(d - np.pi))
-            assert np.all(d <= atol + rtol * np.abs(b[ok]) + 1e-6), name
+        if name in _PHASES:
+            d = np.mod(np.abs(a[ok] - b[ok]), np.pi)
+            np.testing.assert_array_less(np.minimum(d, np.pi - d), PHASE_ATOL, name)
         else:
+            rtol, atol = TOLERANCES.get(name, EXACT)
             np.testing.assert_allclose(a[ok], b[ok], rtol=rtol, atol=atol, err_msg=name)
-        with np.errstate(all="ignore"):
-            rel = np.abs(a[ok] - b[ok]) / np.abs(b[ok])
-        report[name] = float(np.nanmax(rel, initial=0.0))
-    return report
 
 
 def _both(curves, features="fats"):
@@ -95,6 +93,13 @@ def test_fats_agrees_with_feets_on_all_macho_curves(macho):
 def test_fats_agrees_with_feets_on_simulated_curves():
     """On simulated curves of every class, fast equals feets within tolerance."""
     curves = make_light_curves(10, n_points=(50, 120), random_state=3).curves
+    fast, ref = _both(curves)
+    _compare(fast, ref, FATS_FEATURES)
+
+
+def test_fats_agrees_with_feets_on_very_short_curves():
+    """On curves of 4-12 points, values and NaN pattern equal feets'."""
+    curves = make_light_curves(10, n_points=(4, 12), random_state=11).curves
     fast, ref = _both(curves)
     _compare(fast, ref, FATS_FEATURES)
 
@@ -222,6 +227,13 @@ def test_fats_set_output_pandas():
     assert isinstance(df, pd.DataFrame)
     assert list(df.columns) == ["Mean", "Amplitude"]
     assert df.shape == (3, 2)
+    long = pd.concat(
+        pd.DataFrame({"id": name, "time": t, "mag": m, "err": e})
+        for name, (t, m, e) in zip(["c", "a", "b"], curves)
+    )
+    by_id = fats.transform(long)
+    assert list(by_id.index) == ["c", "a", "b"]
+    np.testing.assert_array_equal(by_id.to_numpy(), df.to_numpy())
 
 
 def test_fats_all_input_forms_give_same_table():

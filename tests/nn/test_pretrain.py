@@ -327,7 +327,7 @@ def test_classifier_balanced_class_weights_and_labels(pretrainer):
 
 
 def test_classifier_clone_and_pickle_keep_weights(pretrainer):
-    """clone() keeps the pretrained weights (not fitted state); pickle predicts alike."""
+    """clone() keeps the pretrained weights, not the fit; pickle predicts alike."""
     import pickle
 
     clf = PretrainedStampClassifier.from_pretrainer(

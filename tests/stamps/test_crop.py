@@ -369,3 +369,16 @@ def test_bad_params():
         FITSCropper(np.zeros((1, 5, 5)), off_edge="clip").fit()
     with pytest.raises(ValueError, match="needs images"):
         FITSCropper().fit()
+
+
+def test_crop_cube_per_plane_zero_points(tmp_path, field_data):
+    """A cube's one header gives per-plane zero points as ZP1..ZPn."""
+    p = tmp_path / "cube.fits"
+    hdu = fits.PrimaryHDU(field_data)
+    for k in range(3):
+        hdu.header[f"ZP{k + 1}"] = 20.0 + k
+    hdu.writeto(p)
+    out = FITSCropper(str(p), size=4, zero_point_keyword="ZP").fit_transform(
+        pd.DataFrame({"x": [30.0], "y": [30.0]})
+    )
+    np.testing.assert_array_equal(out["zero_point"][0], [20.0, 21.0, 22.0])
