@@ -44,7 +44,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "fine_tune_iterations": 40,
         "rf_epochs": (3, 6, 10, 15, 22),
     },
-    "medium": {  # the figures in the user guide: ~1 h on 2 busy CPU cores
+    "medium": {  # the figures in the user guide: ~15 min on 2 busy CPU cores
         "n_per_class": 100,
         "n_real_per_class": 30,
         "module": {
