@@ -26,7 +26,15 @@ extensions = [
 autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_default_options = {
+    "members": True,
+    "inherited-members": False,
+    # scikit-learn's generated metadata-routing setters and inherited score()
+    # refer to its own glossary, which is not reachable offline
+    "exclude-members": "set_fit_request,set_score_request,set_predict_request,"
+    "set_transform_request,set_partial_fit_request,set_predict_proba_request,"
+    "set_inverse_transform_request,score",
+}
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
 html_theme = "pydata_sphinx_theme"

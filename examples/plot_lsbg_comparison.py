@@ -1,6 +1,6 @@
 """
 LSBGs versus artifacts: DeepShadows against SExtractor-feature baselines
-=======================================================================
+========================================================================
 
 Seed 003 (Tanoglidis et al. 2021) separates low-surface-brightness galaxies
 (LSBGs) from the artifacts that pass the same selection cuts (faint sources

@@ -502,7 +502,7 @@ class MagnitudePretrainer(_StampNetMixin, NeuralNetRegressor):
 
         Returns
         -------
-        magnitudes : ndarray of shape (n_objects, n_outputs_)
+        magnitudes : ndarray of shape (n_objects, n_outputs)
             AB magnitudes (the network output times ``target_scale``).
         """
         self._check_fitted()

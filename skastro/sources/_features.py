@@ -108,9 +108,9 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     n_bands_ : int
-        Number of bands seen in :term:`fit`.
+        Number of bands seen in ``fit``.
     stamp_shape_ : tuple of int
-        ``(height, width)`` of the stamps seen in :term:`fit`.
+        ``(height, width)`` of the stamps seen in ``fit``.
 
     See Also
     --------

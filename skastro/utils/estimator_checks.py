@@ -8,7 +8,7 @@ caller provides:
 
 - parameters: ``__init__`` only stores them (scikit-learn's own checks),
   ``get_params``/``set_params`` round trip, :func:`~sklearn.base.clone`;
-- ``NotFittedError`` before :term:`fit`; ``fit`` returns ``self``; fitted
+- ``NotFittedError`` before ``fit``; ``fit`` returns ``self``; fitted
   attributes end in ``_``;
 - determinism: two fits with the same ``random_state`` give identical outputs;
 - persistence: a :mod:`pickle` round trip, and a :func:`joblib.dump` loaded in
