@@ -11,7 +11,7 @@ DEMO_OUT ?= skastro_demo
 DEMO_SIZE ?= small
 STAMP := $(VENV)/.skastro-installed
 
-.PHONY: env test test-all demo docs lint bench bench-quick clean
+.PHONY: env test test-all demo docs docs-fast lint bench bench-quick clean
 
 env: $(STAMP)
 
@@ -38,6 +38,10 @@ $(VENV)/.skastro-docs: $(STAMP)
 
 docs: $(VENV)/.skastro-docs
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+# the same without executing the example gallery (seconds instead of minutes)
+docs-fast: $(VENV)/.skastro-docs
+	$(PY) -m sphinx -W --keep-going -D plot_gallery=0 -b html docs docs/_build/html
 
 lint: env
 	$(PY) -m ruff check skastro tests examples benchmarks docs/conf.py
