@@ -21,13 +21,6 @@ from ._fits import BandSource, open_fits, resolve_image_spec
 __all__ = ["FITSCropper", "OffImageWarning", "resample_flux_conserving"]
 
 
-def _native(block: np.ndarray) -> np.ndarray:
-    """``block`` as native-endian float32 (FITS stores big-endian)."""
-    if block.dtype == np.float32 and block.dtype.isnative:
-        return block
-    return block.astype(np.float32)
-
-
 def _gather_band(block, ly, lx, dest, band, side, out):
     """Copy the ``side``-pixel stamps at ``(ly, lx)`` of ``block`` into
     ``out[dest, band]``."""
@@ -564,7 +557,7 @@ class FITSCropper(TransformerMixin, BaseEstimator):
                 inner = np.flatnonzero(inside)
                 for b, blk in enumerate(blocks if inner.size else ()):
                     _gather_band(
-                        _native(blk),
+                        blk,  # file byte order: cast while copying, no extra pass
                         (by0[inner] - r0).astype(np.int64),
                         (bx0[inner] - c0).astype(np.int64),
                         dest[idx[inner]].astype(np.int64),
