@@ -95,8 +95,8 @@ def _curve(spaces, t, m, e, col_index, n_cols):
                     values.update(
                         _frame_values(spaces.single(key, name, kw).extract(**lc))
                     )
-                except Exception:  # noqa: BLE001 - NaN for this feature
-                    pass
+                except Exception:  # noqa: BLE001
+                    continue  # this feature stays NaN in the row (NaN policy)
         for feets_col, out_col in cols.items():
             if feets_col in values:
                 row[col_index[out_col]] = values[feets_col]
