@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["plot_grad_cam", "plot_roc_curves", "stamps_to_rgb"]
+__all__ = ["plot_grad_cam", "plot_roc_curves", "plot_stamp_gallery", "stamps_to_rgb"]
 
 
 def stamps_to_rgb(stamps, *, softening: float = 0.01, maximum: float | None = None):
@@ -140,3 +140,77 @@ def plot_roc_curves(
     ax.set_ylabel("true positive rate (completeness)")
     ax.legend(loc="lower right", fontsize=8)
     return ax
+
+
+def plot_stamp_gallery(
+    images,
+    *,
+    titles: Sequence[str] | None = None,
+    highlight: Sequence[bool] | None = None,
+    ncols: int = 8,
+    cmap: str = "gray",
+    fig=None,
+):
+    """Show stamps in a grid, optionally framing some of them in red.
+
+    For galleries of query results, nearest neighbours or the most unusual
+    stamps of an anomaly ranking (:func:`skastro.neighbors.rank_anomalies`).
+
+    Parameters
+    ----------
+    images : array-like of shape (n, height, width) or (n, height, width, 3)
+        One grey-level or RGB image per stamp (e.g. one band, the maximum
+        over bands, or :func:`stamps_to_rgb`). Grey images are scaled per
+        stamp between their 1st and 99.5th percentiles.
+    titles : sequence of str, optional
+        One title per stamp.
+    highlight : sequence of bool, optional
+        Stamps framed in red (e.g. known artifacts among the top of a ranking).
+    ncols : int, default=8
+        Stamps per row.
+    cmap : str, default="gray"
+        Colour map of grey-level images.
+    fig : matplotlib.figure.Figure, optional
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    imgs = np.asarray(images, dtype=float)
+    if imgs.ndim not in (3, 4) or (imgs.ndim == 4 and imgs.shape[-1] != 3):
+        raise ValueError(
+            "images must have shape (n, height, width) or (n, height, width, 3); "
+            f"got {imgs.shape}."
+        )
+    n = len(imgs)
+    for name, seq in (("titles", titles), ("highlight", highlight)):
+        if seq is not None and len(seq) != n:
+            raise ValueError(f"{name} has {len(seq)} entries for {n} images.")
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, int(np.ceil(n / ncols)))
+    if fig is None:
+        fig = plt.figure(figsize=(1.3 * ncols, 1.4 * nrows + 0.2))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_frame_on(False)
+    for i in range(n):
+        ax = axes.ravel()[i]
+        img = np.nan_to_num(imgs[i])
+        if img.ndim == 2:
+            lo, hi = np.percentile(img, [1, 99.5])
+            ax.imshow(img, origin="lower", cmap=cmap, vmin=lo, vmax=max(hi, lo + 1e-12))
+        else:
+            ax.imshow(np.clip(img, 0, 1), origin="lower")
+        if highlight is not None and highlight[i]:
+            ax.set_frame_on(True)
+            for spine in ax.spines.values():
+                spine.set_edgecolor("red")
+                spine.set_linewidth(2.5)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=7)
+    fig.tight_layout()
+    return fig

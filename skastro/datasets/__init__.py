@@ -4,6 +4,7 @@ Every simulator is deterministic under ``random_state`` and makes its
 problem with realistic physics and difficulty (see each function).
 """
 
+from ._artifacts import ARTIFACT_KINDS, inject_stamp_artifacts
 from ._hits import HITS_CLASSES, simulate_hits_sequences
 from ._lightcurves import load_macho_light_curves, make_light_curves
 from ._lsbg import LSBG_ARTIFACT_TYPES, LSBG_BANDS, LSBG_SURVEYS, make_lsbg_stamps
@@ -16,6 +17,8 @@ from ._splus_stamps import (
 )
 
 __all__: list[str] = [
+    "ARTIFACT_KINDS",
+    "inject_stamp_artifacts",
     "HITS_CLASSES",
     "LSBG_ARTIFACT_TYPES",
     "LSBG_BANDS",

@@ -276,6 +276,13 @@ def resolve_backbone_weights(
     from ._pretrain import MagnitudePretrainer, PretrainedWeights
 
     if isinstance(weights, MagnitudePretrainer):
+        if not hasattr(weights, "n_channels_"):
+            raise ValueError(
+                "weights is a MagnitudePretrainer that is not fitted. (A grid search "
+                "or clone() passes an unfitted copy of an estimator given as a "
+                "parameter: give weights=pretrainer.pretrained_weights() or the path "
+                "of a saved state dict instead.)"
+            )
         weights = weights.pretrained_weights()
     if isinstance(weights, PretrainedWeights):
         if key != "vgg16":

@@ -21,6 +21,7 @@ from skorch.callbacks import Callback, EarlyStopping, Freezer, LRScheduler, Unfr
 from skorch.dataset import ValidSplit
 from torch import nn
 from torch.optim.lr_scheduler import MultiStepLR
+from torch.utils.data import DataLoader
 
 from ._backbones import (
     BACKBONES,
@@ -37,6 +38,22 @@ __all__ = ["MaxNorm", "TransferCNNClassifier", "TransferNet"]
 #: Smallest stamp side accepted when stamps are resized inside the network:
 #: below it there is too little to upsample.
 MIN_RESIZED_SIDE = 8
+
+
+class BatchNormSafeLoader(DataLoader):
+    """A :class:`~torch.utils.data.DataLoader` that never ends on a batch of one.
+
+    Batch normalisation cannot train on a single object, so when the data
+    leave one object over after the full batches (``n % batch_size == 1``),
+    that last batch is dropped for the epoch (the order is shuffled, so each
+    object is still seen over the epochs).
+    """
+
+    def __init__(self, dataset, batch_size=1, drop_last=False, **kwargs):
+        n = len(dataset)
+        if batch_size and 1 < batch_size < n and n % batch_size == 1:
+            drop_last = True
+        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last, **kwargs)
 
 
 class TransferNet(nn.Module):
@@ -282,6 +299,7 @@ class TransferCNNClassifier(_StampNetMixin, _StampClassifierMixin, NeuralNetClas
         **kwargs,
     ):
         kwargs.setdefault("iterator_train__shuffle", True)
+        kwargs.setdefault("iterator_train", BatchNormSafeLoader)
         super().__init__(
             module,
             criterion=criterion,

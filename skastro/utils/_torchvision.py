@@ -89,7 +89,9 @@ def import_torchvision() -> ModuleType:
     # the compiled operators did not load (CPU PyTorch next to a CUDA-built
     # torchvision): drop the half-imported package and import it again with
     # the operator schemas declared
-    for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+    for name in [
+        m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")
+    ]:
         del sys.modules[name]
     _declare_missing_schemas()
     import torchvision

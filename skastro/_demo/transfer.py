@@ -1,0 +1,192 @@
+"""Demo section: transfer backbones, similarity search, anomaly ranking (seeds 002, 004).
+
+Reduced version of ``examples/plot_transfer_backbones.py``: simulated
+12-band S-PLUS stamps, a full-width VGG16 :class:`~skastro.nn.MagnitudePretrainer`
+as our own "pretrained weights" (nothing is downloaded), one
+``GridSearchCV`` over :class:`~skastro.nn.TransferCNNClassifier` backbones
+from scratch and from those weights, precision@k of a quasar similarity
+search, and an anomaly ranking of stamps with injected artifacts.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import DemoContext, SectionResult, save_model_for_reload
+
+TITLE = "Transfer backbones: one grid search, similarity search, anomaly ranking"
+
+# (pool, labelled, pretraining epochs, classifier epochs, backbones)
+_SIZES = {
+    "small": (300, 240, 3, 3, ("vgg16", "efficientnet_b0")),
+    "paper": (
+        20000,
+        4000,
+        50,
+        60,
+        ("vgg16", "densenet121", "resnext50", "inception_v3", "efficientnet_b0"),
+    ),
+}
+
+
+def run(ctx: DemoContext) -> SectionResult:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import torch
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+
+    from ..datasets import inject_stamp_artifacts, load_splus_stamps
+    from ..neighbors import SimilaritySearch, precision_at_k, rank_anomalies
+    from ..nn import ImageEmbedder, MagnitudePretrainer, TransferCNNClassifier
+    from ..plotting import plot_stamp_gallery
+
+    torch.set_num_threads(1)
+    n_pool, n_lab, pre_epochs, clf_epochs, backbones = _SIZES[ctx.size]
+    small = ctx.size == "small"
+    t0 = time.perf_counter()
+    data = load_splus_stamps(
+        ctx.out / "transfer_stamps",
+        n_pool=n_pool,
+        n_labelled=n_lab,
+        random_state=ctx.random_state + 1,
+    )
+    pool, lab = data.pool, data.labelled
+    y = np.asarray(lab.target)
+    pre = MagnitudePretrainer(
+        lr=1e-3 if small else 1e-4,
+        max_epochs=pre_epochs,
+        batch_size=16 if small else 128,
+        train_split=None,
+        verbose=0,
+        random_state=ctx.random_state,
+    ).fit(pool.stamps, pool.magnitudes.to_numpy())
+    weights = pre.pretrained_weights()
+    t_pre = time.perf_counter() - t0
+    ctx.log(f"stamps and full-width VGG16 pretraining in {t_pre:.0f} s")
+
+    t0 = time.perf_counter()
+    tr, te = train_test_split(
+        np.arange(n_lab), test_size=0.33, stratify=y, random_state=ctx.random_state
+    )
+    base = TransferCNNClassifier(
+        max_epochs=clf_epochs,
+        batch_size=16 if small else 64,
+        module__n_hidden=256 if small else 2048,
+        class_weight="balanced",
+        train_split=None,
+        verbose=0,
+        random_state=ctx.random_state,
+    )
+    grid = GridSearchCV(
+        base,
+        [
+            {"backbone": list(backbones), "weights": [None]},
+            {
+                "backbone": ["vgg16"],
+                "weights": [weights],
+                "freeze": ["two_phase"],
+                "warmup_epochs": [1 if small else 10],
+            },
+        ],
+        cv=StratifiedKFold(2, shuffle=True, random_state=ctx.random_state),
+        scoring="balanced_accuracy",
+    ).fit(lab.stamps[tr], y[tr])
+    res = grid.cv_results_
+    cv_rows = []
+    for params, score, fit_s in zip(
+        res["params"], res["mean_test_score"], res["mean_fit_time"], strict=True
+    ):
+        start = "scratch" if params["weights"] is None else "pretrained (ours)"
+        cv_rows.append((params["backbone"], start, float(score), float(fit_s)))
+    test_score = float(grid.score(lab.stamps[te], y[te]))
+    best = f"{grid.best_params_['backbone']} ({cv_rows[grid.best_index_][1]})"
+    models = {
+        "transfer_best_classifier": save_model_for_reload(
+            ctx, "transfer_best_classifier", grid.best_estimator_, lab.stamps[te][:16]
+        )
+    }
+    t_grid = time.perf_counter() - t0
+    ctx.log(f"grid search over {len(cv_rows)} candidates in {t_grid:.0f} s")
+
+    t0 = time.perf_counter()
+    k = 10
+    qso = np.flatnonzero(y == "QSO")
+    precision = {}
+    for name, embedder in (
+        ("VGG16, our pretrained weights", ImageEmbedder("vgg16", weights=weights)),
+        (
+            "EfficientNet-B0, random weights",
+            ImageEmbedder("efficientnet_b0", random_state=ctx.random_state),
+        ),
+    ):
+        search = SimilaritySearch(embedder, n_neighbors=k + 1).fit(lab.stamps, y)
+        _, idx = search.kneighbors(lab.stamps[qso])
+        precision[name] = precision_at_k(y[qso], y[idx[:, 1:]])
+    precision["chance (QSO fraction)"] = float(np.mean(y == "QSO"))
+
+    spoiled = inject_stamp_artifacts(
+        lab.stamps, fraction=0.03, random_state=ctx.random_state
+    )
+    feats = ImageEmbedder("vgg16", weights=weights).fit_transform(spoiled.stamps)
+    order, scores = rank_anomalies(feats, method="lof", n_neighbors=20)
+    n_bad = int(spoiled.is_artifact.sum())
+    top_hit = float(spoiled.is_artifact[order[:n_bad]].mean())
+    auc = float(roc_auc_score(spoiled.is_artifact, scores))
+    top = order[:16]
+    fig = plot_stamp_gallery(
+        np.nanmax(spoiled.stamps[top], axis=1),
+        titles=[spoiled.kind[i] or y[i] for i in top],
+        highlight=spoiled.is_artifact[top],
+    )
+    fig.suptitle("most unusual stamps; red: injected artifacts", fontsize=9)
+    gallery = "transfer_anomaly_gallery.png"
+    fig.savefig(ctx.out / gallery, dpi=110)
+    t_embed = time.perf_counter() - t0
+
+    rows = [
+        "| backbone | start | balanced accuracy (2-fold CV) | fit s |",
+        "|---|---|---|---|",
+    ]
+    rows += [f"| {b} | {s} | {v:.3f} | {t:.1f} |" for b, s, v, t in cv_rows]
+    prec_rows = ["| feature space | QSO precision@10 |", "|---|---|"]
+    prec_rows += [f"| {name} | {value:.3f} |" for name, value in precision.items()]
+    summary = "\n".join(
+        [
+            f"Pool {n_pool} stamps for pretraining ({pre_epochs} epochs, full-width "
+            f"VGG16), {n_lab} labelled (12 bands, 32x32), {clf_epochs} epochs per fit.",
+            "",
+            *rows,
+            "",
+            f"Best: {best}; held-out balanced accuracy {test_score:.3f}. Paper (seed "
+            "002, real data, full training): pretrained beats scratch on the small "
+            "data sets (e.g. EF-4: VGG16 0.878 vs 0.756).",
+            "",
+            *prec_rows,
+            "",
+            f"Anomaly ranking (LOF on pretrained VGG16 features): {n_bad} injected "
+            f"artifacts, {top_hit:.0%} of the top {n_bad} are artifacts, ROC AUC "
+            f"{auc:.3f}.",
+        ]
+    )
+    return SectionResult(
+        summary=summary,
+        metrics={
+            "grid_cv_balanced_accuracy": {f"{b} / {s}": v for b, s, v, _ in cv_rows},
+            "best": best,
+            "test_balanced_accuracy": test_score,
+            "qso_precision_at_10": precision,
+            "anomaly_top_fraction": top_hit,
+            "anomaly_roc_auc": auc,
+            "seconds": {
+                "data_and_pretraining": round(t_pre, 1),
+                "grid_search": round(t_grid, 1),
+                "embedding_search_anomaly": round(t_embed, 1),
+            },
+        },
+        figures=[gallery],
+        models=models,
+    )
