@@ -2,7 +2,7 @@
 
 Run::
 
-    PYTHONPATH=. python benchmarks/bench_rcnn.py [--repeats 200]
+    PYTHONPATH=. python benchmarks/bench_rcnn.py [--repeats 500]
 
 One CPU thread, the full seed-001 network (Table 3.3), untrained weights
 (timing does not depend on them). It prints:
@@ -61,7 +61,7 @@ def min_ms(times: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=200, help="alerts to time")
+    parser.add_argument("--repeats", type=int, default=500, help="alerts to time")
     parser.add_argument("--n-batch", type=int, default=256, help="batch sequences")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

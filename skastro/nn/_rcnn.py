@@ -580,9 +580,12 @@ class SequenceStream:
 
     Obtain it from :meth:`SequenceRCNN.stream`. It keeps the LSTM state, the
     last ``n_window - 1`` pre-processed stamps and the reference (first)
-    epoch, so each :meth:`update` costs one CNN window and one LSTM step.
-    Its probabilities equal :meth:`SequenceRCNN.predict_proba_steps` on the
-    same sequence (to float rounding).
+    epoch, so each :meth:`update` costs one CNN window and one LSTM step
+    (:meth:`SequenceRCNNModule.stream_step`: the evaluation-mode network with
+    the batch renormalisations folded into the neighbouring layers, about
+    2-3 ms on one CPU thread for the full network). Its probabilities equal
+    :meth:`SequenceRCNN.predict_proba_steps` on the same sequence (to float
+    rounding). Streams of several objects share the estimator's network.
 
     Parameters
     ----------

@@ -240,7 +240,9 @@ class SequenceRCNNModule(nn.Module):
     Notes
     -----
     :meth:`forward` takes the whole padded batch; :meth:`encode_windows` and
-    :meth:`step` are the two halves used for streaming, one window at a time.
+    :meth:`step` are its two halves for one window at a time, and
+    :meth:`stream_step` their evaluation-mode composition with folded
+    weights, used for streaming.
     Padded windows are dropped before the CNN, so they never enter the
     batch statistics; padding sits at the end of each sequence, so the
     (causal) LSTM outputs at valid steps do not depend on it.
@@ -305,7 +307,7 @@ class SequenceRCNNModule(nn.Module):
         self.lstm = nn.LSTM(n_hidden + n_window, n_lstm, batch_first=True)
         self.output = nn.Linear(n_lstm, n_classes)
 
-    # -- the two halves, also used by the streaming API ---------------------
+    # -- the two halves, one window at a time --------------------------------
     def encode_windows(self, windows: torch.Tensor) -> torch.Tensor:
         """Features ``(N, n_hidden)`` of windows ``(N, n_window, H, W)``."""
         return self.dense(self.cnn(windows))
@@ -497,7 +499,9 @@ class _StreamPlan:
     def build(cls, module: SequenceRCNNModule) -> _StreamPlan:
         plan = cls(module)
         try:
-            with torch.no_grad():
+            # ordinary tensors even when called under inference_mode, so the
+            # plan also serves calls under no_grad
+            with torch.inference_mode(False), torch.no_grad():
                 plan._fold()
         except _Unsupported:
             plan.folded = False
