@@ -391,10 +391,10 @@ class SequenceRCNNModule(nn.Module):
         :func:`torch.no_grad`.
         """
         plan = self.__dict__.get("_stream_plan")
-        if plan is None or not plan.is_current():
+        if plan is None or not plan.is_current(self):
             plan = _StreamPlan.build(self)
             self.__dict__["_stream_plan"] = plan
-        return plan(windows, dt, state)
+        return plan(self, windows, dt, state)
 
     def __getstate__(self) -> dict:
         # the folded weights are a cache: rebuilt on first use after loading
@@ -473,27 +473,37 @@ class _StreamPlan:
     - convolutions run in channels-last memory order (oneDNN's fast path on
       CPU), and the dense layer's columns are permuted to read the
       channels-last features without a copy;
-    - dropout is the identity; the LSTM is one :func:`torch.lstm_cell`.
+    - dropout is the identity; the LSTM cell's weights are stored
+      transposed, and :math:`W_{hh} h` is skipped at a zero state;
+    - on a CPU, for one window, the dense layer and the LSTM read only the
+      weight rows whose input is not 0 (see :meth:`_matvec`).
 
-    It keeps the module's parameters and buffers with their version counters
-    and storage addresses: :meth:`is_current` is False after any in-place
-    change (optimiser step, moving-average update, ``load_state_dict``) or a
-    move to another device or dtype. A network with layers it does not know
-    runs through the module itself (in evaluation mode).
+    It records the identity, storage address and version counter of every
+    parameter and buffer of the module: :meth:`is_current` is False after
+    any in-place change (optimiser step, moving-average update,
+    ``load_state_dict``), a move to another device or dtype, or a replaced
+    layer or parameter. A network with layers it does not know runs
+    through the module itself (in evaluation mode). The plan holds no
+    reference to the module (no cycle through the module's ``__dict__``).
     """
 
     def __init__(self, module: SequenceRCNNModule):
-        self.module = module
-        self.sources = [*module.parameters(), *module.buffers()]
-        self.key = self._key()
+        self.key = self._key(module)
         self.folded = False
 
-    def _key(self) -> list[tuple[int, int]]:
-        return [(t.data_ptr(), t._version) for t in self.sources]
+    @staticmethod
+    def _key(module: nn.Module) -> list[tuple[int, int, int]]:
+        return [
+            (id(t), t.data_ptr(), t._version)
+            for mod in module.modules()
+            for tensors in (mod._parameters, mod._buffers)
+            for t in tensors.values()
+            if t is not None
+        ]
 
-    def is_current(self) -> bool:
+    def is_current(self, module: SequenceRCNNModule) -> bool:
         """Whether no parameter or buffer changed since the plan was built."""
-        return self._key() == self.key
+        return self._key(module) == self.key
 
     @classmethod
     def build(cls, module: SequenceRCNNModule) -> _StreamPlan:
@@ -502,14 +512,13 @@ class _StreamPlan:
             # ordinary tensors even when called under inference_mode, so the
             # plan also serves calls under no_grad
             with torch.inference_mode(False), torch.no_grad():
-                plan._fold()
+                plan._fold(module)
         except _Unsupported:
             plan.folded = False
         return plan
 
     # -- building -----------------------------------------------------------
-    def _fold(self) -> None:
-        m = self.module
+    def _fold(self, m: SequenceRCNNModule) -> None:
         cnn = self._fold_cnn(self._parse_cnn(list(m.cnn)))
         tail = None
         if cnn and cnn[-1][0] in ("affine", "shift"):
@@ -683,15 +692,17 @@ class _StreamPlan:
 
     def __call__(
         self,
+        m: SequenceRCNNModule,
         windows: torch.Tensor,
         dt: torch.Tensor,
         state: tuple[torch.Tensor, torch.Tensor] | None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        m = self.module
+        """Logits and LSTM state of ``m`` (the module the plan was built from)."""
         if not self.folded:
             was_training = m.training
             m.eval()
             try:
+                windows = windows.to(m.output.weight.dtype)
                 return m.step(m.encode_windows(windows), dt, state)
             finally:
                 m.train(was_training)

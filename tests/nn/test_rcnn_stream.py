@@ -105,7 +105,7 @@ def test_stream_step_keeps_mode_and_needs_no_eval():
 
 
 def test_plan_rebuilt_when_weights_change():
-    """Optimiser steps, load_state_dict and dtype moves invalidate the plan."""
+    """Optimiser steps, load_state_dict, replaced layers, dtype moves: new plan."""
     torch.manual_seed(2)
     m = SequenceRCNNModule(**SMALL_MODULE)
     windows, dt = torch.randn(1, 3, 21, 21), torch.zeros(1, 3)
@@ -126,12 +126,19 @@ def test_plan_rebuilt_when_weights_change():
     )
     logits.sum().backward()
     opt.step()
-    assert not first.is_current()
+    assert not first.is_current(m)
     second = check()
-    assert second is not first and second.is_current()
+    assert second is not first and second.is_current(m)
     state = {k: v + 0.01 for k, v in m.state_dict().items() if v.is_floating_point()}
     m.load_state_dict(state, strict=False)
-    assert not second.is_current()
+    assert not second.is_current(m)
+    check()
+    third = check()
+    m.output = torch.nn.Linear(m.n_lstm, m.n_classes)  # a replaced layer
+    assert not third.is_current(m)
+    fourth = check()
+    m.cnn[1].bias = torch.nn.Parameter(torch.randn(m.n_filters))  # and parameter
+    assert not fourth.is_current(m)
     check()
     m.double()
     assert check().dense_wt.dtype == torch.float64
