@@ -1,12 +1,13 @@
 # Two commands on a fresh machine:  `make demo`  and  `make test`.
 # Both create (or reuse) the virtual environment in $(VENV), install the CPU
 # build of PyTorch first (a plain `torch` requirement would pull a multi-GB
-# CUDA build), then skastro with its dependencies.
+# CUDA build), with the torchvision release built for it, then skastro with its
+# dependencies, pinned to that torch so pip never swaps it for a CUDA build.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-TORCH_SPEC ?= torch==2.13.0
+TORCH_SPEC ?= torch==2.13.0 torchvision==0.28.0
 DEMO_OUT ?= skastro_demo
 DEMO_SIZE ?= small
 STAMP := $(VENV)/.skastro-installed
@@ -18,8 +19,9 @@ env: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -c "from importlib.metadata import version as v; v('torch'); v('torchvision')" 2>/dev/null || $(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip freeze | grep -E '^(torch|torchvision)==' > $(VENV)/torch-constraints.txt
+	$(PY) -m pip install --quiet -c $(VENV)/torch-constraints.txt -e ".[test]"
 	touch $(STAMP)
 
 test: env
@@ -33,7 +35,7 @@ demo: env
 	$(PY) -m skastro demo --size $(DEMO_SIZE) --out $(DEMO_OUT)
 
 $(VENV)/.skastro-docs: $(STAMP)
-	$(PY) -m pip install --quiet -e ".[test,docs]"
+	$(PY) -m pip install --quiet -c $(VENV)/torch-constraints.txt -e ".[test,docs]"
 	touch $@
 
 docs: $(VENV)/.skastro-docs

@@ -27,6 +27,10 @@ _LAZY: dict[str, str] = {
     "SequenceRCNN": "skastro.nn",
     "MagnitudePretrainer": "skastro.nn",
     "PretrainedStampClassifier": "skastro.nn",
+    "TransferCNNClassifier": "skastro.nn",
+    "ImageEmbedder": "skastro.nn",
+    # --- similarity search and anomaly ranking (skastro.neighbors)
+    "SimilaritySearch": "skastro.neighbors",
 }
 
 _SUBMODULES = [
@@ -34,6 +38,7 @@ _SUBMODULES = [
     "exceptions",
     "lightcurves",
     "metrics",
+    "neighbors",
     "nn",
     "plotting",
     "sources",

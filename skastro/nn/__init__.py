@@ -4,6 +4,8 @@ Networks live in ``_modules`` files apart from their estimators, so they can
 be tested and reused alone.
 """
 
+from ._backbones import BACKBONES, BackboneNet, load_backbone_weights
+from ._embed import ImageEmbedder
 from ._gradcam import grad_cam
 from ._lsbg import LSBGNet
 from ._lsbg_modules import DeepShadowsCNN
@@ -17,8 +19,16 @@ from ._pretrain_modules import (
 )
 from ._rcnn import SequenceRCNN, SequenceStream
 from ._rcnn_modules import BatchRenorm, MaskedStepCrossEntropy, SequenceRCNNModule
+from ._transfer import MaxNorm, TransferCNNClassifier, TransferNet
 
 __all__: list[str] = [
+    "BACKBONES",
+    "BackboneNet",
+    "ImageEmbedder",
+    "MaxNorm",
+    "TransferCNNClassifier",
+    "TransferNet",
+    "load_backbone_weights",
     "VGG16_CONFIG",
     "BatchRenorm",
     "DeepShadowsCNN",

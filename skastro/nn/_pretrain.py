@@ -188,16 +188,20 @@ class _StampNetMixin(TransformerMixin):
             arr = np.ascontiguousarray(stamps)
         else:
             arr = check_stamps(stamps, n_bands=n_bands, name="X")
-        if min(arr.shape[-2:]) < MIN_STAMP_SIZE:
+        min_side, why = self._min_stamp_side()
+        if min(arr.shape[-2:]) < min_side:
             raise InputLayoutError(
-                f"X stamps are {arr.shape[-2]}x{arr.shape[-1]} pixels; the VGG16 "
-                f"backbone halves them five times and needs at least "
-                f"{MIN_STAMP_SIZE}x{MIN_STAMP_SIZE}. Cut them with "
-                "FITSCropper(output_size=32)."
+                f"X stamps are {arr.shape[-2]}x{arr.shape[-1]} pixels; {why} and "
+                f"needs at least {min_side}x{min_side}. Cut them with "
+                f"FITSCropper(output_size={max(min_side, 32)})."
             )
         if reset:
             self.n_channels_ = int(arr.shape[1])
         return arr
+
+    def _min_stamp_side(self) -> tuple[int, str]:
+        """Smallest stamp side the network accepts (pixels), and why."""
+        return MIN_STAMP_SIZE, "the VGG16 backbone halves them five times"
 
     # -- skorch hooks --------------------------------------------------
     def initialize(self):
@@ -551,7 +555,119 @@ class MagnitudePretrainer(_StampNetMixin, NeuralNetRegressor):
         )
 
 
-class PretrainedStampClassifier(_StampNetMixin, NeuralNetClassifier):
+class _StampClassifierMixin:
+    """Labels, class weights and predictions shared by the stamp classifiers.
+
+    Labels of any type are encoded with a :class:`~sklearn.preprocessing.LabelEncoder`
+    (``classes_``), class weights enter the cross-entropy, and the validation
+    accuracy compares class indices.
+    """
+
+    def _classifier_callbacks(self) -> list:
+        """skorch's default callbacks with ``valid_acc`` on class indices."""
+        callbacks = [
+            (name, cb) for name, cb in super()._default_callbacks if name != "valid_acc"
+        ]
+        callbacks.insert(
+            -1,
+            (
+                "valid_acc",
+                EpochScoring(
+                    _index_accuracy,
+                    name="valid_acc",
+                    lower_is_better=False,
+                    use_caching=True,
+                ),
+            ),
+        )
+        return callbacks
+
+    @property
+    def classes_(self) -> np.ndarray:
+        if not hasattr(self, "label_encoder_"):
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute 'classes_' before fit."
+            )
+        return self.label_encoder_.classes_
+
+    def initialize_criterion(self):
+        kwargs = self.get_params_for("criterion")
+        if getattr(self, "class_weight_", None) is not None and "weight" not in kwargs:
+            kwargs["weight"] = torch.as_tensor(self.class_weight_, dtype=torch.float32)
+        self.criterion_ = self.initialized_instance(self.criterion, kwargs)
+        return self
+
+    def _encode_targets(self, y: Any, *, reset: bool) -> np.ndarray:
+        if y is None:
+            raise ValueError(f"{type(self).__name__} needs class labels y.")
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(
+                f"y must be a 1-D array of class labels; got shape {y.shape}."
+            )
+        if reset:
+            encoder = LabelEncoder().fit(y if self.classes is None else self.classes)
+            self.label_encoder_ = encoder
+            self.n_outputs_ = len(encoder.classes_)
+            if self.n_outputs_ < 2:
+                raise ValueError(
+                    f"y holds a single class {encoder.classes_.tolist()}; a "
+                    "classifier needs at least two."
+                )
+            self.class_weight_ = self._class_weights(y, encoder.classes_)
+        unknown = np.setdiff1d(y, self.label_encoder_.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"y holds labels {unknown.tolist()} unseen in fit; known classes: "
+                f"{self.label_encoder_.classes_.tolist()}."
+            )
+        return self.label_encoder_.transform(y).astype(np.int64)
+
+    def _class_weights(self, y: np.ndarray, classes: np.ndarray) -> np.ndarray | None:
+        if self.class_weight is None:
+            return None
+        present = np.isin(classes, y)
+        weights = np.ones(len(classes))
+        if self.class_weight == "balanced":
+            weights[present] = compute_class_weight(
+                "balanced", classes=classes[present], y=y
+            )
+            return weights
+        unknown = set(self.class_weight) - set(classes.tolist())
+        if unknown:
+            raise ValueError(
+                f"class_weight has labels {sorted(unknown)} not among the classes "
+                f"{classes.tolist()}."
+            )
+        for i, label in enumerate(classes):
+            weights[i] = self.class_weight.get(label, 1.0)
+        return weights
+
+    def partial_fit(self, X: Any, y: Any, classes=None, **fit_params):
+        """Continue training on ``X, y`` (initialises on the first call)."""
+        self._validate_hyperparams()
+        first = not self.initialized_ or not hasattr(self, "label_encoder_")
+        X = self._check_stamps_X(X, reset=first)
+        y = self._encode_targets(y, reset=first)
+        if first:
+            self.initialize()
+        return NeuralNet.partial_fit(self, X, y, **fit_params)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, ``(n_objects, n_classes)`` in ``classes_`` order."""
+        self._check_fitted()
+        X = self._check_stamps_X(X, reset=False)
+        return NeuralNet.predict_proba(self, X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels of stamps ``X``, shape ``(n_objects,)``."""
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
+
+
+class PretrainedStampClassifier(
+    _StampNetMixin, _StampClassifierMixin, NeuralNetClassifier
+):
     """Classify stamps with a (pretrained) VGG16 backbone: frozen or fine-tuned.
 
     The downstream task of seed 000 §4.1/§5.2: the network of
@@ -715,21 +831,7 @@ class PretrainedStampClassifier(_StampNetMixin, NeuralNetClassifier):
 
     @property
     def _default_callbacks(self):
-        callbacks = [
-            (name, cb) for name, cb in super()._default_callbacks if name != "valid_acc"
-        ]
-        callbacks.insert(
-            -1,
-            (
-                "valid_acc",
-                EpochScoring(
-                    _index_accuracy,
-                    name="valid_acc",
-                    lower_is_better=False,
-                    use_caching=True,
-                ),
-            ),
-        )
+        callbacks = self._classifier_callbacks()
         if self.strategy in ("frozen", "finetune"):
             callbacks.append(("freeze_backbone", Freezer("backbone.*", at=1)))
         if self.strategy == "finetune":
@@ -753,14 +855,6 @@ class PretrainedStampClassifier(_StampNetMixin, NeuralNetClassifier):
                 )
             )
         return callbacks
-
-    @property
-    def classes_(self) -> np.ndarray:
-        if not hasattr(self, "label_encoder_"):
-            raise AttributeError(
-                f"{type(self).__name__} has no attribute 'classes_' before fit."
-            )
-        return self.label_encoder_.classes_
 
     def _module_kwargs(self) -> dict[str, Any]:
         kwargs = super()._module_kwargs()
@@ -796,59 +890,6 @@ class PretrainedStampClassifier(_StampNetMixin, NeuralNetClassifier):
             self.module_.top.load_state_dict(top)
         return self
 
-    def initialize_criterion(self):
-        kwargs = self.get_params_for("criterion")
-        if getattr(self, "class_weight_", None) is not None and "weight" not in kwargs:
-            kwargs["weight"] = torch.as_tensor(self.class_weight_, dtype=torch.float32)
-        self.criterion_ = self.initialized_instance(self.criterion, kwargs)
-        return self
-
-    def _encode_targets(self, y: Any, *, reset: bool) -> np.ndarray:
-        if y is None:
-            raise ValueError("PretrainedStampClassifier needs class labels y.")
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(
-                f"y must be a 1-D array of class labels; got shape {y.shape}."
-            )
-        if reset:
-            encoder = LabelEncoder().fit(y if self.classes is None else self.classes)
-            self.label_encoder_ = encoder
-            self.n_outputs_ = len(encoder.classes_)
-            if self.n_outputs_ < 2:
-                raise ValueError(
-                    f"y holds a single class {encoder.classes_.tolist()}; a "
-                    "classifier needs at least two."
-                )
-            self.class_weight_ = self._class_weights(y, encoder.classes_)
-        unknown = np.setdiff1d(y, self.label_encoder_.classes_)
-        if unknown.size:
-            raise ValueError(
-                f"y holds labels {unknown.tolist()} unseen in fit; known classes: "
-                f"{self.label_encoder_.classes_.tolist()}."
-            )
-        return self.label_encoder_.transform(y).astype(np.int64)
-
-    def _class_weights(self, y: np.ndarray, classes: np.ndarray) -> np.ndarray | None:
-        if self.class_weight is None:
-            return None
-        present = np.isin(classes, y)
-        weights = np.ones(len(classes))
-        if self.class_weight == "balanced":
-            weights[present] = compute_class_weight(
-                "balanced", classes=classes[present], y=y
-            )
-            return weights
-        unknown = set(self.class_weight) - set(classes.tolist())
-        if unknown:
-            raise ValueError(
-                f"class_weight has labels {sorted(unknown)} not among the classes "
-                f"{classes.tolist()}."
-            )
-        for i, label in enumerate(classes):
-            weights[i] = self.class_weight.get(label, 1.0)
-        return weights
-
     def fit(self, X: Any, y: Any, **fit_params) -> PretrainedStampClassifier:
         """Train the classifier on stamps ``X`` and labels ``y``.
 
@@ -878,24 +919,3 @@ class PretrainedStampClassifier(_StampNetMixin, NeuralNetClassifier):
             self.initialize()
         NeuralNet.partial_fit(self, X, y, _routing_method="fit", **fit_params)
         return self
-
-    def partial_fit(self, X: Any, y: Any, classes=None, **fit_params):
-        """Continue training on ``X, y`` (initialises on the first call)."""
-        self._validate_hyperparams()
-        first = not self.initialized_ or not hasattr(self, "label_encoder_")
-        X = self._check_stamps_X(X, reset=first)
-        y = self._encode_targets(y, reset=first)
-        if first:
-            self.initialize()
-        return NeuralNet.partial_fit(self, X, y, **fit_params)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, ``(n_objects, n_classes)`` in ``classes_`` order."""
-        self._check_fitted()
-        X = self._check_stamps_X(X, reset=False)
-        return NeuralNet.predict_proba(self, X)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Class labels of stamps ``X``, shape ``(n_objects,)``."""
-        proba = self.predict_proba(X)
-        return self.classes_[proba.argmax(axis=1)]

@@ -1,0 +1,264 @@
+"""Similarity search and anomaly ranking in a feature space (seed 004).
+
+ULISSE (seed 004 §2) turns image analysis into geometry: once each stamp is
+a point of a feature space (:class:`~skastro.nn.ImageEmbedder`, or the
+representation of a :class:`~skastro.nn.MagnitudePretrainer`), the most
+similar objects to an example are its nearest neighbours (§3.1–3.3), a
+physical parameter is estimated from the neighbours' values (§3.2: a
+:class:`~sklearn.neighbors.KNeighborsRegressor` in a
+:class:`~sklearn.pipeline.Pipeline`), and unusual objects are the ones far
+from all others (§3.5: "a low distance with respect to the first neighbour"
+defines normality). Everything here is scikit-learn's own
+:class:`~sklearn.neighbors.NearestNeighbors` and
+:class:`~sklearn.neighbors.LocalOutlierFactor`, wrapped for stamps.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
+from sklearn.preprocessing import normalize
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["SimilaritySearch", "precision_at_k", "rank_anomalies"]
+
+
+class SimilaritySearch(BaseEstimator):
+    """Query stamps by example: the nearest neighbours in a feature space.
+
+    ``fit`` embeds a gallery of stamps with ``embedder`` and indexes the
+    features with :class:`~sklearn.neighbors.NearestNeighbors`;
+    :meth:`kneighbors` embeds query stamps and returns the most similar
+    gallery objects.
+
+    Parameters
+    ----------
+    embedder : transformer or None, default=None
+        Maps stamps to features (``fit``/``transform``), e.g.
+        :class:`~skastro.nn.ImageEmbedder` or a fitted
+        :class:`~skastro.nn.MagnitudePretrainer`; it is cloned and fitted on
+        the gallery unless ``prefit=True``. ``None``: ``X`` already holds
+        features, shape ``(n_objects, n_features)``.
+    n_neighbors : int, default=10
+        Neighbours returned by default.
+    metric : str, default="cosine"
+        Distance in feature space (any :class:`~sklearn.neighbors.NearestNeighbors`
+        metric). Cosine ignores the overall scale of the features, which
+        follows the object's brightness.
+    prefit : bool, default=False
+        Use ``embedder`` as given (already fitted) instead of a fitted clone.
+
+    Attributes
+    ----------
+    embedder_ : transformer or None
+        The fitted embedder.
+    features_ : ndarray of shape (n_gallery, n_features)
+        Features of the gallery.
+    index_ : NearestNeighbors
+        The fitted index.
+    labels_ : ndarray of shape (n_gallery,) or None
+        The ``y`` given to ``fit`` (labels of the gallery, for
+        :func:`precision_at_k`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skastro.neighbors import SimilaritySearch
+    >>> feats = np.array([[0.0, 1.0], [0.1, 1.0], [1.0, 0.0]])
+    >>> search = SimilaritySearch(n_neighbors=2).fit(feats, y=["a", "a", "b"])
+    >>> search.kneighbors(feats[:1])[1].tolist()
+    [[0, 1]]
+    """
+
+    _parameter_constraints: dict = {
+        "embedder": [None, object],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "metric": [str, callable],
+        "prefit": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        embedder: Any = None,
+        *,
+        n_neighbors: int = 10,
+        metric: str = "cosine",
+        prefit: bool = False,
+    ):
+        self.embedder = embedder
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+        self.prefit = prefit
+
+    def _features(self, X: Any) -> np.ndarray:
+        if self.embedder_ is None:
+            feats = np.asarray(X, dtype=float)
+            if feats.ndim != 2:
+                raise ValueError(
+                    f"without an embedder X must be a feature table (n_objects, "
+                    f"n_features); got shape {feats.shape}. Pass embedder="
+                    "ImageEmbedder() to search stamps."
+                )
+            return feats
+        return np.asarray(self.embedder_.transform(X))
+
+    def fit(self, X: Any, y: Any = None) -> SimilaritySearch:
+        """Embed and index the gallery ``X`` (stamps, or features).
+
+        Parameters
+        ----------
+        X : stamps (n, bands, h, w), SliceDict, or features (n, n_features)
+        y : array-like of shape (n,), optional
+            Labels of the gallery, kept as ``labels_``.
+
+        Returns
+        -------
+        self : SimilaritySearch
+        """
+        self._validate_params()
+        if self.embedder is None:
+            self.embedder_ = None
+        elif self.prefit:
+            self.embedder_ = self.embedder
+        else:
+            self.embedder_ = clone(self.embedder).fit(X)
+        self.features_ = self._features(X)
+        if len(self.features_) < 2:
+            raise ValueError(
+                f"the gallery holds {len(self.features_)} object(s); a similarity "
+                "search needs at least 2."
+            )
+        self.index_ = NearestNeighbors(metric=self.metric).fit(self.features_)
+        self.labels_ = None if y is None else np.asarray(y)
+        if self.labels_ is not None and len(self.labels_) != len(self.features_):
+            raise ValueError(
+                f"y has {len(self.labels_)} labels for {len(self.features_)} gallery "
+                "objects."
+            )
+        return self
+
+    def kneighbors(
+        self, X: Any, n_neighbors: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Most similar gallery objects to each query.
+
+        Parameters
+        ----------
+        X : stamps or features
+            Queries, in the form given to ``fit``.
+        n_neighbors : int, optional
+            Default ``self.n_neighbors``; at most the gallery size.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, n_neighbors)
+            Increasing.
+        indices : ndarray of shape (n_queries, n_neighbors)
+            Rows of the gallery.
+        """
+        check_is_fitted(self, "index_")
+        k = self.n_neighbors if n_neighbors is None else int(n_neighbors)
+        k = min(k, len(self.features_))
+        return self.index_.kneighbors(self._features(X), n_neighbors=k)
+
+
+@validate_params(
+    {
+        "query_labels": ["array-like"],
+        "neighbor_labels": ["array-like"],
+        "k": [Interval(Integral, 1, None, closed="left"), None],
+    },
+    prefer_skip_nested_validation=True,
+)
+def precision_at_k(query_labels, neighbor_labels, *, k: int | None = None) -> float:
+    """Fraction of the first ``k`` neighbours sharing the query's label.
+
+    Parameters
+    ----------
+    query_labels : array-like of shape (n_queries,)
+        Label of each query (e.g. the rare class searched for).
+    neighbor_labels : array-like of shape (n_queries, n_neighbors)
+        Labels of each query's neighbours, nearest first (``labels_[indices]``
+        from :meth:`SimilaritySearch.kneighbors`).
+    k : int, optional
+        Neighbours counted; default all columns.
+
+    Returns
+    -------
+    precision : float
+        Mean over the queries of the fraction of matching neighbours.
+    """
+    q = np.asarray(query_labels)
+    nb = np.asarray(neighbor_labels)
+    if nb.ndim != 2 or len(nb) != len(q):
+        raise ValueError(
+            f"neighbor_labels must have shape (n_queries, n_neighbors) = ({len(q)}, k); "
+            f"got {nb.shape}."
+        )
+    k = nb.shape[1] if k is None else k
+    if k > nb.shape[1]:
+        raise ValueError(f"k={k} exceeds the {nb.shape[1]} neighbours given.")
+    return float(np.mean(nb[:, :k] == q[:, None]))
+
+
+@validate_params(
+    {
+        "features": ["array-like"],
+        "method": [StrOptions({"lof", "nearest"})],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "metric": [str, callable],
+    },
+    prefer_skip_nested_validation=True,
+)
+def rank_anomalies(
+    features, *, method: str = "lof", n_neighbors: int = 20, metric: str = "cosine"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rank objects from most to least unusual in a feature space.
+
+    Parameters
+    ----------
+    features : array-like of shape (n_objects, n_features)
+        E.g. :class:`~skastro.nn.ImageEmbedder` output.
+    method : {"lof", "nearest"}, default="lof"
+        ``"lof"``: scikit-learn's
+        :class:`~sklearn.neighbors.LocalOutlierFactor` (density relative to
+        the ``n_neighbors`` neighbours; the score is ``-negative_outlier_factor_``).
+        ``"nearest"``: the distance to the nearest other object (seed 004
+        §3.5: normal objects have a close first neighbour).
+    n_neighbors : int, default=20
+        Neighbourhood size for ``"lof"``.
+    metric : str, default="cosine"
+        Distance in feature space.
+
+    Returns
+    -------
+    order : ndarray of shape (n_objects,)
+        Object indices, most unusual first.
+    scores : ndarray of shape (n_objects,)
+        Anomaly score of each object (higher is more unusual), in input order.
+    """
+    X = np.asarray(features, dtype=float)
+    if X.ndim != 2 or len(X) < 3:
+        raise ValueError(
+            f"features must be a table (n_objects >= 3, n_features); got shape {X.shape}."
+        )
+    if not np.isfinite(X).all():
+        raise ValueError("features hold NaN or infinite values; embed finite stamps.")
+    if method == "lof":
+        lof = LocalOutlierFactor(
+            n_neighbors=min(n_neighbors, len(X) - 1), metric=metric
+        )
+        lof.fit(X)
+        scores = -lof.negative_outlier_factor_
+    else:
+        if metric == "cosine":
+            X, metric = normalize(X), "euclidean"
+        dist, _ = NearestNeighbors(n_neighbors=2, metric=metric).fit(X).kneighbors(X)
+        scores = dist[:, 1]
+    order = np.argsort(-scores, kind="stable")
+    return order, scores

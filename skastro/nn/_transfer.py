@@ -1,0 +1,419 @@
+"""Transfer learning on torchvision backbones (seed 002 §3.2).
+
+:class:`TransferCNNClassifier` puts seed 002's head — Dense 2048 (Glorot
+initialisation, bias 0.01), Leaky ReLU, Dropout 0.5, softmax — on one of five
+torchvision backbones (:mod:`skastro.nn._backbones`), with the paper's
+regularisers on the hidden layer (L2 penalty λ, max-norm constraint γ) and
+freezing policies, as a skorch classifier: the backbone, the optimizer,
+λ and γ are grid parameters of one :class:`~sklearn.model_selection.GridSearchCV`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from numbers import Integral, Real
+from typing import Any
+
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+from skorch import NeuralNet, NeuralNetClassifier
+from skorch.callbacks import Callback, EarlyStopping, Freezer, LRScheduler, Unfreezer
+from skorch.dataset import ValidSplit
+from torch import nn
+from torch.optim.lr_scheduler import MultiStepLR
+
+from ._backbones import (
+    BACKBONES,
+    BackboneNet,
+    _spec,
+    backbone_layers,
+    load_backbone_weights,
+    resolve_backbone_weights,
+)
+from ._pretrain import _COMMON_CONSTRAINTS, _StampClassifierMixin, _StampNetMixin
+
+__all__ = ["MaxNorm", "TransferCNNClassifier", "TransferNet"]
+
+#: Smallest stamp side accepted when stamps are resized inside the network:
+#: below it there is too little to upsample.
+MIN_RESIZED_SIDE = 8
+
+
+class TransferNet(nn.Module):
+    """A torchvision backbone under seed 002's classification head.
+
+    Parameters
+    ----------
+    backbone : str, default="efficientnet_b0"
+        Backbone name (see :class:`BackboneNet`).
+    in_channels : int, default=3
+        Bands of the stamps.
+    n_outputs : int, default=2
+        Classes (logits).
+    n_hidden : int, default=2048
+        Units of the hidden dense layer.
+    dropout : float, default=0.5
+        Dropout probability after the hidden layer.
+    negative_slope : float, default=0.3
+        Slope of the Leaky ReLU for negative inputs; 0.3 is the Keras default
+        the paper used ("default settings").
+    input_size : "auto", int or None, default="auto"
+        Resizing of the stamps (see :class:`BackboneNet`).
+
+    Notes
+    -----
+    Parameter groups: ``backbone.*`` (the torchvision network), ``hidden.*``
+    (Dense 2048, Glorot-uniform weights, biases 0.01) and ``head.*`` (the
+    output layer). :meth:`embed` returns the hidden layer's activations.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "efficientnet_b0",
+        in_channels: int = 3,
+        n_outputs: int = 2,
+        *,
+        n_hidden: int = 2048,
+        dropout: float = 0.5,
+        negative_slope: float = 0.3,
+        input_size: str | int | None = "auto",
+    ):
+        super().__init__()
+        self.backbone = BackboneNet(backbone, in_channels, input_size=input_size)
+        self.hidden = nn.Linear(self.backbone.n_features, n_hidden)
+        nn.init.xavier_uniform_(self.hidden.weight)
+        nn.init.constant_(self.hidden.bias, 0.01)
+        self.activation = nn.LeakyReLU(negative_slope)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(n_hidden, n_outputs)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The ``(n, n_hidden)`` activations of the hidden layer."""
+        return self.activation(self.hidden(self.backbone(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.embed(x)))
+
+
+class MaxNorm(Callback):
+    """Max-norm constraint on a linear layer, after every optimizer step.
+
+    Each unit's incoming weight vector is rescaled to an L2 norm of at most
+    ``max_norm`` (Srebro & Shraibman 2005; Keras' ``MaxNorm`` on a Dense
+    kernel), as seed 002 applies to its hidden layer (γ = 2).
+
+    Parameters
+    ----------
+    max_norm : float
+        Largest allowed norm.
+    module : str, default="hidden"
+        Dotted name of the :class:`~torch.nn.Linear` layer inside ``module_``.
+    """
+
+    def __init__(self, max_norm: float, module: str = "hidden"):
+        self.max_norm = max_norm
+        self.module = module
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        if not training:
+            return
+        weight = net.module_.get_submodule(self.module).weight
+        with torch.no_grad():
+            weight.copy_(torch.renorm(weight, p=2, dim=0, maxnorm=self.max_norm))
+
+
+class TransferCNNClassifier(_StampNetMixin, _StampClassifierMixin, NeuralNetClassifier):
+    """Classify stamps with a torchvision backbone and seed 002's head.
+
+    The set-up of seed 002 §3.2: the convolutional part of VGG16,
+    DenseNet121, ResNeXt50, InceptionV3 or EfficientNet-B0
+    (:class:`~skastro.nn.BackboneNet`, torchvision's architectures), global
+    pooling, one dense layer of 2048 units (Glorot initialisation, bias
+    0.01, Leaky ReLU), dropout 0.5 and a softmax output
+    (:class:`~skastro.nn.TransferNet`). Stamps may have any number of bands
+    (the first convolution is rebuilt for them) and stamps smaller than an
+    architecture accepts are resized bilinearly inside the network (to 32
+    pixels, or 75 for InceptionV3; see ``input_size``).
+
+    Weights come from a local file, a state dict or a fitted
+    :class:`~skastro.nn.MagnitudePretrainer`; nothing is downloaded (see
+    ``weights``). Freezing policies:
+
+    - ``"none"``: every layer trains from the first epoch (from scratch, or
+      fine-tuning everything);
+    - ``"head"``: the backbone stays frozen; only the dense layers train
+      (feature extraction);
+    - ``"two_phase"`` (the paper's fine-tuning): the backbone is frozen for
+      ``warmup_epochs`` (10) epochs while the head trains, then its last
+      ``unfreeze_last`` (7) layers with weights are unfrozen, optionally at
+      a new learning rate ``finetune_lr``. Built from skorch's
+      :class:`~skorch.callbacks.Freezer`, :class:`~skorch.callbacks.Unfreezer`
+      and :class:`~skorch.callbacks.LRScheduler`.
+
+    Parameters
+    ----------
+    backbone : str, default="efficientnet_b0"
+        ``"vgg16"``, ``"densenet121"``, ``"resnext50"``, ``"inception_v3"`` or
+        ``"efficientnet_b0"``.
+    weights : None, "imagenet", path, mapping, PretrainedWeights or MagnitudePretrainer, default=None
+        Starting weights of the backbone. ``None``: random (from scratch).
+        ``"imagenet"``: torchvision's ImageNet file under its torchvision
+        name (``vgg16-397923af.pth`` …) in ``weights_dir`` or torch's hub
+        cache, never downloaded — the error says how to fetch it on a
+        connected machine. A path or a state dict: torchvision's format. A
+        fitted :class:`~skastro.nn.MagnitudePretrainer` (full width): VGG16
+        weights learned on astronomical stamps. Three-band weights are
+        adapted to other band counts (each band gets the mean RGB filter
+        times 3 / C).
+    weights_dir : path-like or None, default=None
+        Folder searched for ``"imagenet"`` weight files.
+    freeze : {"none", "head", "two_phase"}, default="none"
+        Which layers train when (see above).
+    warmup_epochs : int, default=10
+        Epochs with the backbone frozen in ``"two_phase"``.
+    unfreeze_last : int, default=7
+        Backbone layers (with weights, counted from the output) unfrozen
+        after the warm-up in ``"two_phase"``.
+    finetune_lr : float or None, default=None
+        Learning rate after the warm-up; ``None`` keeps ``lr``.
+    l2 : float, default=0.0
+        L2 penalty λ on the hidden layer's weights, ``λ · Σ w²`` added to the
+        loss (the paper's λ ∈ {0, 0.1}).
+    max_norm : float or None, default=None
+        Max-norm constraint γ on the hidden layer (the paper's γ ∈ {0, 2};
+        ``None`` or 0: none).
+    input_size : "auto", int or None, default="auto"
+        ``"auto"``: stamps smaller than the backbone's minimum are upsampled
+        to it; an int: every stamp is resized to that side (pixels);
+        ``None``: no resizing (smaller stamps raise an error).
+    class_weight : "balanced", dict or None, default=None
+        Cross-entropy class weights (``"balanced"``: inversely proportional
+        to class frequency).
+    optimizer : torch optimizer class, default=torch.optim.Adam
+        A grid parameter, as in the paper (Adam, RAdam, RMSprop; SGD with
+        ``optimizer__momentum=0.9`` for the paper's fine-tuning).
+    lr : float, default=1e-3
+    max_epochs : int, default=200
+    batch_size : int, default=32
+    patience : int or None, default=10
+        Early stopping on the validation loss (skorch
+        :class:`~skorch.callbacks.EarlyStopping`, best weights restored).
+        ``None``, or ``train_split=None`` (no validation set), trains all
+        ``max_epochs``.
+    train_split : callable or None, default=ValidSplit(0.1, stratified=True)
+    criterion : torch loss class, default=torch.nn.CrossEntropyLoss
+    device : str, default="cpu"
+        ``"cuda"`` trains on a GPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds torch (initial weights, dropout, batch order) in ``fit``.
+    **kwargs
+        Other skorch parameters; network ones as ``module__n_hidden``,
+        ``module__dropout``, ``module__negative_slope``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    class_weight_ : ndarray of shape (n_classes,) or None
+    n_channels_ : int
+        Bands of the stamps seen in ``fit``.
+    module_ : TransferNet
+        The trained network.
+    history_ : skorch.History
+
+    See Also
+    --------
+    ImageEmbedder : frozen-backbone features for similarity search.
+    PretrainedStampClassifier : seed 000's VGG16 classifier.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skastro.nn import TransferCNNClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(8, 5, 32, 32)).astype(np.float32)
+    >>> y = np.array(["LSBG", "artifact"] * 4)
+    >>> clf = TransferCNNClassifier(backbone="efficientnet_b0", max_epochs=1,
+    ...                             train_split=None, verbose=0, random_state=0)
+    >>> clf.fit(X, y).predict_proba(X).shape
+    (8, 2)
+    """
+
+    _parameter_constraints: dict = {
+        **_COMMON_CONSTRAINTS,
+        "backbone": [StrOptions(set(BACKBONES) | {"resnext50_32x4d"})],
+        "freeze": [StrOptions({"none", "head", "two_phase"})],
+        "warmup_epochs": [Interval(Integral, 1, None, closed="left")],
+        "unfreeze_last": [Interval(Integral, 0, None, closed="left")],
+        "finetune_lr": [Interval(Real, 0, None, closed="neither"), None],
+        "l2": [Interval(Real, 0, None, closed="left")],
+        "max_norm": [Interval(Real, 0, None, closed="left"), None],
+        "input_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+    }
+
+    def __init__(
+        self,
+        module=TransferNet,
+        *,
+        backbone="efficientnet_b0",
+        weights=None,
+        weights_dir=None,
+        freeze="none",
+        warmup_epochs=10,
+        unfreeze_last=7,
+        finetune_lr=None,
+        l2=0.0,
+        max_norm=None,
+        input_size="auto",
+        class_weight=None,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=200,
+        batch_size=32,
+        patience=10,
+        train_split=ValidSplit(0.1, stratified=True, random_state=0),  # noqa: B008
+        device="cpu",
+        random_state=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("iterator_train__shuffle", True)
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            device=device,
+            **kwargs,
+        )
+        self.backbone = backbone
+        self.weights = weights
+        self.weights_dir = weights_dir
+        self.freeze = freeze
+        self.warmup_epochs = warmup_epochs
+        self.unfreeze_last = unfreeze_last
+        self.finetune_lr = finetune_lr
+        self.l2 = l2
+        self.max_norm = max_norm
+        self.input_size = input_size
+        self.class_weight = class_weight
+        self.patience = patience
+        self.random_state = random_state
+
+    # -- configuration -------------------------------------------------
+    def _min_stamp_side(self) -> tuple[int, str]:
+        name, spec = _spec(self.backbone)
+        if self.input_size is None:
+            return spec.min_size, f"{name} (input_size=None, no resizing)"
+        return MIN_RESIZED_SIDE, "too little is left to resize"
+
+    def _unfrozen_after_warmup(self) -> list[str]:
+        """Parameter-name patterns of the last ``unfreeze_last`` backbone layers."""
+        if self.unfreeze_last == 0:
+            return []
+        layers = _layer_names(_spec(self.backbone)[0])
+        return [f"backbone.{name}.*" for name in layers[-self.unfreeze_last :]]
+
+    @property
+    def _default_callbacks(self):
+        callbacks = self._classifier_callbacks()
+        if self.freeze in ("head", "two_phase"):
+            callbacks.append(("freeze_backbone", Freezer("backbone.*", at=1)))
+        if self.freeze == "two_phase":
+            callbacks.append(
+                (
+                    "unfreeze_last",
+                    Unfreezer(self._unfrozen_after_warmup(), at=self.warmup_epochs + 1),
+                )
+            )
+            if self.finetune_lr is not None:
+                callbacks.append(
+                    (
+                        "finetune_lr",
+                        LRScheduler(
+                            policy=MultiStepLR,
+                            milestones=[self.warmup_epochs],
+                            gamma=self.finetune_lr / self.lr,
+                        ),
+                    )
+                )
+        if self.max_norm:
+            callbacks.append(("max_norm", MaxNorm(self.max_norm)))
+        if self.patience is not None and self.train_split is not None:
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(patience=self.patience, load_best=True),
+                )
+            )
+        return callbacks
+
+    def _module_kwargs(self) -> dict[str, Any]:
+        kwargs = super()._module_kwargs()
+        for key in ("backbone", "input_size"):
+            if key in kwargs and kwargs[key] != getattr(self, key):
+                raise ValueError(
+                    f"module__{key}={kwargs[key]!r} conflicts with {key}="
+                    f"{getattr(self, key)!r}; set {key} on the classifier only."
+                )
+            kwargs[key] = getattr(self, key)
+        return kwargs
+
+    def initialize_module(self):
+        super().initialize_module()
+        state = resolve_backbone_weights(
+            self.weights, self.backbone, weights_dir=self.weights_dir
+        )
+        if state is not None:
+            load_backbone_weights(self.module_.backbone, state)
+        return self
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        if self.l2:
+            loss = loss + self.l2 * self.module_.hidden.weight.pow(2).sum()
+        return loss
+
+    def fit(self, X: Any, y: Any, **fit_params) -> TransferCNNClassifier:
+        """Train on stamps ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_objects, n_bands, height, width) or SliceDict
+            Stamps, channels first (float32; NaN pixels read as 0), or a
+            mapping holding them under ``"stamps"``.
+        y : array-like of shape (n_objects,)
+            Class labels of any type.
+
+        Returns
+        -------
+        self : TransferCNNClassifier
+        """
+        self._validate_hyperparams()
+        if self.freeze == "two_phase" and self.warmup_epochs >= self.max_epochs > 0:
+            raise ValueError(
+                f"freeze='two_phase' trains the head alone for warmup_epochs="
+                f"{self.warmup_epochs} epochs, which leaves none of max_epochs="
+                f"{self.max_epochs} for fine-tuning; raise max_epochs or use "
+                "freeze='head'."
+            )
+        X = self._check_stamps_X(X, reset=True)
+        y = self._encode_targets(y, reset=True)
+        if not self.warm_start or not self.initialized_:
+            self.initialize()
+        NeuralNet.partial_fit(self, X, y, _routing_method="fit", **fit_params)
+        return self
+
+
+@cache
+def _layer_names(name: str) -> tuple[str, ...]:
+    """Layers with weights of backbone ``name`` (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        return tuple(backbone_layers(BackboneNet(name, 3)))
