@@ -20,15 +20,14 @@ One CPU thread, the full seed-001 network (Table 3.3), untrained weights
 - batch throughput (sequences/s) of ``predict_proba`` on 22-epoch sequences.
 
 Measured on our 2-core shared build machine (AMD EPYC, AVX-512, torch 2.13,
-load average 1.2-2.8; docs/user_guide/sequence_rcnn.rst has the table):
-streaming latency per alert median 3.2-3.7 ms in 7 of 9 runs (3.9-4.6 ms
-at the highest loads; median of the medians 3.63 ms), fastest alert
-2.1-2.6 ms, against 4.8-5.1 ms median and 4.0-4.3 ms fastest for the
-previous stream run alternately (6.7 ms median reported before at load
-1.9). The target of 3.7 ms was met in 6 of 9 runs; the median moves with
-the load because the dense layer and the LSTM (22 MB of weights, more than
-a core's share of the cache) are limited by memory traffic, which other
-jobs share. On a quiet core: convolutions about 1.2 ms, dense + LSTM
+load average 1.2-3.1; docs/user_guide/sequence_rcnn.rst has the table):
+streaming latency per alert median 2.3-4.6 ms over 15 runs (median of the
+medians 3.32 ms, target met in 12), fastest alert 1.85-3.2 ms; the previous
+stream, run alternately 7 times: median 4.3-5.2 ms (5.07 ms), fastest
+3.8-4.4 ms (6.7 ms median reported before at load 1.9). The median moves
+with the load because the dense layer and the LSTM (22 MB of weights, more
+than a core's share of the cache) are limited by memory traffic, which
+other jobs share. On a quiet core: convolutions about 1.2 ms, dense + LSTM
 0.8-1.1 ms, the rest 0.2 ms.
 """
 
