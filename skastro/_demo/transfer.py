@@ -20,7 +20,7 @@ TITLE = "Transfer backbones: one grid search, similarity search, anomaly ranking
 
 # (pool, labelled, pretraining epochs, classifier epochs, backbones)
 _SIZES = {
-    "small": (300, 240, 3, 3, ("vgg16", "efficientnet_b0")),
+    "small": (300, 240, 3, 4, ("vgg16", "densenet121")),
     "paper": (
         20000,
         4000,
