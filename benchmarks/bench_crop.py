@@ -25,13 +25,15 @@ Usage::
 The field (3.8 GiB for the full size) is written once into benchmarks/_data/
 (or ``--data-dir``).
 
-Measured on the shared 2-core development machine (load average 3.9-5.5),
-10 runs of the full size with ``n_jobs=1``: FITSCropper 1.9-7.7 s (median
-3.1 s; CPU 1.8-3.7 s), the Cutout2D loop 68-177 s (median 106 s); speed ratio
-20.5-53x in wall time (median 32x), 21-46x in CPU time (median 37x); 12 MiB
-allocated beyond the output (0.3% of the field). The previous implementation
-(buffers + numpy fancy indexing), alternated with it: 18-22x (wall), 16-19x
-(CPU). See docs/user_guide/fits_stamps.rst.
+Measured on the shared 2-core development machine (load average 3.4-5.5),
+16 runs of the full size with ``n_jobs=1``: FITSCropper 1.9-7.7 s (median
+3.5 s; CPU 1.8-4.6 s, of which 0.7-3.3 s system time for the first touch of
+the output), the Cutout2D loop 68-177 s (median 100 s); speed ratio 15-53x in
+wall time (median 29x, >= 20x in 14 of 16 runs), 15-46x in CPU time (median
+34x, >= 20x in 15 of 16); 12 MiB allocated beyond the output (0.3% of the
+field). The previous implementation (buffers + numpy fancy indexing),
+alternated with it: 18-22x (wall), 16-19x (CPU).
+See docs/user_guide/fits_stamps.rst.
 """
 
 from __future__ import annotations
@@ -153,7 +155,9 @@ def main() -> None:
 
     tracemalloc.start()
     t0, c0, o0 = time.perf_counter(), time.process_time(), os.times()
+    majflt0 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
     stamps = cropper.transform(catalog)
+    majflt = resource.getrusage(resource.RUSAGE_SELF).ru_majflt - majflt0
     t_skastro = time.perf_counter() - t0
     c_skastro = time.process_time() - c0
     o1 = os.times()
@@ -185,7 +189,8 @@ def main() -> None:
     print(
         f"FITSCropper        : {t_skastro:8.2f} s  ({n * n_bands / t_skastro:,.0f} "
         f"cutouts/s; n_jobs={args.n_jobs}; CPU {user:.1f} s user + {system:.1f} s "
-        "system, the latter mostly the first touch of the output's pages)"
+        "system, the latter mostly the first touch of the output's pages; "
+        f"{majflt} page faults read from disk)"
     )
     print(
         f"Cutout2D loop      : {t_cutout:8.2f} s  ({n * n_bands / t_cutout:,.0f} "
