@@ -227,18 +227,84 @@ EPSILON = 1e-300
 
 
 @numba.jit(**_JIT)
+def _split(v):
+    """Veltkamp split of ``v`` into two 26-bit halves (``v == hi + lo``)."""
+    c = 134217729.0 * v
+    hi = c - (c - v)
+    return hi, v - hi
+
+
+@numba.jit(**_JIT)
+def pow2(x, two):
+    """``x ** 2.0`` with the bits of libm's ``pow(x, 2.0)`` (what numpy's scalar
+    power calls), without calling ``pow`` in most cases.
+
+    ``x * x`` is the correctly rounded square; glibc's ``pow`` is within
+    0.52 ULP of the exact value, so it returns the same double unless the
+    exact square lies within 0.05 ULP of a rounding midpoint. The exact error
+    of ``x * x`` (Dekker's product) tells when it is safely away from one;
+    otherwise (about 10% of cases), and out of the safe range, ``pow`` is
+    called. The test suite compares both with ``pow`` on a million values. ``two`` must be 2.0, passed at run time so that LLVM keeps the
+    ``pow`` call.
+    """
+    ax = abs(x)
+    if not (1e-140 < ax < 1e140):
+        return x**two
+    p = x * x
+    hi, lo = _split(x)
+    err = ((hi * hi - p) + 2.0 * hi * lo) + lo * lo  # exact x*x - p
+    # p + 1.1 err rounds to p iff |err| < 0.455 of the spacing of the doubles
+    # on err's side of p: then the exact square is more than 0.54 spacing
+    # from the other neighbour, and pow (error < 0.52 ULP) returns p.
+    if p + 1.1 * err == p:
+        return p
+    return x**two
+
+
+@numba.jit(**_JIT)
+def rsqrt(y, minus_half):
+    """``y ** -0.5`` with the bits of libm's ``pow(y, -0.5)`` (see :func:`pow2`).
+
+    ``1 / sqrt(y)`` is checked against the exact value through the residual
+    ``r * r * y - 1`` computed with Dekker's products; when it is within
+    0.455 ULP of ``y ** -0.5`` it is the double ``pow`` returns.
+    """
+    if not (1e-140 < y < 1e140):
+        return y**minus_half
+    r = 1.0 / math.sqrt(y)
+    rr = r * r
+    rh, rl = _split(r)
+    rr_err = ((rh * rh - rr) + 2.0 * rh * rl) + rl * rl  # r*r = rr + rr_err
+    p1 = rr * y
+    ah, al = _split(rr)
+    yh, yl = _split(y)
+    e1 = (((ah * yh - p1) + ah * yl) + al * yh) + al * yl  # rr*y = p1 + e1
+    s = ((p1 - 1.0) + e1) + rr_err * y  # r*r*y - 1
+    d = 0.5 * r * s  # r - y**-0.5, to first order
+    if r - 1.1 * d == r:  # as in pow2: within 0.455 spacing of the exact value
+        return r
+    return y**minus_half
+
+
+@numba.jit(**_JIT)
 def _car_filter(a, x, b_tau, omega0, error_vars, two, minus_half):
     """Kalman recursion of the CAR(1) likelihood, in feets' order of operations.
 
     Returns ``(2 pi (Omega_i + e_i)) ** -0.5`` and the Gaussian exponent for
     i >= 1. ``a[i - 1] = exp(-(t_i - t_{i-1}) / tau)``, ``b_tau = b * tau``.
-    The powers take their exponents at run time so that they call ``pow`` as
-    numpy's scalar power does (a constant 2 would become ``x * x``, which
-    rounds differently).
+    The powers are those of libm's ``pow`` (as numpy's scalar power, which
+    feets uses): :func:`pow2` and :func:`rsqrt` give its bits.
     """
     n = x.size
     coef = np.empty(n - 1)
     expo = np.empty(n - 1)
+    _car_filter_into(a, x, b_tau, omega0, error_vars, two, minus_half, coef, expo)
+    return coef, expo
+
+
+@numba.jit(**_JIT)
+def _car_filter_into(a, x, b_tau, omega0, error_vars, two, minus_half, coef, expo):
+    n = x.size
     omega_prev = omega0
     x_hat_prev = 0.0
     x_ast_prev = x[0] - b_tau
@@ -248,17 +314,16 @@ def _car_filter(a, x, b_tau, omega0, error_vars, two, minus_half):
         x_hat = a_new * x_hat_prev + a_new * omega_prev / (
             omega_prev + error_vars[i - 1]
         ) * (x_ast_prev - x_hat_prev)
-        a2 = a_new**two
+        a2 = pow2(a_new, two)
         omega = omega0 * (1 - a2) + a2 * omega_prev * (
             1 - omega_prev / (omega_prev + error_vars[i - 1])
         )
         var = omega + error_vars[i]
-        coef[i - 1] = (2 * math.pi * var) ** minus_half
-        expo[i - 1] = -0.5 * ((x_hat - x_ast) ** two / var)
+        coef[i - 1] = rsqrt(2 * math.pi * var, minus_half)
+        expo[i - 1] = -0.5 * (pow2(x_hat - x_ast, two) / var)
         omega_prev = omega
         x_hat_prev = x_hat
         x_ast_prev = x_ast
-    return coef, expo
 
 
 def car_neg_loglik(params, neg_dt, x, error_vars, mean_x):
@@ -274,6 +339,266 @@ def car_neg_loglik(params, neg_dt, x, error_vars, mean_x):
         np.exp(neg_dt / tau), x, b * tau, tau * sigma**2 / 2.0, error_vars, 2.0, -0.5
     )
     return -np.cumsum(np.log(coef * (np.exp(expo) + EPSILON)))[-1]
+
+
+@numba.jit(**_JIT)
+def _car_filter_rows(A, x, error_vars, mean_x, pts, two, minus_half):
+    """:func:`_car_filter` for each parameter pair ``pts[k] = (sigma, tau)``."""
+    k = pts.shape[0]
+    n = x.size
+    coef = np.empty((k, n - 1))
+    expo = np.empty((k, n - 1))
+    for r in range(k):
+        sigma = pts[r, 0]
+        tau = pts[r, 1]
+        b = mean_x / tau
+        omega0 = tau * pow2(sigma, two) / 2.0
+        _car_filter_into(
+            A[r], x, b * tau, omega0, error_vars, two, minus_half, coef[r], expo[r]
+        )
+    return coef, expo
+
+
+@numba.jit(**_JIT)
+def _row_sums(L):
+    out = np.empty(L.shape[0])
+    for r in range(L.shape[0]):
+        total = 0.0
+        for i in range(L.shape[1]):
+            total = total + L[r, i]
+        out[r] = -total
+    return out
+
+
+def car_neg_loglik_many(pts, neg_dt, x, error_vars, mean_x):
+    """:func:`car_neg_loglik` at every row of ``pts`` (bit-identical values).
+
+    numpy's exponential and logarithm are element-wise, so computing them on
+    a ``(len(pts), n - 1)`` array gives each row the bits of the one-row call.
+    """
+    A = np.exp(neg_dt[None, :] / pts[:, 1:2])
+    coef, expo = _car_filter_rows(A, x, error_vars, mean_x, pts, 2.0, -0.5)
+    return _row_sums(np.log(coef * (np.exp(expo) + EPSILON)))
+
+
+@numba.jit(**_JIT)
+def _car_guess(sigma, tau, neg_dt, x, error_vars, mean_x):
+    """The CAR likelihood with libm's exp/log and plain products: within a few
+    ULP of :func:`car_neg_loglik`, used to guess the optimiser's path."""
+    n = x.size
+    b_tau = (mean_x / tau) * tau
+    omega0 = tau * sigma * sigma / 2.0
+    omega_prev = omega0
+    x_hat_prev = 0.0
+    x_ast_prev = x[0] - b_tau
+    total = 0.0
+    for i in range(1, n):
+        a_new = math.exp(neg_dt[i - 1] / tau)
+        x_ast = x[i] - b_tau
+        x_hat = a_new * x_hat_prev + a_new * omega_prev / (
+            omega_prev + error_vars[i - 1]
+        ) * (x_ast_prev - x_hat_prev)
+        a2 = a_new * a_new
+        omega = omega0 * (1 - a2) + a2 * omega_prev * (
+            1 - omega_prev / (omega_prev + error_vars[i - 1])
+        )
+        var = omega + error_vars[i]
+        d = x_hat - x_ast
+        total = total + math.log(
+            1.0
+            / math.sqrt(2 * math.pi * var)
+            * (math.exp(-0.5 * (d * d / var)) + EPSILON)
+        )
+        omega_prev = omega
+        x_hat_prev = x_hat
+        x_ast_prev = x_ast
+    return -total
+
+
+@numba.jit(**_JIT)
+def _same(a, b):
+    return a == b or (a != a and b != b)
+
+
+@numba.jit(**_JIT)
+def _clip(v, lo, hi):
+    if v < lo:
+        return lo
+    if v > hi:
+        return hi
+    return v
+
+
+@numba.jit(**_JIT)
+def _argsort3(f):
+    """numpy's argsort of three values (insertion sort: stable, NaN last)."""
+    idx = np.arange(3)
+    for i in range(1, 3):
+        j = i
+        while j > 0:
+            a = f[idx[j]]
+            b = f[idx[j - 1]]
+            if a < b or (b != b and a == a):
+                tmp = idx[j]
+                idx[j] = idx[j - 1]
+                idx[j - 1] = tmp
+                j -= 1
+            else:
+                break
+    return idx
+
+
+@numba.jit(**_JIT)
+def car_nelder_mead(neg_dt, x, error_vars, mean_x, known_pts, known_f, maxfun):
+    """scipy's bounded Nelder-Mead (1.17, defaults) on the CAR likelihood, as
+    feets runs it: start (10, 0.5), bounds [0, 100]^2, xatol = fatol = 1e-4,
+    at most ``maxfun`` evaluations and iterations.
+
+    The ``i``-th evaluation takes ``known_f[i]`` when it is at ``known_pts[i]``
+    (exact values from :func:`car_neg_loglik_many`), :func:`_car_guess`
+    otherwise. Returns the result, the points evaluated, the values used and
+    whether each was a known one: when all were, the run took exactly the
+    path scipy takes with feets' likelihood.
+    """
+    lo, hi = 0.0, 100.0
+    n_known = known_pts.shape[0]
+    pts = np.empty((maxfun, 2))
+    fused = np.empty(maxfun)
+    exact = np.zeros(maxfun, dtype=np.bool_)
+    sim = np.empty((3, 2))
+    sim[0, 0], sim[0, 1] = 10.0, 0.5
+    sim[1, 0], sim[1, 1] = (1 + 0.05) * 10.0, 0.5
+    sim[2, 0], sim[2, 1] = 10.0, (1 + 0.05) * 0.5
+    for r in range(3):
+        for c in range(2):
+            v = sim[r, c]
+            if v > hi:
+                v = 2 * hi - v
+            sim[r, c] = _clip(v, lo, hi)
+    fsim = np.full(3, np.inf)
+    nf = 0
+    p = np.empty(2)
+    for k in range(3):
+        if nf >= maxfun:
+            break
+        p0, p1 = sim[k, 0], sim[k, 1]
+        if nf < n_known and _same(p0, known_pts[nf, 0]) and _same(p1, known_pts[nf, 1]):
+            val = known_f[nf]
+            exact[nf] = True
+        else:
+            val = _car_guess(p0, p1, neg_dt, x, error_vars, mean_x)
+        pts[nf, 0], pts[nf, 1], fused[nf] = p0, p1, val
+        nf += 1
+        fsim[k] = val
+    ind = _argsort3(fsim)
+    sim = sim[ind].copy()
+    fsim = fsim[ind].copy()
+    ind = _argsort3(fsim)
+    sim = sim[ind].copy()
+    fsim = fsim[ind].copy()
+
+    iterations = 1
+    xbar = np.empty(2)
+    cand = np.empty((4, 2))  # xr, xe, xc, xcc
+    while nf < maxfun and iterations < maxfun:
+        # np.max(...) <= tol: False as soon as one value is NaN
+        converged = True
+        for r in range(1, 3):
+            for c in range(2):
+                if not abs(sim[r, c] - sim[0, c]) <= 1e-4:
+                    converged = False
+            if not abs(fsim[0] - fsim[r]) <= 1e-4:
+                converged = False
+        if converged:
+            break
+        for c in range(2):
+            xbar[c] = (sim[0, c] + sim[1, c]) / 2
+            cand[0, c] = _clip(2 * xbar[c] - 1 * sim[2, c], lo, hi)
+            cand[1, c] = _clip(3 * xbar[c] - 2 * sim[2, c], lo, hi)
+            cand[2, c] = _clip(1.5 * xbar[c] - 0.5 * sim[2, c], lo, hi)
+            cand[3, c] = _clip((1 - 0.5) * xbar[c] + 0.5 * sim[2, c], lo, hi)
+        # step: 0 reflect, then maybe 1 expand / 2 contract / 3 inside contract
+        fx = np.empty(4)
+        stop = False
+        steps = np.array([0, -1])
+        nsteps = 1
+        j = 0
+        doshrink = False
+        while j < nsteps:
+            s = steps[j]
+            if nf >= maxfun:
+                stop = True
+                break
+            p0, p1 = cand[s, 0], cand[s, 1]
+            if (
+                nf < n_known
+                and _same(p0, known_pts[nf, 0])
+                and _same(p1, known_pts[nf, 1])
+            ):
+                val = known_f[nf]
+                exact[nf] = True
+            else:
+                val = _car_guess(p0, p1, neg_dt, x, error_vars, mean_x)
+            pts[nf, 0], pts[nf, 1], fused[nf] = p0, p1, val
+            nf += 1
+            fx[s] = val
+            if s == 0:
+                fxr = val
+                if fxr < fsim[0]:
+                    steps[1] = 1
+                    nsteps = 2
+                elif fxr < fsim[1]:
+                    sim[2, 0], sim[2, 1], fsim[2] = cand[0, 0], cand[0, 1], fxr
+                elif fxr < fsim[2]:
+                    steps[1] = 2
+                    nsteps = 2
+                else:
+                    steps[1] = 3
+                    nsteps = 2
+            elif s == 1:
+                if val < fx[0]:
+                    sim[2, 0], sim[2, 1], fsim[2] = cand[1, 0], cand[1, 1], val
+                else:
+                    sim[2, 0], sim[2, 1], fsim[2] = cand[0, 0], cand[0, 1], fx[0]
+            elif s == 2:
+                if val <= fx[0]:
+                    sim[2, 0], sim[2, 1], fsim[2] = cand[2, 0], cand[2, 1], val
+                else:
+                    doshrink = True
+            else:
+                if val < fsim[2]:
+                    sim[2, 0], sim[2, 1], fsim[2] = cand[3, 0], cand[3, 1], val
+                else:
+                    doshrink = True
+            j += 1
+        if doshrink and not stop:
+            for r in range(1, 3):
+                for c in range(2):
+                    sim[r, c] = _clip(sim[0, c] + 0.5 * (sim[r, c] - sim[0, c]), lo, hi)
+                if nf >= maxfun:
+                    stop = True
+                    break
+                p0, p1 = sim[r, 0], sim[r, 1]
+                if (
+                    nf < n_known
+                    and _same(p0, known_pts[nf, 0])
+                    and _same(p1, known_pts[nf, 1])
+                ):
+                    val = known_f[nf]
+                    exact[nf] = True
+                else:
+                    val = _car_guess(p0, p1, neg_dt, x, error_vars, mean_x)
+                pts[nf, 0], pts[nf, 1], fused[nf] = p0, p1, val
+                nf += 1
+                fsim[r] = val
+        if not stop:
+            iterations += 1
+        ind = _argsort3(fsim)
+        sim = sim[ind].copy()
+        fsim = fsim[ind].copy()
+    for c in range(2):
+        p[c] = sim[0, c]
+    return p, pts[:nf].copy(), fused[:nf].copy(), exact[:nf].copy()
 
 
 @numba.jit(**_JIT)
