@@ -257,6 +257,18 @@ def _ls(t, m, e, cache):
 def _fourier(t, m, e, cache):
     freqs, _ = cache["periodogram"]
     ts = t - np.min(t)
+    amps, phases, ok = K.harmonic_fits(ts, m, freqs)
+    if not ok:  # ill-conditioned normal equations: SVD least squares
+        return _fourier_lstsq(ts, m, freqs)
+    out = {}
+    for i in range(3):
+        for j in range(4):
+            out[f"Freq{i + 1}_harmonics_amplitude_{j}"] = amps[i, j]
+            out[f"Freq{i + 1}_harmonics_rel_phase_{j}"] = phases[i, j] - phases[i, 0]
+    return out
+
+
+def _fourier_lstsq(ts, m, freqs):
     out = {}
     mag = m
     for i in range(3):

@@ -56,7 +56,8 @@ class _NUFFTPlan:
     def __init__(self, nf, ratio=1.25, msp=12):
         m = nf + (nf % 2)
         self.nf, self.m, self.msp = nf, m, msp
-        self.mr = scipy.fft.next_fast_len(int(ratio * m) + 1)
+        # 5-smooth sizes: pocketfft is faster on them than on 7- or 11-smooth ones
+        self.mr = scipy.fft.next_fast_len(int(ratio * m) + 1, real=True)
         r = self.mr / m
         self.tau = math.pi * msp / (m * m * r * (r - 0.5))
         kprime = np.arange(nf, dtype=np.float64) - m // 2
@@ -703,3 +704,81 @@ def _bin_index(v, edges):
         else:
             hi = mid
     return lo
+
+
+# ----------------------------------------------------------------------------
+# Harmonic fits (feets' FourierComponents): y ~ a sin(w) + b cos(w) + c
+# ----------------------------------------------------------------------------
+
+
+@numba.jit(**_JIT)
+def harmonic_fits(ts, mag, freqs):
+    """Amplitudes and phases of 4 harmonics of each of 3 frequencies.
+
+    For frequency ``i`` each harmonic ``j`` is fitted by linear least squares
+    to the residual left by the previous frequencies; the four fits are then
+    subtracted. The 3x3 normal equations are solved with partial pivoting;
+    ``ok`` is False when a pivot is below 1e-9 of the largest diagonal term
+    (ill-conditioned: the caller then uses an SVD solver).
+    """
+    n = ts.size
+    amps = np.empty((3, 4))
+    phases = np.empty((3, 4))
+    res = mag.copy()
+    omag = np.empty(n)
+    sn = np.empty(n)
+    cs = np.empty(n)
+    G = np.empty((3, 3))
+    r = np.empty(3)
+    for i in range(3):
+        omag[:] = res
+        for j in range(4):
+            w0 = 2 * math.pi * (j + 1) * freqs[i]
+            ss = sc = cc = s1 = c1 = ys = yc = y1 = 0.0
+            for q in range(n):
+                w = w0 * ts[q]
+                a = math.sin(w)
+                b = math.cos(w)
+                sn[q] = a
+                cs[q] = b
+                ss += a * a
+                sc += a * b
+                cc += b * b
+                s1 += a
+                c1 += b
+                ys += omag[q] * a
+                yc += omag[q] * b
+                y1 += omag[q]
+            G[0, 0], G[0, 1], G[0, 2] = ss, sc, s1
+            G[1, 0], G[1, 1], G[1, 2] = sc, cc, c1
+            G[2, 0], G[2, 1], G[2, 2] = s1, c1, float(n)
+            r[0], r[1], r[2] = ys, yc, y1
+            scale = max(ss, max(cc, float(n)))
+            for c in range(3):  # elimination with partial pivoting
+                piv = c
+                for rr in range(c + 1, 3):
+                    if abs(G[rr, c]) > abs(G[piv, c]):
+                        piv = rr
+                if not abs(G[piv, c]) > 1e-9 * scale:
+                    return amps, phases, False
+                if piv != c:
+                    for cc2 in range(3):
+                        tmp = G[c, cc2]
+                        G[c, cc2] = G[piv, cc2]
+                        G[piv, cc2] = tmp
+                    tmp = r[c]
+                    r[c] = r[piv]
+                    r[piv] = tmp
+                for rr in range(c + 1, 3):
+                    fac = G[rr, c] / G[c, c]
+                    for cc2 in range(c, 3):
+                        G[rr, cc2] -= fac * G[c, cc2]
+                    r[rr] -= fac * r[c]
+            c0 = r[2] / G[2, 2]
+            b0 = (r[1] - G[1, 2] * c0) / G[1, 1]
+            a0 = (r[0] - G[0, 1] * b0 - G[0, 2] * c0) / G[0, 0]
+            amps[i, j] = math.sqrt(a0 * a0 + b0 * b0)
+            phases[i, j] = math.atan(b0 / a0)
+            for q in range(n):
+                res[q] = res[q] - (a0 * sn[q] + b0 * cs[q] + c0)
+    return amps, phases, True
