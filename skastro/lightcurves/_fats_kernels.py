@@ -172,19 +172,114 @@ def _top_k(values, k):
     return idx[idx >= 0]
 
 
-def ls_power_grid(t, y, f0, df, nf):
-    """Lomb-Scargle power on the grid ``f0 + df * arange(nf)`` by non-uniform FFT.
+@numba.jit(**_JIT)
+def _spread_split(t, y, n_split, f0, df, m, mr, msp, tau):
+    """Gaussian-gridded, modulated grids of the three periodogram sums, split
+    by residue of the frequency index modulo ``n_split``.
 
-    ``t`` shifted to start at 0 with ``t.max() * df < 0.5``; ``y`` centred.
+    Weights ``1/n``. Row ``r`` holds ``sum y e^{2 pi i f t}``, row
+    ``n_split + r`` ``sum e^{2 pi i 2 f t}`` and row ``2 n_split + r``
+    ``sum e^{2 pi i f t}``, for the frequencies ``f = f0 + k df`` with
+    ``k = n_split * q + r`` (sub-grid mode ``q``). The Gaussian weights use
+    the fast-gridding factorisation (two exponentials per point and row).
     """
     n = t.size
+    w = 1.0 / n
+    grid = np.zeros((3 * n_split, mr), dtype=np.complex128)
+    h = 2.0 * math.pi / mr
+    e3 = np.empty(2 * msp)
+    for qi in range(2 * msp):
+        q = qi - msp + 1
+        e3[qi] = math.exp(-((q * h) ** 2) / (4.0 * tau))
+    for b in range(2):  # 0: frequencies f (rows y and 1), 1: frequencies 2 f
+        scale = 2.0 if b == 1 else 1.0
+        step = scale * n_split * df  # spacing of the sub-grid frequencies
+        for r in range(n_split):
+            fr = scale * (f0 + r * df)
+            for j in range(n):
+                u = t[j] * step
+                theta = 2.0 * math.pi * u
+                ang = 2.0 * math.pi * (fr * t[j] + 0.5 * m * u)
+                cr = w * math.cos(ang)
+                ci = w * math.sin(ang)
+                m0 = int(math.floor(theta / h))
+                x0 = m0 * h - theta
+                e1 = math.exp(-x0 * x0 / (4.0 * tau))
+                e2 = math.exp(-x0 * h / (2.0 * tau))
+                p = e1 * e2 ** (-msp + 1)
+                idx = (m0 - msp + 1) % mr
+                if b == 0:
+                    yr = y[j] * cr
+                    yi = y[j] * ci
+                    for qi in range(2 * msp):
+                        g = p * e3[qi]
+                        grid[r, idx] += complex(yr * g, yi * g)
+                        grid[2 * n_split + r, idx] += complex(cr * g, ci * g)
+                        p *= e2
+                        idx += 1
+                        if idx == mr:
+                            idx = 0
+                else:
+                    for qi in range(2 * msp):
+                        g = p * e3[qi]
+                        grid[n_split + r, idx] += complex(cr * g, ci * g)
+                        p *= e2
+                        idx += 1
+                        if idx == mr:
+                            idx = 0
+    return grid
+
+
+@numba.jit(**_JIT)
+def _ls_power_from_split(fg, n_split, nf, half, deconv, YY):
+    """:func:`_ls_power_from_grids` reading the split sub-transforms in place."""
+    mr = fg.shape[1]
+    power = np.empty(nf)
+    for k in range(nf):
+        q = k // n_split
+        r = k - q * n_split
+        col = q - half
+        if col < 0:
+            col += mr
+        d = deconv[q]
+        fy = fg[r, col]
+        f2 = fg[n_split + r, col]
+        f1 = fg[2 * n_split + r, col]
+        Sh, Ch = fy.imag * d, fy.real * d
+        S2, C2 = f2.imag * d, f2.real * d
+        S, C = f1.imag * d, f1.real * d
+        tan2 = (S2 - 2.0 * S * C) / (C2 - (C * C - S * S))
+        root = math.sqrt(1.0 + tan2 * tan2)
+        S2w = tan2 / root
+        C2w = 1.0 / root
+        Cw = math.sqrt(0.5) * math.sqrt(1.0 + C2w)
+        sgn = 1.0 if S2w > 0 else (-1.0 if S2w < 0 else 0.0)
+        Sw = math.sqrt(0.5) * sgn * math.sqrt(1.0 - C2w)
+        YC = Ch * Cw + Sh * Sw
+        YS = Sh * Cw - Ch * Sw
+        CC = 0.5 * (1.0 + C2 * C2w + S2 * S2w) - (C * Cw + S * Sw) ** 2
+        SS = 0.5 * (1.0 - C2 * C2w - S2 * S2w) - (S * Cw - C * Sw) ** 2
+        power[k] = (YC * YC / CC + YS * YS / SS) / YY
+    return power
+
+
+def ls_power_grid(t, y, f0, df, nf, n_split=4):
+    """Lomb-Scargle power on the grid ``f0 + df * arange(nf)`` by non-uniform FFT.
+
+    ``t`` shifted to start at 0; ``y`` centred. Each of the three sums is
+    computed as ``n_split`` sub-transforms (frequency index modulo
+    ``n_split``) of ``ceil(nf / n_split)`` modes, all in one batched FFT:
+    the same arithmetic count as one long transform, but arrays that stay in
+    cache (2-3 times faster than one FFT of the full length).
+    """
+    n = t.size
+    n_q = -(-nf // n_split)
+    plan = _NUFFTPlan(n_q)
+    grid = _spread_split(t, y, n_split, f0, df, plan.m, plan.mr, plan.msp, plan.tau)
+    fg = scipy.fft.ifft(grid, axis=1, workers=1, overwrite_x=True)
     w = np.full(n, 1.0 / n)
-    plan = _NUFFTPlan(nf)
-    fy = plan.sums(t, w * y, f0, df)
-    f2 = plan.sums(t, w, 2.0 * f0, 2.0 * df)
-    f1 = plan.sums(t, w, f0, df)
     YY = float(np.dot(w, y * y))
-    return _ls_power_from_grids(fy, f2, f1, plan.deconv, YY)
+    return _ls_power_from_split(fg, n_split, nf, plan.m // 2, plan.deconv, YY)
 
 
 def ls_top3(t, y, f0, df, nf):
