@@ -97,24 +97,11 @@ MIN_POINTS = 4
 
 
 def _basic(t, m, e):
-    n = m.size
     sigma = np.std(m)
     mean = np.mean(m)
-    beyond = (m > mean + 2 * sigma) | (m < mean - 2 * sigma)
-    if n < 3:
-        con = 0.0
-    else:
-        windows = beyond[:-2] & beyond[1:-1] & beyond[2:]
-        con = np.count_nonzero(windows) * 1.0 / (n - 3 + 1)
-    last = np.diff(m[-30:])
-    pst = float(np.count_nonzero(last > 0) - np.count_nonzero(last <= 0)) / 30
-    s = np.cumsum(m - mean) * 1.0 / (n * sigma)
-    return {
-        "Con": con,
-        "PairSlopeTrend": pst,
-        "Q31": np.percentile(m, 75) - np.percentile(m, 25),
-        "Rcs": np.max(s) - np.min(s),
-    }
+    con, pst, rcs = K.basic_features(m, mean, sigma)
+    q75, q25 = np.percentile(m, [75, 25])
+    return {"Con": con, "PairSlopeTrend": pst, "Q31": q75 - q25, "Rcs": rcs}
 
 
 def _acf(t, m, e):
@@ -159,9 +146,7 @@ def _slotted_round(t, d, T, k_lo, k_hi):
     if k_lo != 1:  # the zero lag is needed for normalisation in every round
         s0, c0 = K.slotted_sums(t, d, T, 0, 1)
         sums[0], counts[0] = s0[0], c0[0]
-    sq = 0.0
-    for v in d**2:  # Python's sum, in order, as feets
-        sq += v
+    sq = K._sequential_sum(d**2)  # Python's sum, in order, as feets
     prod0 = (sq + sums[0]) / (counts[0] + d.size)
     ks = np.flatnonzero(counts[k_lo:]) + k_lo
     with np.errstate(all="ignore"):

@@ -500,11 +500,13 @@ def _car_guess(sigma, tau, neg_dt, x, error_vars, mean_x):
         )
         var = omega + error_vars[i]
         d = x_hat - x_ast
-        total = total + math.log(
-            1.0
-            / math.sqrt(2 * math.pi * var)
-            * (math.exp(-0.5 * (d * d / var)) + EPSILON)
-        )
+        expo = -0.5 * (d * d / var)
+        if expo > -600.0:  # exp(expo) >> EPSILON: log(coef * exp(expo))
+            total = total + (expo - 0.5 * math.log(2 * math.pi * var))
+        else:
+            total = total + math.log(
+                1.0 / math.sqrt(2 * math.pi * var) * (math.exp(expo) + EPSILON)
+            )
         omega_prev = omega
         x_hat_prev = x_hat
         x_ast_prev = x_ast
@@ -877,3 +879,47 @@ def harmonic_fits(ts, mag, freqs):
             for q in range(n):
                 res[q] = res[q] - (a0 * sn[q] + b0 * cs[q] + c0)
     return amps, phases, True
+
+
+# ----------------------------------------------------------------------------
+# Con, PairSlopeTrend, Rcs (feets' formulas; mean and std from numpy)
+# ----------------------------------------------------------------------------
+
+
+@numba.jit(**_JIT)
+def basic_features(m, mean, sigma):
+    """Con, PairSlopeTrend and Rcs of ``m`` given numpy's mean and std."""
+    n = m.size
+    hi = mean + 2 * sigma
+    lo = mean - 2 * sigma
+    if n < 3:
+        con = 0.0
+    else:
+        count = 0
+        for i in range(n - 2):
+            if (
+                (m[i] > hi or m[i] < lo)
+                and (m[i + 1] > hi or m[i + 1] < lo)
+                and (m[i + 2] > hi or m[i + 2] < lo)
+            ):
+                count += 1
+        con = count * 1.0 / (n - 3 + 1)
+    start = max(n - 30, 0)
+    up = 0
+    down = 0
+    for i in range(start, n - 1):
+        if m[i + 1] - m[i] > 0:
+            up += 1
+        else:
+            down += 1
+    pst = float(up - down) / 30
+    scale = 1.0 / (n * sigma)
+    total = 0.0
+    s_max = -np.inf
+    s_min = np.inf
+    for i in range(n):
+        total = total + (m[i] - mean)
+        v = total * scale
+        s_max = max(s_max, v)
+        s_min = min(s_min, v)
+    return con, pst, s_max - s_min
