@@ -37,7 +37,11 @@ Usage::
 
 Figures (one core of the shared 2-core development machine; several runs,
 min / median of the ratio; see docs/user_guide/light_curves.rst):
-RESULTS_PLACEHOLDER
+MACHO 130x / 97x / 104x (min 97x, median 104x); the same simulated curves
+88x (100 curves) / 101x / 91x (10 curves); fast on 10,000 curves against
+feets' rate on 100: 141x. Per group, ms per curve fast vs feets (full run):
+periodogram groups ls 8.6 vs 362, fourier 8.7 vs 385; car 7.5 vs 311;
+slotted 0.47 vs 183; lc 0.60 vs 22; basic 0.17 vs 3.6; acf 0.10 vs 2.6.
 """
 
 from __future__ import annotations
