@@ -27,23 +27,6 @@ EXP_M1 = math.exp(-1.0)
 # ----------------------------------------------------------------------------
 
 
-@numba.jit(**_JIT)
-def _gaussian_spread(theta, c, mr, msp, tau):
-    """Spread ``c`` at angles ``theta`` onto ``mr`` grid points with a Gaussian.
-
-    Step 1 of the Gaussian-gridding non-uniform FFT of Greengard & Lee (2004).
-    """
-    grid = np.zeros(mr, dtype=np.complex128)
-    h = 2.0 * math.pi / mr
-    for j in range(theta.size):
-        m0 = int(math.floor(theta[j] / h))
-        for q in range(-msp + 1, msp + 1):
-            m = m0 + q
-            x = m * h - theta[j]
-            grid[m % mr] += c[j] * math.exp(-x * x / (4.0 * tau))
-    return grid
-
-
 class _NUFFTPlan:
     """Grid size, Gaussian width and deconvolution factors for one output grid.
 
@@ -62,17 +45,6 @@ class _NUFFTPlan:
         self.tau = math.pi * msp / (m * m * r * (r - 0.5))
         kprime = np.arange(nf, dtype=np.float64) - m // 2
         self.deconv = math.sqrt(math.pi / self.tau) * np.exp(kprime * kprime * self.tau)
-
-    def sums(self, t, h, f0, df):
-        """``sum_j h_j exp(2 pi i f_k t_j)`` for ``f_k = f0 + k df``, ``0 <= t df < 1``."""
-        m, mr = self.m, self.mr
-        u = t * df
-        c = h * np.exp(2j * math.pi * (f0 * t + 0.5 * m * u))
-        grid = _gaussian_spread(2.0 * math.pi * u, c, mr, self.msp, self.tau)
-        fg = scipy.fft.ifft(grid, workers=1, overwrite_x=True)
-        half = m // 2
-        # output k <-> centred mode k - m/2, stored at (k - m/2) mod mr
-        return np.concatenate([fg[mr - half :], fg[: self.nf - half]])
 
 
 @numba.jit(**_JIT)
