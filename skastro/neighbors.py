@@ -134,6 +134,12 @@ class SimilaritySearch(BaseEstimator):
                 "search needs at least 2."
             )
         self.index_ = NearestNeighbors(metric=self.metric).fit(self.features_)
+        if self.metric == "cosine":
+            # unit vectors once, so a query is one matrix product (see kneighbors)
+            norms = np.linalg.norm(self.features_, axis=1, keepdims=True)
+            self._unit = (self.features_ / np.where(norms > 0, norms, 1.0)).astype(
+                np.float32
+            )
         self.labels_ = None if y is None else np.asarray(y)
         if self.labels_ is not None and len(self.labels_) != len(self.features_):
             raise ValueError(
@@ -164,7 +170,36 @@ class SimilaritySearch(BaseEstimator):
         check_is_fitted(self, "index_")
         k = self.n_neighbors if n_neighbors is None else int(n_neighbors)
         k = min(k, len(self.features_))
-        return self.index_.kneighbors(self._features(X), n_neighbors=k)
+        queries = self._features(X)
+        if self.metric != "cosine":
+            return self.index_.kneighbors(queries, n_neighbors=k)
+        return self._cosine_kneighbors(queries, k)
+
+    def _cosine_kneighbors(self, queries: np.ndarray, k: int):
+        """Cosine neighbours by one float32 matrix product per block of queries.
+
+        Same result as ``NearestNeighbors(metric="cosine")`` (tested), several
+        times faster for a few queries against a large gallery: the gallery
+        is normalised once in ``fit`` instead of at every query.
+        """
+        norms = np.linalg.norm(queries, axis=1, keepdims=True)
+        unit = (queries / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        n = len(self._unit)
+        dist = np.empty((len(unit), k), dtype=np.float64)
+        idx = np.empty((len(unit), k), dtype=np.intp)
+        block = max(1, 2**24 // max(n, 1))  # ~64 MB of similarities at a time
+        for start in range(0, len(unit), block):
+            d = 1.0 - unit[start : start + block] @ self._unit.T
+            part = (
+                np.argpartition(d, k - 1, axis=1)[:, :k]
+                if k < n
+                else np.broadcast_to(np.arange(n), d.shape)
+            )
+            part_d = np.take_along_axis(d, part, axis=1)
+            order = np.argsort(part_d, axis=1, kind="stable")
+            idx[start : start + block] = np.take_along_axis(part, order, axis=1)
+            dist[start : start + block] = np.take_along_axis(part_d, order, axis=1)
+        return np.clip(dist, 0.0, 2.0), idx
 
 
 @validate_params(
@@ -216,7 +251,7 @@ def precision_at_k(query_labels, neighbor_labels, *, k: int | None = None) -> fl
     prefer_skip_nested_validation=True,
 )
 def rank_anomalies(
-    features, *, method: str = "lof", n_neighbors: int = 20, metric: str = "cosine"
+    features, *, method: str = "lof", n_neighbors: int = 20, metric: str = "euclidean"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rank objects from most to least unusual in a feature space.
 
@@ -232,8 +267,10 @@ def rank_anomalies(
         §3.5: normal objects have a close first neighbour).
     n_neighbors : int, default=20
         Neighbourhood size for ``"lof"``.
-    metric : str, default="cosine"
-        Distance in feature space.
+    metric : str, default="euclidean"
+        Distance in feature space. Euclidean keeps the features' overall
+        scale, which an artifact often changes (on simulated S-PLUS stamps
+        with injected artifacts, cosine ranked them clearly worse).
 
     Returns
     -------

@@ -29,6 +29,22 @@ def test_query_by_example_returns_the_same_cluster():
     assert search.kneighbors(X[:1], n_neighbors=500)[1].shape == (1, len(X))
 
 
+def test_cosine_fast_path_equals_nearest_neighbors():
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(3)
+    gallery = rng.normal(size=(500, 16))
+    queries = rng.normal(size=(7, 16))
+    search = SimilaritySearch(n_neighbors=9).fit(gallery)
+    dist, idx = search.kneighbors(queries)
+    ref_d, ref_i = NearestNeighbors(metric="cosine").fit(gallery).kneighbors(queries, 9)
+    np.testing.assert_array_equal(idx, ref_i)
+    np.testing.assert_allclose(dist, ref_d, atol=1e-5)
+    # the whole gallery, and a zero vector, are handled
+    assert search.kneighbors(queries[:1], n_neighbors=500)[1].shape == (1, 500)
+    assert np.isfinite(search.kneighbors(np.zeros((1, 16)))[0]).all()
+
+
 def test_search_with_an_embedder_on_stamps():
     from skastro.nn import ImageEmbedder
 

@@ -30,6 +30,7 @@ SECTIONS: list[str] = [
     "skastro._demo.lsbg",
     "skastro._demo.hits",
     "skastro._demo.splus",
+    "skastro._demo.transfer",
 ]
 
 

@@ -1,10 +1,11 @@
 """torchvision backbones for stamps with any number of bands, and their weights.
 
-Seed 002 (Cabrera-Vives et al. / "Deep learning for astronomical object
-classification: a case study", §3.2) compares five ImageNet architectures —
-VGG16, DenseNet121, ResNeXt50, InceptionV3 and (seed 004's feature extractor)
-EfficientNet-B0 — used without their classifiers, as feature extractors
-under a new head. This module builds those networks from torchvision (random
+Seed 002 (Martinazzo, Espadoto & Hirata 2020, "Deep learning for
+astronomical object classification: a case study", §3.2) compares ImageNet
+architectures — VGG16, DenseNet121, ResNeXt50, InceptionV3 (and
+InceptionResNetV2, which torchvision lacks; we add seed 004's EfficientNet-B0
+instead) — used without their classifiers, as feature extractors under a new
+head. This module builds those networks from torchvision (random
 weights: nothing is downloaded, ever), adapts the first convolution to
 ``C``-band stamps, resizes stamps smaller than an architecture accepts, and
 loads weights from

@@ -643,6 +643,34 @@ class _StampClassifierMixin:
             weights[i] = self.class_weight.get(label, 1.0)
         return weights
 
+    def _check_schedule(self) -> None:
+        """Raise if the freezing schedule leaves no epoch to train (subclasses)."""
+
+    def fit(self, X: Any, y: Any, **fit_params):
+        """Train the classifier on stamps ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_objects, n_bands, height, width) or SliceDict
+            Calibrated stamps (channels first; NaN pixels read as 0), or a
+            mapping holding them under ``"stamps"``.
+        y : array-like of shape (n_objects,)
+            Class labels of any type (e.g. ``"STAR"``, ``"GALAXY"``, ``"QSO"``).
+
+        Returns
+        -------
+        self : object
+            The fitted classifier.
+        """
+        self._validate_hyperparams()
+        self._check_schedule()
+        X = self._check_stamps_X(X, reset=True)
+        y = self._encode_targets(y, reset=True)
+        if not self.warm_start or not self.initialized_:
+            self.initialize()
+        NeuralNet.partial_fit(self, X, y, _routing_method="fit", **fit_params)
+        return self
+
     def partial_fit(self, X: Any, y: Any, classes=None, **fit_params):
         """Continue training on ``X, y`` (initialises on the first call)."""
         self._validate_hyperparams()
@@ -890,22 +918,7 @@ class PretrainedStampClassifier(
             self.module_.top.load_state_dict(top)
         return self
 
-    def fit(self, X: Any, y: Any, **fit_params) -> PretrainedStampClassifier:
-        """Train the classifier on stamps ``X`` and labels ``y``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_objects, n_bands, height, width) or SliceDict
-            Calibrated stamps (channels first, at least 32x32), or a mapping
-            holding them under ``"stamps"``.
-        y : array-like of shape (n_objects,)
-            Class labels (e.g. ``"STAR"``, ``"GALAXY"``, ``"QSO"``).
-
-        Returns
-        -------
-        self : PretrainedStampClassifier
-        """
-        self._validate_hyperparams()
+    def _check_schedule(self) -> None:
         if self.strategy == "finetune" and self.n_top_epochs >= self.max_epochs > 0:
             raise ValueError(
                 f"strategy='finetune' trains the top alone for n_top_epochs="
@@ -913,9 +926,3 @@ class PretrainedStampClassifier(
                 f"{self.max_epochs} for fine-tuning; raise max_epochs or use "
                 "strategy='frozen'."
             )
-        X = self._check_stamps_X(X, reset=True)
-        y = self._encode_targets(y, reset=True)
-        if not self.warm_start or not self.initialized_:
-            self.initialize()
-        NeuralNet.partial_fit(self, X, y, _routing_method="fit", **fit_params)
-        return self

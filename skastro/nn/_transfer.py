@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
-from skorch import NeuralNet, NeuralNetClassifier
+from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EarlyStopping, Freezer, LRScheduler, Unfreezer
 from skorch.dataset import ValidSplit
 from torch import nn
@@ -399,22 +399,7 @@ class TransferCNNClassifier(_StampNetMixin, _StampClassifierMixin, NeuralNetClas
             loss = loss + self.l2 * self.module_.hidden.weight.pow(2).sum()
         return loss
 
-    def fit(self, X: Any, y: Any, **fit_params) -> TransferCNNClassifier:
-        """Train on stamps ``X`` and labels ``y``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_objects, n_bands, height, width) or SliceDict
-            Stamps, channels first (float32; NaN pixels read as 0), or a
-            mapping holding them under ``"stamps"``.
-        y : array-like of shape (n_objects,)
-            Class labels of any type.
-
-        Returns
-        -------
-        self : TransferCNNClassifier
-        """
-        self._validate_hyperparams()
+    def _check_schedule(self) -> None:
         if self.freeze == "two_phase" and self.warmup_epochs >= self.max_epochs > 0:
             raise ValueError(
                 f"freeze='two_phase' trains the head alone for warmup_epochs="
@@ -422,12 +407,6 @@ class TransferCNNClassifier(_StampNetMixin, _StampClassifierMixin, NeuralNetClas
                 f"{self.max_epochs} for fine-tuning; raise max_epochs or use "
                 "freeze='head'."
             )
-        X = self._check_stamps_X(X, reset=True)
-        y = self._encode_targets(y, reset=True)
-        if not self.warm_start or not self.initialized_:
-            self.initialize()
-        NeuralNet.partial_fit(self, X, y, _routing_method="fit", **fit_params)
-        return self
 
 
 @cache

@@ -382,3 +382,82 @@ def test_crop_cube_per_plane_zero_points(tmp_path, field_data):
         pd.DataFrame({"x": [30.0], "y": [30.0]})
     )
     np.testing.assert_array_equal(out["zero_point"][0], [20.0, 21.0, 22.0])
+
+
+# ------------------------------------------- memory-mapped float32 fast path
+def _edge_catalog():
+    """Interior, edge, corner and entirely-off objects (64x80 image)."""
+    return pd.DataFrame(
+        {
+            "x": [40.2, 1.0, 78.6, 40.0, 0.2, 79.4, 33.3, 300.0, 61.7],
+            "y": [30.7, 2.0, 62.9, 0.0, 63.5, 1.2, 20.5, 30.0, 44.1],
+        }
+    )
+
+
+def _reference_with_off_image(data, catalog, size):
+    """Cutout2D stamps; all NaN for objects without overlap (Cutout2D raises)."""
+    ny, nx = data.shape[1:]
+    out = np.full((len(catalog), data.shape[0], size, size), np.nan, np.float32)
+    for i, (x, y) in enumerate(zip(catalog.x, catalog.y, strict=True)):
+        if -size / 2 < x < nx - 1 + size / 2 and -size / 2 < y < ny - 1 + size / 2:
+            out[i] = cutout_reference(data, [x], [y], size)[0]
+    return out
+
+
+@pytest.mark.parametrize("layout", ["files", "mef", "cube"])
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_crop_plain_float32_mapped_matches_cutout2d(
+    tmp_path, field_data, layout, n_jobs, monkeypatch
+):
+    """Plain float32 files go through the memory-mapped kernel (interior,
+    edge and off-image objects, one or two threads) and match Cutout2D."""
+    calls = []
+    mapped = FITSCropper._extract_mapped
+    monkeypatch.setattr(
+        FITSCropper,
+        "_extract_mapped",
+        lambda self, *a: calls.append(1) or mapped(self, *a),
+    )
+    images = write_field(tmp_path, layout, field_data)
+    catalog = _edge_catalog()
+    with pytest.warns(OffImageWarning, match="1 object"):
+        stamps = FITSCropper(images, size=10, n_jobs=n_jobs).fit_transform(catalog)
+    assert calls, "plain float32 images should use the memory-mapped path"
+    np.testing.assert_array_equal(
+        stamps, _reference_with_off_image(field_data, catalog, 10)
+    )
+
+
+def test_crop_other_dtypes_and_no_mmap_read_rows(tmp_path, field_data, monkeypatch):
+    """float64 files, and float32 files where mmap fails, are read in row
+    blocks and give the same stamps."""
+    catalog = _edge_catalog()
+    expected = _reference_with_off_image(field_data, catalog, 9)
+    p64 = tmp_path / "f64.fits"
+    fits.PrimaryHDU(field_data.astype(np.float64)).writeto(p64)
+    with pytest.warns(OffImageWarning):
+        stamps = FITSCropper(str(p64), size=9).fit_transform(catalog)
+    np.testing.assert_array_equal(stamps, expected)
+
+    import skastro.stamps._crop as crop_module
+
+    def no_mmap(*args, **kwargs):
+        raise OSError("mmap not supported on this file system")
+
+    monkeypatch.setattr(crop_module.mmap, "mmap", no_mmap)
+    images = write_field(tmp_path, "mef", field_data)
+    with pytest.warns(OffImageWarning):
+        stamps = FITSCropper(images, size=9).fit_transform(catalog)
+    np.testing.assert_array_equal(stamps, expected)
+
+
+def test_bad_file_truncated_after_fit_named(tmp_path, field_data):
+    """A file truncated between fit and transform is named (no crash)."""
+    paths = write_field(tmp_path, "files", field_data)
+    cropper = FITSCropper(paths, size=8).fit()
+    size = os.path.getsize(paths[1])
+    with open(paths[1], "r+b") as f:
+        f.truncate(size - 5000)
+    with pytest.raises(FITSFormatError, match=r"f_band1.fits.*truncated"):
+        cropper.transform(pd.DataFrame({"x": [40.0], "y": [30.0]}))
