@@ -71,8 +71,9 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
     features but Color, Eta_color, Q31_color, StetsonJ, StetsonL). Two
     backends compute the same values: ``"feets"`` runs feets itself (dask
     synchronous scheduler) and ``"fast"`` computes the same definitions with
-    compiled and batched code, tens of times faster (see the user guide for
-    the agreement tolerances and the benchmark).
+    compiled and batched code, about 100 times faster (88-141x in the
+    benchmark; see the user guide for the agreement tolerances and the
+    figures).
 
     Parameters
     ----------

@@ -7,8 +7,9 @@
   highest grid values (:mod:`._fats_kernels`).
 * The harmonic fits are solved as the linear least-squares problems they are
   (feets runs an iterative ``curve_fit`` on them).
-* CAR uses the same Nelder-Mead optimiser from the same start and bounds on a
-  compiled likelihood; slotted autocorrelation, autocorrelation length and
+* CAR runs scipy's bounded Nelder-Mead, re-implemented compiled, from the
+  same start and bounds; each step compares exact (feets-identical)
+  likelihood values, computed in batches (:func:`_car_minimize`); slotted autocorrelation, autocorrelation length and
   the Delta m - Delta t histogram are compiled loops over pairs / lags.
 """
 
@@ -20,7 +21,6 @@ import warnings
 import light_curve as lcpkg
 import numpy as np
 from astropy.timeseries import LombScargle
-from scipy.optimize import minimize
 
 from . import _fats_kernels as K
 from ._features_def import DMDT_DM_BINS, DMDT_DT_BINS, feature_columns
@@ -97,24 +97,11 @@ MIN_POINTS = 4
 
 
 def _basic(t, m, e):
-    n = m.size
     sigma = np.std(m)
     mean = np.mean(m)
-    beyond = (m > mean + 2 * sigma) | (m < mean - 2 * sigma)
-    if n < 3:
-        con = 0.0
-    else:
-        windows = beyond[:-2] & beyond[1:-1] & beyond[2:]
-        con = np.count_nonzero(windows) * 1.0 / (n - 3 + 1)
-    last = np.diff(m[-30:])
-    pst = float(np.count_nonzero(last > 0) - np.count_nonzero(last <= 0)) / 30
-    s = np.cumsum(m - mean) * 1.0 / (n * sigma)
-    return {
-        "Con": con,
-        "PairSlopeTrend": pst,
-        "Q31": np.percentile(m, 75) - np.percentile(m, 25),
-        "Rcs": np.max(s) - np.min(s),
-    }
+    con, pst, rcs = K.basic_features(m, mean, sigma)
+    q75, q25 = np.percentile(m, [75, 25])
+    return {"Con": con, "PairSlopeTrend": pst, "Q31": q75 - q25, "Rcs": rcs}
 
 
 def _acf(t, m, e):
@@ -122,15 +109,34 @@ def _acf(t, m, e):
     return {"Autocor_length": float(k) if k >= 0 else np.nan}
 
 
+def _car_minimize(neg_dt, x, error_vars, mean_x, maxfun=400):
+    """feets' CAR fit: scipy's bounded Nelder-Mead on the exact likelihood.
+
+    The optimiser runs compiled (:func:`._fats_kernels.car_nelder_mead`),
+    first on a libm approximation of the likelihood to find the points it
+    visits, then again with the exact (feets-identical) likelihood at those
+    points, computed in one batch; the replay is repeated until every
+    comparison used an exact value, so the result is the one scipy returns
+    with feets' likelihood, bit for bit (usually after one replay).
+    """
+    known_pts = np.empty((0, 2))
+    known_f = np.empty(0)
+    for _ in range(2 * maxfun):
+        x_opt, pts, f_used, exact = K.car_nelder_mead(
+            neg_dt, x, error_vars, mean_x, known_pts, known_f, maxfun
+        )
+        if exact.all():
+            return x_opt
+        missing = ~exact
+        f_used[missing] = K.car_neg_loglik_many(
+            pts[missing], neg_dt, x, error_vars, mean_x
+        )
+        known_pts, known_f = pts, f_used
+    raise RuntimeError("CAR: the exact optimiser path was not reached")
+
+
 def _car(t, m, e):
-    res = minimize(
-        K.car_neg_loglik,
-        [10, 0.5],
-        args=(-(t[1:] - t[:-1]), m.copy(), e.copy() ** 2, np.mean(m)),
-        method="nelder-mead",
-        bounds=((0, 100), (0, 100)),
-    )
-    sigma, tau = res.x[0], res.x[1]
+    sigma, tau = _car_minimize(-(t[1:] - t[:-1]), m.copy(), e.copy() ** 2, np.mean(m))
     return {"CAR_sigma": sigma, "CAR_tau": tau, "CAR_mean": np.mean(m) / tau}
 
 
@@ -140,9 +146,7 @@ def _slotted_round(t, d, T, k_lo, k_hi):
     if k_lo != 1:  # the zero lag is needed for normalisation in every round
         s0, c0 = K.slotted_sums(t, d, T, 0, 1)
         sums[0], counts[0] = s0[0], c0[0]
-    sq = 0.0
-    for v in d**2:  # Python's sum, in order, as feets
-        sq += v
+    sq = K._sequential_sum(d**2)  # Python's sum, in order, as feets
     prod0 = (sq + sums[0]) / (counts[0] + d.size)
     ks = np.flatnonzero(counts[k_lo:]) + k_lo
     with np.errstate(all="ignore"):
@@ -238,6 +242,18 @@ def _ls(t, m, e, cache):
 def _fourier(t, m, e, cache):
     freqs, _ = cache["periodogram"]
     ts = t - np.min(t)
+    amps, phases, ok = K.harmonic_fits(ts, m, freqs)
+    if not ok:  # ill-conditioned normal equations: SVD least squares
+        return _fourier_lstsq(ts, m, freqs)
+    out = {}
+    for i in range(3):
+        for j in range(4):
+            out[f"Freq{i + 1}_harmonics_amplitude_{j}"] = amps[i, j]
+            out[f"Freq{i + 1}_harmonics_rel_phase_{j}"] = phases[i, j] - phases[i, 0]
+    return out
+
+
+def _fourier_lstsq(ts, m, freqs):
     out = {}
     mag = m
     for i in range(3):
