@@ -16,6 +16,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         sections=args.sections,
         random_state=args.random_state,
         verbose=0 if args.quiet else 1,
+        progress=args.progress,
     )
     return 0
 
@@ -112,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--random-state", type=int, default=0)
     demo.add_argument("--quiet", action="store_true")
+    demo.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show progress bars (default: only when stderr is a terminal)",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     crop = sub.add_parser(

@@ -4,7 +4,15 @@ Each section is a module in this package with a ``TITLE`` and a function
 ``run(ctx: DemoContext) -> SectionResult``. Sections are listed in
 :data:`SECTIONS`, in the order the report shows them. A section writes its
 figures and fitted models under ``ctx.out``, and returns a Markdown summary,
-its measured figures (JSON-able) and the models to reload-check.
+its measured figures (JSON-able), its headline comparisons with the paper
+and the models to reload-check.
+
+Progress: a section may set ``STEPS`` (its number of phases) and call
+``ctx.step("what starts now")`` at the start of each phase; the demo shows
+one tqdm bar per section. Deep estimators take ``callbacks=ctx.net_callbacks()``
+so that skorch's :class:`~skorch.callbacks.ProgressBar` shows the batches of
+each epoch. Both appear only when ``progress`` is on (by default when standard
+error is a terminal), so piped logs stay clean.
 """
 
 from __future__ import annotations
@@ -21,6 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+
+from ._report import (
+    format_markdown_table,
+    format_text_table,
+    markdown_to_html,
+    summary_rows,
+)
 
 __all__ = ["DemoContext", "SectionResult", "SECTIONS", "run_demo"]
 
@@ -42,10 +57,37 @@ class DemoContext:
     size: str = "small"
     random_state: int = 0
     verbose: int = 1
+    progress: bool = False
+    _bar: Any = field(default=None, repr=False)
+    _steps_done: int = field(default=-1, repr=False)
 
     def log(self, message: str) -> None:
-        if self.verbose:
+        """Print ``message`` (above the progress bars when they are shown)."""
+        if not self.verbose:
+            return
+        if self._bar is not None:
+            from tqdm.auto import tqdm
+
+            tqdm.write(message)
+        else:
             print(message, flush=True)
+
+    def step(self, description: str) -> None:
+        """Mark the start of the next phase of the current section."""
+        if self._bar is None:
+            return
+        if self._steps_done >= 0:
+            self._bar.update(1)
+        self._steps_done += 1
+        self._bar.set_postfix_str(description, refresh=True)
+
+    def net_callbacks(self) -> list:
+        """Callbacks for the section's skorch nets: a progress bar if on."""
+        if not self.progress:
+            return []
+        from skorch.callbacks import ProgressBar
+
+        return [("progress", ProgressBar(detect_notebook=False))]
 
 
 @dataclass
@@ -64,12 +106,17 @@ class SectionResult:
         ``name -> (model_path, input_path)``: a fitted pipeline saved with
         :func:`joblib.dump` and its input, also saved with joblib; the demo
         reloads each in a fresh process and checks predictions match.
+    comparisons : list of (str, float or str, float or str or None)
+        Headline results, ``(metric, ours, paper)``, one row each in the
+        summary table; ``paper`` is ``None`` where the paper has no
+        comparable figure.
     """
 
     summary: str
     metrics: dict[str, Any] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
     models: dict[str, tuple[str, str]] = field(default_factory=dict)
+    comparisons: list[tuple[str, Any, Any]] = field(default_factory=list)
 
 
 def save_model_for_reload(
@@ -125,6 +172,7 @@ def run_demo(
     sections: list[str] | None = None,
     random_state: int = 0,
     verbose: int = 1,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """Run the demo sections and write the report to ``out``.
 
@@ -139,17 +187,33 @@ def run_demo(
         Short names of the sections to run (e.g. ``["stamps"]``); all by default.
     random_state : int, default=0
     verbose : int, default=1
+        0 prints nothing (no progress bars either).
+    progress : bool, optional
+        Show tqdm progress bars (per section, and skorch's per epoch). By
+        default, only when standard error is an interactive terminal, so
+        logs piped to a file stay clean.
 
     Returns
     -------
     results : dict
-        Per section: its metrics, figures, timing and reload checks.
+        Per section: its metrics, figures, timing, headline comparisons and
+        reload checks. Also writes ``report.md``, ``report.html`` and
+        ``results.json`` to ``out``, and prints the summary table.
     """
     if size not in ("small", "paper"):
         raise ValueError(f"size must be 'small' or 'paper'; got {size!r}.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = DemoContext(out=out, size=size, random_state=random_state, verbose=verbose)
+    if progress is None:
+        progress = _interactive()
+    progress = bool(progress and verbose)
+    ctx = DemoContext(
+        out=out,
+        size=size,
+        random_state=random_state,
+        verbose=verbose,
+        progress=progress,
+    )
     modules = SECTIONS
     if sections is not None:
         known = {m.rsplit(".", 1)[-1]: m for m in SECTIONS}
@@ -161,14 +225,19 @@ def run_demo(
         modules = [known[s] for s in sections]
     results: dict[str, Any] = {}
     report = ["# skastro demo report", "", f"size: `{size}`", ""]
-    for name in modules:
+    for number, name in enumerate(modules, 1):
         module = importlib.import_module(name)
         short = name.rsplit(".", 1)[-1]
         ctx.log(f"\n== {module.TITLE} ==")
         t0 = time.perf_counter()
-        res: SectionResult = module.run(ctx)
+        with _section_bar(ctx, f"[{number}/{len(modules)}] {short}", module):
+            res: SectionResult = module.run(ctx)
+            if res.models:
+                ctx.step("reloading models in a fresh process")
+            reloads = {
+                key: reload_check(out, *paths) for key, paths in res.models.items()
+            }
         elapsed = time.perf_counter() - t0
-        reloads = {key: reload_check(out, *paths) for key, paths in res.models.items()}
         results[short] = {
             "title": module.TITLE,
             "seconds": round(elapsed, 1),
@@ -176,6 +245,7 @@ def run_demo(
             "figures": res.figures,
             "models": {k: v[0] for k, v in res.models.items()},
             "reload_identical": reloads,
+            "comparisons": [list(c) for c in res.comparisons],
         }
         report += [f"## {module.TITLE}", "", res.summary, ""]
         for fig in res.figures:
@@ -188,9 +258,38 @@ def run_demo(
         report.append("")
         ctx.log(res.summary)
         ctx.log(f"({elapsed:.1f} s)")
-    (out / "report.md").write_text("\n".join(report))
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    ctx.log(f"\nReport written to {out / 'report.md'}")
+    rows = summary_rows(results)
+    total = sum(r["seconds"] for r in results.values())
+    if rows:
+        report[4:4] = [
+            "## Summary",
+            "",
+            "One row per headline result; the paper's figure where it has one "
+            "(the papers used real survey data and far larger samples).",
+            "",
+            format_markdown_table(rows),
+            "",
+            f"_Total time: {total:.0f} s_",
+            "",
+        ]
+    text = "\n".join(report)
+    (out / "report.md").write_text(text, encoding="utf-8")
+    (out / "report.html").write_text(
+        markdown_to_html(text, title=f"skastro demo report ({size})", base=out),
+        encoding="utf-8",
+    )
+    (out / "results.json").write_text(
+        json.dumps(
+            {**results, "_summary": rows, "_total_seconds": round(total, 1)},
+            indent=2,
+            default=str,
+        )
+    )
+    if rows:
+        ctx.log("\nSummary (ours vs the paper's figure):\n")
+        ctx.log(format_text_table(rows))
+    ctx.log(f"\nTotal time {total:.0f} s.")
+    ctx.log(f"Report written to {out / 'report.md'} and {out / 'report.html'}")
     failed = [
         f"{s}:{k}"
         for s, r in results.items()
@@ -200,3 +299,46 @@ def run_demo(
     if failed:
         raise RuntimeError(f"reloaded models gave different predictions: {failed}")
     return results
+
+
+def _interactive() -> bool:
+    """True when standard error is a terminal (where tqdm bars are readable)."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # closed or replaced stream
+        return False
+
+
+class _section_bar:
+    """Context manager: one tqdm bar over a section's ``STEPS`` phases."""
+
+    def __init__(self, ctx: DemoContext, desc: str, module: Any):
+        self.ctx = ctx
+        self.desc = desc
+        # the sections' phases, then the reload check
+        self.total = int(getattr(module, "STEPS", 1)) + 1
+
+    def __enter__(self) -> _section_bar:
+        if self.ctx.progress:
+            from tqdm.auto import tqdm
+
+            self.ctx._bar = tqdm(
+                total=self.total,
+                desc=self.desc,
+                unit="step",
+                bar_format="{desc}: {n_fmt}/{total_fmt} steps |{bar}| "
+                "{elapsed}{postfix}",
+                dynamic_ncols=True,
+            )
+            self.ctx._steps_done = -1
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        bar = self.ctx._bar
+        if bar is not None:
+            if exc[0] is None:
+                bar.update(bar.total - bar.n)
+                bar.set_postfix_str("done", refresh=True)
+            bar.close()
+        self.ctx._bar = None
+        self.ctx._steps_done = -1

@@ -21,6 +21,7 @@ import numpy as np
 from . import DemoContext, SectionResult, save_model_for_reload
 
 TITLE = "HiTS sequences: SequenceRCNN vs LightCurveExtractor -> FATS -> RandomForest"
+STEPS = 6
 
 #: Settings per demo size. "small" runs in a few minutes on 2 CPU cores with a
 #: reduced network; "paper" uses the seed's network and training (GPU hours).
@@ -127,8 +128,11 @@ def accuracy_vs_epochs_rcnn(model, X, y) -> np.ndarray:
     return acc
 
 
-def make_estimators(settings: dict, random_state: int):
-    """The two candidates: the RCNN and the light-curve forest."""
+def make_estimators(settings: dict, random_state: int, *, callbacks=None):
+    """The two candidates: the RCNN and the light-curve forest.
+
+    ``callbacks`` (e.g. skorch's ``ProgressBar``) are given to the RCNN.
+    """
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import make_pipeline
 
@@ -143,6 +147,7 @@ def make_estimators(settings: dict, random_state: int):
         train_split=None,
         random_state=random_state,
         verbose=0,
+        **({"callbacks": list(callbacks)} if callbacks else {}),
     )
     forest = make_pipeline(
         LightCurveExtractor(),
@@ -155,17 +160,34 @@ def make_estimators(settings: dict, random_state: int):
 
 
 def run_comparison(
-    size: str = "small", *, random_state: int = 0, log=print
+    size: str = "small",
+    *,
+    random_state: int = 0,
+    log=print,
+    step=None,
+    callbacks=None,
 ) -> dict[str, Any]:
-    """Run the whole seed-001 comparison; return fitted models and figures."""
+    """Run the whole seed-001 comparison; return fitted models and figures.
+
+    ``step(description)`` is called at the start of each phase (progress
+    bars) and ``callbacks`` are given to the RCNN.
+    """
     with warnings.catch_warnings():
         # short light curves (few epochs seen) give NaN FATS features, which
         # the forest handles; the warning would repeat for every fit
         warnings.filterwarnings("ignore", message="FATS features are NaN")
-        return _run_comparison(size, random_state=random_state, log=log)
+        return _run_comparison(
+            size,
+            random_state=random_state,
+            log=log,
+            step=step or (lambda description: None),
+            callbacks=callbacks,
+        )
 
 
-def _run_comparison(size: str, *, random_state: int, log) -> dict[str, Any]:
+def _run_comparison(
+    size: str, *, random_state: int, log, step, callbacks
+) -> dict[str, Any]:
     import torch
     from sklearn.base import clone
     from sklearn.metrics import balanced_accuracy_score, recall_score
@@ -176,6 +198,7 @@ def _run_comparison(size: str, *, random_state: int, log) -> dict[str, Any]:
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     s = SIZES[size]
+    step("simulating sequences")
     t0 = time.perf_counter()
     X, y = simulate_hits_sequences(
         s["n_per_class"], return_X_y=True, random_state=random_state
@@ -187,7 +210,8 @@ def _run_comparison(size: str, *, random_state: int, log) -> dict[str, Any]:
     X_test, y_test = X[idx_test], y[idx_test]
     log(f"simulated {len(y)} sequences in {time.perf_counter() - t0:.1f} s")
 
-    rcnn, forest = make_estimators(s, random_state)
+    rcnn, forest = make_estimators(s, random_state, callbacks=callbacks)
+    step("grid search: RCNN, light-curve forest")
     search = GridSearchCV(
         Pipeline([("model", rcnn)]),
         param_grid=[{"model": [rcnn]}, {"model": [forest]}],
@@ -204,6 +228,7 @@ def _run_comparison(size: str, *, random_state: int, log) -> dict[str, Any]:
     log(f"GridSearchCV over both candidates: {t_search:.1f} s; {cv_scores}")
 
     # both candidates refitted on the whole training set
+    step("refitting, held-out test")
     best = search.best_params_["model"]
     fitted = {}
     for name, est in zip(names, (rcnn, forest)):
@@ -230,12 +255,14 @@ def _run_comparison(size: str, *, random_state: int, log) -> dict[str, Any]:
     log(f"held-out test accuracy: { {k: v['accuracy'] for k, v in test.items()} }")
 
     # accuracy against the number of epochs seen
+    step("accuracy against epochs seen")
     acc_rcnn = accuracy_vs_epochs_rcnn(model_rcnn, X_test, y_test)
     acc_rf = {}
     for k in s["rf_epochs"]:
         acc_rf[k] = float(np.mean(model_rf.predict(truncate(X_test, k)) == y_test))
 
     # shifted domain
+    step("shifted domain, fine-tuning")
     Xr, yr = simulate_hits_sequences(
         s["n_real_per_class"],
         domain="real",
@@ -334,7 +361,14 @@ def plot_comparison(result: dict, path) -> None:
 
 
 def run(ctx: DemoContext) -> SectionResult:
-    result = run_comparison(ctx.size, random_state=ctx.random_state, log=ctx.log)
+    result = run_comparison(
+        ctx.size,
+        random_state=ctx.random_state,
+        log=ctx.log,
+        step=ctx.step,
+        callbacks=ctx.net_callbacks(),
+    )
+    ctx.step("figure, saving models")
     fig = "hits_comparison.png"
     plot_comparison(result, ctx.out / fig)
     models = {
@@ -375,6 +409,26 @@ def run(ctx: DemoContext) -> SectionResult:
     metrics = {
         k: v for k, v in result.items() if k not in ("models", "X_test", "X_real_test")
     }
+    comparisons = [
+        (
+            "SequenceRCNN test accuracy (simulated)",
+            test["SequenceRCNN"]["accuracy"],
+            SEED["sim_test_accuracy"]["RCNN"],
+        ),
+        (
+            "LightCurve+FATS+RF test accuracy (simulated)",
+            test["LightCurve+FATS+RF"]["accuracy"],
+            SEED["sim_test_accuracy"]["RF"],
+        ),
+    ]
+    comparisons += [
+        (f"shifted domain average recall, {k}", v, SEED["real_average_recall"][k])
+        for k, v in sh.items()
+    ]
     return SectionResult(
-        summary="\n".join(rows), metrics=metrics, figures=[fig], models=models
+        summary="\n".join(rows),
+        metrics=metrics,
+        figures=[fig],
+        models=models,
+        comparisons=comparisons,
     )

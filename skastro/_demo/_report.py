@@ -1,0 +1,247 @@
+"""Writers for the demo report: the terminal summary table and report.html.
+
+The HTML page is made with the standard library only, from the same
+Markdown text as ``report.md``. It understands the subset the demo writes:
+``#`` headings, paragraphs, pipe tables, ``- `` lists, images (embedded as
+base64 data URIs so the page is one self-contained file), ``**bold**``,
+``_italic_`` and ``code`` spans.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import mimetypes
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "format_value",
+    "summary_rows",
+    "format_text_table",
+    "format_markdown_table",
+    "markdown_to_html",
+]
+
+#: Column names of the summary table.
+SUMMARY_COLUMNS = ("section", "metric", "ours", "paper")
+
+
+def format_value(value: Any) -> str:
+    """Format a table cell: floats with 3 decimals, ``None``/NaN as a dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return "—" if math.isnan(value) else f"{value:.3f}"
+    return str(value)
+
+
+def summary_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    """One row per headline result: ``section, metric, ours, paper``.
+
+    Parameters
+    ----------
+    results : dict
+        ``short section name -> {"comparisons": [(metric, ours, paper), ...]}``
+        as collected by :func:`skastro._demo.run_demo`; ``paper`` is ``None``
+        where the paper has no comparable figure.
+
+    Returns
+    -------
+    rows : list of dict
+        Cells already formatted as strings.
+    """
+    rows = []
+    for short, res in results.items():
+        for metric, ours, paper in res.get("comparisons", []):
+            rows.append(
+                {
+                    "section": short,
+                    "metric": str(metric),
+                    "ours": format_value(ours),
+                    "paper": format_value(paper),
+                }
+            )
+    return rows
+
+
+def format_text_table(
+    rows: Sequence[dict[str, str]], columns: Sequence[str] = SUMMARY_COLUMNS
+) -> str:
+    """Align ``rows`` in plain-text columns for the terminal."""
+    widths = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in columns}
+    numeric = {"ours", "paper"}
+
+    def line(cells: dict[str, str]) -> str:
+        parts = [
+            cells[c].rjust(widths[c]) if c in numeric else cells[c].ljust(widths[c])
+            for c in columns
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [line({c: c for c in columns})]
+    out.append("  ".join("-" * widths[c] for c in columns))
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def format_markdown_table(
+    rows: Sequence[dict[str, str]], columns: Sequence[str] = SUMMARY_COLUMNS
+) -> str:
+    """The same rows as a Markdown pipe table."""
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    out += ["| " + " | ".join(r[c] for c in columns) + " |" for r in rows]
+    return "\n".join(out)
+
+
+_INLINE = [
+    (re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"),
+    (re.compile(r"(?<![\w])_([^_]+?)_(?![\w])"), r"<em>\1</em>"),
+]
+
+
+def _inline(text: str) -> str:
+    """Escape ``text`` and render code, bold and italic spans."""
+    # code spans first, so that their content is not formatted further
+    pieces = re.split(r"(`[^`]+`)", text)
+    out = []
+    for piece in pieces:
+        if piece.startswith("`") and piece.endswith("`") and len(piece) > 1:
+            out.append(f"<code>{html.escape(piece[1:-1])}</code>")
+            continue
+        piece = html.escape(piece, quote=False)
+        for pattern, repl in _INLINE:
+            piece = pattern.sub(repl, piece)
+        out.append(piece)
+    return "".join(out)
+
+
+def _split_row(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def _image(alt: str, src: str, base: Path | None) -> str:
+    """An ``<img>``; a local file is embedded as a base64 data URI."""
+    path = Path(src) if base is None else base / src
+    if path.is_file():
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        src = f"data:{mime};base64,{data}"
+    else:
+        src = html.escape(src)
+    return f'<figure><img src="{src}" alt="{html.escape(alt)}"></figure>'
+
+
+_IMAGE = re.compile(r"^!\[([^\]]*)\]\(([^)]+)\)$")
+_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$")
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 70em; margin: 2em auto;
+       padding: 0 1em; line-height: 1.45; color: #222; }
+table { border-collapse: collapse; margin: 0.8em 0; }
+th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: left; }
+th { background: #eee; }
+img { max-width: 100%; }
+figure { margin: 1em 0; }
+code { background: #f3f3f3; padding: 0 0.2em; }
+"""
+
+
+def markdown_to_html(
+    markdown: str, *, title: str = "skastro demo report", base: Path | None = None
+) -> str:
+    """Render the demo's Markdown to one self-contained HTML page.
+
+    Parameters
+    ----------
+    markdown : str
+        Text in the subset written by the demo (see the module docstring).
+    title : str
+        The page title.
+    base : path, optional
+        Folder that relative image paths are resolved against; images found
+        there are embedded, others are linked.
+
+    Returns
+    -------
+    page : str
+        A complete HTML5 document.
+    """
+    lines = markdown.splitlines()
+    body: list[str] = []
+    paragraph: list[str] = []
+
+    def flush() -> None:
+        if paragraph:
+            body.append("<p>" + _inline(" ".join(paragraph)) + "</p>")
+            paragraph.clear()
+
+    i = 0
+    while i < len(lines):
+        line = lines[i].rstrip()
+        stripped = line.strip()
+        if not stripped:
+            flush()
+            i += 1
+            continue
+        heading = _HEADING.match(stripped)
+        image = _IMAGE.match(stripped)
+        if heading:
+            flush()
+            level = len(heading.group(1))
+            body.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>")
+            i += 1
+        elif image:
+            flush()
+            body.append(_image(image.group(1), image.group(2), base))
+            i += 1
+        elif stripped.startswith("|"):
+            flush()
+            block = []
+            while i < len(lines) and lines[i].strip().startswith("|"):
+                block.append(lines[i].strip())
+                i += 1
+            body.append(_table(block))
+        elif stripped.startswith("- "):
+            flush()
+            items = []
+            while i < len(lines) and lines[i].strip().startswith("- "):
+                items.append(f"<li>{_inline(lines[i].strip()[2:])}</li>")
+                i += 1
+            body.append("<ul>\n" + "\n".join(items) + "\n</ul>")
+        else:
+            paragraph.append(stripped)
+            i += 1
+    flush()
+    return (
+        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
+        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
+        "<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+    )
+
+
+def _table(block: Iterable[str]) -> str:
+    """A pipe table (header row, rule row, body rows) as HTML."""
+    block = list(block)
+    if len(block) >= 2 and _RULE.match(block[1]):
+        head, rows = _split_row(block[0]), block[2:]
+    else:
+        head, rows = None, block
+    out = ["<table>"]
+    if head is not None:
+        out.append(
+            "<thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"
+            "</thead>"
+        )
+    out.append("<tbody>")
+    for row in rows:
+        cells = "".join(f"<td>{_inline(c)}</td>" for c in _split_row(row))
+        out.append(f"<tr>{cells}</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)

@@ -1,0 +1,222 @@
+"""The demo frame on a tiny fake section: summary table, report.html, progress."""
+
+import json
+import sys
+import types
+from functools import partial
+
+import numpy as np
+import pytest
+
+import skastro._demo as demo
+from skastro._demo import DemoContext, SectionResult, run_demo, save_model_for_reload
+from skastro._demo._report import (
+    format_markdown_table,
+    format_text_table,
+    format_value,
+    markdown_to_html,
+    summary_rows,
+)
+from skastro.cli import main
+
+
+def _fake_run(ctx: DemoContext, *, save_model: bool = False) -> SectionResult:
+    """Two phases, one figure, three comparisons, a tiny model if asked (the
+    fresh-process reload check takes seconds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.linear_model import LogisticRegression
+
+    ctx.step("fitting")
+    X = np.arange(20, dtype=float).reshape(10, 2)
+    y = np.array([0, 1] * 5)
+    model = LogisticRegression().fit(X, y)
+    ctx.log("fitted the fake model")
+    ctx.step("figure")
+    fig, ax = plt.subplots(figsize=(1, 1))
+    ax.plot([0, 1])
+    fig.savefig(ctx.out / "fake.png", dpi=20)
+    plt.close(fig)
+    return SectionResult(
+        summary="| a | b |\n|---|---|\n| **1** | `x<y` |",
+        metrics={"accuracy": 0.5},
+        figures=["fake.png"],
+        models=(
+            {"fake_model": save_model_for_reload(ctx, "fake_model", model, X)}
+            if save_model
+            else {}
+        ),
+        comparisons=[
+            ("accuracy", 0.5, 0.92),
+            ("objects", 10, None),
+            ("AUC", float("nan"), 0.974),
+        ],
+    )
+
+
+@pytest.fixture
+def fake_section(monkeypatch):
+    """Replace the demo's sections by one tiny fake section module."""
+    module = types.ModuleType("skastro_fake_demo_section")
+    module.TITLE = "Fake section"
+    module.STEPS = 2
+    module.run = _fake_run
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(demo, "SECTIONS", [module.__name__])
+    return module
+
+
+def test_format_value_cells():
+    """Floats get 3 decimals; None and NaN a dash; ints and strings as is."""
+    assert format_value(0.91234) == "0.912"
+    assert format_value(None) == "—"
+    assert format_value(float("nan")) == "—"
+    assert format_value(12) == "12"
+    assert format_value(True) == "yes"
+    assert format_value("vgg16") == "vgg16"
+
+
+def test_summary_rows_and_tables():
+    """One row per comparison, aligned in text and as a Markdown pipe table."""
+    results = {
+        "lsbg": {"comparisons": [("CNN test accuracy", 0.9, 0.92)]},
+        "stamps": {"comparisons": [("objects", 400, None)]},
+        "empty": {},
+    }
+    rows = summary_rows(results)
+    assert rows == [
+        {
+            "section": "lsbg",
+            "metric": "CNN test accuracy",
+            "ours": "0.900",
+            "paper": "0.920",
+        },
+        {"section": "stamps", "metric": "objects", "ours": "400", "paper": "—"},
+    ]
+    text = format_text_table(rows).splitlines()
+    assert text[0].split() == ["section", "metric", "ours", "paper"]
+    assert set(text[1]) <= {"-", " "}
+    assert len(text) == 4
+    # numbers are right-aligned: the last characters line up
+    assert text[2].endswith("0.920") and text[3].endswith("—")
+    assert len({len(line) for line in text[:3]}) == 1
+    md = format_markdown_table(rows).splitlines()
+    assert md[0] == "| section | metric | ours | paper |"
+    assert md[2] == "| lsbg | CNN test accuracy | 0.900 | 0.920 |"
+
+
+def test_markdown_to_html_renders_subset(tmp_path):
+    """Headings, tables, lists, inline spans and embedded images become HTML."""
+    from matplotlib.image import imsave
+
+    imsave(tmp_path / "img.png", np.zeros((2, 2)))
+    text = "\n".join(
+        [
+            "# Title",
+            "",
+            "Some **bold** and _italic_ text with `a<b` and x_y_z.",
+            "",
+            "| col | val |",
+            "|---|---|",
+            "| a & b | 1 |",
+            "",
+            "- `m`: yes",
+            "- `n`: NO",
+            "",
+            "![img](img.png)",
+            "![missing](nope.png)",
+        ]
+    )
+    page = markdown_to_html(text, title="T <1>", base=tmp_path)
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<title>T &lt;1&gt;</title>" in page
+    assert "<h1>Title</h1>" in page
+    assert "<strong>bold</strong>" in page and "<em>italic</em>" in page
+    assert "<code>a&lt;b</code>" in page and "x_y_z" in page
+    assert "<th>col</th>" in page and "<td>a &amp; b</td>" in page
+    assert page.count("<li>") == 2
+    assert 'src="data:image/png;base64,' in page
+    assert 'src="nope.png"' in page  # not found: linked, not embedded
+
+
+def test_run_demo_writes_summary_html_and_json(
+    tmp_path, fake_section, capsys, monkeypatch
+):
+    """The frame prints the summary table and writes report.md/.html/results.json."""
+    monkeypatch.setattr(fake_section, "run", partial(_fake_run, save_model=True))
+    results = run_demo(tmp_path, progress=False)
+    out = capsys.readouterr()
+    assert "Summary (ours vs the paper's figure)" in out.out
+    assert "accuracy" in out.out and "0.920" in out.out
+    assert "fitted the fake model" in out.out
+    assert out.err == ""  # no progress bars
+    short = fake_section.__name__
+    assert results[short]["reload_identical"] == {"fake_model": True}
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "## Summary" in md
+    assert f"| {short} | accuracy | 0.500 | 0.920 |" in md
+    assert f"| {short} | AUC | — | 0.974 |" in md
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Summary</h2>" in page and "<h2>Fake section</h2>" in page
+    assert "<td>0.920</td>" in page and "<code>x&lt;y</code>" in page
+    assert 'src="data:image/png;base64,' in page
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved[short]["comparisons"][0] == ["accuracy", 0.5, 0.92]
+    assert saved["_summary"][1]["paper"] == "—"
+
+
+def test_run_demo_progress_bars_only_when_asked(tmp_path, fake_section, capsys):
+    """progress=True draws the section bar on stderr; the default does not
+    when stderr is not a terminal (piped logs stay clean)."""
+    run_demo(tmp_path / "on", progress=True)
+    err = capsys.readouterr().err
+    assert "[1/1] skastro_fake_demo_section" in err and "3/3 steps" in err
+    run_demo(tmp_path / "auto")  # under pytest, stderr is not a terminal
+    assert capsys.readouterr().err == ""
+    run_demo(tmp_path / "quiet", progress=True, verbose=0)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
+def test_net_callbacks_progress_bar():
+    """Deep estimators get skorch's ProgressBar only when progress is on."""
+    from skorch.callbacks import ProgressBar
+
+    on = DemoContext(out=".", progress=True).net_callbacks()
+    assert [name for name, _ in on] == ["progress"]
+    assert isinstance(on[0][1], ProgressBar)
+    assert DemoContext(out=".", progress=False).net_callbacks() == []
+    # step() without a bar is a no-op
+    DemoContext(out=".").step("nothing to show")
+
+
+def test_cli_progress_flag(tmp_path, fake_section, capsys):
+    """``skastro demo --progress`` forces the bars, ``--no-progress`` removes them."""
+    assert main(["demo", "--out", str(tmp_path / "a"), "--progress"]) == 0
+    assert "steps" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "b"), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "Summary" in captured.out
+
+
+def test_every_section_declares_steps():
+    """Each real section has a TITLE, a run function and a positive STEPS."""
+    import importlib
+
+    for name in demo.SECTIONS:
+        module = importlib.import_module(name)
+        assert isinstance(module.TITLE, str) and callable(module.run)
+        assert isinstance(module.STEPS, int) and module.STEPS > 0
+
+
+@pytest.mark.slow
+def test_full_demo_small(tmp_path):
+    """The whole demo at size small: every model reloads identically, and the
+    summary table has the paper's figures."""
+    results = run_demo(tmp_path, size="small", progress=False)
+    assert (tmp_path / "report.html").is_file()
+    assert all(all(r["reload_identical"].values()) for r in results.values())
+    rows = summary_rows(results)
+    assert sum(r["paper"] != "—" for r in rows) >= 10
