@@ -204,6 +204,18 @@ def run(ctx: DemoContext) -> SectionResult:
         figures=[gallery],
         models=models,
         comparisons=[
+            *[
+                (
+                    f"{b} {s}, CV balanced accuracy",
+                    v,
+                    "0.562 (SG, accuracy)"
+                    if (b, s) == ("vgg16", "scratch")
+                    else "0.990 (SG, ImageNet weights)"
+                    if b == "vgg16"
+                    else None,
+                )
+                for b, s, v, _ in cv_rows
+            ],
             (f"best backbone {best}, held-out balanced accuracy", test_score, None),
             *[(f"QSO precision@10, {n}", v, None) for n, v in precision.items()],
             ("anomaly ranking ROC AUC (injected artifacts)", auc, None),
