@@ -12,12 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from skorch import NeuralNetClassifier
 from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
@@ -96,6 +101,7 @@ def prepare_sequences(
     n_window: int = 3,
     stamp_size: int | None = 21,
     preprocessing: str | None = "reference",
+    asinh_softening: float | None = None,
 ) -> PreparedSequences:
     """Validate image sequences and apply the seed's pre-processing.
 
@@ -246,6 +252,10 @@ def prepare_sequences(
             mask_c,
         )
     stamps_c = np.where(mask_c[:, :, None, None], stamps_c, 0.0).astype(np.float32)
+    if asinh_softening is not None:
+        from ..stamps import asinh_stretch
+
+        stamps_c = asinh_stretch(stamps_c, asinh_softening)
     data = SliceDict(
         stamps=np.ascontiguousarray(stamps_c), dt=dt, mask=np.ascontiguousarray(mask_c)
     )
@@ -288,6 +298,13 @@ class SequenceRCNN(NeuralNetClassifier):
         ``(stamp - sky) * 10**((zp_first - zp_t) / 2.5)`` (seed 001 eqs.
         3.4-3.5); the input :class:`~skastro.nn.BatchRenorm` then
         standardises the pixels. None: use ``X["stamps"]`` as given.
+    asinh_softening : float or None, default=None
+        None (the seed): the pre-processed pixels go to the network as they
+        are, spanning five decades between sky noise and bright stars. A
+        float ``b`` (ADU at the reference zero point, e.g. about the sky
+        noise) compresses them with the asinh stretch ``asinh(x / (2 b))``
+        (Lupton et al. 1999), linear within the noise and magnitude-like
+        above it, after the pre-processing; the stream applies the same.
     random_state : int, RandomState instance or None, default=None
         Seeds torch when the network is initialised (weights, shuffling,
         dropout).
@@ -334,6 +351,7 @@ class SequenceRCNN(NeuralNetClassifier):
 
     _parameter_constraints: dict = {
         "preprocessing": [StrOptions({"reference"}), None],
+        "asinh_softening": [Interval(Real, 0, None, closed="neither"), None],
         "random_state": ["random_state"],
     }
 
@@ -348,6 +366,7 @@ class SequenceRCNN(NeuralNetClassifier):
         batch_size=256,
         train_split=ValidSplit(5, stratified=True),  # noqa: B008 (skorch's default)
         preprocessing="reference",
+        asinh_softening=None,
         random_state=None,
         **kwargs,
     ):
@@ -364,6 +383,7 @@ class SequenceRCNN(NeuralNetClassifier):
             **kwargs,
         )
         self.preprocessing = preprocessing
+        self.asinh_softening = asinh_softening
         self.random_state = random_state
 
     # -- helpers -----------------------------------------------------------
@@ -378,6 +398,7 @@ class SequenceRCNN(NeuralNetClassifier):
             n_window=self._module_param("n_window", 3),
             stamp_size=self._module_param("stamp_size", 21),
             preprocessing=self.preprocessing,
+            asinh_softening=self.asinh_softening,
         )
 
     def _check_fitted(self) -> None:
@@ -694,6 +715,10 @@ class SequenceStream:
             # it would cost more than the network
             factor = 10.0 ** ((self._zp_ref - zero_point) / 2.5)
             img = ((img.astype(np.float64) - sky) * factor).astype(np.float32)
+        if est.asinh_softening is not None:
+            from ..stamps import asinh_stretch
+
+            img = asinh_stretch(img, est.asinh_softening)
         if self._first_mjd is None:
             self._first_mjd = mjd
         self._last_mjd = mjd

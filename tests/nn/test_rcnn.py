@@ -240,6 +240,23 @@ def test_preprocessing_none_uses_stamps_as_given(data):
     np.testing.assert_array_equal(prep.data["stamps"][0], X["stamps"][0])
 
 
+def test_asinh_softening_stretches_after_preprocessing(data):
+    """asinh_softening=b applies asinh(x / 2b) to the pre-processed pixels."""
+    X, _ = data
+    plain = prepare_sequences(X).data["stamps"]
+    stretched = prepare_sequences(X, asinh_softening=2.5).data["stamps"]
+    np.testing.assert_allclose(stretched, np.arcsinh(plain / 5.0), rtol=1e-5, atol=1e-6)
+    assert stretched.dtype == np.float32
+    # padding stays zero
+    assert np.all(stretched[~prepare_sequences(X).data["mask"]] == 0)
+
+
+def test_asinh_softening_is_validated(data):
+    X, y = data
+    with pytest.raises(ValueError, match="asinh_softening"):
+        small_rcnn(asinh_softening=-1.0).fit(X, y)
+
+
 # -- estimator -----------------------------------------------------------------
 def test_fit_predict_shapes(fitted, data):
     """predict_proba is the last valid step of predict_proba_steps."""

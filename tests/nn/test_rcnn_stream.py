@@ -194,6 +194,15 @@ def test_stream_equals_batch_without_preprocessing():
     np.testing.assert_allclose(np.array(got), steps[0], atol=1e-5, equal_nan=True)
 
 
+def test_stream_equals_batch_with_asinh_stretch():
+    """asinh_softening: the stream stretches each image as the batch API does."""
+    X, y = make_sequences(seed=4)
+    clf = small_rcnn(asinh_softening=3.0).fit(X, y)
+    steps = clf.predict_proba_steps(X[:1])
+    got = _stream_sequence(clf.stream(), X, 0)
+    np.testing.assert_allclose(got, steps[0], atol=1e-5, equal_nan=True)
+
+
 def test_stream_copies_the_image():
     """Overwriting the caller's array after update does not change the stream."""
     X, y = make_sequences(seed=3)
