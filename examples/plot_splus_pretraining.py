@@ -25,7 +25,8 @@ The network is VGG16 with a filter multiplier ``module__width`` (1.0 is the
 paper's network; 1/8 here, so that a CPU trains it in seconds) and fewer
 epochs with larger learning rates than the paper's 100–300 epochs at 1e-4.
 Set the environment variable ``SKASTRO_EXAMPLE_SIZE=large`` for a bigger run
-(the numbers in the user guide, :doc:`/user_guide/pretraining`).
+whose learning curve averages 3 seeds (the numbers in the user guide,
+:doc:`/user_guide/pretraining`; about 16 minutes on one CPU core).
 """
 
 # %%
