@@ -219,29 +219,28 @@ def learning_curve_run(seed):
 
 runs = [learning_curve_run(seed) for seed in SEEDS]
 curve = {label: np.array([run[label] for run in runs]) for label in runs[0]}
-sd_ddof = 1 if len(SEEDS) > 1 else 0
-print(f"test accuracy, mean ± sd over {len(SEEDS)} seed(s):")
+spread = len(SEEDS) > 1  # a standard deviation needs two seeds or more
+print(f"test accuracy, mean{' ± sd' if spread else ''} over {len(SEEDS)} seed(s):")
 for i, n in enumerate(sizes):
-    print(
-        f"{n:5d} labels: "
-        + "; ".join(
-            f"{label} {acc[:, i].mean():.3f} ± {acc[:, i].std(ddof=sd_ddof):.3f}"
-            for label, acc in curve.items()
-        )
-    )
+    cells = [
+        f"{label} {acc[:, i].mean():.3f}"
+        + (f" ± {acc[:, i].std(ddof=1):.3f}" if spread else "")
+        for label, acc in curve.items()
+    ]
+    print(f"{n:5d} labels: " + "; ".join(cells))
 
 fig, ax = plt.subplots(figsize=(5, 3))
 for label, acc in curve.items():
     ax.errorbar(
         sizes,
         acc.mean(axis=0),
-        yerr=acc.std(axis=0, ddof=sd_ddof),
+        yerr=acc.std(axis=0, ddof=1) if spread else None,
         fmt="o-",
         capsize=3,
         label=label,
     )
 ax.set_xlabel("labelled training objects")
-ax.set_ylabel(f"test accuracy (mean ± sd, {len(SEEDS)} seed(s))")
+ax.set_ylabel("test accuracy" + (f" (mean ± sd, {len(SEEDS)} seeds)" if spread else ""))
 ax.set_title("Learning curve (cf. seed 000 Fig. 5.6)")
 ax.legend()
 fig.tight_layout()
