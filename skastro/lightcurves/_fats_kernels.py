@@ -443,8 +443,15 @@ def car_neg_loglik_many(pts, neg_dt, x, error_vars, mean_x):
 
 @numba.jit(**_JIT)
 def _car_guess(sigma, tau, neg_dt, x, error_vars, mean_x):
-    """The CAR likelihood with libm's exp/log and plain products: within a few
-    ULP of :func:`car_neg_loglik`, used to guess the optimiser's path."""
+    """The CAR likelihood with libm's exp/log and plain products, and its scale.
+
+    The value is within a few ULP per term of :func:`car_neg_loglik` (numpy's
+    exp/log may differ from libm's in the last bits, ``pow`` from a product
+    by one ULP): the optimiser uses it wherever a comparison is decided by a
+    wide margin. ``scale`` is the sum over the terms of the absolute values
+    of their two parts (the Gaussian exponent and the log normalisation):
+    the difference from the exact value is a tiny multiple of it.
+    """
     n = x.size
     b_tau = (mean_x / tau) * tau
     omega0 = tau * sigma * sigma / 2.0
@@ -452,6 +459,7 @@ def _car_guess(sigma, tau, neg_dt, x, error_vars, mean_x):
     x_hat_prev = 0.0
     x_ast_prev = x[0] - b_tau
     total = 0.0
+    scale = 0.0
     for i in range(1, n):
         a_new = math.exp(neg_dt[i - 1] / tau)
         x_ast = x[i] - b_tau
@@ -465,16 +473,18 @@ def _car_guess(sigma, tau, neg_dt, x, error_vars, mean_x):
         var = omega + error_vars[i]
         d = x_hat - x_ast
         expo = -0.5 * (d * d / var)
+        norm = 0.5 * math.log(2 * math.pi * var)
         if expo > -600.0:  # exp(expo) >> EPSILON: log(coef * exp(expo))
-            total = total + (expo - 0.5 * math.log(2 * math.pi * var))
+            total = total + (expo - norm)
         else:
             total = total + math.log(
                 1.0 / math.sqrt(2 * math.pi * var) * (math.exp(expo) + EPSILON)
             )
+        scale = scale + (abs(expo) + abs(norm))
         omega_prev = omega
         x_hat_prev = x_hat
         x_ast_prev = x_ast
-    return -total
+    return -total, scale
 
 
 @numba.jit(**_JIT)
@@ -510,23 +520,85 @@ def _argsort3(f):
     return idx
 
 
+#: Relative margin (to a guess's scale) under which a comparison involving a
+#: guessed likelihood value is decided with exact values instead.
+CAR_TOL = 1e-12
+
+
 @numba.jit(**_JIT)
-def car_nelder_mead(neg_dt, x, error_vars, mean_x, known_pts, known_f, maxfun):
+def _check(ia, ib, pts, fv, sc, exact, need, tol, offset):
+    """Mark the guessed values of evaluations ``ia`` and ``ib`` as needing
+    exact values when comparing ``f[ia] - f[ib]`` with ``offset`` (0 for
+    ``<``; the tolerance for the convergence test) is not decided by a margin
+    larger than the guesses' possible error."""
+    if ia < 0 or ib < 0 or (exact[ia] and exact[ib]):
+        return
+    if _same(pts[ia, 0], pts[ib, 0]) and _same(pts[ia, 1], pts[ib, 1]):
+        return  # the same point: same value, guessed or exact
+    a = fv[ia]
+    b = fv[ib]
+    bound = 0.0
+    if not exact[ia]:
+        bound += sc[ia]
+    if not exact[ib]:
+        bound += sc[ib]
+    if math.isfinite(a) and math.isfinite(b):
+        if offset == 0.0:
+            if abs(a - b) > tol * bound:
+                return
+        elif abs(abs(a - b) - offset) > tol * bound:
+            return
+    if not exact[ia]:
+        need[ia] = True
+    if not exact[ib]:
+        need[ib] = True
+
+
+@numba.jit(**_JIT)
+def _car_eval(p0, p1, nf, pts, fv, sc, exact, kp, kf, ks, ke, neg_dt, x, ev, mx):
+    """Evaluation ``nf`` at ``(p0, p1)``: the previous run's value when the
+    point is the same (exact or guessed), a fresh guess otherwise."""
+    pts[nf, 0], pts[nf, 1] = p0, p1
+    if nf < kp.shape[0] and _same(p0, kp[nf, 0]) and _same(p1, kp[nf, 1]):
+        fv[nf], sc[nf], exact[nf] = kf[nf], ks[nf], ke[nf]
+    else:
+        fv[nf], sc[nf] = _car_guess(p0, p1, neg_dt, x, ev, mx)
+        exact[nf] = False
+    return fv[nf]
+
+
+@numba.jit(**_JIT)
+def _check_sorted(sidx, pts, fv, sc, exact, need, tol):
+    _check(sidx[0], sidx[1], pts, fv, sc, exact, need, tol, 0.0)
+    _check(sidx[0], sidx[2], pts, fv, sc, exact, need, tol, 0.0)
+    _check(sidx[1], sidx[2], pts, fv, sc, exact, need, tol, 0.0)
+
+
+@numba.jit(**_JIT)
+def car_nelder_mead(
+    neg_dt, x, error_vars, mean_x, known_pts, known_f, known_s, known_exact, maxfun, tol
+):
     """scipy's bounded Nelder-Mead (1.17, defaults) on the CAR likelihood, as
     feets runs it: start (10, 0.5), bounds [0, 100]^2, xatol = fatol = 1e-4,
     at most ``maxfun`` evaluations and iterations.
 
-    The ``i``-th evaluation takes ``known_f[i]`` when it is at ``known_pts[i]``
-    (exact values from :func:`car_neg_loglik_many`), :func:`_car_guess`
-    otherwise. Returns the result, the points evaluated, the values used and
-    whether each was a known one: when all were, the run took exactly the
-    path scipy takes with feets' likelihood.
+    The ``i``-th evaluation reuses ``known_f[i]`` (exact where
+    ``known_exact[i]``, from :func:`car_neg_loglik_many`) when it is at
+    ``known_pts[i]``, and is guessed by :func:`_car_guess` otherwise. Every
+    comparison the optimiser makes is checked: when a guessed value takes
+    part and the margin is within ``tol`` times the guesses' scale, the
+    evaluations are marked in ``need``. Returns the result and, per
+    evaluation, the point, value, scale, whether it was exact and whether it
+    is needed exactly. With ``need`` all False the run took exactly the path
+    scipy takes with feets' likelihood.
     """
     lo, hi = 0.0, 100.0
-    n_known = known_pts.shape[0]
     pts = np.empty((maxfun, 2))
-    fused = np.empty(maxfun)
+    fv = np.empty(maxfun)
+    sc = np.zeros(maxfun)
     exact = np.zeros(maxfun, dtype=np.bool_)
+    need = np.zeros(maxfun, dtype=np.bool_)
+    kp, kf, ks, ke = known_pts, known_f, known_s, known_exact
     sim = np.empty((3, 2))
     sim[0, 0], sim[0, 1] = 10.0, 0.5
     sim[1, 0], sim[1, 1] = (1 + 0.05) * 10.0, 0.5
@@ -538,30 +610,29 @@ def car_nelder_mead(neg_dt, x, error_vars, mean_x, known_pts, known_f, maxfun):
                 v = 2 * hi - v
             sim[r, c] = _clip(v, lo, hi)
     fsim = np.full(3, np.inf)
+    sidx = np.full(3, -1, dtype=np.int64)  # evaluation index of each vertex
     nf = 0
     p = np.empty(2)
     for k in range(3):
         if nf >= maxfun:
             break
-        p0, p1 = sim[k, 0], sim[k, 1]
-        if nf < n_known and _same(p0, known_pts[nf, 0]) and _same(p1, known_pts[nf, 1]):
-            val = known_f[nf]
-            exact[nf] = True
-        else:
-            val = _car_guess(p0, p1, neg_dt, x, error_vars, mean_x)
-        pts[nf, 0], pts[nf, 1], fused[nf] = p0, p1, val
+        fsim[k] = _car_eval(
+            sim[k, 0], sim[k, 1], nf, pts, fv, sc, exact, kp, kf, ks, ke,
+            neg_dt, x, error_vars, mean_x,
+        )  # fmt: skip
+        sidx[k] = nf
         nf += 1
-        fsim[k] = val
-    ind = _argsort3(fsim)
-    sim = sim[ind].copy()
-    fsim = fsim[ind].copy()
-    ind = _argsort3(fsim)
-    sim = sim[ind].copy()
-    fsim = fsim[ind].copy()
+    for _ in range(2):
+        _check_sorted(sidx, pts, fv, sc, exact, need, tol)
+        ind = _argsort3(fsim)
+        sim = sim[ind].copy()
+        fsim = fsim[ind].copy()
+        sidx = sidx[ind].copy()
 
     iterations = 1
     xbar = np.empty(2)
     cand = np.empty((4, 2))  # xr, xe, xc, xcc
+    cidx = np.full(4, -1, dtype=np.int64)
     while nf < maxfun and iterations < maxfun:
         # np.max(...) <= tol: False as soon as one value is NaN
         converged = True
@@ -569,6 +640,7 @@ def car_nelder_mead(neg_dt, x, error_vars, mean_x, known_pts, known_f, maxfun):
             for c in range(2):
                 if not abs(sim[r, c] - sim[0, c]) <= 1e-4:
                     converged = False
+            _check(sidx[0], sidx[r], pts, fv, sc, exact, need, tol, 1e-4)
             if not abs(fsim[0] - fsim[r]) <= 1e-4:
                 converged = False
         if converged:
@@ -591,45 +663,52 @@ def car_nelder_mead(neg_dt, x, error_vars, mean_x, known_pts, known_f, maxfun):
             if nf >= maxfun:
                 stop = True
                 break
-            p0, p1 = cand[s, 0], cand[s, 1]
-            if (
-                nf < n_known
-                and _same(p0, known_pts[nf, 0])
-                and _same(p1, known_pts[nf, 1])
-            ):
-                val = known_f[nf]
-                exact[nf] = True
-            else:
-                val = _car_guess(p0, p1, neg_dt, x, error_vars, mean_x)
-            pts[nf, 0], pts[nf, 1], fused[nf] = p0, p1, val
+            val = _car_eval(
+                cand[s, 0], cand[s, 1], nf, pts, fv, sc, exact, kp, kf, ks, ke,
+                neg_dt, x, error_vars, mean_x,
+            )  # fmt: skip
+            cidx[s] = nf
             nf += 1
             fx[s] = val
             if s == 0:
                 fxr = val
+                _check(nf - 1, sidx[0], pts, fv, sc, exact, need, tol, 0.0)
                 if fxr < fsim[0]:
                     steps[1] = 1
                     nsteps = 2
-                elif fxr < fsim[1]:
-                    sim[2, 0], sim[2, 1], fsim[2] = cand[0, 0], cand[0, 1], fxr
-                elif fxr < fsim[2]:
-                    steps[1] = 2
-                    nsteps = 2
                 else:
-                    steps[1] = 3
-                    nsteps = 2
+                    _check(nf - 1, sidx[1], pts, fv, sc, exact, need, tol, 0.0)
+                    if fxr < fsim[1]:
+                        sim[2, 0], sim[2, 1], fsim[2] = cand[0, 0], cand[0, 1], fxr
+                        sidx[2] = cidx[0]
+                    else:
+                        _check(nf - 1, sidx[2], pts, fv, sc, exact, need, tol, 0.0)
+                        if fxr < fsim[2]:
+                            steps[1] = 2
+                            nsteps = 2
+                        else:
+                            steps[1] = 3
+                            nsteps = 2
             elif s == 1:
+                _check(nf - 1, cidx[0], pts, fv, sc, exact, need, tol, 0.0)
                 if val < fx[0]:
                     sim[2, 0], sim[2, 1], fsim[2] = cand[1, 0], cand[1, 1], val
+                    sidx[2] = cidx[1]
                 else:
                     sim[2, 0], sim[2, 1], fsim[2] = cand[0, 0], cand[0, 1], fx[0]
+                    sidx[2] = cidx[0]
             elif s == 2:
+                _check(nf - 1, cidx[0], pts, fv, sc, exact, need, tol, 0.0)
                 if val <= fx[0]:
                     sim[2, 0], sim[2, 1], fsim[2] = cand[2, 0], cand[2, 1], val
+                    sidx[2] = cidx[2]
                 else:
                     doshrink = True
             else:
+                _check(nf - 1, sidx[2], pts, fv, sc, exact, need, tol, 0.0)
                 if val < fsim[2]:
                     sim[2, 0], sim[2, 1], fsim[2] = cand[3, 0], cand[3, 1], val
+                    sidx[2] = cidx[3]
                 else:
                     doshrink = True
             j += 1
@@ -640,27 +719,29 @@ def car_nelder_mead(neg_dt, x, error_vars, mean_x, known_pts, known_f, maxfun):
                 if nf >= maxfun:
                     stop = True
                     break
-                p0, p1 = sim[r, 0], sim[r, 1]
-                if (
-                    nf < n_known
-                    and _same(p0, known_pts[nf, 0])
-                    and _same(p1, known_pts[nf, 1])
-                ):
-                    val = known_f[nf]
-                    exact[nf] = True
-                else:
-                    val = _car_guess(p0, p1, neg_dt, x, error_vars, mean_x)
-                pts[nf, 0], pts[nf, 1], fused[nf] = p0, p1, val
+                fsim[r] = _car_eval(
+                    sim[r, 0], sim[r, 1], nf, pts, fv, sc, exact, kp, kf, ks, ke,
+                    neg_dt, x, error_vars, mean_x,
+                )  # fmt: skip
+                sidx[r] = nf
                 nf += 1
-                fsim[r] = val
         if not stop:
             iterations += 1
+        _check_sorted(sidx, pts, fv, sc, exact, need, tol)
         ind = _argsort3(fsim)
         sim = sim[ind].copy()
         fsim = fsim[ind].copy()
+        sidx = sidx[ind].copy()
     for c in range(2):
         p[c] = sim[0, c]
-    return p, pts[:nf].copy(), fused[:nf].copy(), exact[:nf].copy()
+    return (
+        p,
+        pts[:nf].copy(),
+        fv[:nf].copy(),
+        sc[:nf].copy(),
+        exact[:nf].copy(),
+        need[:nf].copy(),
+    )
 
 
 @numba.jit(**_JIT)
