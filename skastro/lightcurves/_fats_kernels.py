@@ -145,105 +145,90 @@ def _top_k(values, k):
 
 
 @numba.jit(**_JIT)
-def _spread_split(t, y, n_split, f0, df, m, mr, msp, tau):
-    """Gaussian-gridded, modulated grids of the three periodogram sums, split
-    by residue of the frequency index modulo ``n_split``.
+def _spread_residue(t, y, n_split, r, f0, df, m, mr, msp, tau):
+    """Gaussian-gridded, modulated grids of the three periodogram sums for the
+    frequencies ``f = f0 + k df`` with ``k = n_split * q + r`` (sub-grid mode
+    ``q``), weights ``1/n``.
 
-    Weights ``1/n``. Row ``r`` holds ``sum y e^{2 pi i f t}``, row
-    ``n_split + r`` ``sum e^{2 pi i 2 f t}`` and row ``2 n_split + r``
-    ``sum e^{2 pi i f t}``, for the frequencies ``f = f0 + k df`` with
-    ``k = n_split * q + r`` (sub-grid mode ``q``). The Gaussian weights use
-    the fast-gridding factorisation (two exponentials per point and row).
+    Row 0 holds ``sum y e^{2 pi i f t}``, row 1 ``sum e^{2 pi i 2 f t}`` and
+    row 2 ``sum e^{2 pi i f t}``. The Gaussian weights use the fast-gridding
+    factorisation (two exponentials per point and row).
     """
     n = t.size
     w = 1.0 / n
-    grid = np.zeros((3 * n_split, mr), dtype=np.complex128)
+    grid = np.zeros((3, mr), dtype=np.complex128)
     h = 2.0 * math.pi / mr
     e3 = np.empty(2 * msp)
     for qi in range(2 * msp):
         q = qi - msp + 1
         e3[qi] = math.exp(-((q * h) ** 2) / (4.0 * tau))
-    for b in range(2):  # 0: frequencies f (rows y and 1), 1: frequencies 2 f
+    for b in range(2):  # 0: frequencies f (rows 0 and 2), 1: frequencies 2 f
         scale = 2.0 if b == 1 else 1.0
         step = scale * n_split * df  # spacing of the sub-grid frequencies
-        for r in range(n_split):
-            fr = scale * (f0 + r * df)
-            for j in range(n):
-                u = t[j] * step
-                theta = 2.0 * math.pi * u
-                ang = 2.0 * math.pi * (fr * t[j] + 0.5 * m * u)
-                cr = w * math.cos(ang)
-                ci = w * math.sin(ang)
-                m0 = int(math.floor(theta / h))
-                x0 = m0 * h - theta
-                e1 = math.exp(-x0 * x0 / (4.0 * tau))
-                e2 = math.exp(-x0 * h / (2.0 * tau))
-                p = e1 * e2 ** (-msp + 1)
-                idx = (m0 - msp + 1) % mr
-                if b == 0:
-                    yr = y[j] * cr
-                    yi = y[j] * ci
-                    for qi in range(2 * msp):
-                        g = p * e3[qi]
-                        grid[r, idx] += complex(yr * g, yi * g)
-                        grid[2 * n_split + r, idx] += complex(cr * g, ci * g)
-                        p *= e2
-                        idx += 1
-                        if idx == mr:
-                            idx = 0
-                else:
-                    for qi in range(2 * msp):
-                        g = p * e3[qi]
-                        grid[n_split + r, idx] += complex(cr * g, ci * g)
-                        p *= e2
-                        idx += 1
-                        if idx == mr:
-                            idx = 0
+        fr = scale * (f0 + r * df)
+        for j in range(n):
+            u = t[j] * step
+            theta = 2.0 * math.pi * u
+            ang = 2.0 * math.pi * (fr * t[j] + 0.5 * m * u)
+            cr = w * math.cos(ang)
+            ci = w * math.sin(ang)
+            m0 = int(math.floor(theta / h))
+            x0 = m0 * h - theta
+            e1 = math.exp(-x0 * x0 / (4.0 * tau))
+            e2 = math.exp(-x0 * h / (2.0 * tau))
+            p = e1 * e2 ** (-msp + 1)
+            idx = (m0 - msp + 1) % mr
+            if b == 0:
+                yr = y[j] * cr
+                yi = y[j] * ci
+                for qi in range(2 * msp):
+                    g = p * e3[qi]
+                    grid[0, idx] += complex(yr * g, yi * g)
+                    grid[2, idx] += complex(cr * g, ci * g)
+                    p *= e2
+                    idx += 1
+                    if idx == mr:
+                        idx = 0
+            else:
+                for qi in range(2 * msp):
+                    g = p * e3[qi]
+                    grid[1, idx] += complex(cr * g, ci * g)
+                    p *= e2
+                    idx += 1
+                    if idx == mr:
+                        idx = 0
     return grid
 
 
-@numba.jit(**_JIT)
-def _gather_split(fg, n_split, nf, half, deconv):
-    """The three sums on the full grid (and their deconvolution factors) from
-    the split sub-transforms: ``k = n_split * q + r`` is row ``r`` (+ ``n_split``,
-    + ``2 n_split``), mode ``q`` (stored at ``(q - half) mod mr``)."""
-    mr = fg.shape[1]
-    out = np.empty((3, nf), dtype=np.complex128)
-    dk = np.empty(nf)
-    n_q = deconv.size
-    for q in range(n_q):
-        col = q - half
-        if col < 0:
-            col += mr
-        for r in range(n_split):
-            k = q * n_split + r
-            if k < nf:
-                out[0, k] = fg[r, col]
-                out[1, k] = fg[n_split + r, col]
-                out[2, k] = fg[2 * n_split + r, col]
-                dk[k] = deconv[q]
-    return out, dk
-
-
-def ls_power_grid(t, y, f0, df, nf, n_split=4):
+def ls_power_grid(t, y, f0, df, nf, n_split=8):
     """Lomb-Scargle power on the grid ``f0 + df * arange(nf)`` by non-uniform FFT.
 
-    ``t`` shifted to start at 0; ``y`` centred. Each of the three sums is
-    computed as ``n_split`` sub-transforms (frequency index modulo
-    ``n_split``) of ``ceil(nf / n_split)`` modes, all in one batched FFT:
-    the same arithmetic count as one long transform, but arrays that stay in
-    cache (2-3 times faster than one FFT of the full length).
+    ``t`` shifted to start at 0; ``y`` centred. The frequencies are split
+    by residue of their index modulo ``n_split``; for each residue the three
+    sums are gridded, transformed (one batched FFT of ``ceil(nf / n_split)``
+    modes, oversampled) and turned into powers, so that the working set
+    stays in cache: the same arithmetic as one long transform per sum, 2-3
+    times faster.
     """
     n = t.size
     n_q = -(-nf // n_split)
     plan = _NUFFTPlan(n_q)
-    grid = _spread_split(t, y, n_split, f0, df, plan.m, plan.mr, plan.msp, plan.tau)
-    fg = scipy.fft.ifft(grid, axis=1, workers=1, overwrite_x=True)
-    w = np.full(n, 1.0 / n)
-    YY = float(np.dot(w, y * y))
-    full, deconv = _gather_split(fg, n_split, nf, plan.m // 2, plan.deconv)
-    # a contiguous, vectorisable loop: 6 times faster than reading in place
-    return _ls_power_from_grids(full[0], full[1], full[2], deconv, YY)
+    YY = float(np.dot(np.full(n, 1.0 / n), y * y))
+    half = plan.m // 2
+    mr = plan.mr
+    dec = plan.deconv
+    power = np.empty((n_q, n_split))
+    lo = min(half, n_q)
+    for r in range(n_split):
+        grid = _spread_residue(t, y, n_split, r, f0, df, plan.m, mr, plan.msp, plan.tau)
+        fg = scipy.fft.ifft(grid, axis=1, workers=1, overwrite_x=True)
+        # mode q is at column (q - half) mod mr: two contiguous segments
+        a = fg[:, mr - half : mr - half + lo]
+        power[:lo, r] = _ls_power_from_grids(a[0], a[1], a[2], dec[:lo], YY)
+        if n_q > half:
+            b = fg[:, : n_q - half]
+            power[lo:, r] = _ls_power_from_grids(b[0], b[1], b[2], dec[lo:], YY)
+    return power.reshape(-1)[:nf]
 
 
 def ls_top3(t, y, f0, df, nf):
