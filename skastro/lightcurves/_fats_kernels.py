@@ -754,20 +754,47 @@ def _sequential_sum(v):
 
 
 @numba.jit(**_JIT)
+def _lag(ti, tj, T):
+    return math.floor(abs(ti - tj) / T + 0.5)
+
+
+@numba.jit(**_JIT)
 def slotted_sums(t, d, T, k_lo, k_hi):
     """Sum of d_i d_j and pair count per lag k = floor(|t_i - t_j| / T + 0.5).
 
     Only pairs i < j with ``k_lo <= k < k_hi`` are counted, visited in
-    row-major order (as ``numpy.where`` on the pair matrix does).
+    row-major order (as ``numpy.where`` on the pair matrix does). When ``t``
+    is sorted the lag grows with ``j``: each row starts at its first pair
+    with ``k >= k_lo`` (bisection) and stops at the first with ``k >= k_hi``,
+    visiting the same pairs in the same order.
     """
     nk = k_hi
     sums = np.zeros(nk)
     counts = np.zeros(nk, dtype=np.int64)
     n = t.size
+    is_sorted = True
+    for i in range(n - 1):
+        if t[i + 1] < t[i]:
+            is_sorted = False
+            break
     for i in range(n):
-        for j in range(i + 1, n):
-            k = math.floor(abs(t[i] - t[j]) / T + 0.5)
-            if k >= k_lo and k < k_hi:
+        j0 = i + 1
+        if is_sorted and k_lo > 0:
+            lo, hi = i + 1, n  # first j with lag >= k_lo
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if _lag(t[i], t[mid], T) >= k_lo:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            j0 = lo
+        for j in range(j0, n):
+            k = _lag(t[i], t[j], T)
+            if k >= k_hi:
+                if is_sorted:
+                    break
+                continue
+            if k >= k_lo:
                 sums[int(k)] += d[i] * d[j]
                 counts[int(k)] += 1
     return sums, counts
