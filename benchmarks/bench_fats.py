@@ -114,7 +114,10 @@ def main() -> None:
 
     fast = FATSFeatures().fit()
     ref = FATSFeatures(backend="feets").fit()
-    print(f"features: {len(fast.features_)} (seed 001 default set), one core")
+    print(
+        f"features: {len(fast.features_)} (the default set: every single-band "
+        "FATS feature), one core"
+    )
 
     # first call: numba kernels loaded from the on-disk cache, or compiled
     # when there is none ("cold"); excluded from the rates below, reported

