@@ -201,7 +201,7 @@ def _spread_residue(t, y, n_split, r, f0, df, m, mr, msp, tau):
     return grid
 
 
-def ls_power_grid(t, y, f0, df, nf, n_split=8):
+def ls_power_grid(t, y, f0, df, nf, n_split=4):
     """Lomb-Scargle power on the grid ``f0 + df * arange(nf)`` by non-uniform FFT.
 
     ``t`` shifted to start at 0; ``y`` centred. The frequencies are split
