@@ -1,7 +1,7 @@
 """Benchmark: FATSFeatures(backend="fast") vs feets, and vs the light-curve package.
 
-Throughput (light curves per second, one core) of the default 47-feature FATS
-set (seed 001's list) with
+Throughput (light curves per second, one core) of the default FATS feature
+set (every single-band FATS feature: 59 columns) with
 
 * ``FATSFeatures(backend="fast")``;
 * feets 1.0.1 itself (``FATSFeatures(backend="feets")``: feets' FeatureSpace
@@ -35,13 +35,17 @@ Usage::
     python benchmarks/bench_fats.py                 # 10,000 fast, 100 feets
     python benchmarks/bench_fats.py --quick         # 500 fast, 10 feets
 
-Figures (one core of the shared 2-core development machine; several runs,
-min / median of the ratio; see docs/user_guide/light_curves.rst):
-MACHO 130x / 97x / 104x (min 97x, median 104x); the same simulated curves
-88x (100 curves) / 101x / 91x (10 curves); fast on 10,000 curves against
-feets' rate on 100: 141x. Per group, ms per curve fast vs feets (full run):
-periodogram groups ls 8.6 vs 362, fourier 8.7 vs 385; car 7.5 vs 311;
-slotted 0.47 vs 183; lc 0.60 vs 22; basic 0.17 vs 3.6; acf 0.10 vs 2.6.
+Figures (one core of the shared 2-core development machine, with a long
+training job running on it: noisy; two full runs and two --quick runs, the
+last full run on the final code, the others with 8 periodogram residue
+classes instead of 4; see docs/user_guide/light_curves.rst): MACHO 173x /
+145x (full), 157x / 151x (quick): min 145x, median 154x; the same simulated
+curves 128x / 119x (100 curves), 97x / 116x (10 curves): min 97x, median
+118x; fast on 10,000 curves against feets' rate on 100: 167x / 140x. Per
+group, ms per curve fast vs feets (full runs 1 / 2, 30 curves): periodogram
+groups ls 9.3 / 11.4 vs 510 / 492, fourier 8.3 / 9.5 vs 400 / 525; car
+2.9 / 2.9 vs 379 / 410; slotted 0.77 / 0.44 vs 328 / 308; lc 0.31 / 0.30 vs
+21 / 22; basic 0.27 / 0.30 vs 5.7 / 6.9; acf 0.08 / 0.09 vs 2.2 / 3.0.
 """
 
 from __future__ import annotations
