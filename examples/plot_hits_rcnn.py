@@ -74,7 +74,7 @@ rcnn = SequenceRCNN(
 )
 forest = make_pipeline(
     LightCurveExtractor(),
-    FATSFeatures(),
+    FATSFeatures(features="seed001"),  # seed 001's appendix list, 47 features
     RandomForestClassifier(n_estimators=25, max_depth=15, random_state=0),
 )
 search = GridSearchCV(

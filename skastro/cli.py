@@ -50,6 +50,8 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
     curves = read_table(args.light_curves)
     features = None if args.features is None else list(args.features)
+    if features is not None and len(features) == 1:
+        features = features[0]  # a set name ("seed001", "all") or one feature
     fats = FATSFeatures(features, backend=args.backend, n_jobs=args.n_jobs)
     table = fats.set_output(transform="pandas").fit_transform(curves)
     ids = getattr(curves, "id", None)
@@ -146,7 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     feats.add_argument("light_curves", help="CSV/FITS/Parquet with id, time, mag, err")
     feats.add_argument("--out", required=True, help="output table (.csv, .fits)")
-    feats.add_argument("--features", nargs="+", default=None)
+    feats.add_argument(
+        "--features",
+        nargs="+",
+        default=None,
+        help="FATS feature names, or one set name: seed001 (seed 001's 47), "
+        "fats, all (default: every single-band FATS feature, 59)",
+    )
     feats.add_argument("--backend", choices=["fast", "feets"], default="fast")
     feats.add_argument("--n-jobs", type=int, default=None)
     feats.set_defaults(func=_cmd_features)

@@ -136,3 +136,25 @@ def test_predict_with_saved_pipeline(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "cannot predict" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "features, n_columns",
+    [(None, 59), (["seed001"], 47), (["Mean", "Std"], 2), (["Mean"], 1)],
+)
+def test_features_named_sets_and_lists(tmp_path, capsys, features, n_columns):
+    """``skastro features``: the default set, a named set, or feature names."""
+    import pandas as pd
+
+    from skastro.datasets import make_light_curves
+
+    curves = make_light_curves(2, n_points=60, random_state=0).curves
+    table = tmp_path / "lc.csv"
+    pd.concat(
+        pd.DataFrame({"id": i, "time": t, "mag": m, "err": e})
+        for i, (t, m, e) in enumerate(curves)
+    ).to_csv(table, index=False)
+    out = tmp_path / "features.csv"
+    args = ["features", str(table), "--out", str(out)]
+    assert main(args + (["--features", *features] if features else [])) == 0
+    assert pd.read_csv(out).shape == (2, n_columns + 1)  # + the id column

