@@ -64,7 +64,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "fine_tune_iterations": 150,
         "rf_epochs": (3, 5, 8, 12, 16, 22),
     },
-    "large": {  # the CPU run of the user guide: ~1 h on 2 CPU cores
+    "large": {  # the CPU run of the user guide: ~70 min on one busy core
         "n_per_class": 1000,
         "n_real_per_class": 40,
         "module": {
