@@ -103,7 +103,11 @@ def run(ctx: DemoContext) -> SectionResult:
         params = dict(clf_params)
         if not pretrained:
             params.pop("finetune_lr")
-            clf = PretrainedStampClassifier(strategy=strategy, **params)
+            # torchvision's VGG initialisation: with PyTorch's default, a
+            # network from scratch often never leaves the chance loss
+            clf = PretrainedStampClassifier(
+                strategy=strategy, module__init="vgg", **params
+            )
         else:
             clf = PretrainedStampClassifier.from_pretrainer(
                 pre, strategy=strategy, **params

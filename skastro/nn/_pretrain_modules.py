@@ -106,6 +106,16 @@ class VGG16StampNet(nn.Module):
         Filter multiplier of the backbone (see :class:`VGG16Backbone`).
     n_hidden : int, default=1024
         Units of the dense layer whose activations are the representation.
+    init : {"pytorch", "vgg"}, default="pytorch"
+        Initial weights. ``"pytorch"``: each layer's PyTorch default
+        (uniform, scaled by ``1/sqrt(fan_in)``). ``"vgg"``: torchvision's VGG
+        initialisation (He-normal convolutions with ``fan_out``, dense layers
+        from N(0, 0.01), zero biases), which keeps the signal's scale through
+        the 13 plain convolutions; with the PyTorch default it shrinks layer
+        after layer, and a network trained from scratch on a few hundred
+        labels often never leaves the chance loss (see the user guide,
+        :doc:`/user_guide/pretraining`). Pretrained weights loaded afterwards replace
+        either.
 
     Notes
     -----
@@ -123,8 +133,11 @@ class VGG16StampNet(nn.Module):
         *,
         width: float = 1.0,
         n_hidden: int = 1024,
+        init: str = "pytorch",
     ):
         super().__init__()
+        if init not in ("pytorch", "vgg"):
+            raise ValueError(f"init must be 'pytorch' or 'vgg', got {init!r}.")
         self.backbone = VGG16Backbone(in_channels, width=width)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.top = nn.Sequential(
@@ -133,6 +146,20 @@ class VGG16StampNet(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.head = nn.Linear(n_hidden, n_outputs)
+        if init == "vgg":
+            self._init_vgg()
+
+    def _init_vgg(self) -> None:
+        # torchvision's VGG initialisation
+        for layer in self.modules():
+            if isinstance(layer, nn.Conv2d):
+                nn.init.kaiming_normal_(
+                    layer.weight, mode="fan_out", nonlinearity="relu"
+                )
+                nn.init.zeros_(layer.bias)
+            elif isinstance(layer, nn.Linear):
+                nn.init.normal_(layer.weight, 0.0, 0.01)
+                nn.init.zeros_(layer.bias)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Return the ``(n, n_hidden)`` representation of stamps ``x``."""

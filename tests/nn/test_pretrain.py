@@ -95,6 +95,29 @@ def test_stampnet_shapes_and_nan_pixels():
     torch.testing.assert_close(net(x_nan), net(x_zero))
 
 
+def test_stampnet_vgg_init_keeps_the_signal_scale():
+    # torchvision's VGG initialisation: He-normal (fan_out) convolutions,
+    # N(0, 0.01) dense layers, zero biases; through 13 plain convolutions it
+    # keeps the activations' scale, where PyTorch's default shrinks it
+    torch.manual_seed(0)
+    vgg = VGG16StampNet(4, 3, width=0.25, n_hidden=32, init="vgg")
+    conv = vgg.backbone.features[2]
+    fan_out = conv.out_channels * 9
+    assert conv.weight.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.1)
+    assert not conv.bias.any() and not vgg.head.bias.any()
+    assert vgg.head.weight.std().item() == pytest.approx(0.01, rel=0.2)
+    torch.manual_seed(0)
+    default = VGG16StampNet(4, 3, width=0.25, n_hidden=32)
+    x = torch.randn(16, 4, 32, 32)
+    with torch.no_grad():
+        out_vgg = vgg.backbone(x).std().item()
+        out_default = default.backbone(x).std().item()
+    assert out_vgg > 0.1
+    assert out_default < out_vgg / 5  # measured: 0.012 against 0.14
+    with pytest.raises(ValueError, match="init must be"):
+        VGG16StampNet(4, 3, init="glorot")
+
+
 def test_load_vgg16_features_roundtrip_and_errors():
     """A torchvision-named state dict loads; a wrong in_channels names the layer."""
     src = VGG16Backbone(3, width=0.0625)
