@@ -114,8 +114,8 @@ class VGG16StampNet(nn.Module):
         the 13 plain convolutions; with the PyTorch default it shrinks layer
         after layer, and a network trained from scratch on a few hundred
         labels often never leaves the chance loss (see the user guide,
-        :doc:`/user_guide/pretraining`). Pretrained weights loaded afterwards replace
-        either.
+        :doc:`/user_guide/pretraining`). Pretrained weights loaded
+        afterwards replace either.
 
     Notes
     -----
@@ -137,7 +137,10 @@ class VGG16StampNet(nn.Module):
     ):
         super().__init__()
         if init not in ("pytorch", "vgg"):
-            raise ValueError(f"init must be 'pytorch' or 'vgg', got {init!r}.")
+            raise ValueError(
+                f"init must be 'pytorch' or 'vgg', got {init!r}; use 'vgg' for "
+                "a network trained from scratch."
+            )
         self.backbone = VGG16Backbone(in_channels, width=width)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.top = nn.Sequential(

@@ -29,6 +29,7 @@ from skorch.helper import SliceDict
 from skorch.utils import is_dataset
 
 from ..exceptions import InputLayoutError, SequenceError
+from ..stamps import Calibrator, asinh_stretch
 from ..utils._torch import seed_everything
 from ..utils._validation import check_stamps
 from ._rcnn_modules import MaskedStepCrossEntropy, SequenceRCNNModule
@@ -67,8 +68,6 @@ def reference_scale(
     -------
     ndarray of shape (n, T, H, W), float32
     """
-    from ..stamps import Calibrator
-
     X = SliceDict(stamps=stamps, sky=sky, zero_point=zero_point, mask=mask)
     return Calibrator(method="reference").fit_transform(X)
 
@@ -121,6 +120,10 @@ def prepare_sequences(
         ``"reference"``: subtract the sky and rescale to the zero point of the
         sequence's first valid epoch (seed 001 eqs. 3.4-3.5); None: use the
         stamps as given (e.g. already calibrated).
+    asinh_softening : float or None, default=None
+        When given, ``b`` in ADU: the pre-processed pixels become
+        ``asinh(x / (2 b))`` (:func:`skastro.stamps.asinh_stretch`). None:
+        no stretch (the seed).
 
     Returns
     -------
@@ -253,8 +256,6 @@ def prepare_sequences(
         )
     stamps_c = np.where(mask_c[:, :, None, None], stamps_c, 0.0).astype(np.float32)
     if asinh_softening is not None:
-        from ..stamps import asinh_stretch
-
         stamps_c = asinh_stretch(stamps_c, asinh_softening)
     data = SliceDict(
         stamps=np.ascontiguousarray(stamps_c), dt=dt, mask=np.ascontiguousarray(mask_c)
@@ -716,8 +717,6 @@ class SequenceStream:
             factor = 10.0 ** ((self._zp_ref - zero_point) / 2.5)
             img = ((img.astype(np.float64) - sky) * factor).astype(np.float32)
         if est.asinh_softening is not None:
-            from ..stamps import asinh_stretch
-
             img = asinh_stretch(img, est.asinh_softening)
         if self._first_mjd is None:
             self._first_mjd = mjd
