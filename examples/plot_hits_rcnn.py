@@ -130,16 +130,19 @@ ax.legend(fontsize=7, ncol=4)
 # %%
 # A shifted survey: fine-tuning on 10 sequences per class
 # -------------------------------------------------------
-# ``domain="real"`` changes the PSF shape, sky and zero points. The RCNN is
-# fine-tuned on 10 sequences per class (``fine_tune`` keeps the estimator
-# clone-able and picklable); the forest is retrained with those 10 per class
-# copied 100 times, as in the seed.
+# ``domain="real"`` changes the PSF shape, sky, zero points and cadence, adds
+# calibration errors and cosmic rays, and changes the eclipsing-binary and
+# supernova populations. The RCNN is fine-tuned on 10 sequences per class,
+# each batch mixing them with replayed simulated training sequences
+# (``replay``; ``fine_tune`` keeps the estimator clone-able and picklable);
+# the forest is retrained with those 10 per class copied 100 times, as in
+# the seed.
 Xr, yr = simulate_hits_sequences(14, domain="real", return_X_y=True, random_state=1)
 ft = np.concatenate([np.flatnonzero(yr == c)[:10] for c in range(7)])
 rest = np.setdiff1d(np.arange(len(yr)), ft)
 before = balanced_accuracy_score(yr[rest], model_rcnn.predict(Xr[rest]))
 rf_before = balanced_accuracy_score(yr[rest], model_rf.predict(Xr[rest]))
-model_rcnn.fine_tune(Xr[ft], yr[ft], n_iterations=15)
+model_rcnn.fine_tune(Xr[ft], yr[ft], n_iterations=15, replay=(X_train, y_train))
 after = balanced_accuracy_score(yr[rest], model_rcnn.predict(Xr[rest]))
 # Extraction and FATS features are computed per sequence, so copying the
 # feature rows 100 times equals copying the sequences, at 1/100 of the cost.

@@ -41,6 +41,13 @@ _DOMAINS: dict[str, dict[str, Any]] = {
         "exptime": 87.0,  # s
         "visits_per_night": ((3, 4, 5), (0.25, 0.5, 0.25)),
         "night_gaps": ((1, 2, 3), (0.1, 0.55, 0.35)),  # days between nights
+        # populations and artefacts (see the docstring)
+        "eb_contact_fraction": 0.3,
+        "contact_period": (0.25, 0.6),  # days
+        "contact_depth": (0.1, 0.5),  # flux fraction
+        "zp_calibration_error": 0.0,  # mag, reported minus true zero point
+        "sn_detected_at_first_epoch": False,
+        "cosmic_ray_rate": 0.0,  # hits per stamp
     },
     "real": {
         "psf": "moffat",
@@ -58,6 +65,12 @@ _DOMAINS: dict[str, dict[str, Any]] = {
         "exptime": 87.0,
         "visits_per_night": ((2, 3, 4, 5), (0.15, 0.3, 0.35, 0.2)),
         "night_gaps": ((1, 2, 3, 4), (0.15, 0.45, 0.3, 0.1)),
+        "eb_contact_fraction": 0.7,
+        "contact_period": (0.22, 0.42),
+        "contact_depth": (0.05, 0.3),
+        "zp_calibration_error": 0.02,
+        "sn_detected_at_first_epoch": True,
+        "cosmic_ray_rate": 0.02,
     },
 }
 
@@ -273,19 +286,23 @@ def _pulsator(
     return dm, {"period": period, "amplitude": amp}
 
 
-def _eclipsing(rng: np.random.Generator, t: np.ndarray) -> tuple[np.ndarray, dict]:
+def _eclipsing(
+    rng: np.random.Generator, t: np.ndarray, params: dict
+) -> tuple[np.ndarray, dict]:
     """Flux ratios (n, T) of eclipsing binaries relative to the out-of-eclipse flux.
 
-    Detached systems (70 %): two Gaussian dips in phase (primary depth
-    0.15-0.9 in flux, secondary 0-0.8 of it, widths 0.02-0.08 in phase);
-    contact systems (30 %): ``1 - d (1 - cos 4πφ) / 2`` with an unequal
-    minimum, periods 0.25-0.6 d.
+    Detached systems: two Gaussian dips in phase (primary depth 0.15-0.9 in
+    flux, secondary 0-0.8 of it, widths 0.02-0.08 in phase), periods
+    log-uniform in 0.5-10 d; contact systems (a fraction
+    ``params["eb_contact_fraction"]``): ``1 - d (1 - cos 4πφ) / 2`` with an
+    unequal minimum, period and depth ``d`` uniform in
+    ``params["contact_period"]`` (days) and ``params["contact_depth"]``.
     """
     n = t.shape[0]
-    contact = rng.random(n) < 0.3
+    contact = rng.random(n) < params["eb_contact_fraction"]
     period = np.where(
         contact,
-        rng.uniform(0.25, 0.6, n),
+        rng.uniform(*params["contact_period"], n),
         np.exp(rng.uniform(np.log(0.5), np.log(10.0), n)),
     )
     phase = (t / period[:, None] + rng.random(n)[:, None]) % 1.0
@@ -300,7 +317,7 @@ def _eclipsing(rng: np.random.Generator, t: np.ndarray) -> tuple[np.ndarray, dic
         - depth[:, None] * np.exp(-0.5 * (d1 / w) ** 2)
         - second[:, None] * np.exp(-0.5 * (d2 / w) ** 2)
     )
-    cdepth = rng.uniform(0.1, 0.5, n)[:, None]
+    cdepth = rng.uniform(*params["contact_depth"], n)[:, None]
     # unequal minima: the secondary minimum (cos 2πφ < 0) is up to 15 % shallower
     asym = np.where(
         np.cos(2 * np.pi * phase) < 0, 1.0 - 0.15 * rng.random(n)[:, None], 1.0
@@ -319,8 +336,8 @@ def _bazin(
     to a maximum of 1; type-Ia-like (70 %, τ_fall 10-35 d) and type-II-like
     (30 %, τ_fall 40-120 d) decline, τ_rise 1-5 d, both dilated by (1 + z)
     with z uniform in 0.02-0.5. The peak falls uniformly in
-    [first epoch, last epoch + 20 d], so most supernovae are caught rising,
-    as HiTS was designed to.
+    [``t_first``, ``t_last`` + 20 d]; with the first and last epochs, most
+    supernovae are caught rising, as HiTS was designed to.
     """
     n = t.shape[0]
     z = rng.uniform(0.02, 0.5, n)
@@ -461,6 +478,42 @@ def _render_galaxies(
     return adu[:, :, None, None] * conv[..., cut, cut]
 
 
+def _add_cosmic_rays(
+    rng: np.random.Generator,
+    stamps: np.ndarray,
+    mask: np.ndarray,
+    gain: np.ndarray,
+    rate: float,
+) -> None:
+    """Add cosmic-ray hits to ``stamps`` (ADU) in place.
+
+    Each valid epoch of each stamp is hit with probability ``rate``; a hit is
+    a straight track of 1-3 pixels (horizontal, vertical or diagonal) from a
+    uniform random pixel, each pixel receiving a charge log-uniform in
+    200-3,000 e⁻.
+    """
+    n, T, size, _ = stamps.shape
+    hit = (rng.random((n, T)) < rate) & mask
+    ii, tt = np.nonzero(hit)
+    if ii.size == 0:
+        return
+    length = rng.integers(1, 4, ii.size)
+    direction = np.array([(0, 1), (1, 0), (1, 1), (1, -1)])[rng.integers(0, 4, ii.size)]
+    y0 = rng.integers(0, size, ii.size)
+    x0 = rng.integers(0, size, ii.size)
+    for k in range(3):
+        on = length > k
+        y = y0 + k * direction[:, 0]
+        x = x0 + k * direction[:, 1]
+        on &= (y >= 0) & (y < size) & (x >= 0) & (x < size)
+        charge = np.exp(rng.uniform(np.log(200.0), np.log(3000.0), ii.size))
+        np.add.at(
+            stamps,
+            (ii[on], tt[on], y[on], x[on]),
+            (charge / gain[ii, tt])[on].astype(np.float32),
+        )
+
+
 # --------------------------------------------------------------------------
 # Public function
 # --------------------------------------------------------------------------
@@ -561,11 +614,27 @@ def simulate_hits_sequences(
        electrons (× gain), Poisson noise plus Gaussian read noise, back to
        ADU.
 
-    ``domain="real"`` simulates a shifted survey for fine-tuning studies: a
-    Moffat PSF (β 2.5-4, ellipticity up to 0.12) instead of a Gaussian, worse
-    seeing (median 1.45''), a brighter sky (21.2-22.0 mag/arcsec²), lower and
-    noisier zero points (24.75 mag, 0.12 mag night scatter), gain 4.0-4.5
-    e⁻/ADU, read noise 7-9 e⁻, and a sparser cadence.
+    ``domain="real"`` simulates a shifted survey for fine-tuning studies,
+    different in observing conditions, in the objects and in the artefacts,
+    as seed 001 §4.2-4.4 found its real HiTS data to be:
+
+    - observing conditions: a Moffat PSF (β 2.5-4, ellipticity up to 0.12)
+      instead of a Gaussian, worse seeing (median 1.45''), a brighter sky
+      (21.2-22.0 mag/arcsec²), lower and noisier zero points (24.75 mag,
+      0.12 mag night scatter), gain 4.0-4.5 e⁻/ADU, read noise 7-9 e⁻, and a
+      sparser cadence;
+    - calibration: the reported ``zero_point`` differs from the true one by a
+      per-image error of 0.02 mag (rms), so constant sources scatter by that
+      much in calibrated light curves;
+    - populations (the seed's t-SNE map shows the largest simulated/real
+      discrepancies for eclipsing binaries and non-variables): 70 % of
+      eclipsing binaries are contact (W UMa) systems with periods 0.22-0.42 d
+      and depths 0.05-0.3 (simulated: 30 %, 0.25-0.6 d, 0.1-0.5);
+      supernova sequences start at the first detection (the first epoch is
+      above its 5σ limit and the peak within 20 days of it), as the seed built
+      its real supernova sequences;
+    - artefacts the seed lists as not simulated: cosmic-ray hits (1-3 pixel
+      tracks of 200-3,000 e⁻ per pixel) in 2 % of the stamps.
 
     Parameters
     ----------
@@ -604,7 +673,8 @@ def simulate_hits_sequences(
             *not* subtracted, 0 at padded epochs; ``"mjd"`` float64 (n, T)
             days, NaN at padded epochs, increasing; ``"mask"`` bool (n, T),
             True at valid epochs (which come first); ``"zero_point"`` (n, T)
-            mag, ``mag = zero_point - 2.5 log10(counts_ADU / exptime)``;
+            mag, ``mag = zero_point - 2.5 log10(counts_ADU / exptime)`` (for
+            ``domain="real"`` as reported, with its calibration error);
             ``"sky"`` (n, T) ADU/pixel; ``"fwhm"`` (n, T) pixels; ``"gain"``
             (n, T) e⁻/ADU; ``"read_noise"`` (n, T) e⁻; ``"exptime"`` (n, T)
             s; ``"limiting_mag"`` (n, T) mag (5σ, PSF photometry). Metadata
@@ -615,7 +685,7 @@ def simulate_hits_sequences(
             :data:`HITS_CLASSES`.
         true_mag : ndarray of shape (n, T)
             Noise-free magnitude of the point source (for ``GAL``, of the whole
-            galaxy); ``inf`` where the source has no flux (asteroids off their
+            galaxy), from the true zero point; ``inf`` where the source has no flux (asteroids off their
             epoch), NaN at padded epochs.
         true_flux : ndarray of shape (n, T)
             The same as total counts in the exposure, ADU (host excluded).
@@ -678,6 +748,12 @@ def simulate_hits_sequences(
     n_fields = int(np.clip(n // 10, 4, 3000))
     fields = _simulate_fields(rng, n_fields, T, params)
     fields["nea"] = _noise_equivalent_area(fields, kind)
+    if params["zp_calibration_error"] > 0:
+        # the zero point the pipeline reports differs from the true one by a
+        # per-image calibration error
+        fields["zero_point_reported"] = fields["zero_point"] + params[
+            "zp_calibration_error"
+        ] * rng.standard_normal(fields["zero_point"].shape)
     field_of = rng.integers(0, n_fields, n)
     cond = {k: v[field_of] for k, v in fields.items()}
     cond["limiting_mag"] = cond["zero_point"] - 2.5 * np.log10(
@@ -701,21 +777,26 @@ def simulate_hits_sequences(
         return _mag_to_adu(m[:, None], cond["zero_point"][idx], cond["exptime"][idx])
 
     # SN: resample until at least one valid epoch is brighter than the limit
+    # (or, with sn_detected_at_first_epoch, the first epoch is: the sequence
+    # starts at the first detection, as the seed's real supernovae do)
+    first_only = params["sn_detected_at_first_epoch"]
     idx = np.flatnonzero(names == "SN")
     todo = idx
     for attempt in range(30):
         if todo.size == 0:
             break
         t_first = t[todo, 0]
-        t_last = t[todo, n_valid[todo] - 1]
+        t_last = t_first if first_only else t[todo, n_valid[todo] - 1]
         shape, _ = _bazin(rng, t[todo], t_first, t_last)
         if attempt > 0:
             base_mag[todo] = _sample_magnitudes(rng, todo.size, _MAG_CUTOFF["default"])
         flux[todo] = base_adu(todo) * shape
-        ok = np.any((flux[todo] > lim_flux[todo]) & mask[todo], axis=1)
+        detected = (flux[todo] > lim_flux[todo]) & mask[todo]
+        ok = detected[:, 0] if first_only else np.any(detected, axis=1)
         todo = todo[~ok]
-    if todo.size:  # last resort: brighten to 0.5 mag above the faintest limit
-        ratio = np.max(np.where(mask[todo], flux[todo] / lim_flux[todo], 0), axis=1)
+    if todo.size:  # last resort: brighten to 0.5 mag above the (first) limit
+        ratio = np.where(mask[todo], flux[todo] / lim_flux[todo], 0)
+        ratio = ratio[:, 0] if first_only else np.max(ratio, axis=1)
         flux[todo] *= 10**0.2 / np.maximum(ratio, 1e-6)
 
     for c in ("RRL", "CEP"):
@@ -731,7 +812,7 @@ def simulate_hits_sequences(
     for attempt in range(30):
         if todo.size == 0:
             break
-        ratio, _ = _eclipsing(rng, t[todo])
+        ratio, _ = _eclipsing(rng, t[todo], params)
         if attempt > 0:
             base_mag[todo] = _sample_magnitudes(rng, todo.size, _MAG_CUTOFF["default"])
         f0 = base_adu(todo)
@@ -827,6 +908,8 @@ def simulate_hits_sequences(
         noisy = rng.poisson(np.maximum(electrons, 0.0)).astype(np.float64)
         noisy += sub["read_noise"][:, :, None, None] * rng.standard_normal(noisy.shape)
         stamps[ii] = noisy / gain
+    if params["cosmic_ray_rate"] > 0:
+        _add_cosmic_rays(rng, stamps, mask, cond["gain"], params["cosmic_ray_rate"])
     stamps[~mask] = 0.0
     if host_images is not None:
         host_images[~mask] = 0.0
@@ -845,7 +928,10 @@ def simulate_hits_sequences(
     )
     data = {"stamps": stamps}
     for key in meta_keys:
-        arr = np.array(cond[key], dtype=np.float64)
+        if key == "zero_point":
+            arr = np.array(cond.get("zero_point_reported", cond[key]), dtype=np.float64)
+        else:
+            arr = np.array(cond[key], dtype=np.float64)
         arr[~mask] = np.nan
         data[key] = arr
     data["mask"] = mask

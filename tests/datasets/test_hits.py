@@ -122,6 +122,72 @@ def test_hits_real_domain_is_shifted():
     assert np.median(r.data["limiting_mag"]) < np.median(s.data["limiting_mag"])
 
 
+def test_hits_real_domain_calibration_and_supernovae():
+    """'real' zero points carry a 0.02 mag calibration error; SNe start detected."""
+    r = simulate_hits_sequences(40, n_epochs=(6, 12), domain="real", random_state=2)
+    d, m = r.data, r.data["mask"]
+    ok = m & (r.true_flux > 0)
+    flux = np.where(ok, r.true_flux, 1.0)
+    # magnitudes from the reported zero point minus the true ones
+    err = (d["zero_point"] - 2.5 * np.log10(flux / d["exptime"]) - r.true_mag)[ok]
+    assert 0.015 < np.std(err) < 0.025 and abs(np.mean(err)) < 0.005
+    s = simulate_hits_sequences(5, n_epochs=(6, 12), random_state=2)
+    ok = s.data["mask"] & (s.true_flux > 0)
+    flux = np.where(ok, s.true_flux, 1.0)
+    mag = s.data["zero_point"] - 2.5 * np.log10(flux / s.data["exptime"])
+    np.testing.assert_allclose(mag[ok], s.true_mag[ok])
+    sn = np.asarray(HITS_CLASSES)[r.target] == "SN"
+    assert np.all(r.true_mag[sn, 0] < d["limiting_mag"][sn, 0])
+
+
+def test_hits_real_domain_eclipsing_population():
+    """'real' eclipsing binaries are mostly short-period, shallow contact systems."""
+    from skastro.datasets._hits import _DOMAINS, _eclipsing
+
+    t = np.sort(np.random.default_rng(0).uniform(0, 20, (3000, 15)), axis=1)
+    for domain, (lo, hi) in (("simulated", (0.25, 0.35)), ("real", (0.65, 0.75))):
+        params = _DOMAINS[domain]
+        flux, info = _eclipsing(np.random.default_rng(1), t, params)
+        assert lo < info["contact"].mean() < hi
+        periods = info["period"][info["contact"]]
+        assert periods.min() >= params["contact_period"][0]
+        assert periods.max() <= params["contact_period"][1]
+        depth = 1 - flux[info["contact"]].min(axis=1)
+        assert depth.max() <= params["contact_depth"][1] + 1e-9
+        assert np.all(flux <= 1 + 1e-12) and np.all(flux > 0)
+
+
+def test_hits_cosmic_rays():
+    """Cosmic rays hit valid epochs at the given rate with 1-3 charged pixels."""
+    from skastro.datasets._hits import _add_cosmic_rays
+
+    n, T, size = 400, 10, 21
+    stamps = np.zeros((n, T, size, size), dtype=np.float32)
+    mask = np.arange(T)[None, :] < np.repeat([5, 10], n // 2)[:, None]
+    gain = np.full((n, T), 4.0)
+    _add_cosmic_rays(np.random.default_rng(0), stamps, mask, gain, 0.3)
+    hit = stamps.reshape(n, T, -1).max(axis=-1) > 0
+    assert not hit[~mask].any()
+    assert 0.25 < hit[mask].mean() < 0.35
+    n_pix = (stamps > 0).reshape(n, T, -1).sum(axis=-1)[hit]
+    assert n_pix.min() >= 1 and n_pix.max() <= 3
+    charge = stamps[stamps > 0] * 4.0  # electrons
+    assert charge.min() >= 200 * 0.999 and charge.max() <= 3 * 3000 * 1.001
+    # in 'real' stamps, pixels far above the noise appear away from the source
+    # (in ~2 % of the epochs); the simulated domain has none
+    for domain, expect in (("real", True), ("simulated", False)):
+        b = simulate_hits_sequences(
+            {"NV": 60}, n_epochs=10, domain=domain, random_state=4
+        )
+        # isolated sources faint enough that their wings stay in the noise
+        d, keep = b.data, ~b.host & (np.nanmin(b.true_mag, axis=1) > 19)
+        sky = d["sky"][keep][..., None, None]
+        sigma = np.sqrt(sky / d["gain"][keep][..., None, None] + 3.0)
+        z = (d["stamps"][keep] - sky) / sigma
+        z[..., 5:16, 5:16] = 0.0  # the source
+        assert (z.max() > 20) == expect, domain
+
+
 def test_hits_return_X_y():
     """return_X_y gives the SliceDict and the targets."""
     X, y = simulate_hits_sequences(1, n_epochs=6, return_X_y=True, random_state=0)

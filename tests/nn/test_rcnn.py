@@ -377,6 +377,54 @@ def test_fine_tune_keeps_params_and_clones(data):
         clf.fine_tune(X, y, n_iterations=0)
 
 
+def test_fine_tune_with_replay_mixes_batches(data):
+    """replay: one pass of n_iterations batches mixing both domains, then restored."""
+    X, y = data
+    X_new, y_new = make_sequences(n=7, seed=5)
+    clf = small_rcnn(max_epochs=1).fit(X, y)
+    before = clf.get_params(deep=False)
+    clf.fine_tune(X_new, y_new, n_iterations=5, replay=(X, y), replay_fraction=0.6)
+    assert len(clf.history) == 2
+    assert len(clf.history[-1, "batches"]) == 5
+    after = clf.get_params(deep=False)
+    assert "iterator_train__sampler" not in after
+    assert after["iterator_train__shuffle"] is True
+    for key in ("warm_start", "max_epochs", "train_split", "lr"):
+        assert after[key] == before[key], key
+    pickle.loads(pickle.dumps(clf))
+    # deterministic with random_state
+    twin = small_rcnn(max_epochs=1).fit(X, y)
+    twin.fine_tune(X_new, y_new, n_iterations=5, replay=(X, y), replay_fraction=0.6)
+    np.testing.assert_allclose(twin.predict_proba(X), clf.predict_proba(X))
+    # the sampler draws the replayed sequences in the asked proportion
+    joint, y_joint, settings = clf._replay_batches(X_new, y_new, (X, y), 0.6, 400)
+    assert len(y_joint) == len(joint["stamps"]) == 7 + 14
+    idx = np.fromiter(settings["iterator_train__sampler"], int)
+    assert idx.size == 400 * clf.batch_size
+    assert abs(np.mean(idx >= 7) - 0.6) < 0.03
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"replay_fraction": 1.0}, ValueError, "replay_fraction"),
+        ({"replay_fraction": 0.0}, ValueError, "replay_fraction"),
+        ({"replay": "sim"}, ValueError, "pair"),
+        ({"replay": ({"stamps": 1}, [0])}, InputLayoutError, "same keys"),
+    ],
+)
+def test_fine_tune_replay_bad_input(fitted, data, kwargs, error, match):
+    """Bad replay arguments say what is wrong and leave the model untouched."""
+    X, y = data
+    kwargs = {"replay": (X, y), **kwargs}
+    clf = pickle.loads(pickle.dumps(fitted))
+    w0 = clf.module_.output.weight.detach().clone()
+    with pytest.raises(error, match=match):
+        clf.fine_tune(X, y, n_iterations=2, **kwargs)
+    assert torch.equal(w0, clf.module_.output.weight)
+    assert "iterator_train__sampler" not in clf.get_params(deep=False)
+
+
 def test_warm_start_fit_continues(data):
     """warm_start=True keeps the network between fit calls (ordinary skorch API)."""
     X, y = data
