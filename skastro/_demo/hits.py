@@ -59,7 +59,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "n_trials": 1,
         "rf_epochs": (3, 6, 10, 15, 22),
     },
-    "medium": {  # the figures in the user guide: ~15 min on 2 busy CPU cores
+    "medium": {  # the figures in the user guide: ~8 min on one thread
         "n_per_class": 100,
         "n_real_per_class": 30,
         "module": _REDUCED_NET,
@@ -71,7 +71,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "n_trials": 1,
         "rf_epochs": (3, 5, 8, 12, 16, 22),
     },
-    "large": {  # the CPU run of the user guide: ~70 min on one busy core
+    "large": {  # the CPU run of the user guide: ~75 min on one busy core
         "n_per_class": 1000,
         "n_real_per_class": 110,
         "module": _REDUCED_NET,
