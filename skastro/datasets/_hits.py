@@ -685,8 +685,8 @@ def simulate_hits_sequences(
             :data:`HITS_CLASSES`.
         true_mag : ndarray of shape (n, T)
             Noise-free magnitude of the point source (for ``GAL``, of the whole
-            galaxy), from the true zero point; ``inf`` where the source has no flux (asteroids off their
-            epoch), NaN at padded epochs.
+            galaxy), from the true zero point; ``inf`` where the source has no
+            flux (asteroids off their epoch), NaN at padded epochs.
         true_flux : ndarray of shape (n, T)
             The same as total counts in the exposure, ADU (host excluded).
         center : ndarray of shape (n, T, 2)

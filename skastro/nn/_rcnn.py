@@ -597,7 +597,17 @@ class SequenceRCNN(NeuralNetClassifier):
         y_old = np.asarray(y_old)
         n, m = len(y_new), len(y_old)
         if n == 0 or m == 0:
-            raise ValueError("X and replay must each hold at least one sequence.")
+            raise ValueError(
+                f"X and replay must each hold at least one sequence; got {n} "
+                f"fine-tuning and {m} replay labels."
+            )
+        for name, data, labels in (("X", X, n), ("replay[0]", X_old, m)):
+            rows = len(np.asarray(data["stamps"])) if "stamps" in data else labels
+            if rows != labels:
+                raise ValueError(
+                    f"{name} holds {rows} sequences but its labels hold {labels}; "
+                    "give one label per sequence."
+                )
         joint = _concat_sequences([X, X_old])
         weights = np.concatenate(
             [np.full(n, (1.0 - fraction) / n), np.full(m, fraction / m)]

@@ -411,11 +411,17 @@ def test_fine_tune_with_replay_mixes_batches(data):
         ({"replay_fraction": 0.0}, ValueError, "replay_fraction"),
         ({"replay": "sim"}, ValueError, "pair"),
         ({"replay": ({"stamps": 1}, [0])}, InputLayoutError, "same keys"),
+        ({"replay": (np.zeros(3), [0, 1, 2])}, InputLayoutError, "sequence dicts"),
+        ({"replay": "empty"}, ValueError, "at least one sequence"),
+        ({"replay": "short_y"}, ValueError, "one label per sequence"),
     ],
 )
 def test_fine_tune_replay_bad_input(fitted, data, kwargs, error, match):
     """Bad replay arguments say what is wrong and leave the model untouched."""
     X, y = data
+    special = {"empty": (X[:0], y[:0]), "short_y": (X, y[:5])}
+    if isinstance(kwargs.get("replay"), str) and kwargs["replay"] in special:
+        kwargs = {**kwargs, "replay": special[kwargs["replay"]]}
     kwargs = {"replay": (X, y), **kwargs}
     clf = pickle.loads(pickle.dumps(fitted))
     w0 = clf.module_.output.weight.detach().clone()
