@@ -10,7 +10,7 @@ One CPU thread, the full seed-001 network (Table 3.3), untrained weights
 - streaming latency per alert: one new 21x21 image for one object through
   :meth:`SequenceStream.update` (one CNN window + one LSTM step), against
   the target of 3.7 ms per alert (LSST: 10,000 alerts every 37 s, cited by
-  seed 001), and against what a user would otherwise do without a streaming
+  Carrasco-Davis et al. (2019)), and against what a user would otherwise do without a streaming
   state: re-run the batch API (``predict_proba``) on the whole sequence so
   far, each time an image arrives;
 - the per-alert cost of the classical alternative, the light-curve forest
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"SequenceRCNN (seed 001 Table 3.3), torch {torch.__version__}, 1 thread, "
+        f"SequenceRCNN (Carrasco-Davis et al. 2019, Table 3.3), torch {torch.__version__}, 1 thread, "
         f"{os.cpu_count()} CPU(s), load average {load:.1f}"
     )
     print(

@@ -2,7 +2,7 @@
 Classifying image sequences: SequenceRCNN against a light-curve forest
 =======================================================================
 
-Carrasco-Davis et al. (seed 001) classify HiTS transients and variables
+Carrasco-Davis et al. (2019) classify HiTS transients and variables
 directly from sequences of 21x21 difference-free stamps with a recurrent
 convolutional network (RCNN), and compare it with a random forest on FATS
 features of light curves measured on the same stamps. This example runs a
@@ -74,7 +74,7 @@ rcnn = SequenceRCNN(
 )
 forest = make_pipeline(
     LightCurveExtractor(),
-    FATSFeatures(features="seed001"),  # seed 001's appendix list, 47 features
+    FATSFeatures(features="seed001"),  # Carrasco-Davis et al.'s (2019) appendix list, 47 features
     RandomForestClassifier(n_estimators=25, max_depth=15, random_state=0),
 )
 search = GridSearchCV(

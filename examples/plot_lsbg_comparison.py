@@ -2,7 +2,7 @@
 LSBGs versus artifacts: DeepShadows against SExtractor-feature baselines
 ========================================================================
 
-Seed 003 (Tanoglidis et al. 2021) separates low-surface-brightness galaxies
+Tanoglidis et al. (2021) separates low-surface-brightness galaxies
 (LSBGs) from the artifacts that pass the same selection cuts (faint sources
 in a bright star's halo, Galactic cirrus, knots in spiral arms, tidal
 ejecta) with a small CNN, *DeepShadows*, and compares it with an SVM and a
@@ -112,7 +112,7 @@ print("best:", type(search.best_params_["clf"]).__name__)
 # Test metrics with bootstrap intervals
 # -------------------------------------
 # The best of each family, refitted on the whole training set, on the test
-# set; 95% intervals from 1000 bootstrap resamples (seed 003 §6.1).
+# set; 95% intervals from 1000 bootstrap resamples (Tanoglidis et al. 2021, §6.1).
 best = {}
 for model, grp in res.groupby("model"):
     params = grp.loc[grp["mean_test_accuracy"].idxmax(), "params"]
@@ -137,7 +137,7 @@ plot_roc_curves(scores)
 # Grad-CAM: where does the CNN look?
 # ----------------------------------
 # Maps of the last convolutional layer for true/false negatives/positives
-# (seed 003 Fig. 6).
+# (Tanoglidis et al. 2021, Fig. 6).
 net = best["LSBGNet"][-1]
 proba = net.predict_proba(test.data)[:, 1]
 pred = (proba > 0.5).astype(int)
@@ -153,7 +153,7 @@ plot_grad_cam(test.data[picks], net.grad_cam(test.data[picks]), titles=titles)
 # ---------------------------
 # HSC-like stamps (≈1.7 mag deeper, sharper PSF, other artifact mix). The
 # DES-trained CNN is applied as is, then fine-tuned on 320 HSC stamps (all
-# layers, 30 epochs, batches of 16; seed 003 §5) and tested on 960 others.
+# layers, 30 epochs, batches of 16; Tanoglidis et al. (2021, §5)) and tested on 960 others.
 # The learning rate is 1/20 of the training one, as in the paper
 # (0.005 vs 0.1 with Adadelta).
 hsc_ft = make_lsbg_stamps(320, survey="hsc", random_state=2)

@@ -46,7 +46,7 @@ ax.legend(loc="upper right")
 ax.set_title("r band, asinh(image / sky rms)")
 
 # %%
-# One bright galaxy and one quasar in the 12 bands (seed 000, Figure 4.3).
+# One bright galaxy and one quasar in the 12 bands (Martinazzo et al. 2021, Figure 4.3).
 images = [fits.getdata(p) for p in paths]
 fig, axes = plt.subplots(2, 12, figsize=(14, 3))
 for row, cls in enumerate(["GALAXY", "QSO"]):

@@ -3,7 +3,7 @@
 Self-supervised magnitude pretraining for star/galaxy/quasar stamps
 =====================================================================
 
-Martinazzo (2021, seed 000) pretrains a VGG16 network to predict the 12
+Martinazzo et al. (2021) pretrains a VGG16 network to predict the 12
 S-PLUS magnitudes of *unlabelled* objects from their 32×32 stamps, then
 classifies stars, galaxies and quasars from a few labelled ones. This example
 runs that study end to end on simulated fields, at a size that fits a laptop
@@ -36,7 +36,7 @@ on one CPU core).
 # :func:`~skastro.datasets.load_splus_stamps` simulates 12-band fields
 # (FITS files), drops flagged objects, draws the labelled set (44/42/14 %
 # stars, galaxies, quasars) and an unlabelled pool of objects with r-band
-# errors below 0.05 mag, which makes the pool brighter (seed 000 §4.2).
+# errors below 0.05 mag, which makes the pool brighter (Martinazzo et al. 2021, §4.2).
 import os
 import time
 
@@ -75,7 +75,7 @@ ax.hist(pool.catalog.r, bins, density=True, alpha=0.6, label="pool $X_u$")
 ax.hist(lab.catalog.r, bins, density=True, alpha=0.6, label="labelled $X$")
 ax.set_xlabel("r (AB mag)")
 ax.legend()
-ax.set_title("r-magnitude distributions (cf. seed 000 Fig. 4.1)")
+ax.set_title("r-magnitude distributions (cf. Martinazzo et al. 2021, Fig. 4.1)")
 fig.tight_layout()
 
 # %%
@@ -125,7 +125,7 @@ for k, name in enumerate(views):
 ax.plot(r_idx, floor, "k_", markersize=18, mew=2, label="catalog r vs true r")
 ax.set_xticks(x, SPLUS_BANDS, rotation=45)
 ax.set_ylabel("MAE (mag)")
-ax.set_title("Pretraining error per band (cf. seed 000 Tables 5.1-5.2)")
+ax.set_title("Pretraining error per band (cf. Martinazzo et al. 2021, Tables 5.1-5.2)")
 ax.legend()
 fig.tight_layout()
 
@@ -251,7 +251,7 @@ for label, acc in curve.items():
     )
 ax.set_xlabel("labelled training objects")
 ax.set_ylabel("test accuracy" + (f" (mean ± sd, {len(SEEDS)} seeds)" if spread else ""))
-ax.set_title("Learning curve (cf. seed 000 Fig. 5.6)")
+ax.set_title("Learning curve (cf. Martinazzo et al. 2021, Fig. 5.6)")
 ax.legend()
 fig.tight_layout()
 
@@ -259,7 +259,7 @@ fig.tight_layout()
 # Accuracy against brightness and size
 # ------------------------------------
 # The test set sorted by r magnitude (or FWHM) and cut into slices of equal
-# size; accuracy per slice (seed 000 Figs. 5.8–5.9).
+# size; accuracy per slice (Martinazzo et al. 2021, Figs. 5.8–5.9).
 slice_size = 50 if not LARGE else 100
 
 
@@ -291,7 +291,7 @@ fig.tight_layout()
 # --------------------------
 # :meth:`~skastro.nn.MagnitudePretrainer.transform` returns the dense-layer
 # activations; a t-SNE map of the pool's held-out objects, coloured by r
-# magnitude (seed 000 Fig. 5.2).
+# magnitude (Martinazzo et al. 2021, Fig. 5.2).
 features = pretrainers["12 bands"].transform(pool.stamps[pool_te])
 embedding = TSNE(
     perplexity=min(30, len(pool_te) - 1), init="pca", random_state=0

@@ -2,12 +2,12 @@
 Transfer backbones, similarity search and anomaly ranking
 =========================================================
 
-Seed 002 compares five ImageNet architectures as feature extractors under a
-new head, trained from scratch or from pretrained weights; seed 004 (ULISSE)
+Martinazzo, Espadoto & Hirata (2020) compares five ImageNet architectures as feature extractors under a
+new head, trained from scratch or from pretrained weights; Cavuoti et al. (ULISSE)
 uses a frozen network's features for query-by-example searches and for
 ranking unusual images. No weights can be downloaded here, so the
 "pretrained" weights are our own: a :class:`~skastro.nn.MagnitudePretrainer`
-(VGG16) trained on unlabelled simulated S-PLUS stamps (seed 000), handed to
+(VGG16) trained on unlabelled simulated S-PLUS stamps (Martinazzo et al. 2021), handed to
 the transfer classifier and to the embedder.
 
 On the simulated star/galaxy/quasar stamps this example
@@ -53,7 +53,7 @@ print(
 # %%
 # Astronomy-pretrained weights
 # ----------------------------
-# The pretext task of seed 000: predict the 12 magnitudes of unlabelled
+# The pretext task of Martinazzo et al. (2021): predict the 12 magnitudes of unlabelled
 # objects from their stamps. Only full-width VGG16 weights fit torchvision's
 # VGG16, so the pretrainer keeps ``module__width=1.0``.
 pre = MagnitudePretrainer(
@@ -67,7 +67,7 @@ print(f"pretraining MAE (scaled): {pre.history[-1, 'train_loss']:.4f}")
 # -----------------------------------------------------------
 # From scratch every layer trains; from the pretrained weights the head
 # trains alone for one epoch, then the last 7 backbone layers join
-# (seed 002's two-phase fine-tuning). Same folds for every candidate.
+# (Martinazzo, Espadoto & Hirata's (2020) two-phase fine-tuning). Same folds for every candidate.
 y = np.asarray(lab.target)
 train, test = train_test_split(
     np.arange(len(y)), test_size=0.33, stratify=y, random_state=0
@@ -128,7 +128,7 @@ print(
 # fraction of its 10 nearest neighbours that are quasars too (chance: the
 # quasar fraction). Feature spaces: the pretrained VGG16 (no label was used
 # to make it), a randomly initialised EfficientNet-B0 (1280 features, the
-# architecture of seed 004), the hidden layer of the grid search's best
+# architecture of Cavuoti et al. (ULISSE)), the hidden layer of the grid search's best
 # classifier (which did see labels), and the catalog colours as a non-image
 # reference. The magnitude pretext task teaches brightness more than colour,
 # so its neighbours share a magnitude more than a class.

@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--features",
         nargs="+",
         default=None,
-        help="FATS feature names, or one set name: seed001 (seed 001's 47), "
+        help="FATS feature names, or one set name: seed001 (Carrasco-Davis et al.'s (2019) 47), "
         "fats, all (default: every single-band FATS feature, 59)",
     )
     feats.add_argument("--backend", choices=["fast", "feets"], default="fast")

@@ -1,6 +1,6 @@
 """Classification metrics of the astronomy papers, as scikit-learn scorers.
 
-Seed 003 (Tanoglidis et al. 2021, §4.1, §6.1) reports accuracy,
+Tanoglidis et al. (2021, §4.1, §6.1) reports accuracy,
 *completeness* (recall of the positive class, eq. 8), *purity* (precision,
 eq. 9) and the ROC AUC, with 95% bootstrap confidence intervals from 1000
 resamples of the test set. This module provides the two named metrics as
@@ -40,7 +40,7 @@ __all__ = [
 def completeness_score(y_true, y_pred, *, pos_label=1, sample_weight=None) -> float:
     """Completeness TP / (TP + FN): the fraction of true positives recovered.
 
-    Seed 003 eq. 8; the same as :func:`sklearn.metrics.recall_score`.
+    Tanoglidis et al. (2021, eq. 8); the same as :func:`sklearn.metrics.recall_score`.
 
     Parameters
     ----------
@@ -73,7 +73,7 @@ def completeness_score(y_true, y_pred, *, pos_label=1, sample_weight=None) -> fl
 def purity_score(y_true, y_pred, *, pos_label=1, sample_weight=None) -> float:
     """Purity TP / (TP + FP): the fraction of selected objects that are positive.
 
-    Seed 003 eq. 9; the same as :func:`sklearn.metrics.precision_score`.
+    Tanoglidis et al. (2021, eq. 9); the same as :func:`sklearn.metrics.precision_score`.
 
     Parameters
     ----------
@@ -109,7 +109,7 @@ purity_scorer = make_scorer(purity_score)
 
 
 def lsbg_scoring() -> dict[str, Any]:
-    """The four metrics of seed 003 Table 2 as a ``scoring=`` dict.
+    """The four metrics of Tanoglidis et al. (2021, Table 2) as a ``scoring=`` dict.
 
     Returns
     -------
@@ -150,7 +150,7 @@ def bootstrap_ci(
 
     The test set is resampled with replacement ``n_resamples`` times, the
     metric computed on each resample, and the interval given by the
-    percentiles (1 ± confidence)/2 of those values (seed 003 §6.1: 1000
+    percentiles (1 ± confidence)/2 of those values (Tanoglidis et al. 2021, §6.1: 1000
     resamples, 95%). Resamples on which the metric is undefined (e.g. a
     single class for the ROC AUC) are redrawn.
 
@@ -231,7 +231,7 @@ def bootstrap_classification_metrics(
 ) -> pd.DataFrame:
     """Accuracy, completeness, purity and AUC with bootstrap intervals.
 
-    One row per metric, as seed 003 Tables 2–4: predictions are
+    One row per metric, as Tanoglidis et al. (2021, Tables 2–4): predictions are
     ``y_score > threshold`` for the label metrics and ``y_score`` itself
     for the AUC, and every metric is bootstrapped on the *same* resamples
     (the same ``random_state``).

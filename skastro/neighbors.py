@@ -1,6 +1,6 @@
-"""Similarity search and anomaly ranking in a feature space (seed 004).
+"""Similarity search and anomaly ranking in a feature space (Cavuoti et al., ULISSE).
 
-ULISSE (seed 004 §2) turns image analysis into geometry: once each stamp is
+ULISSE (Cavuoti et al., ULISSE, §2) turns image analysis into geometry: once each stamp is
 a point of a feature space (:class:`~skastro.nn.ImageEmbedder`, or the
 representation of a :class:`~skastro.nn.MagnitudePretrainer`), the most
 similar objects to an example are its nearest neighbours (§3.1–3.3), a
@@ -263,7 +263,7 @@ def rank_anomalies(
         ``"lof"``: scikit-learn's
         :class:`~sklearn.neighbors.LocalOutlierFactor` (density relative to
         the ``n_neighbors`` neighbours; the score is ``-negative_outlier_factor_``).
-        ``"nearest"``: the distance to the nearest other object (seed 004
+        ``"nearest"``: the distance to the nearest other object (Cavuoti et al. (ULISSE)
         §3.5: normal objects have a close first neighbour).
     n_neighbors : int, default=20
         Neighbourhood size for ``"lof"``.

@@ -56,7 +56,7 @@ def plot_grad_cam(
     softening: float = 0.01,
     fig=None,
 ):
-    """Show stamps with their Grad-CAM maps overlaid (seed 003 Fig. 6).
+    """Show stamps with their Grad-CAM maps overlaid (Tanoglidis et al. 2021, Fig. 6).
 
     Each object takes two panels side by side: the colour stamp, and the
     same stamp with the map (``cmap``, transparency ``alpha``) on top.
@@ -115,7 +115,7 @@ def plot_roc_curves(
     *,
     ax=None,
 ):
-    """ROC curves of several classifiers on one set (seed 003 Fig. 4a).
+    """ROC curves of several classifiers on one set (Tanoglidis et al. 2021, Fig. 4a).
 
     Parameters
     ----------

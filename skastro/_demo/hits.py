@@ -1,6 +1,6 @@
 """Demo section: HiTS-like image sequences, SequenceRCNN vs a light-curve forest.
 
-Seed 001 (Carrasco-Davis et al. 2019): one :class:`~sklearn.model_selection.
+Carrasco-Davis et al. (2019): one :class:`~sklearn.model_selection.
 GridSearchCV` whose candidates are :class:`~skastro.nn.SequenceRCNN` and
 ``LightCurveExtractor -> FATSFeatures -> RandomForest(25 trees, depth 15)``
 on the same simulated sequences and folds; accuracy and per-class recall on
@@ -98,7 +98,7 @@ SIZES: dict[str, dict[str, Any]] = {
     },
 }
 
-#: The seed's figures (seed 001, Figs. 4.1-4.2).
+#: The seed's figures (Carrasco-Davis et al. 2019, Figs. 4.1-4.2).
 SEED = {
     "sim_test_accuracy": {"RCNN": 0.953, "RF": 0.923},
     "real_average_recall": {
@@ -163,7 +163,7 @@ def make_estimators(settings: dict, random_state: int, *, callbacks=None):
     )
     forest = make_pipeline(
         LightCurveExtractor(),
-        # seed 001's appendix list (47 features): the documented demo figures
+        # Carrasco-Davis et al.'s (2019) appendix list (47 features): the documented demo figures
         # were measured on it
         FATSFeatures(features="seed001"),
         RandomForestClassifier(
@@ -330,7 +330,7 @@ def shifted_domain_study(
     random_state: int = 0,
     log=print,
 ) -> dict[str, Any]:
-    """Seed 001's adaptation study on ``simulate_hits_sequences(domain="real")``.
+    """Carrasco-Davis et al.'s (2019) adaptation study on ``simulate_hits_sequences(domain="real")``.
 
     Simulates ``n_real_per_class`` shifted-domain sequences per class; in
     each of ``n_trials`` trials draws 10 per class for adaptation and tests on
@@ -340,7 +340,7 @@ def shifted_domain_study(
     simulated training set (``replay``, a quarter of each batch from the
     70, so each is seen about 100 times in 1000 batches of 32); the forest
     refitted on the simulated training set plus the 70 sequences copied 100
-    times (seed 001 §3.2.4). Returns the mean and standard deviation over
+    times (Carrasco-Davis et al. 2019, §3.2.4). Returns the mean and standard deviation over
     trials, the last fine-tuned RCNN and the last trial's test sequences.
     """
     from sklearn.base import clone

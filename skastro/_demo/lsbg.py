@@ -1,4 +1,4 @@
-"""Demo section: DeepShadows (seed 003) — LSBGs versus artifacts.
+"""Demo section: DeepShadows (Tanoglidis et al. 2021) — LSBGs versus artifacts.
 
 One GridSearchCV over a Pipeline whose final step is LSBGNet, or
 SourceFeatures → StandardScaler → SVC, or SourceFeatures → RandomForest,
@@ -16,7 +16,7 @@ import numpy as np
 
 from . import DemoContext, SectionResult, save_model_for_reload
 
-TITLE = "LSBGs versus artifacts (DeepShadows, seed 003)"
+TITLE = "LSBGs versus artifacts (DeepShadows, Tanoglidis et al. 2021)"
 STEPS = 6
 
 #: Sample sizes: (train, test, HSC fine-tune, HSC test, CV folds, CNN epochs,
@@ -44,7 +44,7 @@ SIZES = {
     },
 }
 
-#: The paper's figures (seed 003 Tables 2, 6 and §5).
+#: The paper's figures (Tanoglidis et al. 2021, Tables 2, 6 and §5).
 PAPER = {
     "CNN": {
         "accuracy": 0.920,
@@ -199,7 +199,7 @@ def run(ctx: DemoContext) -> SectionResult:
             rows[fam]["cv_accuracy"] = grp["mean_test_accuracy"].max()
     best_family = _family(search.best_params_)
 
-    # transfer to the HSC-like survey (seed 003 §5)
+    # transfer to the HSC-like survey (Tanoglidis et al. 2021, §5)
     ctx.step("transfer to the HSC-like survey")
     cnn_pipe = models["CNN"]
     net: LSBGNet = cnn_pipe[-1]
@@ -215,7 +215,7 @@ def run(ctx: DemoContext) -> SectionResult:
         hsc_test.target, tuned.predict_proba(hsc_test.data)[:, 1], random_state=rs
     )
 
-    # label noise (seed 003 §6.3): flip a fraction of the training labels
+    # label noise (Tanoglidis et al. 2021, §6.3): flip a fraction of the training labels
     ctx.step("label noise")
     noise_acc = {}
     rng = np.random.RandomState(rs)
@@ -276,7 +276,7 @@ def run(ctx: DemoContext) -> SectionResult:
         f"{cfg['n_train']} DES-like training stamps, {cfg['n_test']} test stamps, "
         f"{cfg['cv']}-fold GridSearchCV (same folds for all candidates); best "
         f"pipeline: **{best_family}**. Test metrics with 95% bootstrap intervals "
-        "(1000 resamples); paper (seed 003 Table 2) in the last column.",
+        "(1000 resamples); paper (Tanoglidis et al. 2021, Table 2) in the last column.",
         "",
         "| model | CV acc. | accuracy | completeness | purity | AUC "
         "| paper acc. / AUC |",

@@ -1,4 +1,4 @@
-"""Demo section: magnitude pretraining and star/galaxy/quasar fine-tuning (seed 000).
+"""Demo section: magnitude pretraining and star/galaxy/quasar fine-tuning (Martinazzo et al. 2021).
 
 Reduced version of the study in ``examples/plot_splus_pretraining.py``: an
 unlabelled pool and a fainter labelled set from simulated S-PLUS fields, a

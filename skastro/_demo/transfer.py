@@ -1,4 +1,4 @@
-"""Demo section: transfer backbones, similarity search, anomaly ranking (seeds 002, 004).
+"""Demo section: transfer backbones, similarity search, anomaly ranking (Martinazzo, Espadoto & Hirata 2020; Cavuoti et al., ULISSE).
 
 Reduced version of ``examples/plot_transfer_backbones.py``: simulated
 12-band S-PLUS stamps, a full-width VGG16 :class:`~skastro.nn.MagnitudePretrainer`

@@ -1,6 +1,6 @@
 """Inject instrumental artifacts into stamps, to test anomaly ranking.
 
-Seed 004 (§3.4–3.5) ranks stamps by how unusual they are in a feature space
+Cavuoti et al. (ULISSE) (§3.4–3.5) ranks stamps by how unusual they are in a feature space
 and finds "a lot of problematic images" first. To measure that on simulated
 data, :func:`inject_stamp_artifacts` spoils a known subset of stamps with
 the defects wide-field imaging produces:

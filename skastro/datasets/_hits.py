@@ -1,7 +1,7 @@
 """HiTS-like image sequences: seven classes of variable and constant sources.
 
 A vectorised re-implementation of the simulation recipe of Carrasco-Davis et
-al. (2019), seed 001 §3.1: per-epoch observing conditions of a DECam g-band
+al. (2019), Carrasco-Davis et al. (2019, §3.1): per-epoch observing conditions of a DECam g-band
 survey with the cadence of the High cadence Transient Survey (HiTS), light
 curves of seven classes, Sérsic bulge + disk host galaxies, a PSF per epoch,
 and Poisson + read-out noise in electrons, giving 21×21-pixel stamps per epoch.
@@ -74,7 +74,7 @@ _DOMAINS: dict[str, dict[str, Any]] = {
     },
 }
 
-# Magnitude law (seed 001 §3.1.2): p(m) ∝ exp(slope * m) * (1 - erf(m - m_cut)) / 2.
+# Magnitude law (Carrasco-Davis et al. 2019, §3.1.2): p(m) ∝ exp(slope * m) * (1 - erf(m - m_cut)) / 2.
 _MAG_SLOPE = 0.6  # 1/mag, exponential rise of star counts with magnitude
 _MAG_RANGE = (15.0, 26.0)
 _MAG_CUTOFF = {"default": 22.8, "RRL": 21.5, "GAL": 21.5}
@@ -224,7 +224,7 @@ def _limiting_flux(cond: dict, n_sigma: float = 5.0) -> np.ndarray:
 
 
 def _mag_to_adu(mag: np.ndarray, zp: np.ndarray, exptime: np.ndarray) -> np.ndarray:
-    """Eq. 3.1 of seed 001: counts (ADU) in an exposure of a source of ``mag``."""
+    """Eq. 3.1 of Carrasco-Davis et al. (2019): counts (ADU) in an exposure of a source of ``mag``."""
     return exptime * 10.0 ** (0.4 * (zp - mag))
 
 
@@ -381,7 +381,7 @@ def _render_sersic(
     ``x0, y0``: centre offsets from the stamp centre (pixels); ``r_e``:
     half-light semi-major axis (pixels); ``q``: axis ratio; ``angle``:
     position angle (radians). Each pixel averages ``oversample``² samples, which
-    spreads the central cusp of the bulge as seed 001 does with 20 random
+    spreads the central cusp of the bulge as Carrasco-Davis et al. (2019) does with 20 random
     positions in the central pixel; flux beyond the grid is lost.
     """
     c = (size - 1) / 2.0
@@ -575,7 +575,7 @@ def simulate_hits_sequences(
 ) -> Bunch | tuple[Any, np.ndarray]:
     """Simulate HiTS-like g-band image sequences of seven classes of sources.
 
-    Follows the recipe of Carrasco-Davis et al. (2019), seed 001 §3.1, with
+    Follows the recipe of Carrasco-Davis et al. (2019, §3.1), with
     analytic light-curve shapes where the seed used templates:
 
     1. **Observing conditions** per CCD ("field"; each object belongs to one):
@@ -616,7 +616,7 @@ def simulate_hits_sequences(
 
     ``domain="real"`` simulates a shifted survey for fine-tuning studies,
     different in observing conditions, in the objects and in the artefacts,
-    as seed 001 §4.2-4.4 found its real HiTS data to be:
+    as Carrasco-Davis et al. (2019, §4.2-4.4) found its real HiTS data to be:
 
     - observing conditions: a Moffat PSF (β 2.5-4, ellipticity up to 0.12)
       instead of a Gaussian, worse seeing (median 1.45''), a brighter sky
@@ -658,7 +658,7 @@ def simulate_hits_sequences(
         a host and for ``GAL``, whose galaxy is the source). Adding
         ``sky + host_images`` to ``data`` as ``"background"`` lets
         :class:`~skastro.lightcurves.LightCurveExtractor` subtract the host as
-        a "known extra source" (seed 001 eq. 2.8's ``S_ij``), the analogue of
+        a "known extra source" (Carrasco-Davis et al. 2019, eq. 2.8's ``S_ij``), the analogue of
         photometry on difference images. Doubles the memory of the output.
     random_state : int, RandomState instance or None, default=None
         Seed; the output is identical for the same seed.
@@ -710,7 +710,7 @@ def simulate_hits_sequences(
     References
     ----------
     R. Carrasco-Davis et al., "Deep learning for image sequence
-    classification of astronomical events", PASP 131, 108006 (2019); seed 001.
+    classification of astronomical events", PASP 131, 108006 (2019).
     F. Förster et al., "The High Cadence Transient Survey (HiTS)", ApJ 832,
     155 (2016). A. Bazin et al., A&A 499, 653 (2009).
 

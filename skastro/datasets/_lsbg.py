@@ -1,6 +1,6 @@
 """DeepShadows-like stamps: low-surface-brightness galaxies versus artifacts.
 
-Seed 003 (Tanoglidis et al. 2021, §2) classifies 30″×30″ cutouts of DES
+Tanoglidis et al. (2021, §2) classifies 30″×30″ cutouts of DES
 candidates that passed the LSBG selection (g-band half-light radius
 r½ > 2.5″, mean surface brightness within r½ μ̄_eff(g) > 24.3 mag/arcsec²)
 into genuine LSBGs and the four kinds of artifacts its §1 lists. This module
@@ -24,7 +24,7 @@ __all__ = ["LSBG_BANDS", "LSBG_ARTIFACT_TYPES", "LSBG_SURVEYS", "make_lsbg_stamp
 #: Bands of the stamps, in channel order (the seed's RGB = g, r, z).
 LSBG_BANDS = ("g", "r", "z")
 
-#: Object kinds: the positive class and the four artifact types of seed 003 §1.
+#: Object kinds: the positive class and the four artifact types of Tanoglidis et al. (2021, §1.)
 LSBG_ARTIFACT_TYPES = ("star_halo", "cirrus", "spiral_knot", "tidal")
 
 _FIELD_ARCSEC = 30.0
@@ -468,7 +468,7 @@ def make_lsbg_stamps(
     colours g−r ≈ 0.15–0.85 (g−i ≈ 0.2–1.2), 15% nucleated; 30% have an
     interloper (a star or compact galaxy of g = 16–20.5 mag 4–20″ away) and
     15% sit near the halo of a g = 13–16 star 16–26″ away. Negatives
-    (label 0) are the artifact types of seed 003 §1:
+    (label 0) are the artifact types of Tanoglidis et al. (2021, §1):
 
     - ``"star_halo"``: 1–3 faint small sources (g = 21.5–23.5, r½ 1.2–3.5″)
       blended in the halo of a bright star (g = 11.5–15, with power-law
@@ -504,7 +504,7 @@ def make_lsbg_stamps(
         Fraction of LSBGs (rounded to an integer number of stamps).
     label_noise : float, default=0.0
         Fraction of stamps whose label is flipped (chosen at random among
-        both classes, as in seed 003 §6.3). ``true_target`` keeps the truth.
+        both classes, as in Tanoglidis et al. (2021, §6.3)). ``true_target`` keeps the truth.
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
     random_state : int, RandomState instance or None, default=None

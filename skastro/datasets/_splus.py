@@ -1,12 +1,12 @@
 """Simulated S-PLUS-like 12-band fields written as FITS files, with their catalog.
 
 The physics (filters, depths, zero points, PSF, spectral energy distributions)
-follows Mendes de Oliveira et al. (2019) and seed 000 (Martinazzo 2021, §3.2,
+follows Mendes de Oliveira et al. (2019) and Martinazzo et al. (2021, §3.2,
 §4.2); every choice is listed in ``docs/user_guide/datasets.rst``.
 
 Pixel values are sky-subtracted count rates in ADU/s, so that the magnitude of
 an object is ``mag = ZP - 2.5 log10(sum of its pixel values)`` with ``ZP`` the
-zero point written in the band's FITS header (seed 000, footnote 5: the zero
+zero point written in the band's FITS header (Martinazzo et al. 2021, footnote 5: the zero
 point is the magnitude that yields one count per second).
 """
 
@@ -30,7 +30,7 @@ from sklearn.utils import check_random_state
 
 __all__ = ["SPLUS_BANDS", "make_splus_field", "make_splus_survey"]
 
-#: The 12 S-PLUS filters in wavelength order (seed 000 names the narrow bands
+#: The 12 S-PLUS filters in wavelength order (Martinazzo et al. (2021) names the narrow bands
 #: F378 ... F861; Mendes de Oliveira et al. 2019 call them J0378 ... J0861).
 SPLUS_BANDS: tuple[str, ...] = (
     "u",
@@ -81,7 +81,7 @@ _LAYOUTS = ("files", "mef", "cube", "compressed")
 _CLASSES = ("STAR", "GALAXY", "QSO")
 _FIELD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
-# photoflag bits (SExtractor FLAGS convention, seed 000 §4.2 footnote 2)
+# photoflag bits (SExtractor FLAGS convention, Martinazzo et al. (2021, §4.2) footnote 2)
 FLAG_NEIGHBOURS = 1  # >10 % of the aperture flux comes from neighbours
 FLAG_BLENDED = 2  # another object's centre lies inside the aperture
 FLAG_SATURATED = 4  # at least one pixel reaches the saturation level
@@ -922,7 +922,7 @@ def make_splus_field(
         Field name, written in the headers (``FIELD``), the file names and the
         catalog's ``field`` column.
     class_fractions : sequence of 3 float, default=(0.44, 0.42, 0.14)
-        Expected fractions of stars, galaxies and quasars (seed 000, Table 4.2);
+        Expected fractions of stars, galaxies and quasars (Martinazzo et al. 2021, Table 4.2);
         the counts are drawn from a multinomial distribution.
     r_mag_range : tuple of float, default=(14.0, 21.0)
         Range of true (total) r-band AB magnitudes. Within it the number counts

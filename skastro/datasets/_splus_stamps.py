@@ -34,7 +34,7 @@ __all__ = [
 SPLUS_BROAD_BANDS: tuple[str, ...] = ("u", "g", "r", "i", "z")
 
 #: Bands summed into the blue, green and red channels of the RGB composite,
-#: by wavelength as the S-PLUS Trilogy images combine all twelve (seed 000
+#: by wavelength as the S-PLUS Trilogy images combine all twelve (Martinazzo et al. (2021)
 #: §3.3): blue below 4800 Å, green 5000–6700 Å, red above 7000 Å.
 SPLUS_RGB_GROUPS: dict[str, tuple[str, ...]] = {
     "R": ("i", "F861", "z"),
@@ -55,7 +55,7 @@ def splus_rgb_composite(
     Each channel is the sum of the calibrated fluxes of its bands
     (:data:`SPLUS_RGB_GROUPS`), stretched with ``asinh(x / (2 b))`` (Lupton et
     al. 1999) and scaled to [0, 1] between the 0.5th and 99.5th percentiles,
-    as Trilogy does for the survey's colour images (seed 000 §3.3).
+    as Trilogy does for the survey's colour images (Martinazzo et al. 2021, §3.3).
 
     Parameters
     ----------
@@ -181,10 +181,10 @@ def load_splus_stamps(
        survey's warning flags are (§4.2).
     3. The *labelled set* (``X``, the spectroscopic objects) is a random
        subset of ``n_labelled`` of them with ``labelled_class_fractions`` of
-       stars, galaxies and quasars (seed 000 Table 4.2: 43.7/41.9/14.4 %).
+       stars, galaxies and quasars (Martinazzo et al. 2021, Table 4.2: 43.7/41.9/14.4 %).
     4. The *unlabelled pool* (``X_u``) is ``n_pool`` of the others whose r
        magnitude error is below ``pool_max_err`` (0.05 mag, §4.2), which
-       makes the pool brighter than the labelled set (seed 000: mean r 15.9
+       makes the pool brighter than the labelled set (Martinazzo et al. (2021): mean r 15.9
        vs 18.7). Only r is cut (the seed cuts all bands and drops objects with
        missing magnitudes): the pool keeps objects undetected in some bands,
        whose magnitudes are NaN and masked by

@@ -45,7 +45,7 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
     (or the per-pixel ``"background"`` when given):
 
     - ``method="optimal"``: PSF-weighted optimal photometry (Naylor 1998;
-      seed 001 eqs. 2.8-2.10). With ``D`` the stamp (ADU), ``S`` the
+      Carrasco-Davis et al. (2019, eqs. 2.8-2.10)). With ``D`` the stamp (ADU), ``S`` the
       background (sky, or ``X["background"]``; ADU/pixel),
       ``P`` the PSF (fraction of the flux per pixel), ``G`` the gain (e⁻/ADU),
       and ``V_s`` the background variance per pixel (ADU²)::
@@ -76,7 +76,7 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
     electrons per second and must *not* go into the ADU zero point), or
     ``C / t_exp · 10^(0.4 (23.9 - zp))`` (``"uJy"``, microjansky, for zero
     points on the AB system as HiTS's). Magnitudes use the zero point of each
-    epoch: ``mag = zp - 2.5 log10(C / t_exp)`` (seed 001 eq. 3.1), with
+    epoch: ``mag = zp - 2.5 log10(C / t_exp)`` (Carrasco-Davis et al. 2019, eq. 3.1), with
     ``err = 1.0857 σ_C / C``.
 
     Parameters
@@ -129,7 +129,7 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
       Without ``sky`` the sky is the median of the outer two-pixel frame.
     - ``"background"`` (optional): (n, T, h, w) ADU per pixel, the full
       background ``S_ij`` to subtract (sky plus known extra sources such as a
-      host galaxy, seed 001 eq. 2.8); it replaces ``sky`` in the subtraction
+      host galaxy, Carrasco-Davis et al. (2019, eq. 2.8)); it replaces ``sky`` in the subtraction
       and, with ``gain`` and ``read_noise``, gives the per-pixel background
       variance ``max(S_ij, 0)/G + (σ_read/G)²``.
     - ``"psf"`` (optional): PSF images, see ``psf``; ``"center"``
@@ -154,7 +154,7 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
     ----------
     T. Naylor, "An optimal extraction algorithm for imaging photometry",
     MNRAS 296, 339 (1998). R. Carrasco-Davis et al., PASP 131, 108006
-    (2019), seed 001 §2.1.6.
+    (2019), Carrasco-Davis et al. (2019, §2.1.6.)
 
     Examples
     --------

@@ -77,13 +77,13 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
     ----------
     features : None, str or list of str, default=None
         Features to compute. ``None``, ``"default"`` or ``"fats"``: every
-        single-band FATS feature, 59 columns -- the 47 names of seed 001's
+        single-band FATS feature, 59 columns -- the 47 names of the Carrasco-Davis et al. (2019),
         appendix plus the 12 harmonic relative phases
         ``Freq{1,2,3}_harmonics_rel_phase_{0..3}`` (the ``_0`` ones are 0 by
-        definition). Seed 001's text speaks of "58 FATS features" while its
+        definition). Carrasco-Davis et al.'s (2019) text speaks of "58 FATS features" while its
         appendix lists 47; no reading of the FATS feature list gives 58, and
         "all FATS features except the colour ones" is these 59.
-        ``"seed001"``: the 47 features of seed 001's appendix list (harmonic
+        ``"seed001"``: the 47 features of Carrasco-Davis et al.'s (2019) appendix list (harmonic
         amplitudes, no relative phases; what the HiTS demo forest uses).
         ``"all"``: the 59 plus ``"Signature"`` (648 columns) and
         ``"DeltamDeltat"`` (552 columns). Or a list of names from

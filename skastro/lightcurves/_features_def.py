@@ -1,6 +1,6 @@
 """The FATS feature set: names, feets 1.0.1 equivalents and output columns.
 
-Every feature is named as in FATS (Nun et al. 2015) and seed 001. feets 1.0.1
+Every feature is named as in FATS (Nun et al. 2015) and Carrasco-Davis et al. (2019). feets 1.0.1
 renamed some of them, split others into several columns, and computes the
 flux-percentile ratios with a single parametrised extractor; ``FEETS_MAP``
 records, for each FATS name, the feets feature, the extractor parameters and
@@ -24,7 +24,7 @@ __all__ = [
 
 _FLUX_RATIOS = {20: 0.4, 35: 0.325, 50: 0.25, 65: 0.175, 80: 0.1}
 
-#: Seed 001's appendix list (all FATS features but Color, Eta_color,
+#: Carrasco-Davis et al.'s (2019) appendix list (all FATS features but Color, Eta_color,
 #: Q31_color, StetsonJ and StetsonL), in its order: 47 names. The appendix
 #: names the harmonic amplitudes only, not the relative phases.
 SEED001_FEATURES: tuple[str, ...] = (
@@ -67,7 +67,7 @@ _REL_PHASES = tuple(
 )
 
 #: Every single-band FATS feature (all FATS features but the five colour
-#: ones): seed 001's appendix list plus the 12 harmonic relative phases
+#: ones): Carrasco-Davis et al.'s (2019) appendix list plus the 12 harmonic relative phases
 #: (``..._rel_phase_0`` is 0 by definition): 59 columns.
 FATS_FEATURES: tuple[str, ...] = SEED001_FEATURES + _REL_PHASES
 

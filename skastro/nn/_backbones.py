@@ -1,9 +1,9 @@
 """torchvision backbones for stamps with any number of bands, and their weights.
 
-Seed 002 (Martinazzo, Espadoto & Hirata 2020, "Deep learning for
+Martinazzo, Espadoto & Hirata (2020, "Deep learning for
 astronomical object classification: a case study", §3.2) compares ImageNet
 architectures — VGG16, DenseNet121, ResNeXt50, InceptionV3 (and
-InceptionResNetV2, which torchvision lacks; we add seed 004's EfficientNet-B0
+InceptionResNetV2, which torchvision lacks; we add Cavuoti et al.'s (ULISSE) EfficientNet-B0
 instead) — used without their classifiers, as feature extractors under a new
 head. This module builds those networks from torchvision (random
 weights: nothing is downloaded, ever), adapts the first convolution to
@@ -224,7 +224,7 @@ def backbone_layers(backbone: BackboneNet) -> list[str]:
     """Names of the backbone's layers with weights, input to output.
 
     A "layer" is a module owning parameters directly (convolution, batch
-    norm, linear), as Keras counts the "last *k* layers" seed 002 unfreezes.
+    norm, linear), as Keras counts the "last *k* layers" Martinazzo, Espadoto & Hirata (2020) unfreezes.
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Frozen-backbone image features (seed 004: ULISSE-style embeddings)."""
+"""Frozen-backbone image features (Cavuoti et al., ULISSE)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ __all__ = ["ImageEmbedder"]
 class ImageEmbedder(TransformerMixin, BaseEstimator):
     """Describe stamps by the features of a frozen torchvision backbone.
 
-    Seed 004 (ULISSE): a convolutional network pretrained elsewhere, without
+    Cavuoti et al. (ULISSE): a convolutional network pretrained elsewhere, without
     its classifier, maps each image to a point of a feature space — 1280
     numbers for EfficientNet-B0 — where distances measure similarity. Nothing
     is trained: ``fit`` builds the network and loads its weights; ``transform``

@@ -37,7 +37,7 @@ def grad_cam(
     spatial mean of the gradient of the output logit with respect to them,
     α_k = mean_ij ∂y/∂A_k,ij; the map is ReLU(Σ_k α_k A_k), upsampled
     bilinearly to the input size and divided by its maximum (Selvaraju et
-    al. 2017, eqs. 1–2; seed 003 Appendix B).
+    al. 2017, eqs. 1–2; Tanoglidis et al. (2021) Appendix B).
 
     Parameters
     ----------

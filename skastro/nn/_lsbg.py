@@ -1,4 +1,4 @@
-"""LSBGNet: the DeepShadows classifier (seed 003) as a skorch estimator."""
+"""LSBGNet: the DeepShadows classifier (Tanoglidis et al. 2021) as a skorch estimator."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def check_binary_labels(y, *, name: str = "y") -> np.ndarray:
 
 
 class LSBGNet(NeuralNetBinaryClassifier):
-    """DeepShadows CNN classifier of LSBGs versus artifacts (seed 003).
+    """DeepShadows CNN classifier of LSBGs versus artifacts (Tanoglidis et al. 2021).
 
     A :class:`skorch.NeuralNetBinaryClassifier` whose defaults are the set-up
     of Tanoglidis et al. (2021), §3.2, §4.2 and Table 1, translated from
@@ -123,7 +123,7 @@ class LSBGNet(NeuralNetBinaryClassifier):
     NaN pixels are refused (fill them first). ``y`` holds 0 (artifact) and
     1 (LSBG).
 
-    Fine-tuning on a second survey (seed 003 §5: whole network, η=0.005,
+    Fine-tuning on a second survey (Tanoglidis et al. 2021, §5: whole network, η=0.005,
     30 epochs, batches of 16) is :meth:`fine_tune`; the same thing through
     the plain estimator API is
     ``net.set_params(warm_start=True, lr=0.005, max_epochs=30, batch_size=16)``
@@ -272,7 +272,7 @@ class LSBGNet(NeuralNetBinaryClassifier):
     def fine_tune(self, X, y, *, lr=0.005, max_epochs=30, batch_size=16, **fit_params):
         """Retrain the whole fitted network on a small sample of a new survey.
 
-        Seed 003 §5: all layers, Adadelta with η=0.005, 30 epochs, batches
+        Tanoglidis et al. (2021, §5): all layers, Adadelta with η=0.005, 30 epochs, batches
         of 16, starting from a fresh optimizer state (as recompiling the
         Keras model). The estimator's own ``lr``, ``max_epochs`` and
         ``batch_size`` are left as they were, so :func:`~sklearn.base.clone`
@@ -319,7 +319,7 @@ class LSBGNet(NeuralNetBinaryClassifier):
 
     # --------------------------------------------------------------- Grad-CAM
     def grad_cam(self, X, *, positive: bool = True) -> np.ndarray:
-        """Grad-CAM maps of the last convolutional layer (seed 003 §4.3).
+        """Grad-CAM maps of the last convolutional layer (Tanoglidis et al. 2021, §4.3).
 
         Parameters
         ----------

@@ -1,4 +1,4 @@
-"""The DeepShadows network (seed 003, Table 1) as a plain ``torch.nn.Module``."""
+"""The DeepShadows network (Tanoglidis et al. 2021, Table 1) as a plain ``torch.nn.Module``."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ class DeepShadowsCNN(nn.Module):
 
     def last_conv_activation(self) -> nn.Module:
         """The output of the last convolutional layer (Keras' Conv2D includes its
-        ReLU), the layer Grad-CAM uses in seed 003 §4.3."""
+        ReLU), the layer Grad-CAM uses in Tanoglidis et al. (2021, §4.3.)"""
         convs = [i for i, m in enumerate(self.features) if isinstance(m, nn.Conv2d)]
         return self.features[convs[-1] + 1]
 

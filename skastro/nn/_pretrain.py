@@ -1,6 +1,6 @@
 """Self-supervised magnitude pretraining and the classifier built on it.
 
-Seed 000 (Martinazzo 2021, §4–5): a VGG16 network learns to predict the
+Martinazzo et al. (2021, §4–5): a VGG16 network learns to predict the
 per-band magnitudes of unlabelled objects from their stamps (the pretext
 task); its convolutional backbone and dense layer then classify stars,
 galaxies and quasars from a small labelled set (the downstream task), either
@@ -282,7 +282,7 @@ _COMMON_CONSTRAINTS = {
 class MagnitudePretrainer(_StampNetMixin, NeuralNetRegressor):
     """Pretrain a VGG16 network to predict per-band magnitudes from stamps.
 
-    The pretext task of seed 000 §4.1 (Martinazzo 2021): from calibrated
+    The pretext task of Martinazzo et al. (2021, §4.1): from calibrated
     ``C``-band stamps of unlabelled objects, regress their catalog magnitudes
     (12 for 12-band and RGB stamps, 5 for the broad bands). The network
     (:class:`~skastro.nn.VGG16StampNet`) is the VGG16 convolutional backbone
@@ -317,7 +317,7 @@ class MagnitudePretrainer(_StampNetMixin, NeuralNetRegressor):
         Epochs (100 in the paper for ~100k stamps).
     batch_size : int, default=128
     target_scale : float, default=35.0
-        Magnitudes are divided by it for training (seed 000 §5.1).
+        Magnitudes are divided by it for training (Martinazzo et al. 2021, §5.1).
     patience : int or None, default=None
         If set, stop after ``patience`` epochs without a lower validation loss
         and restore the best weights (skorch
@@ -698,7 +698,7 @@ class PretrainedStampClassifier(
 ):
     """Classify stamps with a (pretrained) VGG16 backbone: frozen or fine-tuned.
 
-    The downstream task of seed 000 §4.1/§5.2: the network of
+    The downstream task of Martinazzo et al. (2021, §4.1, §5.2): the network of
     :class:`MagnitudePretrainer` with a new output layer of one logit per
     class, trained with class weights inversely proportional to class
     frequency (cross-entropy). Three strategies:
@@ -735,7 +735,7 @@ class PretrainedStampClassifier(
         Learning rate of every layer after ``n_top_epochs`` (``"finetune"``).
     class_weight : "balanced", dict or None, default="balanced"
         Cross-entropy class weights. ``"balanced"``: ``n / (n_classes *
-        count_c)``, inversely proportional to class frequency (seed 000
+        count_c)``, inversely proportional to class frequency (Martinazzo et al. (2021)
         §4.2); a dict maps labels to weights; ``None`` weighs classes equally.
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
     optimizer : torch optimiser class, default=torch.optim.Adam

@@ -1,4 +1,4 @@
-"""Networks for magnitude pretraining (seed 000, Martinazzo 2021, §4.3).
+"""Networks for magnitude pretraining (Martinazzo et al. 2021, §4.3).
 
 Plain :class:`torch.nn.Module` classes, usable without skorch:
 
@@ -90,7 +90,7 @@ class VGG16Backbone(nn.Module):
 class VGG16StampNet(nn.Module):
     """VGG16 backbone, global pooling, Dense 1024 and one output per target.
 
-    The network of seed 000 §4.3: torchvision-compatible VGG16 convolutions
+    The network of Martinazzo et al. (2021, §4.3): torchvision-compatible VGG16 convolutions
     (:class:`VGG16Backbone`), global average pooling, a dense layer of
     ``n_hidden`` units with ReLU (the learned representation), and a linear
     output layer.
@@ -177,7 +177,7 @@ class MaskedL1Loss(nn.Module):
     """Mean absolute error over the finite entries of the target.
 
     Missing magnitudes (NaN; about a third of S-PLUS objects miss at least one
-    band, seed 000 §3.2) are left out of the mean instead of being imputed or
+    band, Martinazzo et al. (2021, §3.2)) are left out of the mean instead of being imputed or
     turning the loss into NaN: each object contributes only through the bands
     it was measured in. A batch whose targets are all missing gives a loss of
     0 that still depends on the graph (so ``backward`` works and changes

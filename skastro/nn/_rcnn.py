@@ -1,4 +1,4 @@
-"""SequenceRCNN: classify image sequences with a recurrent CNN (seed 001).
+"""SequenceRCNN: classify image sequences with a recurrent CNN (Carrasco-Davis et al. 2019).
 
 The estimator wraps :class:`~skastro.nn._rcnn_modules.SequenceRCNNModule` in
 a :class:`skorch.NeuralNetClassifier`. Its ``X`` is the sequence
@@ -56,7 +56,7 @@ def _list_rows(rows: np.ndarray, limit: int = 5) -> str:
 def reference_scale(
     stamps: np.ndarray, sky: np.ndarray, zero_point: np.ndarray, mask: np.ndarray
 ) -> np.ndarray:
-    """Seed 001 eqs. 3.4-3.5 via :class:`~skastro.stamps.Calibrator`.
+    """Carrasco-Davis et al. (2019, eqs. 3.4-3.5) via :class:`~skastro.stamps.Calibrator`.
 
     ``(stamp - sky_t) * 10**((zp_first - zp_t) / 2.5)`` with ``zp_first`` the
     zero point of each sequence's first valid epoch.
@@ -126,7 +126,7 @@ def prepare_sequences(
         Expected side of the stamps in pixels (not checked when None).
     preprocessing : {"reference"} or None, default="reference"
         ``"reference"``: subtract the sky and rescale to the zero point of the
-        sequence's first valid epoch (seed 001 eqs. 3.4-3.5); None: use the
+        sequence's first valid epoch (Carrasco-Davis et al. 2019, eqs. 3.4-3.5); None: use the
         stamps as given (e.g. already calibrated).
     asinh_softening : float or None, default=None
         When given, ``b`` in ADU: the pre-processed pixels become
@@ -272,9 +272,9 @@ def prepare_sequences(
 
 
 class SequenceRCNN(NeuralNetClassifier):
-    """Recurrent convolutional classifier of image sequences (seed 001).
+    """Recurrent convolutional classifier of image sequences (Carrasco-Davis et al. 2019).
 
-    The network of Carrasco-Davis et al. (seed 001, Table 3.3, see
+    The network of Carrasco-Davis et al. (2019, Table 3.3, see
     :class:`~skastro.nn.SequenceRCNNModule`): a CNN with batch
     renormalisation over sliding windows of ``n_window=3`` consecutive
     21x21 stamps, an LSTM fed with the CNN features and the window's time
@@ -304,7 +304,7 @@ class SequenceRCNN(NeuralNetClassifier):
     preprocessing : {"reference"} or None, default="reference"
         ``"reference"``: subtract ``X["sky"]`` and rescale each epoch to the
         zero point of the sequence's first valid epoch,
-        ``(stamp - sky) * 10**((zp_first - zp_t) / 2.5)`` (seed 001 eqs.
+        ``(stamp - sky) * 10**((zp_first - zp_t) / 2.5)`` (Carrasco-Davis et al. 2019, eqs.
         3.4-3.5); the input :class:`~skastro.nn.BatchRenorm` then
         standardises the pixels. None: use ``X["stamps"]`` as given.
     asinh_softening : float or None, default=None
@@ -493,7 +493,7 @@ class SequenceRCNN(NeuralNetClassifier):
         replay: tuple[Any, Any] | None = None,
         replay_fraction: float = 0.75,
     ):
-        """Continue training a fitted model on a few sequences (seed 001 §3.2.4).
+        """Continue training a fitted model on a few sequences (Carrasco-Davis et al. 2019, §3.2.4).
 
         The seed adapts the simulation-trained network to real data with
         1000 further iterations (batches) over 10 sequences per class. This
@@ -817,7 +817,7 @@ class SequenceStream:
                 )
             if self._zp_ref is None:
                 self._zp_ref = zero_point
-            # seed 001 eqs. 3.4-3.5 with the first image's zero point, in
+            # Carrasco-Davis et al. (2019, eqs. 3.4-3.5) with the first image's zero point, in
             # float64 as Calibrator(method="reference") computes it for the
             # batch API (reference_scale); the estimator's validation around
             # it would cost more than the network

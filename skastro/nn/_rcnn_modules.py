@@ -1,11 +1,11 @@
-"""Networks for image-sequence classification (seed 001, Table 3.3).
+"""Networks for image-sequence classification (Carrasco-Davis et al. 2019, Table 3.3).
 
 Plain :class:`torch.nn.Module` classes, usable without skorch:
 
 - :class:`BatchRenorm` -- batch renormalisation (Ioffe 2017), which PyTorch
   does not ship;
 - :class:`SequenceRCNNModule` -- the recurrent convolutional network of
-  Carrasco-Davis et al. (seed 001, Table 3.3): a CNN over sliding windows of
+  Carrasco-Davis et al. (2019, Table 3.3): a CNN over sliding windows of
   ``n_window`` consecutive stamps, a dense layer, an LSTM fed with the CNN
   features and the window's time differences, and a softmax at every step;
 - :class:`MaskedStepCrossEntropy` -- the loss: cross-entropy summed over the
@@ -58,7 +58,7 @@ class BatchRenorm(nn.Module):
         Number of channels (axis 1 of the input).
     eps : float, default=1e-3
         Added to the variance before the square root (TensorFlow's default,
-        the framework of seed 001).
+        the framework of Carrasco-Davis et al. (2019)).
     momentum : float, default=0.01
         Update rate of the moving averages, ``mu <- mu + momentum (mu_B -
         mu)`` (PyTorch convention; TensorFlow's ``renorm_momentum=0.99``).
@@ -193,7 +193,7 @@ class BatchRenorm(nn.Module):
 
 
 class SequenceRCNNModule(nn.Module):
-    """Recurrent convolutional network over image sequences (seed 001, Table 3.3).
+    """Recurrent convolutional network over image sequences (Carrasco-Davis et al. 2019, Table 3.3).
 
     At step ``k`` the network sees the window of ``n_window`` consecutive
     stamps ending at epoch ``k + n_window - 1`` (a ``(n_window, H, W)``
@@ -746,7 +746,7 @@ class _StreamPlan:
 
 
 class MaskedStepCrossEntropy(nn.Module):
-    """Cross-entropy summed over the valid steps of each sequence (seed 001 §3.2.4).
+    """Cross-entropy summed over the valid steps of each sequence (Carrasco-Davis et al. 2019, §3.2.4).
 
     ``loss = mean over sequences of sum over valid steps of CE(step)``.
 

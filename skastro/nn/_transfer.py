@@ -1,6 +1,6 @@
-"""Transfer learning on torchvision backbones (seed 002 §3.2).
+"""Transfer learning on torchvision backbones (Martinazzo, Espadoto & Hirata 2020, §3.2).
 
-:class:`TransferCNNClassifier` puts seed 002's head — Dense 2048 (Glorot
+:class:`TransferCNNClassifier` puts Martinazzo, Espadoto & Hirata's (2020) head — Dense 2048 (Glorot
 initialisation, bias 0.01), Leaky ReLU, Dropout 0.5, softmax — on one of five
 torchvision backbones (:mod:`skastro.nn._backbones`), with the paper's
 regularisers on the hidden layer (L2 penalty λ, max-norm constraint γ) and
@@ -57,7 +57,7 @@ class BatchNormSafeLoader(DataLoader):
 
 
 class TransferNet(nn.Module):
-    """A torchvision backbone under seed 002's classification head.
+    """A torchvision backbone under Martinazzo, Espadoto & Hirata's (2020) classification head.
 
     Parameters
     ----------
@@ -117,7 +117,7 @@ class MaxNorm(Callback):
 
     Each unit's incoming weight vector is rescaled to an L2 norm of at most
     ``max_norm`` (Srebro & Shraibman 2005; Keras' ``MaxNorm`` on a Dense
-    kernel), as seed 002 applies to its hidden layer (γ = 2).
+    kernel), as Martinazzo, Espadoto & Hirata (2020) applies to its hidden layer (γ = 2).
 
     Parameters
     ----------
@@ -140,9 +140,9 @@ class MaxNorm(Callback):
 
 
 class TransferCNNClassifier(_StampNetMixin, _StampClassifierMixin, NeuralNetClassifier):
-    """Classify stamps with a torchvision backbone and seed 002's head.
+    """Classify stamps with a torchvision backbone and Martinazzo, Espadoto & Hirata's (2020) head.
 
-    The set-up of seed 002 §3.2: the convolutional part of VGG16,
+    The set-up of Martinazzo, Espadoto & Hirata (2020, §3.2): the convolutional part of VGG16,
     DenseNet121, ResNeXt50, InceptionV3 or EfficientNet-B0
     (:class:`~skastro.nn.BackboneNet`, torchvision's architectures), global
     pooling, one dense layer of 2048 units (Glorot initialisation, bias
@@ -240,7 +240,7 @@ class TransferCNNClassifier(_StampNetMixin, _StampClassifierMixin, NeuralNetClas
     See Also
     --------
     ImageEmbedder : frozen-backbone features for similarity search.
-    PretrainedStampClassifier : seed 000's VGG16 classifier.
+    PretrainedStampClassifier : Martinazzo et al.'s (2021) VGG16 classifier.
 
     Examples
     --------

@@ -1,6 +1,6 @@
 """SExtractor-like per-object features measured on stamps with ``sep``.
 
-The baselines of seed 003 (Tanoglidis et al. 2021, §2.3, §4.2) are an SVM
+The baselines of Tanoglidis et al. (2021, §2.3, §4.2) are an SVM
 and a random forest trained on 16 ``SourceExtractor`` parameters of each
 candidate: its ellipticity, ``MAG_AUTO`` in three bands, the three colours
 and the mean, central and effective surface brightness in three bands.
@@ -74,7 +74,7 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
 
     plus the ``ellipticity`` 1 − b/a of the detection and the colours of
     every band pair from ``MAG_AUTO``. With the default three bands this is
-    the 16 features of seed 003 §2.3 (its g, r, i are our g, r, z).
+    the 16 features of Tanoglidis et al. (2021, §2.3) (its g, r, i are our g, r, z).
 
     Fluxes below their 1σ error are replaced by the 1σ error (the
     magnitudes are then 1σ upper limits), so that every feature is finite
