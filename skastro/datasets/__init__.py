@@ -4,6 +4,7 @@ Every simulator is deterministic under ``random_state`` and makes its
 problem with realistic physics and difficulty (see each function).
 """
 
+from ._alerts import read_alerts
 from ._artifacts import ARTIFACT_KINDS, inject_stamp_artifacts
 from ._asas import fetch_asas_variables
 from ._fetch_base import clear_data_home, get_data_home
@@ -45,4 +46,5 @@ __all__: list[str] = [
     "fetch_first_radio_galaxies",
     "FIRST_CLASSES",
     "MACHO_CLASSES",
+    "read_alerts",
 ]
