@@ -120,12 +120,8 @@ def clear_data_home(data_home: str | os.PathLike | None = None) -> None:
     shutil.rmtree(get_data_home(data_home), ignore_errors=True)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 1e6 else f"{n_bytes / 1e3:.0f} kB"
 
 
 def _source_url(remote: RemoteFile, folder_name: str) -> str:
@@ -276,11 +272,12 @@ def fetch_file(
                 reason = f"the transfer stopped {exc.expected} bytes short"
             if isinstance(exc, urllib.error.HTTPError):
                 reason = f"HTTP {exc.code} {exc.reason}"
+            source = "that URL" if url == remote.url else remote.url
             raise OSError(
-                f"Could not download '{remote.filename}' ({remote.size / 1e6:.1f} "
-                f"MB) from {url}: {reason} (after {attempt + 1} attempt(s)). "
-                f"Check the internet connection; on a machine without one, copy "
-                f"the file from {remote.url} into '{folder}', or point "
-                f"{MIRROR_ENV} at a mirror of the data."
+                f"Could not download '{remote.filename}' ({_size(remote.size)}) "
+                f"from {url}: {reason} (after {attempt + 1} attempt(s)). Check the "
+                f"internet connection; on a machine without one, copy the file "
+                f"from {source} into '{folder}', or point {MIRROR_ENV} at a "
+                "mirror of the data."
             ) from exc
     raise AssertionError("unreachable")  # pragma: no cover
