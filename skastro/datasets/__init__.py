@@ -4,10 +4,15 @@ Every simulator is deterministic under ``random_state`` and makes its
 problem with realistic physics and difficulty (see each function).
 """
 
+from ._alerts import read_alerts
 from ._artifacts import ARTIFACT_KINDS, inject_stamp_artifacts
+from ._asas import fetch_asas_variables
+from ._fetch_base import clear_data_home, get_data_home
+from ._first import FIRST_CLASSES, fetch_first_radio_galaxies
 from ._hits import HITS_CLASSES, simulate_hits_sequences
 from ._lightcurves import load_macho_light_curves, make_light_curves
 from ._lsbg import LSBG_ARTIFACT_TYPES, LSBG_BANDS, LSBG_SURVEYS, make_lsbg_stamps
+from ._macho import MACHO_CLASSES, fetch_macho_variables
 from ._splus import SPLUS_BANDS, make_splus_field, make_splus_survey
 from ._splus_stamps import (
     SPLUS_BROAD_BANDS,
@@ -34,4 +39,12 @@ __all__: list[str] = [
     "load_splus_stamps",
     "splus_rgb_composite",
     "simulate_hits_sequences",
+    "clear_data_home",
+    "get_data_home",
+    "fetch_asas_variables",
+    "fetch_macho_variables",
+    "fetch_first_radio_galaxies",
+    "FIRST_CLASSES",
+    "MACHO_CLASSES",
+    "read_alerts",
 ]
