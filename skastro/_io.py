@@ -14,7 +14,7 @@ file that carries what is needed to reuse the stamps:
 - an ``OBJECTS`` binary table, one row per stamp: the catalog's id column
   (under its own name), ``field``, ``x``, ``y`` (0-based pixel position in the
   field image), ``ra``, ``dec`` (degrees, when the images have a celestial
-  WCS), ``x0``, ``y0`` (0-based pixel of the stamp's first pixel in the field
+  WCS; ``glon``, ``glat`` for a Galactic one), ``x0``, ``y0`` (0-based pixel of the stamp's first pixel in the field
   image), ``side`` (pixels cut before any resampling), ``scale`` (field pixels
   per stamp pixel), ``zp_<band>`` (zero points, mag, when read);
 - one header-only ``WCS`` HDU per field (``FIELD`` keyword) with the field's

@@ -338,16 +338,19 @@ def _crop_objects(cropper, catalog, id_column, sliced):
     if cropper.fields_ != [None]:
         table["field"] = [str(f) for f in fields]
     table["x"], table["y"] = x, y
-    ra = np.full(len(catalog), np.nan)
-    dec = np.full(len(catalog), np.nan)
+    lon = np.full(len(catalog), np.nan)
+    lat = np.full(len(catalog), np.nan)
+    names = ("ra", "dec")
     for fid in cropper.fields_:
         wcs = cropper.band_sources_[fid][0].wcs()
         if wcs is None or not wcs.has_celestial:
             continue
         rows = np.flatnonzero(fields == fid) if fid is not None else np.arange(len(x))
-        ra[rows], dec[rows] = wcs.celestial.all_pix2world(x[rows], y[rows], 0)
-    if np.isfinite(ra).any():
-        table["ra"], table["dec"] = ra, dec
+        lon[rows], lat[rows] = wcs.celestial.all_pix2world(x[rows], y[rows], 0)
+        frame = str(wcs.celestial.wcs.ctype[0])[:4].upper()
+        names = {"GLON": ("glon", "glat"), "ELON": ("elon", "elat")}.get(frame, names)
+    if np.isfinite(lon).any():
+        table[names[0]], table[names[1]] = lon, lat
     table["x0"], table["y0"] = x0, y0
     table["side"] = sides
     table["scale"] = sides / out_side
@@ -628,7 +631,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="cut stamps around catalog positions from FITS images",
         description="Catalog (CSV/FITS/ECSV/VOTable/Parquet table) + FITS images -> "
         "stamps file. A .fits output holds the stamps (axes object, band, y, x), "
-        "an OBJECTS table (id, field, x, y, ra, dec, cut origin, zero points) "
+        "an OBJECTS table (id, field, x, y, sky position, cut origin, zero "
+        "points) "
         "and each field's WCS; a .npy output holds the stamps only.",
     )
     crop.add_argument(
