@@ -172,6 +172,25 @@ def _parse_images(specs: Sequence[str]) -> Any:
     return {f: (p[0] if len(p) == 1 else p) for f, p in images.items()}
 
 
+def _numeric_columns(frame, columns) -> None:
+    """Convert ``columns`` of ``frame`` to float in place, or raise naming the
+    first non-numeric value."""
+    import numpy as np
+    import pandas as pd
+
+    from .exceptions import CatalogError
+
+    for column in columns:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = np.flatnonzero(values.isna() & frame[column].notna())
+        if bad.size:
+            raise CatalogError(
+                f"column {column!r} holds non-numeric values (first: "
+                f"{frame[column].iloc[bad[0]]!r} at row {int(bad[0])})."
+            )
+        frame[column] = values.astype(float)
+
+
 def _pixel_scale(cropper, field) -> float | None:
     """Pixel scale (arcsec/pixel) from the first band's WCS, or None."""
     from astropy.wcs.utils import proj_plane_pixel_scales
@@ -258,6 +277,7 @@ def _cmd_crop(args: argparse.Namespace) -> int:
         catalog, ID_ALIASES, given=args.id_column, role="id", option="--id-column",
         required=False,
     )  # fmt: skip
+    _numeric_columns(catalog, [*positions, *([fwhm_column] if fwhm_column else [])])
     cropper = FITSCropper(
         images,
         size=size,
@@ -409,7 +429,10 @@ def _cmd_features(args: argparse.Namespace) -> int:
         features, backend=args.backend, n_jobs=args.n_jobs, verbose=int(progress)
     ).fit()  # checks the feature names before the table is read
     frame = read_table(args.light_curves)
+    if len(frame) == 0:
+        raise CatalogError(f"{args.light_curves!r} has no rows.")
     cols = _light_curve_columns(frame, args)
+    _numeric_columns(frame, [cols[r] for r in ("time", "mag", "err")])
     keys = [cols["id"]] + ([cols["band"]] if "band" in cols else [])
     missing = frame[keys].isna().any(axis=1)
     if missing.any():

@@ -649,3 +649,18 @@ def test_subprocess_errors_are_one_line(tmp_path):
         env=env,
     )
     assert proc.returncode == 0 and proc.stdout.startswith("skastro ")
+
+
+def test_non_numeric_columns_are_named(tmp_path, field_data, capsys):
+    """A text value in a position or magnitude column: the column and row."""
+    mef = write_field(tmp_path, "mef", field_data)
+    (tmp_path / "cat.csv").write_text("x,y\n10,12\nabc,3\n")
+    code, _, err = _run(
+        ["crop", tmp_path / "cat.csv", mef, "--out", tmp_path / "s.npy"], capsys
+    )
+    _assert_one_line_error(code, err, "column 'x'", "'abc' at row 1")
+    (tmp_path / "lc.csv").write_text("id,time,mag,err\na,1,20,0.1\na,2,bright,0.1\n")
+    code, _, err = _run(
+        ["features", tmp_path / "lc.csv", "--out", tmp_path / "f.csv"], capsys
+    )
+    _assert_one_line_error(code, err, "column 'mag'", "'bright' at row 1")
