@@ -971,7 +971,7 @@ class _Reader:
                         "GPU is available here; it is loaded on the CPU "
                         "(load_model(..., device='cpu') silences this).",
                         DeviceWarning,
-                        stacklevel=4,
+                        stacklevel=_user_stacklevel(),
                     )
                     device = "cpu"
         if "device" in params:
@@ -1037,8 +1037,17 @@ def is_model_file(path: str | os.PathLike) -> bool:
         return False
 
 
+#: Largest description accepted (a JSON tree; weights are stored apart).
+_MAX_MANIFEST_BYTES = 256 * 2**20
+
+
 def _open_manifest(zf: zipfile.ZipFile, where: str) -> dict:
     try:
+        if zf.getinfo(_MANIFEST).file_size > _MAX_MANIFEST_BYTES:
+            raise ModelFileError(
+                f"{where} has a {zf.getinfo(_MANIFEST).file_size} byte description; "
+                "this is not a model file skastro wrote."
+            )
         manifest = json.loads(zf.read(_MANIFEST).decode("utf-8"))
     except KeyError:
         raise ModelFileError(
@@ -1177,6 +1186,17 @@ def load_model(
         ) from None
 
 
+def _user_stacklevel() -> int:
+    """``stacklevel`` that points a warning at the first frame outside this
+    module (the user's call of :func:`load_model`)."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 def _load_pickle(path: Path, where: str) -> Any:
     import joblib
 
@@ -1184,7 +1204,7 @@ def _load_pickle(path: Path, where: str) -> Any:
         f"{where} is loaded with joblib.load, which runs any code the file holds "
         "(trust_pickle=True); re-save it with skastro.models.save_model.",
         UnsafeLoadWarning,
-        stacklevel=3,
+        stacklevel=_user_stacklevel(),
     )
     try:
         return joblib.load(path)

@@ -88,9 +88,7 @@ def hits_forest():
     from skastro.datasets import simulate_hits_sequences
     from skastro.lightcurves import FATSFeatures, LightCurveExtractor
 
-    X, y = simulate_hits_sequences(
-        1, n_epochs=(8, 10), random_state=0, return_X_y=True
-    )
+    X, y = simulate_hits_sequences(1, n_epochs=(8, 10), random_state=0, return_X_y=True)
     pipe = make_pipeline(
         LightCurveExtractor(),
         FATSFeatures(features=["Mean", "Std", "Amplitude", "Skew"]),

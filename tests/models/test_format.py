@@ -315,8 +315,9 @@ def test_pickles_need_trust_pickle(tmp_path):
     for name in ("m.joblib", "m.pkl"):
         with pytest.raises(ModelFileError, match="pickle.*trust_pickle=True"):
             load_model(tmp_path / name)
-        with pytest.warns(UnsafeLoadWarning, match="runs any code"):
+        with pytest.warns(UnsafeLoadWarning, match="runs any code") as record:
             loaded = load_model(tmp_path / name, trust_pickle=True)
+        assert record[0].filename == __file__  # points at the user's call
         np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
@@ -419,3 +420,31 @@ def test_values_of_every_kind_round_trip(tmp_path):
     assert got["rs"].randint(1000) == np.random.RandomState(3).randint(1000)
     assert torch.equal(got["tensor"], value["tensor"])
     assert got["dtype"] == np.float32 and got["complex"] == 1 + 2j
+
+
+def test_gpu_net_loads_on_the_cpu_with_a_warning(tmp_path, monkeypatch):
+    """A net saved with device='cuda' loads on a machine without a GPU, on
+    the CPU, with a DeviceWarning pointing at the user's call."""
+    import torch
+    from skorch.exceptions import DeviceWarning
+
+    from skastro.nn import LSBGNet
+
+    net = LSBGNet(max_epochs=0, random_state=0).initialize()
+    path = save_model(net, tmp_path / "n.skastro")
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    manifest = json.loads(members["skastro_model.json"])
+    manifest["estimator"]["params"]["device"] = "cuda"
+    members["skastro_model.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(DeviceWarning, match="loaded on the CPU") as record:
+        loaded = load_model(path)
+    assert record[0].filename == __file__
+    assert loaded.device == "cpu"
+    X = np.random.default_rng(0).normal(size=(2, 3, 64, 64)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))
+    assert load_model(path, device="cpu").device == "cpu"
