@@ -744,8 +744,13 @@ def save_model(
             with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as zf:
                 zf.writestr(_MANIFEST, text)
                 for name, data in writer.files.items():
-                    # weights hardly compress; storing them keeps saving fast
-                    zf.writestr(name, data, compress_type=zipfile.ZIP_STORED)
+                    # weights hardly compress: storing them keeps saving fast;
+                    # skops blobs (zips themselves) are deflated so that a
+                    # truncated file is never read as the inner archive
+                    method = zipfile.ZIP_STORED
+                    if name.startswith("skops/"):
+                        method = zipfile.ZIP_DEFLATED
+                    zf.writestr(name, data, compress_type=method)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -1051,7 +1056,8 @@ def _open_manifest(zf: zipfile.ZipFile, where: str) -> dict:
         manifest = json.loads(zf.read(_MANIFEST).decode("utf-8"))
     except KeyError:
         raise ModelFileError(
-            f"{where} is a zip archive but not a skastro model file (no {_MANIFEST})."
+            f"{where} is a zip archive but not a skastro model file (no {_MANIFEST}; "
+            "a truncated or corrupt copy?)."
         ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{where} has a corrupt description ({exc}).") from None
