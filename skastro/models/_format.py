@@ -182,9 +182,22 @@ class _Allowlist:
         self.trusted: set[str] = set()
         for item in trusted:
             if isinstance(item, str):
-                self.trusted.add(item if ":" in item else _colon_path(item))
-            else:
+                if ":" not in item:
+                    try:
+                        item = _colon_path(item)
+                    except ValueError:
+                        raise ValueError(
+                            f"trusted class {item!r} is not importable; give it as "
+                            "'module:Name' (e.g. 'mypackage.nets:MyNet') or as the "
+                            "class itself."
+                        ) from None
+                self.trusted.add(item)
+            elif isinstance(item, type):
                 self.trusted.add(_class_path(item))
+            else:
+                raise TypeError(
+                    f"trusted holds {item!r}; give classes or 'module:Name' strings."
+                )
 
     def refusal(self, path: str, kind: str) -> str | None:
         """Why ``path`` is refused, or ``None`` when it is allowed."""
@@ -1153,6 +1166,7 @@ def load_model(
     path = Path(path)
     where = repr(os.fspath(path))
     _check_readable(path)
+    allow = _Allowlist(trusted)
     kind = _sniff(path)
     if kind != "zip":
         if not trust_pickle:
@@ -1165,7 +1179,7 @@ def load_model(
     try:
         with zipfile.ZipFile(path) as zf:
             manifest = _open_manifest(zf, where)
-            reader = _Reader(zf, _Allowlist(trusted), device)
+            reader = _Reader(zf, allow, device)
             refused: list[str] = []
             reader.check(manifest["estimator"], refused)
             if refused:

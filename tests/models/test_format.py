@@ -304,6 +304,11 @@ def test_trusted_classes_can_be_allowed(tmp_path):
 
     assert load_model(path, trusted=[OrderedDict]) is OrderedDict
     assert load_model(path, trusted=["collections:OrderedDict"]) is OrderedDict
+    assert load_model(path, trusted=["collections.OrderedDict"]) is OrderedDict
+    with pytest.raises(ValueError, match="'module:Name'"):
+        load_model(path, trusted=["nope"])
+    with pytest.raises(TypeError, match="give classes"):
+        load_model(path, trusted=[3])
 
 
 def test_pickles_need_trust_pickle(tmp_path):
