@@ -656,7 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
         "stamps file. A .fits output holds the stamps (axes object, band, y, x), "
         "an OBJECTS table (id, field, x, y, sky position, cut origin, zero "
         "points) "
-        "and each field's WCS; a .npy output holds the stamps only.",
+        "and each field's WCS (a stamp's own WCS: that field's WCS with CRPIX moved "
+        "by the stamp's x0, y0 and pixels scaled by its scale); a .npy output holds "
+        "the stamps only.",
     )
     crop.add_argument(
         "catalog", help="catalog with pixel (x, y) or sky (ra, dec) columns"
