@@ -38,6 +38,7 @@ _SUBMODULES = [
     "exceptions",
     "lightcurves",
     "metrics",
+    "models",
     "neighbors",
     "nn",
     "plotting",

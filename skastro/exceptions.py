@@ -12,9 +12,11 @@ __all__ = [
     "InputLayoutError",
     "LightCurveError",
     "LightCurveWarning",
+    "ModelFileError",
     "NotFittedError",
     "SequenceError",
     "StampOverlapError",
+    "UnsafeLoadWarning",
 ]
 
 
@@ -50,3 +52,12 @@ class SequenceError(ValueError):
     """An image sequence cannot be classified as given: all epochs masked, fewer
     valid epochs than the network's window, NaN pixels or times at a valid
     epoch, or times that do not increase."""
+
+
+class ModelFileError(ValueError):
+    """A model file is corrupt, not a skastro model, a pickle loaded without
+    ``trust_pickle=True``, or names a class outside the loading allowlist."""
+
+
+class UnsafeLoadWarning(UserWarning):
+    """A model is being loaded from a pickle, which can run any code it holds."""

@@ -25,6 +25,8 @@ from sklearn.preprocessing import normalize
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
+from .exceptions import InputLayoutError
+
 __all__ = ["SimilaritySearch", "precision_at_k", "rank_anomalies"]
 
 
@@ -95,17 +97,43 @@ class SimilaritySearch(BaseEstimator):
         self.metric = metric
         self.prefit = prefit
 
-    def _features(self, X: Any) -> np.ndarray:
+    def _features(
+        self, X: Any, *, name: str = "X", width: int | None = None
+    ) -> np.ndarray:
+        """Features of ``X`` (embedded if there is an embedder), checked:
+        real, 2-D, finite, and as wide as the gallery's once fitted."""
         if self.embedder_ is None:
-            feats = np.asarray(X, dtype=float)
+            feats = _as_real_array(X, name=name)
             if feats.ndim != 2:
-                raise ValueError(
-                    f"without an embedder X must be a feature table (n_objects, "
+                raise InputLayoutError(
+                    f"without an embedder {name} must be a feature table (n_objects, "
                     f"n_features); got shape {feats.shape}. Pass embedder="
                     "ImageEmbedder() to search stamps."
                 )
-            return feats
-        return np.asarray(self.embedder_.transform(X))
+        else:
+            feats = _as_real_array(
+                self.embedder_.transform(X), name=f"the features of {name}"
+            )
+            if feats.ndim != 2:
+                raise InputLayoutError(
+                    f"the embedder returned features of shape {feats.shape} for {name}; "
+                    "a similarity search needs (n_objects, n_features)."
+                )
+        if width is not None and feats.shape[1] != width:
+            raise InputLayoutError(
+                f"{name} has {feats.shape[1]} features per object but the gallery "
+                f"was indexed with {width}; query with features made "
+                "the same way as the gallery's (same embedder and bands)."
+            )
+        bad = np.flatnonzero(~np.isfinite(feats).all(axis=1))
+        if bad.size:
+            rows = ", ".join(map(str, bad[:5])) + (" ..." if bad.size > 5 else "")
+            raise ValueError(
+                f"{name} has NaN or infinite features in {bad.size} of {len(feats)} "
+                f"row(s) (rows {rows}); no distance is defined for them. Drop those "
+                "objects or fill their NaN pixels/features first."
+            )
+        return feats
 
     def fit(self, X: Any, y: Any = None) -> SimilaritySearch:
         """Embed and index the gallery ``X`` (stamps, or features).
@@ -168,9 +196,11 @@ class SimilaritySearch(BaseEstimator):
             Rows of the gallery.
         """
         check_is_fitted(self, "index_")
-        k = self.n_neighbors if n_neighbors is None else int(n_neighbors)
-        k = min(k, len(self.features_))
-        queries = self._features(X)
+        k = self.n_neighbors if n_neighbors is None else n_neighbors
+        if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+            raise ValueError(f"n_neighbors must be an int >= 1; got {k!r}.")
+        k = min(int(k), len(self.features_))
+        queries = self._features(X, width=self.features_.shape[1])
         if self.metric != "cosine":
             return self.index_.kneighbors(queries, n_neighbors=k)
         return self._cosine_kneighbors(queries, k)
@@ -200,6 +230,24 @@ class SimilaritySearch(BaseEstimator):
             idx[start : start + block] = np.take_along_axis(part, order, axis=1)
             dist[start : start + block] = np.take_along_axis(part_d, order, axis=1)
         return np.clip(dist, 0.0, 2.0), idx
+
+
+def _as_real_array(X: Any, *, name: str) -> np.ndarray:
+    """``X`` as a float array; complex or non-numeric input is refused."""
+    arr = np.asarray(X)
+    if arr.dtype.kind == "c":
+        raise InputLayoutError(
+            f"{name} holds complex numbers; distances are defined on real "
+            "features. Pass the real part, the modulus or both as columns."
+        )
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(float)
+        except (TypeError, ValueError) as exc:
+            raise InputLayoutError(
+                f"{name} must hold numbers; got dtype {arr.dtype} ({exc})."
+            ) from None
+    return arr.astype(float, copy=False)
 
 
 @validate_params(
@@ -279,7 +327,7 @@ def rank_anomalies(
     scores : ndarray of shape (n_objects,)
         Anomaly score of each object (higher is more unusual), in input order.
     """
-    X = np.asarray(features, dtype=float)
+    X = _as_real_array(features, name="features")
     if X.ndim != 2 or len(X) < 3:
         raise ValueError(
             f"features must be a table (n_objects >= 3, n_features); got shape {X.shape}."

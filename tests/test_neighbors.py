@@ -92,3 +92,58 @@ def test_bad_input_errors():
         rank_anomalies(np.array([[0.0, 1.0], [np.nan, 1.0], [1.0, 1.0]]))
     with pytest.raises(ValueError, match="n_objects >= 3"):
         rank_anomalies(np.eye(2))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_nan_queries_and_gallery_are_refused(metric):
+    """NaN or infinite features: an error naming the rows, not NaN distances."""
+    X, y = _clusters()
+    search = SimilaritySearch(n_neighbors=3, metric=metric).fit(X, y)
+    queries = X[:4].copy()
+    queries[2, 1] = np.nan
+    queries[3, 0] = np.inf
+    with pytest.raises(ValueError, match=r"2 of 4 row\(s\) \(rows 2, 3\)"):
+        search.kneighbors(queries)
+    gallery = X.copy()
+    gallery[5] = np.nan
+    with pytest.raises(ValueError, match="rows 5"):
+        SimilaritySearch(metric=metric).fit(gallery)
+
+
+def test_complex_and_non_numeric_input_is_refused():
+    """Complex features are not silently cast to their real part."""
+    from skastro.exceptions import InputLayoutError
+
+    X, _ = _clusters()
+    with pytest.raises(InputLayoutError, match="complex"):
+        SimilaritySearch().fit(X + 1j)
+    search = SimilaritySearch().fit(X)
+    with pytest.raises(InputLayoutError, match="complex"):
+        search.kneighbors(X[:2] * (1 + 1j))
+    with pytest.raises(InputLayoutError, match="must hold numbers"):
+        search.kneighbors(np.array([["a"] * 8]))
+    with pytest.raises(InputLayoutError, match="complex"):
+        rank_anomalies(X.astype(complex))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_wrong_feature_width_is_a_clear_error(metric):
+    """Queries with another number of features than the gallery: the error
+    names both widths (no raw matmul error)."""
+    from skastro.exceptions import InputLayoutError
+
+    X, _ = _clusters()
+    search = SimilaritySearch(metric=metric).fit(X)
+    with pytest.raises(InputLayoutError, match="5 features per object .* 8"):
+        search.kneighbors(X[:2, :5])
+    with pytest.raises(InputLayoutError, match="feature table"):
+        search.kneighbors(X[0])
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, "3", True])
+def test_bad_n_neighbors_in_kneighbors(k):
+    """kneighbors(n_neighbors=...) must be a positive int."""
+    X, _ = _clusters()
+    search = SimilaritySearch().fit(X)
+    with pytest.raises(ValueError, match="n_neighbors must be an int >= 1"):
+        search.kneighbors(X[:1], n_neighbors=k)

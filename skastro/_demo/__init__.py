@@ -104,7 +104,7 @@ class SectionResult:
         Paths (relative to the output folder) of PNG files written.
     models : dict of str -> (str, str)
         ``name -> (model_path, input_path)``: a fitted pipeline saved with
-        :func:`joblib.dump` and its input, also saved with joblib; the demo
+        :func:`skastro.models.save_model` and its input, saved with joblib; the demo
         reloads each in a fresh process and checks predictions match.
     comparisons : list of (str, float or str, float or str or None)
         Headline results, ``(metric, ours, paper)``, one row each in the
@@ -122,11 +122,14 @@ class SectionResult:
 def save_model_for_reload(
     ctx: DemoContext, name: str, model: Any, X: Any
 ) -> tuple[str, str]:
-    """Dump ``model`` and its input ``X`` plus the current predictions."""
-    model_path = ctx.out / "models" / f"{name}.joblib"
+    """Save ``model`` (skastro's safe format) and dump its input ``X`` plus
+    the current predictions."""
+    from ..models import MODEL_SUFFIX, save_model
+
+    model_path = ctx.out / "models" / f"{name}{MODEL_SUFFIX}"
     input_path = ctx.out / "models" / f"{name}_input.joblib"
     model_path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, model_path)
+    save_model(model, model_path)
     method = "predict" if hasattr(model, "predict") else "transform"
     joblib.dump(
         {"X": X, "expected": getattr(model, method)(X), "method": method}, input_path
@@ -137,8 +140,9 @@ def save_model_for_reload(
 _RELOAD_SCRIPT = textwrap.dedent(
     """
     import sys, joblib, numpy as np
+    from skastro.models import load_model
     from skastro.utils.estimator_checks import assert_outputs_equal
-    model = joblib.load(sys.argv[1])
+    model = load_model(sys.argv[1])
     data = joblib.load(sys.argv[2])
     got = getattr(model, data["method"])(data["X"])
     assert_outputs_equal(data["expected"], got, what="reloaded predictions")
@@ -202,7 +206,7 @@ def run_demo(
     """
     if size not in ("small", "paper"):
         raise ValueError(f"size must be 'small' or 'paper'; got {size!r}.")
-    out = Path(out)
+    out = Path(out).resolve()  # saved pipelines name their files by absolute paths
     out.mkdir(parents=True, exist_ok=True)
     if progress is None:
         progress = _interactive()

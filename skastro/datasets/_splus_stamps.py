@@ -215,7 +215,8 @@ def load_splus_stamps(
     ----------
     directory : str or path-like, optional
         Folder for the FITS files (kept: the images feed FITS → class
-        pipelines). A new temporary folder when None.
+        pipelines). When None, a temporary folder deleted before returning
+        (``images`` and ``directory`` are then None).
     n_pool : int, default=2000
         Objects in the unlabelled pool.
     n_labelled : int, default=1000
@@ -249,7 +250,8 @@ def load_splus_stamps(
         magnitudes, NaN = undetected) and ``catalog`` (the simulator's rows,
         incl. ``x``, ``y``, ``fwhm``, ``field``); ``labelled`` also has
         ``target`` (``"STAR"``, ``"GALAXY"``, ``"QSO"``). Also
-        ``images`` (``{field_id: list of 12 FITS paths}``), ``directory``,
+        ``images`` (``{field_id: list of 12 FITS paths}``, or None without
+        ``directory``), ``directory``,
         ``band_names``, ``broad_bands`` and ``rgb_groups``.
 
     Examples
@@ -262,10 +264,19 @@ def load_splus_stamps(
     >>> bool(data.pool.catalog.r.mean() < data.labelled.catalog.r.mean())
     True
     """
+    if directory is None:  # the FITS files live only while the stamps are cut
+        with tempfile.TemporaryDirectory(prefix="skastro_splus_") as tmp:
+            out = load_splus_stamps(
+                tmp, n_pool=n_pool, n_labelled=n_labelled,
+                objects_per_field=objects_per_field, field_shape=field_shape,
+                pool_max_err=pool_max_err,
+                labelled_class_fractions=labelled_class_fractions,
+                asinh_softening=asinh_softening, max_fields=max_fields,
+                random_state=random_state, verbose=verbose,
+            )  # fmt: skip
+        out.images, out.directory = None, None
+        return out
     rng = check_random_state(random_state)
-    directory = (
-        tempfile.mkdtemp(prefix="skastro_splus_") if directory is None else directory
-    )
     os.makedirs(directory, exist_ok=True)
     catalogs, images = [], {}
     n_clean_needed = n_labelled + n_pool

@@ -14,7 +14,9 @@ import numba
 import numpy as np
 import scipy.fft
 
-_JIT = dict(nopython=True, cache=True, error_model="numpy", nogil=True)
+from .._numba_cache import kernel_cache
+
+_JIT = dict(nopython=True, cache=kernel_cache(), error_model="numpy", nogil=True)
 
 EXP_M1 = math.exp(-1.0)
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-_JIT = dict(nopython=True, cache=True, nogil=True)
+from .._numba_cache import kernel_cache
+
+_JIT = dict(nopython=True, cache=kernel_cache(), nogil=True)
 
 #: float32 NaN (``np.float32(np.nan)``) as bits, for pixels off the image.
 NAN_BITS = np.uint32(0x7FC00000)
