@@ -694,7 +694,12 @@ class NetMixin:
 
     @property
     def _default_callbacks(self):
-        callbacks = list(super()._default_callbacks) + self._extra_callbacks()
+        callbacks = list(super()._default_callbacks)
+        try:
+            self._validate_hyperparams(warn=False)
+        except (TypeError, ValueError):
+            return callbacks  # invalid parameters: initialize() reports them
+        callbacks += self._extra_callbacks()
         if self.patience is not None and self.train_split is not None:
             callbacks.append(
                 (
@@ -1122,8 +1127,12 @@ class FreezingMixin:
             return ["backbone.*"]
         if last == 0:
             return []
-        layers = _meta_layer_names(self.module, self._module_kwargs())
+        layers = _meta_layer_names(self.module, self._structure_kwargs())
         return [f"{name}.*" for name in layers[-last:]]
+
+    def _structure_kwargs(self) -> dict[str, Any]:
+        """Network arguments that decide its layer names (no data, no weights)."""
+        return self.get_params_for("module")
 
     def _freeze_callbacks(self) -> list[tuple[str, Any]]:
         freeze = self._param("freeze")

@@ -362,6 +362,11 @@ class TransferCNNClassifier(
             callbacks.append(("max_norm", MaxNorm(self.max_norm)))
         return callbacks
 
+    def _structure_kwargs(self) -> dict[str, Any]:
+        kwargs = super()._structure_kwargs()
+        kwargs.update(backbone=self.backbone, input_size=self.input_size)
+        return kwargs
+
     def _module_kwargs(self) -> dict[str, Any]:
         kwargs = super()._module_kwargs()
         for key in ("backbone", "input_size"):
