@@ -392,15 +392,13 @@ class SequenceRCNNModule(nn.Module):
         ----------
         windows : tensor of shape (N, n_window, H, W)
             One window of pre-processed stamps per sequence.
-        dt : tensor of shape (N, n_window)
-            Days between each epoch of the window and the first epoch.
-        state : (h, c), each of shape (N, n_lstm), optional
-            LSTM state; zeros when None (the start of a sequence).
+        dt, state
+            As for :meth:`step`.
 
         Returns
         -------
-        logits : tensor of shape (N, n_outputs)
-        state : (h, c)
+        logits, state
+            As for :meth:`step`.
 
         Notes
         -----
