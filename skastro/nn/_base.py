@@ -99,6 +99,7 @@ __all__ = [
     "StampInputMixin",
     "StampNetMixin",
     "check_finite_stamps",
+    "init_arguments",
 ]
 
 #: Default of a renamed parameter: "not given".
@@ -426,10 +427,15 @@ class NetMixin:
     #: Fitted attributes learned from the data (saved with the weights).
     _data_attribute_names: tuple[str, ...] = ()
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        kwargs.setdefault("iterator_train__shuffle", True)
-        kwargs.setdefault("iterator_train", BatchNormSafeLoader)
-        super().__init__(*args, **kwargs)
+    def __init__(self, module: Any, **params: Any):
+        own = set(inspect.signature(type(self).__init__).parameters)
+        own -= _skorch_init_names(type(self)) | {"self", "kwargs"}
+        mine = {name: params.pop(name) for name in list(params) if name in own}
+        params.setdefault("iterator_train__shuffle", True)
+        params.setdefault("iterator_train", BatchNormSafeLoader)
+        super().__init__(module, **params)
+        for name, value in mine.items():
+            setattr(self, name, value)
 
     # -- parameters ------------------------------------------------------
     def _param(self, name: str) -> Any:
@@ -812,6 +818,28 @@ class NetMixin:
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         return tags
+
+
+def init_arguments(frame_locals: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of an estimator's ``__init__`` from its ``locals()``.
+
+    Every network's ``__init__`` is ``super().__init__(**init_arguments(locals()))``:
+    :class:`NetMixin` stores the estimator's own parameters as attributes
+    and gives skorch the rest (``**kwargs`` included), so each
+    ``__init__`` only lists its parameters and their defaults.
+    """
+    args = {k: v for k, v in frame_locals.items() if k not in ("self", "__class__")}
+    args.update(args.pop("kwargs", {}))
+    return args
+
+
+def _skorch_init_names(cls: type) -> set[str]:
+    """Parameters taken by the ``__init__`` of skorch's classes above ``cls``."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("skorch.") and "__init__" in vars(klass):
+            names |= set(inspect.signature(klass.__init__).parameters)
+    return names - {"self", "args", "kwargs"}
 
 
 def _same(a: Any, b: Any) -> bool:

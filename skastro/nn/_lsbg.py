@@ -13,7 +13,7 @@ from torch import nn
 from ..stamps import asinh_stretch
 from ..utils._params import Interval, StrOptions
 from ..utils._validation import split_stamps_input
-from ._base import ClassifierNetMixin, NetMixin, StampNetMixin
+from ._base import ClassifierNetMixin, NetMixin, StampNetMixin, init_arguments
 from ._gradcam import grad_cam
 from ._lsbg_modules import DeepShadowsCNN
 
@@ -189,28 +189,7 @@ class LSBGNet(ClassifierNetMixin, StampNetMixin, NetMixin, NeuralNetBinaryClassi
         softening="deprecated",
         **kwargs,
     ):
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            device=device,
-            verbose=verbose,
-            **kwargs,
-        )
-        self.l2_conv = l2_conv
-        self.l2_dense = l2_dense
-        self.asinh_softening = asinh_softening
-        self.nan_policy = nan_policy
-        self.patience = patience
-        self.classes = classes
-        self.amp = amp
-        self.channels_last = channels_last
-        self.random_state = random_state
-        self.softening = softening
+        super().__init__(**init_arguments(locals()))
 
     # ------------------------------------------------------------------ set-up
     def get_params_for_optimizer(self, prefix, named_parameters):
@@ -262,7 +241,10 @@ class LSBGNet(ClassifierNetMixin, StampNetMixin, NetMixin, NeuralNetBinaryClassi
 
     def _l2_terms(self) -> list[tuple[float, list[torch.Tensor]]]:
         convs, dense = self._regularised_kernels()
-        return [(self.l2_conv, convs), (self.l2_dense, [] if dense is None else [dense])]
+        return [
+            (self.l2_conv, convs),
+            (self.l2_dense, [] if dense is None else [dense]),
+        ]
 
     def l2_penalty(self) -> torch.Tensor:
         """Keras L2 terms: ``l2_conv·Σ conv kernels² + l2_dense·Σ dense kernel²``."""

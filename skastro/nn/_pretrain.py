@@ -30,6 +30,7 @@ from ._base import (
     NetMixin,
     RegressorNetMixin,
     StampNetMixin,
+    init_arguments,
 )
 from ._pretrain_modules import MaskedL1Loss, VGG16StampNet
 from ._weights import PretrainedWeights, as_pretrained_weights, load_stamp_net_weights
@@ -181,23 +182,7 @@ class MagnitudePretrainer(
         random_state=None,
         **kwargs,
     ):
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            device=device,
-            **kwargs,
-        )
-        self.target_scale = target_scale
-        self.patience = patience
-        self.nan_policy = nan_policy
-        self.amp = amp
-        self.channels_last = channels_last
-        self.random_state = random_state
+        super().__init__(**init_arguments(locals()))
 
     def _targets(self, y: Any, n_objects: int | None) -> np.ndarray:
         """Magnitudes as float64 ``(n, n_outputs)``, checked."""
@@ -480,33 +465,7 @@ class PretrainedStampClassifier(
         n_top_epochs=DEPRECATED,
         **kwargs,
     ):
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            device=device,
-            classes=classes,
-            **kwargs,
-        )
-        self.weights = weights
-        self.weights_dir = weights_dir
-        self.freeze = freeze
-        self.warmup_epochs = warmup_epochs
-        self.unfreeze_last = unfreeze_last
-        self.finetune_lr = finetune_lr
-        self.class_weight = class_weight
-        self.patience = patience
-        self.nan_policy = nan_policy
-        self.amp = amp
-        self.channels_last = channels_last
-        self.random_state = random_state
-        self.pretrained = pretrained
-        self.strategy = strategy
-        self.n_top_epochs = n_top_epochs
+        super().__init__(**init_arguments(locals()))
 
     @classmethod
     def from_pretrainer(

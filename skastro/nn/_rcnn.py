@@ -26,7 +26,7 @@ from ..exceptions import InputLayoutError, SequenceError
 from ..stamps import Calibrator, asinh_stretch
 from ..utils._params import Interval, StrOptions
 from ..utils._validation import check_stamps
-from ._base import ClassifierNetMixin, NetMixin, _list_rows
+from ._base import ClassifierNetMixin, NetMixin, _list_rows, init_arguments
 from ._rcnn_modules import MaskedStepCrossEntropy, SequenceRCNNModule
 
 __all__ = ["SequenceRCNN", "SequenceStream", "prepare_sequences"]
@@ -419,23 +419,7 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
     ):
         kwargs.setdefault("optimizer__amsgrad", True)
         kwargs.setdefault("predict_nonlinearity", step_softmax)
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            classes=classes,
-            **kwargs,
-        )
-        self.preprocessing = preprocessing
-        self.asinh_softening = asinh_softening
-        self.patience = patience
-        self.amp = amp
-        self.channels_last = channels_last
-        self.random_state = random_state
+        super().__init__(**init_arguments(locals()))
 
     # -- hooks ---------------------------------------------------------------
     def _module_param(self, name: str, default: Any) -> Any:

@@ -30,6 +30,7 @@ from ._base import (
     FreezingMixin,
     NetMixin,
     StampNetMixin,
+    init_arguments,
 )
 from ._weights import load_backbone_weights, resolve_backbone_weights
 
@@ -313,35 +314,7 @@ class TransferCNNClassifier(
         l2=DEPRECATED,
         **kwargs,
     ):
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            device=device,
-            classes=classes,
-            **kwargs,
-        )
-        self.backbone = backbone
-        self.weights = weights
-        self.weights_dir = weights_dir
-        self.freeze = freeze
-        self.warmup_epochs = warmup_epochs
-        self.unfreeze_last = unfreeze_last
-        self.finetune_lr = finetune_lr
-        self.l2_dense = l2_dense
-        self.max_norm = max_norm
-        self.input_size = input_size
-        self.class_weight = class_weight
-        self.patience = patience
-        self.nan_policy = nan_policy
-        self.amp = amp
-        self.channels_last = channels_last
-        self.random_state = random_state
-        self.l2 = l2
+        super().__init__(**init_arguments(locals()))
 
     # -- hooks -----------------------------------------------------------
     def _min_stamp_side(self) -> tuple[int, str]:
