@@ -100,6 +100,7 @@ __all__ = [
     "StampNetMixin",
     "check_finite_stamps",
     "init_arguments",
+    "upgrade_state",
 ]
 
 #: Default of a renamed parameter: "not given".
@@ -294,6 +295,7 @@ class StampInputMixin:
         # models pickled before the rename keep loading
         if "n_channels_" in state:
             state.setdefault("n_bands_", state.pop("n_channels_"))
+        upgrade_state(type(self), state)
         parent = getattr(super(), "__setstate__", None)
         if parent is not None:
             parent(state)
@@ -343,6 +345,21 @@ class StampNetMixin(StampInputMixin):
 
     def _prepare_X(self, X: Any) -> np.ndarray:
         return self._check_stamps(X)
+
+
+def upgrade_state(cls: type, state: dict) -> dict:
+    """Bring the state of an estimator pickled by an earlier release up to date.
+
+    Parameters added since get their defaults (a renamed parameter keeps its
+    old name's value, read through ``_renamed_params``), and a classifier's
+    ``label_encoder_`` becomes ``classes_inferred_``.
+    """
+    if "label_encoder_" in state:
+        state.setdefault("classes_inferred_", state.pop("label_encoder_").classes_)
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if param.default is not inspect.Parameter.empty and name != "self":
+            state.setdefault(name, param.default)
+    return state
 
 
 # ------------------------------------------------------------------- helpers
@@ -813,6 +830,12 @@ class NetMixin:
             self._rebuild_for_data()
         self._sizes_open_ = False
         self.module_.load_state_dict(state)
+
+    def __setstate__(self, state):
+        # models pickled by an earlier release keep loading
+        if "__cuda_dependent_attributes__" in state:
+            upgrade_state(type(self), state)
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

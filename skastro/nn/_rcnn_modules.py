@@ -425,6 +425,12 @@ class SequenceRCNNModule(nn.Module):
         state.pop("_stream_plan", None)
         return state
 
+    def __setstate__(self, state: dict) -> None:
+        # networks pickled before n_classes was renamed n_outputs
+        if "n_classes" in state:
+            state.setdefault("n_outputs", state.pop("n_classes"))
+        super().__setstate__(state)
+
     # -- the whole padded batch --------------------------------------------
     def forward(
         self, stamps: torch.Tensor, dt: torch.Tensor, mask: torch.Tensor

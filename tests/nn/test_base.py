@@ -316,3 +316,49 @@ def test_fp16_with_loss_scaling_trains():
     est.fit(X, y)
     assert np.isfinite(est.history[:, "train_loss"]).all()
     assert np.isfinite(est.predict_proba(X)).all()
+
+
+def _as_if_pickled_by_the_previous_release(est, renames, removed):
+    """Make ``est``'s state look like the previous release's, then pickle it."""
+    import pickle
+
+    state = est.__dict__
+    for new, (old, value) in renames.items():
+        del state[new]
+        state[old] = value
+    for name in removed:
+        state.pop(name, None)
+    if "n_bands_" in state:
+        state["n_channels_"] = state.pop("n_bands_")
+    return pickle.loads(pickle.dumps(est))
+
+
+def test_models_pickled_by_the_previous_release_still_predict():
+    """Old parameter names, label_encoder_ and n_channels_ in a pickle are
+    understood: the same labels and probabilities come out."""
+    from sklearn.preprocessing import LabelEncoder
+
+    from ._tiny import stamp_classifier
+
+    est, X, y = stamp_classifier()
+    est.fit(X, y)
+    expected = est.predict_proba(X), est.predict(X)
+    encoder = LabelEncoder().fit(y)
+    est.__dict__.pop("classes_inferred_")
+    est.__dict__["label_encoder_"] = encoder
+    old = _as_if_pickled_by_the_previous_release(
+        est,
+        {"weights": ("pretrained", None), "freeze": ("strategy", "full")},
+        ["warmup_epochs", "unfreeze_last", "nan_policy", "amp", "channels_last"],
+    )
+    np.testing.assert_array_equal(old.predict_proba(X), expected[0])
+    np.testing.assert_array_equal(old.predict(X), expected[1])
+    assert old._param("freeze") == "none" and old.n_bands_ == 5
+
+    net, X, y = lsbg()
+    net.fit(X, y)
+    expected = net.predict_proba(X)
+    old = _as_if_pickled_by_the_previous_release(
+        net, {"asinh_softening": ("softening", 0.01)}, ["nan_policy", "classes"]
+    )
+    np.testing.assert_array_equal(old.predict_proba(X), expected)
