@@ -144,7 +144,7 @@ tr, te = train_test_split(
 CLF = dict(
     lr=1e-3,
     finetune_lr=1e-4,
-    n_top_epochs=TOP_EPOCHS,
+    warmup_epochs=TOP_EPOCHS,
     max_epochs=CLF_EPOCHS,
     batch_size=16,
     **NET,
@@ -155,7 +155,9 @@ for name, key in views.items():
         if strategy == "frozen" and name != "12 bands" and not LARGE:
             continue
         clf = PretrainedStampClassifier.from_pretrainer(
-            pretrainers[name], strategy=strategy, **CLF
+            pretrainers[name],
+            freeze={"frozen": "head", "finetune": "two_phase"}[strategy],
+            **CLF,
         ).fit(lab[key][tr], y_lab[tr])
         accuracy[name, strategy] = clf.score(lab[key][te], y_lab[te])
         classifiers[name, strategy] = clf
@@ -209,12 +211,12 @@ def learning_curve_run(seed):
         sub = order[:n]
         pre_clf = PretrainedStampClassifier.from_pretrainer(
             pretrainers["12 bands"],
-            strategy="finetune",
+            freeze="two_phase",
             **{**CLF, "random_state": seed},
         ).fit(lab.stamps[sub], y_lab[sub])
         scratch_params = {k: v for k, v in CLF.items() if k != "finetune_lr"}
         scratch = PretrainedStampClassifier(
-            strategy="full",
+            freeze="none",
             module__init="vgg",
             **{**scratch_params, "random_state": seed},
         ).fit(lab.stamps[sub], y_lab[sub])

@@ -86,7 +86,7 @@ def run(ctx: DemoContext) -> SectionResult:
     clf_params = dict(
         lr=1e-3 if fast else 1e-4,
         finetune_lr=1e-4 if fast else 1e-5,
-        n_top_epochs=top_epochs,
+        warmup_epochs=top_epochs,
         max_epochs=clf_epochs,
         batch_size=16 if fast else 128,
         **net,
@@ -95,9 +95,9 @@ def run(ctx: DemoContext) -> SectionResult:
     acc, recall = {}, {}
     models = {}
     for name, strategy, pretrained in (
-        ("frozen", "frozen", True),
-        ("fine-tuned", "finetune", True),
-        ("from scratch", "full", False),
+        ("frozen", "head", True),
+        ("fine-tuned", "two_phase", True),
+        ("from scratch", "none", False),
     ):
         ctx.step(f"classifier: {name}")
         params = dict(clf_params)
@@ -106,11 +106,11 @@ def run(ctx: DemoContext) -> SectionResult:
             # torchvision's VGG initialisation: with PyTorch's default, a
             # network from scratch often never leaves the chance loss
             clf = PretrainedStampClassifier(
-                strategy=strategy, module__init="vgg", **params
+                freeze=strategy, module__init="vgg", **params
             )
         else:
             clf = PretrainedStampClassifier.from_pretrainer(
-                pre, strategy=strategy, **params
+                pre, freeze=strategy, **params
             )
         clf.fit(lab.stamps[tr], y[tr])
         pred = clf.predict(lab.stamps[te])

@@ -1,15 +1,16 @@
 """Deep estimators (skorch) and their plain ``torch.nn.Module`` networks.
 
 Networks live in ``_modules`` files apart from their estimators, so they can
-be tested and reused alone.
+be tested and reused alone; ``_base`` holds the lifecycle every estimator
+shares and ``_weights`` the reading and loading of starting weights.
 """
 
-from ._backbones import BACKBONES, BackboneNet, load_backbone_weights
+from ._backbones import BACKBONES, BackboneNet
 from ._embed import ImageEmbedder
 from ._gradcam import grad_cam
 from ._lsbg import LSBGNet
 from ._lsbg_modules import DeepShadowsCNN
-from ._pretrain import MagnitudePretrainer, PretrainedStampClassifier, PretrainedWeights
+from ._pretrain import MagnitudePretrainer, PretrainedStampClassifier
 from ._pretrain_modules import (
     VGG16_CONFIG,
     MaskedL1Loss,
@@ -20,6 +21,7 @@ from ._pretrain_modules import (
 from ._rcnn import SequenceRCNN, SequenceStream
 from ._rcnn_modules import BatchRenorm, MaskedStepCrossEntropy, SequenceRCNNModule
 from ._transfer import MaxNorm, TransferCNNClassifier, TransferNet
+from ._weights import PretrainedWeights, load_backbone_weights
 
 __all__: list[str] = [
     "BACKBONES",

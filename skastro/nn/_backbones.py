@@ -1,35 +1,21 @@
-"""torchvision backbones for stamps with any number of bands, and their weights.
+"""torchvision backbones for stamps with any number of bands.
 
 Martinazzo, Espadoto & Hirata (2020, "Deep learning for
 astronomical object classification: a case study", §3.2) compares ImageNet
 architectures — VGG16, DenseNet121, ResNeXt50, InceptionV3 (and
-InceptionResNetV2, which torchvision lacks; we add Cavuoti et al.'s (ULISSE) EfficientNet-B0
-instead) — used without their classifiers, as feature extractors under a new
-head. This module builds those networks from torchvision (random
-weights: nothing is downloaded, ever), adapts the first convolution to
-``C``-band stamps, resizes stamps smaller than an architecture accepts, and
-loads weights from
-
-- a local file in torchvision's own format and name (``"imagenet"`` looks
-  for ``vgg16-397923af.pth`` & co. in a folder, never online),
-- a state dict (torchvision's keys, or a :class:`BackboneNet`'s),
-- a fitted :class:`~skastro.nn.MagnitudePretrainer` (VGG16 weights learned on
-  astronomical stamps instead of ImageNet).
-
-Three-band weights go into a ``C``-band first convolution by giving every
-band the mean of the red, green and blue filters times ``3 / C``: a stamp
-whose bands are equal produces the same first-layer response as the
-grey-level RGB image, whatever ``C`` is.
+InceptionResNetV2, which torchvision lacks; we add Cavuoti et al.'s (ULISSE)
+EfficientNet-B0 instead) — used without their classifiers, as feature
+extractors under a new head. This module builds those networks from
+torchvision (random weights: nothing is downloaded, ever), adapts the first
+convolution to ``C``-band stamps and resizes stamps smaller than an
+architecture accepts. Their starting weights (ImageNet files, state dicts,
+a :class:`~skastro.nn.MagnitudePretrainer`) are read by
+:mod:`skastro.nn._weights`.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -43,13 +29,7 @@ from ..utils._torchvision import import_torchvision
 # next to the CPU build of PyTorch (see skastro.utils._torchvision).
 import_torchvision()
 
-__all__ = [
-    "BACKBONES",
-    "BackboneNet",
-    "backbone_layers",
-    "load_backbone_weights",
-    "resolve_backbone_weights",
-]
+__all__ = ["BACKBONES", "BackboneNet", "backbone_layers"]
 
 
 @dataclass(frozen=True)
@@ -77,12 +57,6 @@ BACKBONES: dict[str, _BackboneSpec] = {
     "efficientnet_b0": _BackboneSpec("efficientnet_b0", 1280, 32, ("classifier",)),
 }
 _ALIASES = {"resnext50_32x4d": "resnext50", "inceptionv3": "inception_v3"}
-#: Keys of a full torchvision model that belong to the removed classifier.
-_HEAD_KEY = re.compile(r"^(classifier|fc|AuxLogits)\.")
-#: Old DenseNet checkpoints name ``norm.1`` what the module calls ``norm1``.
-_DENSENET_OLD_KEY = re.compile(
-    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$"
-)
 
 
 def _spec(name: str) -> tuple[str, _BackboneSpec]:
@@ -236,189 +210,3 @@ def backbone_layers(backbone: BackboneNet) -> list[str]:
         for name, module in backbone.named_modules()
         if name and any(True for _ in module.parameters(recurse=False))
     ]
-
-
-def _imagenet_file(key: str, spec: _BackboneSpec) -> str:
-    tv = import_torchvision()
-    url = tv.models.get_model_weights(spec.builder).DEFAULT.url
-    return url.rsplit("/", 1)[-1]
-
-
-def resolve_backbone_weights(
-    weights: Any, name: str, *, weights_dir: str | os.PathLike | None = None
-) -> dict[str, torch.Tensor] | None:
-    """Return the state dict that ``weights`` stands for (CPU tensors).
-
-    Parameters
-    ----------
-    weights : None, "imagenet", path, mapping, PretrainedWeights or MagnitudePretrainer
-        ``None``: random initialisation (returns ``None``). ``"imagenet"``:
-        the torchvision ImageNet file of the backbone by its torchvision name
-        (e.g. ``efficientnet_b0_rwightman-7f5810bc.pth``) in ``weights_dir``,
-        or else in torch's hub cache (``$TORCH_HOME/hub/checkpoints``); it is
-        never downloaded. A path: a file saved with :func:`torch.save` of a
-        state dict. A mapping: the state dict itself. A fitted
-        :class:`~skastro.nn.MagnitudePretrainer` or its
-        :class:`~skastro.nn.PretrainedWeights` (VGG16 only).
-    name : str
-        Backbone name (see :data:`BACKBONES`).
-    weights_dir : path-like, optional
-        Folder searched for ``"imagenet"`` files.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file is absent; the message says how to fetch it on a machine
-        with internet access.
-    """
-    key, spec = _spec(name)
-    if weights is None:
-        return None
-    from ._pretrain import MagnitudePretrainer, PretrainedWeights
-
-    if isinstance(weights, MagnitudePretrainer):
-        if not hasattr(weights, "n_channels_"):
-            raise ValueError(
-                "weights is a MagnitudePretrainer that is not fitted. (A grid search "
-                "or clone() passes an unfitted copy of an estimator given as a "
-                "parameter: give weights=pretrainer.pretrained_weights() or the path "
-                "of a saved state dict instead.)"
-            )
-        weights = weights.pretrained_weights()
-    if isinstance(weights, PretrainedWeights):
-        if key != "vgg16":
-            raise ValueError(
-                f"MagnitudePretrainer weights are VGG16 weights; they cannot start a "
-                f"{key} backbone. Use backbone='vgg16'."
-            )
-        if weights.width != 1.0:
-            raise ValueError(
-                f"the pretrainer was built with module__width={weights.width}; only "
-                "full-width VGG16 weights (width=1.0) fit torchvision's VGG16."
-            )
-        return {
-            k.removeprefix("backbone."): v
-            for k, v in weights.state_dict.items()
-            if k.startswith("backbone.features.")
-        }
-    if isinstance(weights, str) and weights.lower() == "imagenet":
-        filename = _imagenet_file(key, spec)
-        folder = (
-            Path(weights_dir)
-            if weights_dir is not None
-            else (Path(torch.hub.get_dir()) / "checkpoints")
-        )
-        path = folder / filename
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"ImageNet weights for {key} not found: {path} does not exist, and "
-                "skastro never downloads. On a machine with internet access run\n"
-                f'    python -c "import torchvision; torchvision.models.get_model('
-                f"'{spec.builder}', weights='DEFAULT')\"\n"
-                f"which saves ~/.cache/torch/hub/checkpoints/{filename}; copy that "
-                "file here into that folder (or set weights_dir= to where you put it)."
-            )
-        weights = path
-    if isinstance(weights, (str, os.PathLike)):
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"weight file {str(path)!r} does not exist; pass the path of a "
-                "state dict saved with torch.save (e.g. torchvision's "
-                f"{_imagenet_file(key, spec)} for {key})."
-            )
-        try:
-            weights = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the file name
-            raise ValueError(
-                f"could not read {str(path)!r} as a PyTorch state dict: {exc}"
-            ) from exc
-        if isinstance(weights, Mapping) and "state_dict" in weights:
-            weights = weights["state_dict"]
-    if not isinstance(weights, Mapping):
-        raise TypeError(
-            "weights must be None, 'imagenet', a file path, a state dict, "
-            f"PretrainedWeights or a fitted MagnitudePretrainer; got {type(weights).__name__}."
-        )
-    return {str(k): torch.as_tensor(v).detach().cpu() for k, v in weights.items()}
-
-
-def _torchvision_keys(
-    state_dict: Mapping[str, torch.Tensor],
-) -> dict[str, torch.Tensor]:
-    out = {}
-    for key, value in state_dict.items():
-        key = key.removeprefix("module.").removeprefix("backbone.").removeprefix("net.")
-        match = _DENSENET_OLD_KEY.match(key)
-        if match:
-            key = match.group(1) + match.group(2)
-        if _HEAD_KEY.match(key):
-            continue
-        out[key] = value
-    return out
-
-
-def load_backbone_weights(
-    backbone: BackboneNet, state_dict: Mapping[str, torch.Tensor]
-) -> BackboneNet:
-    """Load a (torchvision) state dict into ``backbone``, adapting the bands.
-
-    Parameters
-    ----------
-    backbone : BackboneNet
-        Loaded in place.
-    state_dict : mapping of str to torch.Tensor
-        torchvision keys (a full model's classifier keys are ignored), or a
-        :class:`BackboneNet`'s own (``net.`` prefix).
-
-    Returns
-    -------
-    backbone : BackboneNet
-
-    Raises
-    ------
-    ValueError
-        If the weights belong to another architecture (keys or shapes do not
-        match); the message names the architecture and example keys.
-    InputLayoutError
-        If the first convolution's weights have a band count that is neither
-        3 (adapted) nor the stamps' band count.
-    """
-    sd = _torchvision_keys(state_dict)
-    own = backbone.net.state_dict()
-    for key in set(own) - set(sd):
-        if key.endswith("num_batches_tracked"):  # absent from older checkpoints
-            sd[key] = own[key]
-    missing = sorted(set(own) - set(sd))
-    unexpected = sorted(set(sd) - set(own))
-    if missing or unexpected:
-        raise ValueError(
-            f"these weights are not {backbone.name} weights: {len(missing)} of its "
-            f"{len(own)} tensors are missing (e.g. {missing[:3]}) and "
-            f"{len(unexpected)} keys are foreign (e.g. {unexpected[:3]}). Pass "
-            f"weights saved from torchvision's {BACKBONES[backbone.name].builder} "
-            "or choose the backbone they belong to."
-        )
-    conv_key = backbone.first_conv + ".weight"
-    w = sd[conv_key]
-    bands = backbone.in_channels
-    if w.ndim == 4 and w.shape[1] != bands:
-        if w.shape[1] != 3:
-            raise InputLayoutError(
-                f"the weights' first convolution ({conv_key}) takes {w.shape[1]} "
-                f"bands but the stamps have {bands}; only 3-band (RGB) weights are "
-                "adapted to other band counts. Use stamps with the bands the "
-                "weights were trained on."
-            )
-        sd[conv_key] = w.mean(dim=1, keepdim=True).repeat(1, bands, 1, 1) * (
-            3.0 / bands
-        )
-    for key, value in sd.items():
-        if tuple(value.shape) != tuple(own[key].shape):
-            raise ValueError(
-                f"weight {key!r} has shape {tuple(value.shape)} in the weights but "
-                f"{tuple(own[key].shape)} in {backbone.name}; these weights belong to "
-                "another variant of the architecture."
-            )
-    backbone.net.load_state_dict(sd, strict=True)
-    return backbone

@@ -10,25 +10,24 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..exceptions import InputLayoutError
-from ..utils._torch import seed_everything
-from ..utils._validation import check_stamps, split_stamps_input
-from ._backbones import (
-    BACKBONES,
-    BackboneNet,
-    _spec,
-    load_backbone_weights,
-    resolve_backbone_weights,
+from ..utils._params import (
+    Interval,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
 )
+from ..utils._torch import autocast, seeded, torch_seed_from
+from ._backbones import BACKBONES, BackboneNet, _spec
+from ._base import StampInputMixin
 from ._transfer import MIN_RESIZED_SIDE
+from ._weights import load_backbone_weights, resolve_backbone_weights
 
 __all__ = ["ImageEmbedder"]
 
 
-class ImageEmbedder(TransformerMixin, BaseEstimator):
+class ImageEmbedder(StampInputMixin, TransformerMixin, BaseEstimator):
     """Describe stamps by the features of a frozen torchvision backbone.
 
     Cavuoti et al. (ULISSE): a convolutional network pretrained elsewhere, without
@@ -62,17 +61,27 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
         :class:`~skastro.nn.BackboneNet`).
     batch_size : int, default=256
         Stamps per forward pass.
+    nan_policy : {"raise", "fill"}, default="raise"
+        NaN pixels raise an error naming the rows; ``"fill"`` reads them as 0
+        with a warning naming the rows.
+    amp : {None, False, "bf16", "fp16"}, default=None
+        Mixed precision of the forward passes (:func:`torch.autocast`); the
+        features are returned as float32.
+    channels_last : bool, default=False
+        Run the convolutions in channels-last memory layout.
     device : str, default="cpu"
         ``"cuda"`` to compute on a GPU.
     random_state : int, RandomState instance or None, default=None
-        Seeds the random weights when ``weights=None``.
+        Seeds the random weights when ``weights=None`` (never torch's global
+        random state).
 
     Attributes
     ----------
     backbone_ : BackboneNet
         The frozen network (evaluation mode), kept on the CPU between calls.
-    n_channels_ : int
-        Bands of the stamps seen in ``fit``.
+    n_bands_ : int
+        Bands of the stamps seen in ``fit`` (``n_channels_`` is a deprecated
+        alias).
 
     Examples
     --------
@@ -92,7 +101,10 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
             None,
         ],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str],
+        "nan_policy": [StrOptions({"raise", "fill"})],
+        "amp": [StrOptions({"bf16", "fp16"}), Options(bool, {False}), None],
+        "channels_last": ["boolean"],
+        "device": [str, torch.device],
         "random_state": ["random_state"],
     }
 
@@ -104,6 +116,9 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
         weights_dir: Any = None,
         input_size: str | int | None = "auto",
         batch_size: int = 256,
+        nan_policy: str = "raise",
+        amp: str | None = None,
+        channels_last: bool = False,
         device: str = "cpu",
         random_state: Any = None,
     ):
@@ -112,28 +127,17 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
         self.weights_dir = weights_dir
         self.input_size = input_size
         self.batch_size = batch_size
+        self.nan_policy = nan_policy
+        self.amp = amp
+        self.channels_last = channels_last
         self.device = device
         self.random_state = random_state
 
-    def _stamps(self, X: Any, *, reset: bool) -> np.ndarray:
-        stamps, _ = split_stamps_input(X)
-        arr = check_stamps(
-            stamps, n_bands=None if reset else self.n_channels_, name="X"
-        )
+    def _min_stamp_side(self) -> tuple[int, str]:
         name, spec = _spec(self.backbone)
-        min_side = spec.min_size if self.input_size is None else MIN_RESIZED_SIDE
-        if min(arr.shape[-2:]) < min_side:
-            raise InputLayoutError(
-                f"X stamps are {arr.shape[-2]}x{arr.shape[-1]} pixels; {name} needs "
-                f"at least {min_side}x{min_side}"
-                + (
-                    " without resizing (input_size=None)"
-                    if self.input_size is None
-                    else ""
-                )
-                + ". Cut larger stamps."
-            )
-        return arr
+        if self.input_size is None:
+            return spec.min_size, f"{name} needs them without resizing (input_size=None)"
+        return MIN_RESIZED_SIDE, f"{name} cannot resize smaller ones"
 
     def fit(self, X: Any, y: Any = None) -> ImageEmbedder:
         """Build the backbone for the bands of ``X`` and load its weights.
@@ -141,25 +145,35 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_objects, n_bands, height, width) or SliceDict
-            Stamps, channels first; only their band count and size are used.
+            Stamps, channels first; only their band count and size are used
+            (and checked, NaN pixels included).
         y : ignored
 
         Returns
         -------
         self : ImageEmbedder
         """
-        self._validate_params()
-        arr = self._stamps(X, reset=True)
-        self.n_channels_ = int(arr.shape[1])
-        if self.weights is None:
-            seed_everything(self.random_state)
-        net = BackboneNet(self.backbone, self.n_channels_, input_size=self.input_size)
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            self.get_params(deep=False),
+            caller_name=type(self).__name__,
+        )
+        self.__dict__.pop("n_bands_", None)
+        arr = self._check_stamps(X)
+        self.n_bands_ = int(arr.shape[1])
+        seed = None
+        if self.weights is None and self.random_state is not None:
+            seed = torch_seed_from(self.random_state)
+        with seeded(seed):
+            net = BackboneNet(self.backbone, self.n_bands_, input_size=self.input_size)
         state = resolve_backbone_weights(
             self.weights, self.backbone, weights_dir=self.weights_dir
         )
         if state is not None:
             load_backbone_weights(net, state)
         net.eval().requires_grad_(False)
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)
         self.backbone_ = net
         return self
 
@@ -177,16 +191,17 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
             Globally pooled backbone features, float32.
         """
         check_is_fitted(self, "backbone_")
-        arr = self._stamps(X, reset=False)
+        arr = self._check_stamps(X)
         net = self.backbone_.to(self.device)
         out = np.empty((len(arr), net.n_features), dtype=np.float32)
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast(self.amp, self.device):
                 for start in range(0, len(arr), self.batch_size):
                     batch = torch.from_numpy(arr[start : start + self.batch_size])
-                    out[start : start + len(batch)] = (
-                        net(batch.to(self.device)).cpu().numpy()
-                    )
+                    batch = batch.to(self.device)
+                    if self.channels_last:
+                        batch = batch.contiguous(memory_format=torch.channels_last)
+                    out[start : start + len(batch)] = net(batch).float().cpu().numpy()
         finally:
             self.backbone_.to("cpu")
         return out

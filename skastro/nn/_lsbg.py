@@ -3,49 +3,29 @@
 from __future__ import annotations
 
 from numbers import Real
+from typing import Any
 
 import numpy as np
 import torch
 from skorch import NeuralNetBinaryClassifier
-from skorch.utils import is_dataset
 from torch import nn
 
-from ..utils._torch import seed_everything
-from ..utils._validation import check_stamps, split_stamps_input
+from ..stamps import asinh_stretch
+from ..utils._params import Interval, StrOptions
+from ..utils._validation import split_stamps_input
+from ._base import ClassifierNetMixin, NetMixin, StampNetMixin, init_arguments
 from ._gradcam import grad_cam
 from ._lsbg_modules import DeepShadowsCNN
 
 __all__ = ["LSBGNet"]
 
 
-def check_binary_labels(y, *, name: str = "y") -> np.ndarray:
-    """Return ``y`` as float32 0/1 labels, or raise naming the bad values."""
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(
-            f"{name} must be 1-D (one 0/1 label per stamp); got shape {y.shape}."
-        )
-    if y.dtype.kind == "b":
-        return y.astype(np.float32)
-    if y.dtype.kind not in "iuf":
-        raise ValueError(
-            f"{name} must hold binary labels 0 (artifact) and 1 (LSBG); got dtype "
-            f"{y.dtype} with values {np.unique(y)[:5].tolist()}. Encode the labels "
-            "with sklearn.preprocessing.LabelEncoder first."
-        )
-    bad = np.setdiff1d(
-        np.unique(y[np.isfinite(y)] if y.dtype.kind == "f" else y), [0, 1]
-    )
-    if bad.size or (y.dtype.kind == "f" and not np.isfinite(y).all()):
-        raise ValueError(
-            f"{name} must hold binary labels 0 (artifact) and 1 (LSBG); found "
-            f"{np.unique(y)[:6].tolist()}. Map the classes to 0/1 (e.g. "
-            "y == 'LSBG') before fitting."
-        )
-    return y.astype(np.float32)
+def _softening_to_b(softening: float | None) -> float | None:
+    """The old ``softening`` s of ``asinh(x / s)`` as ``b`` of ``asinh(x / 2b)``."""
+    return None if softening is None else softening / 2.0
 
 
-class LSBGNet(NeuralNetBinaryClassifier):
+class LSBGNet(ClassifierNetMixin, StampNetMixin, NetMixin, NeuralNetBinaryClassifier):
     """DeepShadows CNN classifier of LSBGs versus artifacts (Tanoglidis et al. 2021).
 
     A :class:`skorch.NeuralNetBinaryClassifier` whose defaults are the set-up
@@ -56,13 +36,20 @@ class LSBGNet(NeuralNetBinaryClassifier):
     100 epochs, and Keras-style L2 regularisation: ``l2_conv·Σw²`` over the
     convolution kernels and ``l2_dense·Σw²`` over the first dense kernel are
     added to the loss (biases, BatchNorm and the output layer are not
-    penalised). :meth:`predict_proba` returns ``[P(artifact), P(LSBG)]``.
+    penalised).
+
+    Labels may be of any type (``"LSBG"``/``"artifact"``, 0/1, bools): the
+    two classes are ``classes_`` (sorted), the network's logit is that of
+    ``classes_[1]``, :meth:`predict_proba` returns ``[P(classes_[0]),
+    P(classes_[1])]`` and :meth:`predict` labels from ``classes_`` (with 0/1
+    labels: ``[P(artifact), P(LSBG)]``, as in the paper).
 
     Stamps in flux units (e.g. nanomaggies, as from
     :func:`~skastro.datasets.make_lsbg_stamps`) are stretched with
-    ``asinh(x / softening)`` before entering the network, as survey
-    colour cutouts (the paper's input) are asinh-stretched; pass
-    ``softening=None`` for stamps already scaled.
+    ``asinh(x / (2 b))`` (:func:`skastro.stamps.asinh_stretch`, Lupton et
+    al. 1999), ``b = asinh_softening``, before entering the network, as
+    survey colour cutouts (the paper's input) are asinh-stretched; pass
+    ``asinh_softening=None`` for stamps already scaled.
 
     Parameters
     ----------
@@ -86,22 +73,45 @@ class LSBGNet(NeuralNetBinaryClassifier):
         Keras L2 factor of the convolution kernels.
     l2_dense : float, default=0.12
         Keras L2 factor of the first dense kernel.
-    softening : float or None, default=0.01
-        Softening of the asinh stretch, in the stamps' flux units per pixel
-        (0.01 nmgy/pixel is about μ = 26.2 mag/arcsec² on 0.469″ pixels).
+    asinh_softening : float or None, default=0.005
+        ``b`` of the stretch ``asinh(x / (2 b))``, in the stamps' flux units
+        per pixel (``2b`` = 0.01 nmgy/pixel is about μ = 26.2 mag/arcsec² on
+        0.469″ pixels); the same parameter as :class:`~skastro.nn.SequenceRCNN`'s
+        and :class:`~skastro.stamps.Calibrator`'s.
+    nan_policy : {"raise", "fill"}, default="raise"
+        NaN pixels raise an error naming the rows; ``"fill"`` reads them as 0
+        with a warning naming the rows.
+    patience : int or None, default=None
+        Early stopping on the validation loss (skorch
+        :class:`~skorch.callbacks.EarlyStopping`, best weights restored);
+        needs a ``train_split``.
+    classes : array-like or None, default=None
+        The two class labels, when they should not be read from ``y``.
+    amp : {None, False, "bf16", "fp16"}, default=None
+        Mixed precision in the training and evaluation steps
+        (:func:`torch.autocast`; ``"fp16"`` with loss scaling).
+    channels_last : bool, default=False
+        Run the convolutions in channels-last memory layout.
     random_state : int, RandomState instance or None, default=None
-        Seeds torch when the net is initialised (weights, dropout, batch
-        order) and before :meth:`fine_tune`.
+        Seeds the initial weights, dropout and batch order (never torch's
+        global random state); ``None`` seeds nothing.
     device : str, default="cpu"
         ``"cuda"`` to train on a GPU.
     verbose : int, default=0
         1 prints skorch's epoch table.
+    softening : float or None, optional
+        Deprecated: the old ``asinh(x / softening)``; ``softening=s`` is
+        ``asinh_softening=s / 2``. Removed in the next release.
     **kwargs
         Any other :class:`skorch.NeuralNet` parameter (``callbacks``,
-        ``warm_start``, ``iterator_train__num_workers``, ...).
+        ``warm_start``, ``threshold``, ``iterator_train__num_workers``, ...).
 
     Attributes
     ----------
+    classes_ : ndarray of shape (2,)
+        The class labels.
+    n_bands_ : int
+        Bands of the network's input (3: g, r, z).
     module_ : DeepShadowsCNN
         The trained network.
     history_ : skorch.History
@@ -119,9 +129,7 @@ class LSBGNet(NeuralNetBinaryClassifier):
     -----
     ``X`` is an array (n_objects, 3, 64, 64) — bands g, r, z first, then
     (y, x) pixels — or a mapping holding it under ``"stamps"``. Stamps in
-    the paper's channels-last layout are refused with the fix to apply;
-    NaN pixels are refused (fill them first). ``y`` holds 0 (artifact) and
-    1 (LSBG).
+    the paper's channels-last layout are refused with the fix to apply.
 
     Fine-tuning on a second survey (Tanoglidis et al. 2021, §5: whole network, η=0.005,
     30 epochs, batches of 16) is :meth:`fine_tune`; the same thing through
@@ -139,6 +147,24 @@ class LSBGNet(NeuralNetBinaryClassifier):
     (16, 2)
     """
 
+    _binary_logit = True
+    _bands_from_data = False
+    _parameter_constraints: dict = {
+        **NetMixin._parameter_constraints,
+        **StampNetMixin._stamp_constraints,
+        "l2_conv": [Interval(Real, 0, None, closed="left")],
+        "l2_dense": [Interval(Real, 0, None, closed="left")],
+        "asinh_softening": [Interval(Real, 0, None, closed="neither"), None],
+        "softening": [
+            StrOptions({"deprecated"}),
+            Interval(Real, 0, None, closed="neither"),
+            None,
+        ],
+        "threshold": [Interval(Real, 0, 1, closed="both")],
+        "classes": ["array-like", None],
+    }
+    _renamed_params = {"softening": ("asinh_softening", _softening_to_b)}
+
     def __init__(
         self,
         module=DeepShadowsCNN,
@@ -151,48 +177,21 @@ class LSBGNet(NeuralNetBinaryClassifier):
         train_split=None,
         l2_conv=0.13,
         l2_dense=0.12,
-        softening=0.01,
+        asinh_softening=0.005,
+        nan_policy="raise",
+        patience=None,
+        classes=None,
+        amp=None,
+        channels_last=False,
         random_state=None,
         device="cpu",
         verbose=0,
+        softening="deprecated",
         **kwargs,
     ):
-        kwargs.setdefault("iterator_train__shuffle", True)
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            device=device,
-            verbose=verbose,
-            **kwargs,
-        )
-        self.l2_conv = l2_conv
-        self.l2_dense = l2_dense
-        self.softening = softening
-        self.random_state = random_state
+        super().__init__(**init_arguments(locals()))
 
     # ------------------------------------------------------------------ set-up
-    def _check_own_params(self) -> None:
-        for name in ("l2_conv", "l2_dense"):
-            value = getattr(self, name)
-            if not isinstance(value, Real) or not value >= 0:
-                raise ValueError(f"{name} must be a float >= 0; got {value!r}.")
-        s = self.softening
-        if s is not None and (not isinstance(s, Real) or not s > 0):
-            raise ValueError(
-                f"softening must be a float > 0 (flux per pixel) or None; got {s!r}."
-            )
-
-    def initialize(self):
-        """Check the parameters, seed torch from ``random_state`` and build."""
-        self._check_own_params()
-        seed_everything(self.random_state)
-        return super().initialize()
-
     def get_params_for_optimizer(self, prefix, named_parameters):
         """Optimizer arguments, with Keras' Adadelta ρ and ε as defaults."""
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
@@ -202,11 +201,14 @@ class LSBGNet(NeuralNetBinaryClassifier):
         return args, kwargs
 
     # ------------------------------------------------------------------- data
-    def _expected_shape(self) -> tuple[int, int]:
-        return (
-            int(getattr(self, "module__in_channels", 3)),
-            int(getattr(self, "module__image_size", 64)),
-        )
+    def _expected_stamp_size(self) -> tuple[int, int]:
+        size = int(self.get_params_for("module").get("image_size", 64))
+        return size, size
+
+    def _prepare_X(self, X: Any) -> np.ndarray:
+        arr = self._check_stamps(X)
+        b = self._param("asinh_softening")
+        return arr if b is None else asinh_stretch(arr, b)
 
     def prepare_stamps(self, X) -> np.ndarray:
         """Validate stamps and apply the asinh stretch: the network's input.
@@ -220,25 +222,7 @@ class LSBGNet(NeuralNetBinaryClassifier):
         -------
         inputs : ndarray of float32, shape (n_objects, 3, 64, 64)
         """
-        stamps, _ = split_stamps_input(X)
-        n_bands, size = self._expected_shape()
-        arr = check_stamps(stamps, n_bands=n_bands, size=size, allow_nan=False)
-        if self.softening is not None:
-            arr = np.arcsinh(arr / np.float32(self.softening)).astype(np.float32)
-        return arr
-
-    def get_dataset(self, X, y=None):
-        """Validate ``X`` (and ``y``) and wrap them in a skorch Dataset."""
-        if is_dataset(X):
-            return X
-        X = self.prepare_stamps(X)
-        if y is not None:
-            y = check_binary_labels(y)
-            if len(y) != len(X):
-                raise ValueError(
-                    f"X holds {len(X)} stamps but y holds {len(y)} labels."
-                )
-        return super().get_dataset(X, y)
+        return self._prepare_X(X)
 
     # ------------------------------------------------------------------- loss
     def _regularised_kernels(self) -> tuple[list[torch.Tensor], torch.Tensor | None]:
@@ -255,18 +239,19 @@ class LSBGNet(NeuralNetBinaryClassifier):
         )
         return convs, dense
 
+    def _l2_terms(self) -> list[tuple[float, list[torch.Tensor]]]:
+        convs, dense = self._regularised_kernels()
+        return [
+            (self.l2_conv, convs),
+            (self.l2_dense, [] if dense is None else [dense]),
+        ]
+
     def l2_penalty(self) -> torch.Tensor:
         """Keras L2 terms: ``l2_conv·Σ conv kernels² + l2_dense·Σ dense kernel²``."""
-        convs, dense = self._regularised_kernels()
-        penalty = sum(w.pow(2).sum() for w in convs) * self.l2_conv
-        if dense is not None:
-            penalty = penalty + self.l2_dense * dense.pow(2).sum()
-        return penalty
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Binary cross-entropy plus the L2 penalty (as Keras' total loss)."""
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
-        return loss + self.l2_penalty()
+        return sum(
+            factor * sum(w.pow(2).sum() for w in tensors)
+            for factor, tensors in self._l2_terms()
+        )
 
     # ------------------------------------------------------------ fine-tuning
     def fine_tune(self, X, y, *, lr=0.005, max_epochs=30, batch_size=16, **fit_params):
@@ -284,7 +269,7 @@ class LSBGNet(NeuralNetBinaryClassifier):
         X : array-like of shape (n_objects, 3, 64, 64)
             Stamps of the new survey.
         y : array-like of shape (n_objects,)
-            0/1 labels.
+            Labels among ``classes_``.
         lr : float, default=0.005
         max_epochs : int, default=30
         batch_size : int, default=16
@@ -304,7 +289,7 @@ class LSBGNet(NeuralNetBinaryClassifier):
         try:
             self.set_params(lr=lr, max_epochs=max_epochs, batch_size=batch_size)
             self.initialize_optimizer()
-            seed_everything(self.random_state)
+            self._reset_rng()
             self.partial_fit(X, y, **fit_params)
         finally:
             self.set_params(**saved)
@@ -325,7 +310,8 @@ class LSBGNet(NeuralNetBinaryClassifier):
         ----------
         X : array-like of shape (n_objects, 3, 64, 64)
         positive : bool, default=True
-            Explain P(LSBG); False explains the artifact class.
+            Explain P(``classes_[1]``) (LSBG for 0/1 labels); False explains
+            the other class.
 
         Returns
         -------

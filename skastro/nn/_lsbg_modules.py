@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -31,7 +33,7 @@ class DeepShadowsCNN(nn.Module):
         Bands (g, r, z).
     filters : tuple of int, default=(16, 32, 64)
         Filters of the three convolutional blocks.
-    dense_units : int, default=1024
+    n_hidden : int, default=1024
         Units of the hidden dense layer.
     dropout : float, default=0.4
         Dropout rate after each pooling layer.
@@ -41,18 +43,30 @@ class DeepShadowsCNN(nn.Module):
         PyTorch BatchNorm momentum (Keras' 0.99 is PyTorch's 0.01). The
         running statistics then need a few hundred steps to settle; short
         trainings on small samples are better served by 0.1.
+    dense_units : int, optional
+        Deprecated name of ``n_hidden`` (removed in the next release).
     """
 
     def __init__(
         self,
         in_channels: int = 3,
         filters: tuple[int, int, int] = (16, 32, 64),
-        dense_units: int = 1024,
+        n_hidden: int = 1024,
         dropout: float = 0.4,
         image_size: int = 64,
         bn_momentum: float = 0.01,
+        *,
+        dense_units: int | None = None,
     ):
         super().__init__()
+        if dense_units is not None:
+            warnings.warn(
+                "DeepShadowsCNN(dense_units=...) is deprecated and will be removed "
+                f"in the next release; use n_hidden={dense_units!r}.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            n_hidden = dense_units
         if image_size % 8:
             raise ValueError(
                 f"image_size must be divisible by 8 (three 2x2 poolings); got "
@@ -72,9 +86,9 @@ class DeepShadowsCNN(nn.Module):
         self.features = nn.Sequential(*layers)
         n_flat = c_in * (image_size // 8) ** 2
         self.flatten = nn.Flatten()
-        self.dense = nn.Linear(n_flat, dense_units)
+        self.dense = nn.Linear(n_flat, n_hidden)
         self.relu = nn.ReLU()
-        self.out = nn.Linear(dense_units, 1)
+        self.out = nn.Linear(n_hidden, 1)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -10,6 +10,7 @@ per-epoch ``sky`` and ``zero_point`` used by the seed's pre-processing).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Real
@@ -17,21 +18,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import (
-    Interval,
-    StrOptions,
-    validate_parameter_constraints,
-)
-from skorch import NeuralNetClassifier
+from skorch import NeuralNet, NeuralNetClassifier
 from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
-from skorch.utils import is_dataset
 
 from ..exceptions import InputLayoutError, SequenceError
 from ..stamps import Calibrator, asinh_stretch
-from ..utils._torch import seed_everything
+from ..utils._params import Interval, StrOptions
 from ..utils._validation import check_stamps
+from ._base import ClassifierNetMixin, NetMixin, _list_rows, init_arguments
 from ._rcnn_modules import MaskedStepCrossEntropy, SequenceRCNNModule
 
 __all__ = ["SequenceRCNN", "SequenceStream", "prepare_sequences"]
@@ -45,12 +40,6 @@ def _concat_sequences(parts: list[Mapping]) -> SliceDict:
     return SliceDict(
         **{k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in keys}
     )
-
-
-def _list_rows(rows: np.ndarray, limit: int = 5) -> str:
-    shown = ", ".join(str(int(r)) for r in rows[:limit])
-    more = f" (and {rows.size - limit} more)" if rows.size > limit else ""
-    return shown + more
 
 
 def reference_scale(
@@ -102,6 +91,127 @@ class PreparedSequences:
     n_valid: np.ndarray
 
 
+def _sequence_arrays(
+    X: Any, *, stamp_size: int | None, preprocessing: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``stamps (n, T, H, W)``, ``mjd (n, T)`` and ``mask (n, T)`` of ``X``, checked."""
+    if not isinstance(X, Mapping):
+        raise InputLayoutError(
+            "SequenceRCNN expects X as a mapping (skorch.helper.SliceDict) with keys "
+            f"'stamps' (n, T, H, W), 'mjd' (n, T) and 'mask' (n, T); got "
+            f"{type(X).__name__}. simulate_hits_sequences(...).data has this layout."
+        )
+    needed = list(_REQUIRED_KEYS)
+    if preprocessing == "reference":
+        needed += ["sky", "zero_point"]
+    missing = [k for k in needed if k not in X]
+    if missing:
+        hint = (
+            " Pass preprocessing=None to use stamps that are already sky-subtracted "
+            "and calibrated."
+            if set(missing) & {"sky", "zero_point"}
+            else ""
+        )
+        raise InputLayoutError(
+            f"X lacks the key(s) {missing}; it has {sorted(X.keys())}.{hint}"
+        )
+    stamps = check_stamps(X["stamps"], ndim=4, size=stamp_size, name="X['stamps']")
+    n, t = stamps.shape[:2]
+    mjd = np.asarray(X["mjd"], dtype=np.float64)
+    if mjd.shape != (n, t):
+        raise InputLayoutError(
+            f"X['mjd'] has shape {mjd.shape} but X['stamps'] has (n, T)=({n}, {t}) "
+            "sequences and epochs; give one MJD per epoch."
+        )
+    if "mask" not in X:
+        return stamps, mjd, np.isfinite(mjd)
+    mask = np.asarray(X["mask"])
+    if mask.shape != (n, t):
+        raise InputLayoutError(
+            f"X['mask'] has shape {mask.shape}; expected (n, T)=({n}, {t})."
+        )
+    return stamps, mjd, mask.astype(bool)
+
+
+def _check_epoch_counts(n_valid: np.ndarray, n_window: int) -> None:
+    empty = np.flatnonzero(n_valid == 0)
+    if empty.size:
+        raise SequenceError(
+            f"{empty.size} sequence(s) have no valid epoch (all masked): row(s) "
+            f"{_list_rows(empty)}. Remove them before calling SequenceRCNN."
+        )
+    short = np.flatnonzero(n_valid < n_window)
+    if short.size:
+        raise SequenceError(
+            f"{short.size} sequence(s) have fewer valid epochs than the window of "
+            f"n_window={n_window} stamps: row(s) {_list_rows(short)} with "
+            f"{sorted(set(n_valid[short].tolist()))} epoch(s). Remove them, or wait "
+            f"for {n_window} epochs (the network's first output comes after the "
+            f"{n_window}-th image)."
+        )
+
+
+def _check_valid_epochs(
+    stamps_c: np.ndarray, mjd_c: np.ndarray, mask_c: np.ndarray, order: np.ndarray
+) -> None:
+    """Finite times and pixels, increasing times, at the valid epochs."""
+    bad_t = mask_c & ~np.isfinite(mjd_c)
+    if bad_t.any():
+        r = np.flatnonzero(bad_t.any(axis=1))
+        raise SequenceError(
+            f"X['mjd'] is NaN or infinite at valid epochs of row(s) {_list_rows(r)}; "
+            "give every valid epoch its time, or mask the epoch (mask=False)."
+        )
+    nan_pix = mask_c & ~np.isfinite(stamps_c).all(axis=(2, 3))
+    if nan_pix.any():
+        r, k = np.nonzero(nan_pix)
+        epochs = order[r, k]
+        where = ", ".join(f"({int(a)}, {int(b)})" for a, b in zip(r[:5], epochs[:5]))
+        raise SequenceError(
+            f"X['stamps'] has NaN pixels at {r.size} valid epoch(s), (row, epoch) = "
+            f"{where}{' ...' if r.size > 5 else ''}. Mask those epochs "
+            "(mask=False) or fill the pixels (e.g. with the sky level)."
+        )
+    both = mask_c[:, 1:] & mask_c[:, :-1]
+    not_inc = both & ~(np.diff(np.where(mask_c, mjd_c, 0.0), axis=1) > 0)
+    if not_inc.any():
+        r = np.flatnonzero(not_inc.any(axis=1))
+        raise SequenceError(
+            f"X['mjd'] does not strictly increase over the valid epochs of row(s) "
+            f"{_list_rows(r)}; sort each sequence's epochs by time and drop "
+            "duplicate epochs."
+        )
+
+
+def _reference_calibrated(
+    X: Mapping, stamps_c: np.ndarray, mask_c: np.ndarray, order: np.ndarray
+) -> np.ndarray:
+    """Carrasco-Davis et al. (2019, eqs. 3.4-3.5) on the reordered epochs."""
+    n, t = mask_c.shape
+    rows = np.arange(n)[:, None]
+    sky = np.asarray(X["sky"], dtype=np.float64)
+    zp = np.asarray(X["zero_point"], dtype=np.float64)
+    for key, arr in (("sky", sky), ("zero_point", zp)):
+        if arr.shape != (n, t):
+            raise InputLayoutError(
+                f"X[{key!r}] has shape {arr.shape}; expected (n, T)=({n}, {t})."
+            )
+    sky_c, zp_c = sky[rows, order], zp[rows, order]
+    bad = mask_c & ~(np.isfinite(sky_c) & np.isfinite(zp_c))
+    if bad.any():
+        r = np.flatnonzero(bad.any(axis=1))
+        raise SequenceError(
+            f"X['sky'] or X['zero_point'] is NaN at valid epochs of row(s) "
+            f"{_list_rows(r)}; the reference pre-processing needs both."
+        )
+    return reference_scale(
+        np.where(mask_c[:, :, None, None], stamps_c, 0.0),
+        np.where(mask_c, sky_c, 0.0),
+        np.where(mask_c, zp_c, 0.0),
+        mask_c,
+    )
+
+
 def prepare_sequences(
     X: Any,
     *,
@@ -151,117 +261,21 @@ def prepare_sequences(
     the front, in their original order, and the rest is padding whose
     pixels (NaN or not) are ignored.
     """
-    if not isinstance(X, Mapping):
-        raise InputLayoutError(
-            "SequenceRCNN expects X as a mapping (skorch.helper.SliceDict) with keys "
-            f"'stamps' (n, T, H, W), 'mjd' (n, T) and 'mask' (n, T); got "
-            f"{type(X).__name__}. simulate_hits_sequences(...).data has this layout."
-        )
-    needed = list(_REQUIRED_KEYS)
-    if preprocessing == "reference":
-        needed += ["sky", "zero_point"]
-    missing = [k for k in needed if k not in X]
-    if missing:
-        hint = (
-            " Pass preprocessing=None to use stamps that are already sky-subtracted "
-            "and calibrated."
-            if set(missing) & {"sky", "zero_point"}
-            else ""
-        )
-        raise InputLayoutError(
-            f"X lacks the key(s) {missing}; it has {sorted(X.keys())}.{hint}"
-        )
-    stamps = check_stamps(X["stamps"], ndim=4, size=stamp_size, name="X['stamps']")
-    n, t = stamps.shape[:2]
-    mjd = np.asarray(X["mjd"], dtype=np.float64)
-    if mjd.shape != (n, t):
-        raise InputLayoutError(
-            f"X['mjd'] has shape {mjd.shape} but X['stamps'] has (n, T)=({n}, {t}) "
-            "sequences and epochs; give one MJD per epoch."
-        )
-    if "mask" in X:
-        mask = np.asarray(X["mask"])
-        if mask.shape != (n, t):
-            raise InputLayoutError(
-                f"X['mask'] has shape {mask.shape}; expected (n, T)=({n}, {t})."
-            )
-        mask = mask.astype(bool)
-    else:
-        mask = np.isfinite(mjd)
+    stamps, mjd, mask = _sequence_arrays(
+        X, stamp_size=stamp_size, preprocessing=preprocessing
+    )
     n_valid = mask.sum(axis=1)
-    empty = np.flatnonzero(n_valid == 0)
-    if empty.size:
-        raise SequenceError(
-            f"{empty.size} sequence(s) have no valid epoch (all masked): row(s) "
-            f"{_list_rows(empty)}. Remove them before calling SequenceRCNN."
-        )
-    short = np.flatnonzero(n_valid < n_window)
-    if short.size:
-        raise SequenceError(
-            f"{short.size} sequence(s) have fewer valid epochs than the window of "
-            f"n_window={n_window} stamps: row(s) {_list_rows(short)} with "
-            f"{sorted(set(n_valid[short].tolist()))} epoch(s). Remove them, or wait "
-            f"for {n_window} epochs (the network's first output comes after the "
-            f"{n_window}-th image)."
-        )
+    _check_epoch_counts(n_valid, n_window)
     # valid epochs first, order kept
     order = np.argsort(~mask, axis=1, kind="stable")
-    rows = np.arange(n)[:, None]
+    rows = np.arange(len(mask))[:, None]
     mask_c = mask[rows, order]
     mjd_c = mjd[rows, order]
     stamps_c = stamps[rows, order]
-
-    bad_t = mask_c & ~np.isfinite(mjd_c)
-    if bad_t.any():
-        r = np.flatnonzero(bad_t.any(axis=1))
-        raise SequenceError(
-            f"X['mjd'] is NaN or infinite at valid epochs of row(s) {_list_rows(r)}; "
-            "give every valid epoch its time, or mask the epoch (mask=False)."
-        )
-    nan_pix = mask_c & ~np.isfinite(stamps_c).all(axis=(2, 3))
-    if nan_pix.any():
-        r, k = np.nonzero(nan_pix)
-        epochs = order[r, k]
-        where = ", ".join(f"({int(a)}, {int(b)})" for a, b in zip(r[:5], epochs[:5]))
-        raise SequenceError(
-            f"X['stamps'] has NaN pixels at {r.size} valid epoch(s), (row, epoch) = "
-            f"{where}{' ...' if r.size > 5 else ''}. Mask those epochs "
-            "(mask=False) or fill the pixels (e.g. with the sky level)."
-        )
-    both = mask_c[:, 1:] & mask_c[:, :-1]
-    not_inc = both & ~(np.diff(np.where(mask_c, mjd_c, 0.0), axis=1) > 0)
-    if not_inc.any():
-        r = np.flatnonzero(not_inc.any(axis=1))
-        raise SequenceError(
-            f"X['mjd'] does not strictly increase over the valid epochs of row(s) "
-            f"{_list_rows(r)}; sort each sequence's epochs by time and drop "
-            "duplicate epochs."
-        )
-    first_mjd = mjd_c[:, 0]
-    dt = np.where(mask_c, mjd_c - first_mjd[:, None], 0.0).astype(np.float32)
-
+    _check_valid_epochs(stamps_c, mjd_c, mask_c, order)
+    dt = np.where(mask_c, mjd_c - mjd_c[:, :1], 0.0).astype(np.float32)
     if preprocessing == "reference":
-        sky = np.asarray(X["sky"], dtype=np.float64)
-        zp = np.asarray(X["zero_point"], dtype=np.float64)
-        for key, arr in (("sky", sky), ("zero_point", zp)):
-            if arr.shape != (n, t):
-                raise InputLayoutError(
-                    f"X[{key!r}] has shape {arr.shape}; expected (n, T)=({n}, {t})."
-                )
-        sky_c, zp_c = sky[rows, order], zp[rows, order]
-        bad = mask_c & ~(np.isfinite(sky_c) & np.isfinite(zp_c))
-        if bad.any():
-            r = np.flatnonzero(bad.any(axis=1))
-            raise SequenceError(
-                f"X['sky'] or X['zero_point'] is NaN at valid epochs of row(s) "
-                f"{_list_rows(r)}; the reference pre-processing needs both."
-            )
-        stamps_c = reference_scale(
-            np.where(mask_c[:, :, None, None], stamps_c, 0.0),
-            np.where(mask_c, sky_c, 0.0),
-            np.where(mask_c, zp_c, 0.0),
-            mask_c,
-        )
+        stamps_c = _reference_calibrated(X, stamps_c, mask_c, order)
     stamps_c = np.where(mask_c[:, :, None, None], stamps_c, 0.0).astype(np.float32)
     if asinh_softening is not None:
         stamps_c = asinh_stretch(stamps_c, asinh_softening)
@@ -271,7 +285,12 @@ def prepare_sequences(
     return PreparedSequences(data=data, epoch_index=order, n_valid=n_valid)
 
 
-class SequenceRCNN(NeuralNetClassifier):
+def step_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """Class probabilities from logits, over the last axis (float32)."""
+    return torch.softmax(logits.float(), dim=-1)
+
+
+class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
     """Recurrent convolutional classifier of image sequences (Carrasco-Davis et al. 2019).
 
     The network of Carrasco-Davis et al. (2019, Table 3.3, see
@@ -288,7 +307,7 @@ class SequenceRCNN(NeuralNetClassifier):
         Its hyperparameters are set as ``module__n_filters=64``,
         ``module__n_hidden=1024``, ``module__n_lstm=512``,
         ``module__dropout=0.5``, ``module__n_window=3``,
-        ``module__n_classes=7``, ``module__stamp_size=21``,
+        ``module__stamp_size=21``,
         ``module__renorm_schedule=(5000, 40000, 25000)``, ...
     criterion : torch module class, default=MaskedStepCrossEntropy
         Loss over ``(logits, step_mask)`` and integer targets.
@@ -314,9 +333,21 @@ class SequenceRCNN(NeuralNetClassifier):
         noise) compresses them with the asinh stretch ``asinh(x / (2 b))``
         (Lupton et al. 1999), linear within the noise and magnitude-like
         above it, after the pre-processing; the stream applies the same.
+    patience : int or None, default=None
+        Early stopping on the validation loss (skorch
+        :class:`~skorch.callbacks.EarlyStopping`, best weights restored);
+        needs a ``train_split``.
+    classes : array-like or None, default=None
+        The class labels, when they should not be read from ``y`` (e.g. the
+        seven HiTS classes when fine-tuning data lack one); the network has
+        one output per class.
+    amp : {None, False, "bf16", "fp16"}, default=None
+        Mixed precision in the training and evaluation steps.
+    channels_last : bool, default=False
+        Channels-last memory layout of the stamp tensors.
     random_state : int, RandomState instance or None, default=None
-        Seeds torch when the network is initialised (weights, shuffling,
-        dropout).
+        Seeds the initial weights, dropout and batch order (never torch's
+        global random state); ``None`` seeds nothing.
     **kwargs
         Any other :class:`skorch.NeuralNetClassifier` parameter (``device``,
         ``callbacks``, ``iterator_train__shuffle`` (default True), ...).
@@ -326,7 +357,8 @@ class SequenceRCNN(NeuralNetClassifier):
     module_ : SequenceRCNNModule
         The fitted network.
     classes_ : ndarray of shape (n_classes,)
-        Class labels seen in ``y``.
+        Class labels seen in ``y`` (or ``classes``); :meth:`predict` returns
+        them and the network has one output per class.
     history_ : skorch.History
         Training history.
 
@@ -339,8 +371,9 @@ class SequenceRCNN(NeuralNetClassifier):
     ``X`` is a :class:`skorch.helper.SliceDict` with ``"stamps"`` (n, T, H, W)
     in ADU (sky not subtracted), ``"mjd"`` (n, T) days, ``"mask"`` (n, T)
     bool, and ``"sky"`` (n, T) ADU/pixel and ``"zero_point"`` (n, T) mag for
-    ``preprocessing="reference"``. ``y`` holds integer class indices in
-    ``[0, module__n_classes)`` (HiTS order: SN, RRL, CEP, EB, NV, GAL, AST).
+    ``preprocessing="reference"``. ``y`` holds class labels of any type
+    (strings such as ``"SN"``, or indices in the HiTS order SN, RRL, CEP, EB,
+    NV, GAL, AST).
 
     Bad input (each raises :class:`~skastro.exceptions.SequenceError`, a
     ``ValueError``, naming the rows): all-masked sequences; sequences with
@@ -359,9 +392,10 @@ class SequenceRCNN(NeuralNetClassifier):
     """
 
     _parameter_constraints: dict = {
+        **NetMixin._parameter_constraints,
         "preprocessing": [StrOptions({"reference"}), None],
         "asinh_softening": [Interval(Real, 0, None, closed="neither"), None],
-        "random_state": ["random_state"],
+        "classes": ["array-like", None],
     }
 
     def __init__(
@@ -376,30 +410,39 @@ class SequenceRCNN(NeuralNetClassifier):
         train_split=ValidSplit(5, stratified=True),  # noqa: B008 (skorch's default)
         preprocessing="reference",
         asinh_softening=None,
+        patience=None,
+        classes=None,
+        amp=None,
+        channels_last=False,
         random_state=None,
         **kwargs,
     ):
         kwargs.setdefault("optimizer__amsgrad", True)
-        kwargs.setdefault("iterator_train__shuffle", True)
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            **kwargs,
-        )
-        self.preprocessing = preprocessing
-        self.asinh_softening = asinh_softening
-        self.random_state = random_state
+        kwargs.setdefault("predict_nonlinearity", step_softmax)
+        super().__init__(**init_arguments(locals()))
 
-    # -- helpers -----------------------------------------------------------
+    # -- hooks ---------------------------------------------------------------
     def _module_param(self, name: str, default: Any) -> Any:
         if hasattr(self, "module_") and hasattr(self.module_, name):
             return getattr(self.module_, name)
         return self.get_params_for("module").get(name, default)
+
+    def _check_module_params(self, *, warn: bool) -> None:
+        if warn and "module__n_classes" in self.__dict__:
+            warnings.warn(
+                "SequenceRCNN: 'module__n_classes' is deprecated and will be removed "
+                "in the next release; the network has one output per class of "
+                "classes_ (pass classes=[...] to declare classes absent from y).",
+                FutureWarning,
+                stacklevel=5,
+            )
+
+    def get_params_for(self, prefix):
+        """skorch's, with the deprecated ``module__n_classes`` as ``n_outputs``."""
+        params = super().get_params_for(prefix)
+        if prefix == "module" and "n_classes" in params:
+            params.setdefault("n_outputs", params.pop("n_classes"))
+        return params
 
     def _prepare(self, X: Any) -> PreparedSequences:
         return prepare_sequences(
@@ -410,78 +453,16 @@ class SequenceRCNN(NeuralNetClassifier):
             asinh_softening=self.asinh_softening,
         )
 
-    def _check_fitted(self) -> None:
-        if not getattr(self, "initialized_", False) or not hasattr(self, "module_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet; call "
-                "'fit' with appropriate arguments before using this estimator."
-            )
-
-    def get_dataset(self, X, y=None):
+    def _prepare_X(self, X: Any) -> SliceDict:
         """Validate and pre-process ``X`` (see :func:`prepare_sequences`)."""
-        if is_dataset(X):
-            return X
-        return super().get_dataset(self._prepare(X).data, y)
+        return self._prepare(X).data
 
-    def initialize(self):
-        """Initialise the network, seeding torch from ``random_state`` first."""
-        if self.random_state is not None:
-            seed_everything(self.random_state)
-        return super().initialize()
-
-    # -- fitting -----------------------------------------------------------
-    def fit(self, X, y, **fit_params):
-        """Train on image sequences.
-
-        Parameters
-        ----------
-        X : SliceDict
-            See the class Notes.
-        y : array-like of shape (n_sequences,)
-            Integer class indices in ``[0, module__n_classes)``.
-        **fit_params
-            Passed to :meth:`skorch.NeuralNet.fit`.
-
-        Returns
-        -------
-        self
-        """
-        validate_parameter_constraints(
-            self._parameter_constraints,
-            {k: getattr(self, k) for k in self._parameter_constraints},
-            caller_name=type(self).__name__,
-        )
-        y = self._check_y(y)
-        return super().fit(X, y, **fit_params)
-
-    def _check_y(self, y: Any) -> np.ndarray:
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} is supervised: fit needs y (one class index "
-                "per sequence)."
-            )
-        y_arr = np.asarray(y)
-        if y_arr.ndim != 1:
-            raise ValueError(f"y must be 1-D (n_sequences,); got shape {y_arr.shape}.")
-        if y_arr.dtype.kind not in "iub":
-            as_float = None
-            if y_arr.dtype.kind == "f":
-                as_float = y_arr
-            if as_float is None or not np.all(np.mod(as_float, 1) == 0):
-                raise ValueError(
-                    f"{type(self).__name__} needs y as integer class indices; got "
-                    f"dtype {y_arr.dtype} (e.g. {y_arr[:3].tolist()}). Encode labels "
-                    "with sklearn.preprocessing.LabelEncoder first."
-                )
-        y_arr = y_arr.astype(np.int64)
-        n_classes = self._module_param("n_classes", 7)
-        if y_arr.size and (y_arr.min() < 0 or y_arr.max() >= n_classes):
-            raise ValueError(
-                f"y holds class indices in [{y_arr.min()}, {y_arr.max()}] but the "
-                f"network has module__n_classes={n_classes} outputs; set "
-                "module__n_classes to the number of classes."
-            )
-        return y_arr
+    def evaluation_step(self, batch, training=False):
+        """Logits after the last valid epoch, then those of every step and the
+        step mask (``predict_proba`` takes the first)."""
+        logits, step_mask = super().evaluation_step(batch, training=training)
+        last = step_mask.sum(dim=1) - 1
+        return logits[torch.arange(len(logits)), last], logits, step_mask
 
     def fine_tune(
         self,
@@ -533,7 +514,7 @@ class SequenceRCNN(NeuralNetClassifier):
         -------
         self
         """
-        self._check_fitted()
+        self.check_is_fitted()
         if not isinstance(n_iterations, int | np.integer) or n_iterations < 1:
             raise ValueError(f"n_iterations must be an int >= 1; got {n_iterations!r}.")
         n = len(np.asarray(y))
@@ -630,43 +611,6 @@ class SequenceRCNN(NeuralNetClassifier):
         return joint, np.concatenate([y_new, y_old]), settings
 
     # -- prediction --------------------------------------------------------
-    def _step_outputs(self, X) -> tuple[np.ndarray, np.ndarray]:
-        logits, masks = [], []
-        for lg, sm in self.forward_iter(X, training=False):
-            logits.append(lg)
-            masks.append(sm)
-        logits = torch.cat(logits)
-        return (
-            torch.softmax(logits.float(), dim=-1).numpy(),
-            torch.cat(masks).numpy().astype(bool),
-        )
-
-    def predict_proba(self, X):
-        """Class probabilities after the last valid epoch of each sequence.
-
-        Parameters
-        ----------
-        X : SliceDict
-            See the class Notes.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_sequences, n_classes)
-        """
-        self._check_fitted()
-        proba, step_mask = self._step_outputs(X)
-        last = step_mask.sum(axis=1) - 1
-        return proba[np.arange(len(proba)), last]
-
-    def predict(self, X):
-        """Class index after the last valid epoch of each sequence.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_sequences,)
-        """
-        return self.predict_proba(X).argmax(axis=1)
-
     def predict_proba_steps(self, X):
         """Class probabilities after each epoch.
 
@@ -678,14 +622,19 @@ class SequenceRCNN(NeuralNetClassifier):
         Returns
         -------
         proba : ndarray of shape (n_sequences, T, n_classes)
-            ``proba[i, t]`` is the probability after epoch ``t`` of ``X``
-            (the window ending at ``t``), NaN at masked epochs and before the
-            first ``n_window`` valid epochs.
+            ``proba[i, t]`` is the probability (in ``classes_`` order) after
+            epoch ``t`` of ``X`` (the window ending at ``t``), NaN at masked
+            epochs and before the first ``n_window`` valid epochs.
         """
-        self._check_fitted()
+        self.check_is_fitted()
         prepared = self._prepare(X)
-        dataset = super().get_dataset(prepared.data)
-        proba, step_mask = self._step_outputs(dataset)
+        dataset = NeuralNet.get_dataset(self, prepared.data)
+        logits, masks = [], []
+        for _, step_logits, step_mask in self.forward_iter(dataset, training=False):
+            logits.append(step_logits)
+            masks.append(step_mask)
+        proba = step_softmax(torch.cat(logits)).numpy()
+        step_mask = torch.cat(masks).numpy().astype(bool)
         n, t = prepared.epoch_index.shape
         n_w = t - step_mask.shape[1] + 1
         out = np.full((n, t, proba.shape[-1]), np.nan, dtype=proba.dtype)
@@ -700,7 +649,7 @@ class SequenceRCNN(NeuralNetClassifier):
         -------
         SequenceStream
         """
-        self._check_fitted()
+        self.check_is_fitted()
         return SequenceStream(self)
 
 
@@ -726,7 +675,8 @@ class SequenceStream:
     n_epochs_ : int
         Images received so far.
     proba_ : ndarray of shape (n_classes,)
-        Latest probabilities (NaN before ``n_window`` images).
+        Latest probabilities, in ``estimator.classes_`` order (NaN before
+        ``n_window`` images).
     """
 
     def __init__(self, estimator: SequenceRCNN):
@@ -743,7 +693,7 @@ class SequenceStream:
         self._zp_ref: float | None = None
         self._state = None
         module = self.estimator.module_
-        self.proba_ = np.full(module.n_classes, np.nan, dtype=np.float32)
+        self.proba_ = np.full(module.n_outputs, np.nan, dtype=np.float32)
         return self
 
     def update(

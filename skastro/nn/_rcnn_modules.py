@@ -19,6 +19,7 @@ and rebuilt whenever a weight or moving average changes.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -215,8 +216,9 @@ class SequenceRCNNModule(nn.Module):
 
     Parameters
     ----------
-    n_classes : int, default=7
-        Number of classes (HiTS: SN, RRL, CEP, EB, NV, GAL, AST).
+    n_outputs : int, default=7
+        Number of classes, one logit each (HiTS: SN, RRL, CEP, EB, NV, GAL,
+        AST).
     n_window : int, default=3
         Stamps per window ``n_w``.
     stamp_size : int, default=21
@@ -236,6 +238,8 @@ class SequenceRCNNModule(nn.Module):
         :class:`BatchRenorm`, in training steps.
     renorm_momentum : float, default=0.01
         Moving-average update rate of every :class:`BatchRenorm`.
+    n_classes : int, optional
+        Deprecated name of ``n_outputs`` (removed in the next release).
 
     Notes
     -----
@@ -250,7 +254,7 @@ class SequenceRCNNModule(nn.Module):
 
     def __init__(
         self,
-        n_classes: int = 7,
+        n_outputs: int = 7,
         n_window: int = 3,
         stamp_size: int = 21,
         n_filters: int = 64,
@@ -261,9 +265,19 @@ class SequenceRCNNModule(nn.Module):
         renorm_d_max: float = 5.0,
         renorm_schedule: tuple[int, int, int] = (5000, 40000, 25000),
         renorm_momentum: float = 0.01,
+        *,
+        n_classes: int | None = None,
     ):
         super().__init__()
-        self.n_classes = n_classes
+        if n_classes is not None:
+            warnings.warn(
+                "SequenceRCNNModule(n_classes=...) is deprecated and will be removed "
+                f"in the next release; use n_outputs={n_classes!r}.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            n_outputs = n_classes
+        self.n_outputs = n_outputs
         self.n_window = n_window
         self.stamp_size = stamp_size
         self.n_filters = n_filters
@@ -305,7 +319,18 @@ class SequenceRCNNModule(nn.Module):
             nn.Dropout(dropout),
         )
         self.lstm = nn.LSTM(n_hidden + n_window, n_lstm, batch_first=True)
-        self.output = nn.Linear(n_lstm, n_classes)
+        self.output = nn.Linear(n_lstm, n_outputs)
+
+    @property
+    def n_classes(self) -> int:
+        """Deprecated alias of ``n_outputs``."""
+        warnings.warn(
+            "SequenceRCNNModule.n_classes was renamed n_outputs; n_classes will be "
+            "removed in the next release.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.n_outputs
 
     # -- the two halves, one window at a time --------------------------------
     def encode_windows(self, windows: torch.Tensor) -> torch.Tensor:
@@ -331,7 +356,7 @@ class SequenceRCNNModule(nn.Module):
 
         Returns
         -------
-        logits : tensor of shape (N, n_classes)
+        logits : tensor of shape (N, n_outputs)
         state : (h, c)
 
         Notes
@@ -367,15 +392,13 @@ class SequenceRCNNModule(nn.Module):
         ----------
         windows : tensor of shape (N, n_window, H, W)
             One window of pre-processed stamps per sequence.
-        dt : tensor of shape (N, n_window)
-            Days between each epoch of the window and the first epoch.
-        state : (h, c), each of shape (N, n_lstm), optional
-            LSTM state; zeros when None (the start of a sequence).
+        dt, state
+            As for :meth:`step`.
 
         Returns
         -------
-        logits : tensor of shape (N, n_classes)
-        state : (h, c)
+        logits, state
+            As for :meth:`step`.
 
         Notes
         -----
@@ -402,6 +425,12 @@ class SequenceRCNNModule(nn.Module):
         state.pop("_stream_plan", None)
         return state
 
+    def __setstate__(self, state: dict) -> None:
+        # networks pickled before n_classes was renamed n_outputs
+        if "n_classes" in state:
+            state.setdefault("n_outputs", state.pop("n_classes"))
+        super().__setstate__(state)
+
     # -- the whole padded batch --------------------------------------------
     def forward(
         self, stamps: torch.Tensor, dt: torch.Tensor, mask: torch.Tensor
@@ -419,7 +448,7 @@ class SequenceRCNNModule(nn.Module):
 
         Returns
         -------
-        logits : tensor of shape (N, T - n_window + 1, n_classes)
+        logits : tensor of shape (N, T - n_window + 1, n_outputs)
             Step ``k`` is the prediction after epoch ``k + n_window - 1``;
             zeros at padded steps.
         step_mask : bool tensor of shape (N, T - n_window + 1)

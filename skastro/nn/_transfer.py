@@ -10,50 +10,39 @@ freezing policies, as a skorch classifier: the backbone, the optimizer,
 
 from __future__ import annotations
 
-from functools import cache
+import os
 from numbers import Integral, Real
 from typing import Any
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback, EarlyStopping, Freezer, LRScheduler, Unfreezer
+from skorch.callbacks import Callback
 from skorch.dataset import ValidSplit
 from torch import nn
-from torch.optim.lr_scheduler import MultiStepLR
-from torch.utils.data import DataLoader
 
-from ._backbones import (
-    BACKBONES,
-    BackboneNet,
-    _spec,
-    backbone_layers,
-    load_backbone_weights,
-    resolve_backbone_weights,
+from ..utils._params import Interval, StrOptions
+from ._backbones import BACKBONES, BackboneNet, _spec
+from ._base import (
+    DEPRECATED,
+    BatchNormSafeLoader,
+    ClassifierNetMixin,
+    EmbeddingMixin,
+    FreezingMixin,
+    NetMixin,
+    StampNetMixin,
+    init_arguments,
 )
-from ._pretrain import _COMMON_CONSTRAINTS, _StampClassifierMixin, _StampNetMixin
+from ._weights import load_backbone_weights, resolve_backbone_weights
 
-__all__ = ["MaxNorm", "TransferCNNClassifier", "TransferNet"]
+__all__ = ["BatchNormSafeLoader", "MaxNorm", "TransferCNNClassifier", "TransferNet"]
 
 #: Smallest stamp side accepted when stamps are resized inside the network:
 #: below it there is too little to upsample.
 MIN_RESIZED_SIDE = 8
 
 
-class BatchNormSafeLoader(DataLoader):
-    """A :class:`~torch.utils.data.DataLoader` that never ends on a batch of one.
-
-    Batch normalisation cannot train on a single object, so when the data
-    leave one object over after the full batches (``n % batch_size == 1``),
-    that last batch is dropped for the epoch (the order is shuffled, so each
-    object is still seen over the epochs).
-    """
-
-    def __init__(self, dataset, batch_size=1, drop_last=False, **kwargs):
-        n = len(dataset)
-        if batch_size and 1 < batch_size < n and n % batch_size == 1:
-            drop_last = True
-        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last, **kwargs)
+def _identity(value: Any) -> Any:
+    return value
 
 
 class TransferNet(nn.Module):
@@ -139,7 +128,14 @@ class MaxNorm(Callback):
             weight.copy_(torch.renorm(weight, p=2, dim=0, maxnorm=self.max_norm))
 
 
-class TransferCNNClassifier(_StampNetMixin, _StampClassifierMixin, NeuralNetClassifier):
+class TransferCNNClassifier(
+    FreezingMixin,
+    EmbeddingMixin,
+    ClassifierNetMixin,
+    StampNetMixin,
+    NetMixin,
+    NeuralNetClassifier,
+):
     """Classify stamps with a torchvision backbone and Martinazzo, Espadoto & Hirata's (2020) head.
 
     The set-up of Martinazzo, Espadoto & Hirata (2020, §3.2): the convolutional part of VGG16,
@@ -188,14 +184,15 @@ class TransferCNNClassifier(_StampNetMixin, _StampClassifierMixin, NeuralNetClas
         Which layers train when (see above).
     warmup_epochs : int, default=10
         Epochs with the backbone frozen in ``"two_phase"``.
-    unfreeze_last : int, default=7
+    unfreeze_last : int or None, default=7
         Backbone layers (with weights, counted from the output) unfrozen
-        after the warm-up in ``"two_phase"``.
+        after the warm-up in ``"two_phase"``; ``None``: all.
     finetune_lr : float or None, default=None
         Learning rate after the warm-up; ``None`` keeps ``lr``.
-    l2 : float, default=0.0
-        L2 penalty λ on the hidden layer's weights, ``λ · Σ w²`` added to the
-        loss (the paper's λ ∈ {0, 0.1}).
+    l2_dense : float, default=0.0
+        L2 penalty λ on the hidden dense layer's weights, ``λ · Σ w²`` added
+        to the loss (the paper's λ ∈ {0, 0.1}); the name of
+        :class:`~skastro.nn.LSBGNet`'s dense-layer factor.
     max_norm : float or None, default=None
         Max-norm constraint γ on the hidden layer (the paper's γ ∈ {0, 2};
         ``None`` or 0: none).
@@ -221,8 +218,20 @@ class TransferCNNClassifier(_StampNetMixin, _StampClassifierMixin, NeuralNetClas
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
     device : str, default="cpu"
         ``"cuda"`` trains on a GPU.
+    nan_policy : {"raise", "fill"}, default="raise"
+        NaN pixels raise an error naming the rows; ``"fill"`` reads them as 0
+        with a warning naming the rows.
+    classes : array-like or None, default=None
+        The class labels, when they should not be read from ``y``.
+    amp : {None, False, "bf16", "fp16"}, default=None
+        Mixed precision in the training and evaluation steps.
+    channels_last : bool, default=False
+        Run the convolutions in channels-last memory layout.
     random_state : int, RandomState instance or None, default=None
-        Seeds torch (initial weights, dropout, batch order) in ``fit``.
+        Seeds the initial weights, dropout and batch order (never torch's
+        global random state); ``None`` seeds nothing.
+    l2 : float, optional
+        Deprecated name of ``l2_dense`` (removed in the next release).
     **kwargs
         Other skorch parameters; network ones as ``module__n_hidden``,
         ``module__dropout``, ``module__negative_slope``.
@@ -231,7 +240,7 @@ class TransferCNNClassifier(_StampNetMixin, _StampClassifierMixin, NeuralNetClas
     ----------
     classes_ : ndarray of shape (n_classes,)
     class_weight_ : ndarray of shape (n_classes,) or None
-    n_channels_ : int
+    n_bands_ : int
         Bands of the stamps seen in ``fit``.
     module_ : TransferNet
         The trained network.
@@ -256,13 +265,13 @@ class TransferCNNClassifier(_StampNetMixin, _StampClassifierMixin, NeuralNetClas
     """
 
     _parameter_constraints: dict = {
-        **_COMMON_CONSTRAINTS,
+        **NetMixin._parameter_constraints,
+        **StampNetMixin._stamp_constraints,
+        **FreezingMixin._freezing_constraints,
         "backbone": [StrOptions(set(BACKBONES) | {"resnext50_32x4d"})],
-        "freeze": [StrOptions({"none", "head", "two_phase"})],
-        "warmup_epochs": [Interval(Integral, 1, None, closed="left")],
-        "unfreeze_last": [Interval(Integral, 0, None, closed="left")],
-        "finetune_lr": [Interval(Real, 0, None, closed="neither"), None],
-        "l2": [Interval(Real, 0, None, closed="left")],
+        "weights_dir": [str, os.PathLike, None],
+        "l2_dense": [Interval(Real, 0, None, closed="left")],
+        "l2": [StrOptions({DEPRECATED}), Interval(Real, 0, None, closed="left")],
         "max_norm": [Interval(Real, 0, None, closed="left"), None],
         "input_size": [
             StrOptions({"auto"}),
@@ -270,7 +279,9 @@ class TransferCNNClassifier(_StampNetMixin, _StampClassifierMixin, NeuralNetClas
             None,
         ],
         "class_weight": [StrOptions({"balanced"}), dict, None],
+        "classes": ["array-like", None],
     }
+    _renamed_params = {"l2": ("l2_dense", _identity)}
 
     def __init__(
         self,
@@ -283,7 +294,7 @@ class TransferCNNClassifier(_StampNetMixin, _StampClassifierMixin, NeuralNetClas
         warmup_epochs=10,
         unfreeze_last=7,
         finetune_lr=None,
-        l2=0.0,
+        l2_dense=0.0,
         max_norm=None,
         input_size="auto",
         class_weight=None,
@@ -294,84 +305,40 @@ class TransferCNNClassifier(_StampNetMixin, _StampClassifierMixin, NeuralNetClas
         batch_size=32,
         patience=10,
         train_split=ValidSplit(0.1, stratified=True, random_state=0),  # noqa: B008
+        nan_policy="raise",
+        classes=None,
+        amp=None,
+        channels_last=False,
         device="cpu",
         random_state=None,
+        l2=DEPRECATED,
         **kwargs,
     ):
-        kwargs.setdefault("iterator_train__shuffle", True)
-        kwargs.setdefault("iterator_train", BatchNormSafeLoader)
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            device=device,
-            **kwargs,
-        )
-        self.backbone = backbone
-        self.weights = weights
-        self.weights_dir = weights_dir
-        self.freeze = freeze
-        self.warmup_epochs = warmup_epochs
-        self.unfreeze_last = unfreeze_last
-        self.finetune_lr = finetune_lr
-        self.l2 = l2
-        self.max_norm = max_norm
-        self.input_size = input_size
-        self.class_weight = class_weight
-        self.patience = patience
-        self.random_state = random_state
+        super().__init__(**init_arguments(locals()))
 
-    # -- configuration -------------------------------------------------
+    # -- hooks -----------------------------------------------------------
     def _min_stamp_side(self) -> tuple[int, str]:
         name, spec = _spec(self.backbone)
         if self.input_size is None:
             return spec.min_size, f"{name} (input_size=None, no resizing)"
         return MIN_RESIZED_SIDE, "too little is left to resize"
 
-    def _unfrozen_after_warmup(self) -> list[str]:
-        """Parameter-name patterns of the last ``unfreeze_last`` backbone layers."""
-        if self.unfreeze_last == 0:
-            return []
-        layers = _layer_names(_spec(self.backbone)[0])
-        return [f"backbone.{name}.*" for name in layers[-self.unfreeze_last :]]
+    def _on_initialize(self) -> None:
+        self._check_schedule()
+        self._weights_ = resolve_backbone_weights(
+            self.weights, self.backbone, weights_dir=self.weights_dir
+        )
 
-    @property
-    def _default_callbacks(self):
-        callbacks = self._classifier_callbacks()
-        if self.freeze in ("head", "two_phase"):
-            callbacks.append(("freeze_backbone", Freezer("backbone.*", at=1)))
-        if self.freeze == "two_phase":
-            callbacks.append(
-                (
-                    "unfreeze_last",
-                    Unfreezer(self._unfrozen_after_warmup(), at=self.warmup_epochs + 1),
-                )
-            )
-            if self.finetune_lr is not None:
-                callbacks.append(
-                    (
-                        "finetune_lr",
-                        LRScheduler(
-                            policy=MultiStepLR,
-                            milestones=[self.warmup_epochs],
-                            gamma=self.finetune_lr / self.lr,
-                        ),
-                    )
-                )
+    def _extra_callbacks(self) -> list[tuple[str, Any]]:
+        callbacks = self._freeze_callbacks()
         if self.max_norm:
             callbacks.append(("max_norm", MaxNorm(self.max_norm)))
-        if self.patience is not None and self.train_split is not None:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(patience=self.patience, load_best=True),
-                )
-            )
         return callbacks
+
+    def _structure_kwargs(self) -> dict[str, Any]:
+        kwargs = super()._structure_kwargs()
+        kwargs.update(backbone=self.backbone, input_size=self.input_size)
+        return kwargs
 
     def _module_kwargs(self) -> dict[str, Any]:
         kwargs = super()._module_kwargs()
@@ -382,35 +349,27 @@ class TransferCNNClassifier(_StampNetMixin, _StampClassifierMixin, NeuralNetClas
                     f"{getattr(self, key)!r}; set {key} on the classifier only."
                 )
             kwargs[key] = getattr(self, key)
+        if "in_channels" not in kwargs:
+            # before the data are seen: the bands of the weights' first convolution
+            weights = self._initial_weights()
+            first = next((w for w in (weights or {}).values() if w.ndim == 4), None)
+            if first is not None:
+                kwargs["in_channels"] = int(first.shape[1])
         return kwargs
 
-    def initialize_module(self):
-        super().initialize_module()
-        state = resolve_backbone_weights(
-            self.weights, self.backbone, weights_dir=self.weights_dir
-        )
-        if state is not None:
-            load_backbone_weights(self.module_.backbone, state)
-        return self
+    def _initial_weights(self) -> dict | None:
+        if "_weights_" not in self.__dict__:
+            self._on_initialize()
+        return self._weights_
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
-        if self.l2:
-            loss = loss + self.l2 * self.module_.hidden.weight.pow(2).sum()
-        return loss
+    def _load_initial_weights(self) -> None:
+        weights = self._initial_weights()
+        if weights is not None:
+            load_backbone_weights(self.module_.backbone, weights)
 
-    def _check_schedule(self) -> None:
-        if self.freeze == "two_phase" and self.warmup_epochs >= self.max_epochs > 0:
-            raise ValueError(
-                f"freeze='two_phase' trains the head alone for warmup_epochs="
-                f"{self.warmup_epochs} epochs, which leaves none of max_epochs="
-                f"{self.max_epochs} for fine-tuning; raise max_epochs or use "
-                "freeze='head'."
-            )
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        super().on_train_end(net, X=X, y=y, **kwargs)
+        self.__dict__.pop("_weights_", None)  # only needed to build the network
 
-
-@cache
-def _layer_names(name: str) -> tuple[str, ...]:
-    """Layers with weights of backbone ``name`` (built on the meta device: no memory)."""
-    with torch.device("meta"):
-        return tuple(backbone_layers(BackboneNet(name, 3)))
+    def _l2_terms(self) -> list[tuple[float, list[torch.Tensor]]]:
+        return [(self._param("l2_dense"), [self.module_.hidden.weight])]

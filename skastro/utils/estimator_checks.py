@@ -12,7 +12,9 @@ caller provides:
   attributes end in ``_``;
 - determinism: two fits with the same ``random_state`` give identical outputs;
 - persistence: a :mod:`pickle` round trip, and a :func:`joblib.dump` loaded in
-  a *fresh Python process* (on CPU), give identical outputs.
+  a *fresh Python process* (on CPU), give identical outputs; for skorch
+  networks also the weights alone (``save_params(f_params=...)``, then
+  ``initialize()`` and ``load_params`` on a new estimator).
 
 Use it as scikit-learn's function is used::
 
@@ -58,11 +60,12 @@ __all__ = [
     "check_not_fitted",
     "check_params",
     "check_pickle_roundtrip",
+    "check_weights_roundtrip",
     "estimator_output",
     "parametrize_with_contract_checks",
 ]
 
-_OUTPUT_METHODS = ("predict_proba", "predict", "transform")
+_OUTPUT_METHODS = ("predict_proba", "predict", "transform", "kneighbors")
 
 
 def _output_method(estimator: BaseEstimator) -> str:
@@ -124,7 +127,8 @@ def assert_outputs_equal(
 
 
 def estimator_output(estimator: BaseEstimator, X: Any) -> Any:
-    """Output of the first of ``predict_proba``, ``predict``, ``transform``."""
+    """Output of the first of ``predict_proba``, ``predict``, ``transform``,
+    ``kneighbors``."""
     return getattr(estimator, _output_method(estimator))(X)
 
 
@@ -276,6 +280,34 @@ def check_pickle_roundtrip(
     )
 
 
+def check_weights_roundtrip(
+    estimator: BaseEstimator, X: Any = None, y: Any = None
+) -> None:
+    """A skorch network's weights alone restore it: ``save_params(f_params=...)``,
+    then a clone's ``initialize()`` + ``load_params(f_params=...)`` give
+    identical outputs (and ``predict``, labels included). Other estimators
+    pass."""
+    if not (hasattr(estimator, "save_params") and hasattr(estimator, "module")):
+        return
+    import io
+
+    est = _fit(clone(estimator), X, y)
+    buffer = io.BytesIO()
+    est.save_params(f_params=buffer)
+    buffer.seek(0)
+    new = clone(estimator).initialize()
+    new.load_params(f_params=buffer)
+    assert_outputs_equal(
+        estimator_output(est, X),
+        estimator_output(new, X),
+        what="outputs after save_params/load_params",
+    )
+    if hasattr(est, "predict"):
+        assert_outputs_equal(
+            est.predict(X), new.predict(X), what="predict after load_params"
+        )
+
+
 _FRESH_PROCESS_SCRIPT = textwrap.dedent(
     """
     import sys, joblib
@@ -325,6 +357,7 @@ CONTRACT_CHECKS: tuple[Callable[..., None], ...] = (
     check_fitted_attributes,
     check_deterministic,
     check_pickle_roundtrip,
+    check_weights_roundtrip,
     check_joblib_fresh_process,
 )
 

@@ -167,11 +167,12 @@ def test_lsbgnet_bad_stamps(data, transform, match):
 @pytest.mark.parametrize(
     "labels, match",
     [
-        (np.arange(12) % 3, "binary labels"),
-        (np.array(["LSBG", "artifact"] * 6), "LabelEncoder"),
-        (np.ones((12, 2)), "1-dim"),
+        (np.arange(12) % 3, "binary classifier but y holds 3 classes"),
+        (np.linspace(0, 1, 12), "continuous"),
+        (np.ones(12, dtype=int), "single class"),
+        (np.ones((12, 2)), "one class label per object"),
     ],
-    ids=["three_classes", "strings", "2d"],
+    ids=["three_classes", "continuous", "one_class", "2d"],
 )
 def test_lsbgnet_bad_labels(data, labels, match):
     """Non-binary labels are refused, naming what was found."""
@@ -193,8 +194,48 @@ def test_lsbgnet_bad_parameters(data):
     X, y = data
     with pytest.raises(ValueError, match="l2_conv"):
         _tiny(l2_conv=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="asinh_softening"):
+        _tiny(asinh_softening=0).fit(X, y)
     with pytest.raises(ValueError, match="softening"):
         _tiny(softening=0).fit(X, y)
+
+
+def test_lsbgnet_string_labels_and_column_order(data):
+    """Any labels: classes_ sorted, predict_proba columns in classes_ order."""
+    X, y = data
+    names = np.where(y == 1, "LSBG", "artifact")
+    net = _tiny().fit(X, list(names))
+    assert net.classes_.tolist() == ["LSBG", "artifact"]
+    proba = net.predict_proba(X)
+    pred = net.predict(X)
+    assert set(pred) <= {"LSBG", "artifact"}
+    np.testing.assert_array_equal(pred, net.classes_[(proba[:, 1] > 0.5).astype(int)])
+    # the same fit on 0/1 labels with artifact=1 gives the same probabilities
+    flipped = _tiny().fit(X, tuple((names == "artifact").astype(int)))
+    np.testing.assert_allclose(flipped.predict_proba(X), proba, rtol=1e-5, atol=1e-6)
+
+
+def test_lsbgnet_softening_is_deprecated_for_asinh_softening(data):
+    """softening=s (asinh(x/s)) warns and equals asinh_softening=s/2 (asinh(x/2b))."""
+    X, y = data
+    old = _tiny(softening=0.02)
+    with pytest.warns(FutureWarning, match="asinh_softening=0.01"):
+        old.fit(X, y)
+    new = _tiny(asinh_softening=0.01).fit(X, y)
+    np.testing.assert_array_equal(old.predict_proba(X), new.predict_proba(X))
+    np.testing.assert_allclose(
+        _tiny().prepare_stamps(X), np.arcsinh(X / np.float32(0.01)), rtol=1e-6
+    )
+    with pytest.raises(ValueError, match="set asinh_softening only"):
+        _tiny(softening=0.02, asinh_softening=0.3).fit(X, y)
+
+
+def test_deepshadows_dense_units_is_deprecated():
+    """DeepShadowsCNN(dense_units=...) warns and builds n_hidden units."""
+    with pytest.warns(FutureWarning, match="n_hidden=32"):
+        m = DeepShadowsCNN(dense_units=32)
+    assert m.dense.out_features == 32
+    assert set(m.state_dict()) == set(DeepShadowsCNN(n_hidden=32).state_dict())
 
 
 def test_lsbgnet_in_grid_search(data):

@@ -7,7 +7,6 @@ import torch
 from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.utils._param_validation import InvalidParameterError
 from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
 
@@ -21,6 +20,7 @@ from skastro.nn import (
     VGG16StampNet,
     load_vgg16_features,
 )
+from skastro.utils._params import InvalidParameterError
 
 TINY = dict(
     module__width=0.0625,
@@ -289,9 +289,9 @@ def _backbone(net):
 
 
 def test_classifier_frozen_keeps_pretrained_backbone(pretrainer):
-    """strategy='frozen' starts from the pretrained backbone and never moves it."""
+    """freeze='head' starts from the pretrained backbone and never moves it."""
     clf = PretrainedStampClassifier.from_pretrainer(
-        pretrainer, strategy="frozen", max_epochs=3, lr=1e-2, **TINY
+        pretrainer, freeze="head", max_epochs=3, lr=1e-2, **TINY
     ).fit(_stamps(), LABELS)
     before = _backbone(pretrainer)
     for key, value in _backbone(clf).items():
@@ -301,8 +301,8 @@ def test_classifier_frozen_keeps_pretrained_backbone(pretrainer):
 
 
 def test_classifier_finetune_two_phases(pretrainer):
-    """'finetune': backbone frozen n_top_epochs at lr, then trained at finetune_lr."""
-    kw = dict(strategy="finetune", n_top_epochs=2, lr=1e-3, finetune_lr=1e-5)
+    """'two_phase': backbone frozen warmup_epochs at lr, then trained at finetune_lr."""
+    kw = dict(freeze="two_phase", warmup_epochs=2, lr=1e-3, finetune_lr=1e-5)
     short = PretrainedStampClassifier.from_pretrainer(
         pretrainer, max_epochs=2, **kw, **TINY
     )
@@ -320,10 +320,10 @@ def test_classifier_finetune_two_phases(pretrainer):
 
 
 def test_classifier_from_scratch_differs_from_pretrained(pretrainer):
-    """pretrained=None trains the same architecture from random weights."""
-    scratch = PretrainedStampClassifier(strategy="full", max_epochs=1, **TINY)
+    """weights=None trains the same architecture from random weights."""
+    scratch = PretrainedStampClassifier(freeze="none", max_epochs=1, **TINY)
     scratch.fit(_stamps(), LABELS)
-    assert scratch.pretrained is None
+    assert scratch.weights is None
     assert scratch.module_.backbone.features[0].weight.shape == (4, 12, 3, 3)
     assert not torch.equal(
         scratch.module_.backbone.features[0].weight,
@@ -334,7 +334,7 @@ def test_classifier_from_scratch_differs_from_pretrained(pretrainer):
 def test_classifier_balanced_class_weights_and_labels(pretrainer):
     """Class weights are inversely proportional to class frequency; labels kept."""
     clf = PretrainedStampClassifier.from_pretrainer(
-        pretrainer, strategy="frozen", max_epochs=1, **TINY
+        pretrainer, freeze="head", max_epochs=1, **TINY
     ).fit(_stamps(), LABELS)
     assert clf.classes_.tolist() == ["GALAXY", "QSO", "STAR"]
     counts = np.array([4, 2, 6])
@@ -354,11 +354,11 @@ def test_classifier_clone_and_pickle_keep_weights(pretrainer):
     import pickle
 
     clf = PretrainedStampClassifier.from_pretrainer(
-        pretrainer, strategy="frozen", max_epochs=1, **TINY
+        pretrainer, freeze="head", max_epochs=1, **TINY
     )
     cloned = clone(clf)
-    assert cloned.pretrained == clf.pretrained
-    assert cloned.pretrained is not clf.pretrained
+    assert cloned.weights == clf.weights
+    assert cloned.weights is not clf.weights
     fitted = cloned.fit(_stamps(), LABELS)
     again = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(
@@ -375,22 +375,22 @@ def test_classifier_channel_mismatch_with_pretrained(pretrainer):
 
 def test_classifier_wrong_channels_at_predict(pretrainer):
     """A fitted classifier refuses stamps with another band count."""
-    clf = PretrainedStampClassifier(strategy="full", max_epochs=1, **TINY)
+    clf = PretrainedStampClassifier(freeze="none", max_epochs=1, **TINY)
     clf.fit(_stamps(), LABELS)
     with pytest.raises(InputLayoutError, match="fitted on 12-band stamps"):
         clf.predict(_stamps(3, 3))
 
 
 def test_classifier_invalid_params():
-    """Unknown strategy, single class, and unknown class_weight labels raise."""
+    """Unknown freeze, single class, and unknown class_weight labels raise."""
     X = _stamps()
-    with pytest.raises(InvalidParameterError, match="strategy"):
-        PretrainedStampClassifier(strategy="thaw", **TINY).fit(X, LABELS)
+    with pytest.raises(InvalidParameterError, match="freeze"):
+        PretrainedStampClassifier(freeze="thaw", **TINY).fit(X, LABELS)
     with pytest.raises(ValueError, match="single class"):
-        PretrainedStampClassifier(strategy="full", **TINY).fit(X, ["STAR"] * 12)
+        PretrainedStampClassifier(freeze="none", **TINY).fit(X, ["STAR"] * 12)
     with pytest.raises(ValueError, match="class_weight has labels"):
         PretrainedStampClassifier(
-            strategy="full", max_epochs=1, class_weight={"ROCK": 2.0}, **TINY
+            freeze="none", max_epochs=1, class_weight={"ROCK": 2.0}, **TINY
         ).fit(X, LABELS)
 
 
@@ -402,11 +402,52 @@ def test_pretrained_weights_from_state_dict():
     with pytest.raises(ValueError, match="no VGG16 convolution weights"):
         PretrainedWeights({"fc.weight": torch.zeros(2, 2)})
     clf = PretrainedStampClassifier(
-        pretrained=w,
-        strategy="frozen",
+        weights=w,
+        freeze="head",
         max_epochs=1,
         **{k: v for k, v in TINY.items() if not k.startswith("module__")},
     ).fit(_stamps(c=3), LABELS)
     torch.testing.assert_close(
         clf.module_.backbone.features[0].weight, sd["features.0.weight"]
     )
+
+
+def test_classifier_old_parameter_names_warn_and_still_work(pretrainer):
+    """pretrained/strategy/n_top_epochs: a FutureWarning naming the new name, and
+    the same model as weights/freeze/warmup_epochs."""
+    X = _stamps()
+    weights = pretrainer.pretrained_weights()
+    old = PretrainedStampClassifier(
+        pretrained=weights, strategy="finetune", n_top_epochs=1, max_epochs=2, **TINY
+    )
+    with pytest.warns(FutureWarning) as record:
+        old.fit(X, LABELS)
+    messages = " ".join(str(w.message) for w in record)
+    for hint in ("freeze='two_phase'", "warmup_epochs=1", "use weights="):
+        assert hint in messages
+    new = PretrainedStampClassifier(
+        weights=weights, freeze="two_phase", warmup_epochs=1, max_epochs=2, **TINY
+    ).fit(X, LABELS)
+    np.testing.assert_array_equal(old.predict_proba(X), new.predict_proba(X))
+    assert old.get_params()["strategy"] == "finetune"  # parameters untouched
+    with pytest.warns(FutureWarning, match="n_bands_"):
+        assert new.n_channels_ == new.n_bands_ == 12
+    with pytest.raises(ValueError, match="set freeze only"):
+        PretrainedStampClassifier(strategy="frozen", freeze="none", **TINY).fit(
+            X, LABELS
+        )
+
+
+def test_classifier_weights_from_a_state_dict_file(tmp_path, pretrainer):
+    """weights= takes a saved state dict (width and n_hidden read from it)."""
+    path = tmp_path / "pretrained.pt"
+    torch.save(pretrainer.module_.state_dict(), path)
+    plain = {k: v for k, v in TINY.items() if not k.startswith("module__")}
+    clf = PretrainedStampClassifier(
+        weights=path, freeze="head", max_epochs=1, **plain
+    ).fit(_stamps(), LABELS)
+    torch.testing.assert_close(
+        clf.module_.backbone.features[0].weight,
+        pretrainer.module_.backbone.features[0].weight,
+    )
+    assert clf.module_.top[1].out_features == 8

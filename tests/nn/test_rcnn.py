@@ -544,14 +544,57 @@ def test_bad_layout_raises(fitted, data, make, error, match):
 
 
 def test_bad_targets_raise(data):
-    """String labels and indices beyond n_classes are rejected with a remedy."""
+    """A single class, continuous y and labels outside classes are refused."""
     X, y = data
-    with pytest.raises(ValueError, match="LabelEncoder"):
+    with pytest.raises(ValueError, match="single class"):
         small_rcnn().fit(X, np.array(["SN"] * 14))
-    with pytest.raises(ValueError, match="module__n_classes=7"):
-        small_rcnn().fit(X, y + 3)
+    with pytest.raises(ValueError, match="continuous"):
+        small_rcnn().fit(X, np.linspace(0, 1, 14))
+    with pytest.raises(ValueError, match="not among the classes"):
+        small_rcnn(classes=list(range(7))).fit(X, y + 3)
     with pytest.raises(ValueError, match="preprocessing"):
         small_rcnn(preprocessing="sky").fit(X, y)
+
+
+def test_string_labels_in_and_out(data):
+    """Labels of any type: classes_ from y, predict returns them, and the
+    probabilities equal those of a fit on the label indices."""
+    X, y = data
+    names = np.array(["SN", "RRL", "CEP", "EB", "NV", "GAL", "AST"])
+    clf = small_rcnn().fit(X, list(names[y]))
+    assert clf.classes_.tolist() == sorted(names.tolist())
+    assert clf.module_.n_outputs == 7
+    assert set(clf.predict(X)) <= set(names)
+    steps = clf.predict_proba_steps(X)
+    last = [steps[i, np.flatnonzero(X["mask"][i])[-1]] for i in range(len(y))]
+    np.testing.assert_allclose(clf.predict_proba(X), np.array(last), rtol=1e-5)
+
+
+def test_classes_parameter_keeps_absent_classes(data):
+    """classes= lists classes absent from y: one output each, never predicted
+    from missing data."""
+    X, y = data
+    seen = y < 5
+    sub = SliceDict(**{k: v[seen] for k, v in X.items()})
+    clf = small_rcnn(classes=np.arange(7)).fit(sub, y[seen])
+    assert clf.module_.n_outputs == 7 and clf.classes_.tolist() == list(range(7))
+    assert clf.predict_proba(X).shape == (14, 7)
+
+
+def test_module_n_classes_is_deprecated(data):
+    """module__n_classes and SequenceRCNNModule(n_classes=...) warn, still work."""
+    X, y = data
+    clf = small_rcnn(module__n_classes=7, max_epochs=1)
+    with pytest.warns(FutureWarning, match="module__n_classes"):
+        clf.fit(X, y)
+    assert clf.module_.n_outputs == 7
+    with pytest.warns(FutureWarning, match="n_outputs=5"):
+        m = SequenceRCNNModule(n_classes=5, n_filters=4, n_hidden=8, n_lstm=4)
+    assert m.output.out_features == 5
+    with pytest.warns(FutureWarning, match="renamed n_outputs"):
+        assert m.n_classes == 5
+    with pytest.raises(InputLayoutError, match="classes="):
+        small_rcnn(module__n_outputs=9).fit(X, y)
 
 
 def test_stream_bad_updates(fitted, data):

@@ -134,7 +134,7 @@ def test_plan_rebuilt_when_weights_change():
     assert not second.is_current(m)
     check()
     third = check()
-    m.output = torch.nn.Linear(m.n_lstm, m.n_classes)  # a replaced layer
+    m.output = torch.nn.Linear(m.n_lstm, m.n_outputs)  # a replaced layer
     assert not third.is_current(m)
     fourth = check()
     m.cnn[1].bias = torch.nn.Parameter(torch.randn(m.n_filters))  # and parameter

@@ -288,7 +288,7 @@ def test_head_freezing_keeps_the_backbone_and_max_norm_bounds_the_hidden_layer()
     clf = TransferCNNClassifier(
         freeze="head",
         max_norm=0.5,
-        l2=0.1,
+        l2_dense=0.1,
         module__n_hidden=16,
         max_epochs=2,
         batch_size=4,

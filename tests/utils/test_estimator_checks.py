@@ -98,3 +98,23 @@ class EnvDependent(GoodTransformer):
 
         check_is_fitted(self)
         return np.asarray(X) * (2.0 if sys.argv[0] == "-c" else 1.0)
+
+
+def test_weights_roundtrip_check_catches_lost_labels():
+    """check_weights_roundtrip fails on a network whose saved weights forget
+    the classes (plain skorch saving), and passes on LSBGNet's own."""
+    from skastro.nn import LSBGNet
+    from skastro.utils.estimator_checks import check_weights_roundtrip
+    from tests.nn._tiny import lsbg
+
+    class ForgetsClasses(LSBGNet):
+        def save_params(self, f_params=None, **kwargs):
+            import torch
+
+            torch.save(self.module_.state_dict(), f_params)
+
+    est, X, y = lsbg()
+    check_weights_roundtrip(est, X, y)
+    broken = ForgetsClasses(**est.get_params())
+    with pytest.raises(AssertionError, match="after load_params"):
+        check_weights_roundtrip(broken, X, y)
