@@ -243,7 +243,11 @@ def _as_real_array(X: Any, *, name: str) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         try:
             arr = arr.astype(float)
-        except (TypeError, ValueError) as exc:
+        except TypeError as exc:  # e.g. a dict in an object array
+            raise TypeError(
+                f"{name} must hold numbers; got dtype {arr.dtype} ({exc})."
+            ) from None
+        except ValueError as exc:  # e.g. strings that are not numbers
             raise InputLayoutError(
                 f"{name} must hold numbers; got dtype {arr.dtype} ({exc})."
             ) from None

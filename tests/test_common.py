@@ -62,8 +62,9 @@ NETWORK_API_FAILURES = {
 }
 
 _NO_VALIDATE_DATA = (
-    "SimilaritySearch.fit converts X with numpy.asarray, not scikit-learn's "
-    "validate_data (open in issue 18, skastro/neighbors.py)"
+    "SimilaritySearch takes stamps as well as feature tables, so it checks X "
+    "itself instead of with scikit-learn's validate_data: no n_features_in_, its "
+    "own messages for complex and sparse X"
 )
 #: Expected failures of scikit-learn's data checks for SimilaritySearch.
 SIMILARITY_SEARCH_FAILURES = {
