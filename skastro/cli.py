@@ -51,7 +51,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
     curves = read_table(args.light_curves)
     features = None if args.features is None else list(args.features)
     if features is not None and len(features) == 1:
-        features = features[0]  # a set name ("seed001", "all") or one feature
+        features = features[0]  # a set name ("carrasco-davis2019", "all") or a feature
     fats = FATSFeatures(features, backend=args.backend, n_jobs=args.n_jobs)
     table = fats.set_output(transform="pandas").fit_transform(curves)
     ids = getattr(curves, "id", None)
@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--features",
         nargs="+",
         default=None,
-        help="FATS feature names, or one set name: seed001 (Carrasco-Davis et al.'s (2019) 47), "
+        help="FATS feature names, or one set name: carrasco-davis2019 (Carrasco-Davis et "
+        "al.'s (2019) 47), "
         "fats, all (default: every single-band FATS feature, 59)",
     )
     feats.add_argument("--backend", choices=["fast", "feets"], default="fast")

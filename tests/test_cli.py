@@ -140,7 +140,7 @@ def test_predict_with_saved_pipeline(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "features, n_columns",
-    [(None, 59), (["seed001"], 47), (["Mean", "Std"], 2), (["Mean"], 1)],
+    [(None, 59), (["carrasco-davis2019"], 47), (["Mean", "Std"], 2), (["Mean"], 1)],
 )
 def test_features_named_sets_and_lists(tmp_path, capsys, features, n_columns):
     """``skastro features``: the default set, a named set, or feature names."""
