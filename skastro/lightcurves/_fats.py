@@ -21,7 +21,12 @@ from ._features_def import (
     RENAMED_FEATURE_SETS,
     feature_columns,
 )
-from ._input import as_light_curve_list, light_curve_ids
+from ._input import (
+    MISSING_VALUES,
+    as_light_curve_list,
+    external_stacklevel,
+    light_curve_ids,
+)
 from ._periods import PeriodSearch
 
 __all__ = ["FATSFeatures"]
@@ -38,7 +43,7 @@ def _resolve_features(features) -> tuple[str, ...]:
                 f"{len(FEATURE_SETS[new])} features); {features!r} will stop "
                 "working in a future release.",
                 FutureWarning,
-                stacklevel=4,
+                stacklevel=external_stacklevel(),
             )
             features = new
         if features in FEATURE_SETS:
@@ -132,6 +137,18 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         peaks; 1 ranks them by periodogram power (plain Lomb-Scargle).
         Curves of at most ``2 (2 period_harmonics + 1)`` points are ranked
         by power.
+    duplicates : {"mean", "first", "raise"}, default="mean"
+        Points of one curve at the same time (real archives have them):
+        replaced by their inverse-variance weighted mean (error
+        ``sum(1 / err**2) ** -0.5``), reduced to the first in input order, or
+        an error. ``"mean"`` and ``"first"`` warn once per call, naming the
+        curves (by id for a long DataFrame) and their counts.
+    missing_values : sequence of float or None, default=(-99.0, -999.0, 99.999)
+        Markers of a missing time, magnitude or error (MACHO's -99, the
+        99.999 of many photometry tables). Marked points are dropped, as are
+        points with a NaN or infinite value or an error <= 0, with one
+        warning per call naming the curves. A curve left with fewer than 4
+        points gets NaN features (see Notes); the batch goes on.
     n_jobs : int or None, default=None
         Number of joblib workers over curves (``None``: 1, ``-1``: all cores).
     sort : bool, default=True
@@ -174,8 +191,10 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
     ``err`` (mag) of shape ``(n_curves, n_epochs)`` (what
     ``LightCurveExtractor`` returns), a list of ``(time, mag, err)`` tuples or
     ``(n_i, 3)`` arrays, or a long DataFrame with columns ``id, time, mag,
-    err``. Points with a NaN time or magnitude are dropped; a NaN, zero or
-    negative error, or duplicate times, raise.
+    err``. Missing points and duplicate times follow ``missing_values`` and
+    ``duplicates`` (:func:`~skastro.lightcurves.as_light_curve_list` states
+    the rules); in the NaN-padded mapping form a NaN time is padding and is
+    dropped silently.
 
     NaN policy: a curve with fewer than 4 points gets NaN for every feature;
     a feature that cannot be computed on a curve (degenerate curve, failed
@@ -208,6 +227,8 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         "period_range": [tuple, list],
         "oversampling": [Interval(Real, 1, None, closed="left")],
         "period_harmonics": [Interval(Integral, 1, 10, closed="both")],
+        "duplicates": [StrOptions({"mean", "first", "raise"})],
+        "missing_values": ["array-like", None],
         "n_jobs": [None, Integral],
         "sort": ["boolean"],
         "verbose": [Interval(Integral, 0, None, closed="left"), "boolean"],
@@ -225,6 +246,8 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         period_range=(0.05, None),
         oversampling=5,
         period_harmonics=2,
+        duplicates="mean",
+        missing_values=MISSING_VALUES,
         n_jobs=None,
         sort=True,
         verbose=0,
@@ -235,6 +258,8 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         self.period_range = period_range
         self.oversampling = oversampling
         self.period_harmonics = period_harmonics
+        self.duplicates = duplicates
+        self.missing_values = missing_values
         self.n_jobs = n_jobs
         self.sort = sort
         self.verbose = verbose
@@ -259,6 +284,9 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         """
         self.features_ = _resolve_features(self.features)
         self.period_search_ = self._period_search()
+        as_light_curve_list(  # checks missing_values and duplicates
+            [], duplicates=self.duplicates, missing_values=self.missing_values
+        )
         self.feature_names_out_ = np.asarray(
             [c for f in self.features_ for c in feature_columns(f)], dtype=object
         )
@@ -301,7 +329,12 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
             otherwise).
         """
         check_is_fitted(self, "features_")
-        curves = as_light_curve_list(X, sort=self.sort)
+        curves = as_light_curve_list(
+            X,
+            sort=self.sort,
+            duplicates=self.duplicates,
+            missing_values=self.missing_values,
+        )
         columns = list(self.feature_names_out_)
         n_jobs = 1 if self.n_jobs is None else int(self.n_jobs)
         parallel = None
@@ -360,7 +393,7 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         warning = LightCurveWarning(msg)
         warning.nan_counts = counts
         warning.n_short = n_short
-        warnings.warn(warning, stacklevel=3)
+        warnings.warn(warning, stacklevel=external_stacklevel())
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Output column names.

@@ -221,23 +221,6 @@ def test_fats_survey_grid_backends_agree_on_the_highest_peak():
     _compare(fast, ref, names)
 
 
-def test_fats_periods_of_real_macho_curves(realdata):
-    """Real MACHO curves (instrumental magnitudes, -99 missing markers): the
-    default search finds 14 of the 15 catalogue periods within 1 %."""
-    catalog = pd.read_csv(realdata / "macho" / "macho_vs_catalog.csv")
-    catalog = catalog.set_index(["field", "tile", "seqn"])
-    curves, periods = [], []
-    for path in sorted((realdata / "macho").glob("LC_*.csv")):
-        key = tuple(int(v) for v in path.stem[3:].split("."))
-        lc = pd.read_csv(path)
-        curves.append((lc["dateobs"], lc["rmag"], lc["rerr"]))
-        periods.append(catalog.loc[key, "period_r"])
-    assert len(curves) == 15
-    X = FATSFeatures(features=["PeriodLS"]).fit_transform(curves)
-    found = np.abs(X[:, 0] / np.asarray(periods) - 1) < 0.01
-    assert found.sum() >= 14
-
-
 # --------------------------------------------------------------------------
 # NaN policy: short and degenerate curves
 # --------------------------------------------------------------------------
@@ -403,20 +386,54 @@ def test_fats_unsorted_curves_are_sorted():
         fats.set_params(sort=False).fit().transform([(t[p], m[p], e[p])])
 
 
+def test_fats_lengths_mismatch_raises():
+    """A curve whose arrays differ in length raises, naming the curve."""
+    with pytest.raises(ValueError, match="Light curve 0"):
+        FATSFeatures().fit().transform([(np.arange(5.0), np.ones(4), np.ones(5))])
+
+
+def test_fats_duplicate_times_raise_when_asked():
+    """duplicates='raise' restores the strict check, naming the curve id."""
+    X = pd.DataFrame({"id": "v9", "time": [0.0, 1, 1, 2, 3], "mag": 1.0, "err": 1.0})
+    with pytest.raises(LightCurveError, match="'v9' .*duplicate time"):
+        FATSFeatures(features=["Mean"], duplicates="raise").fit().transform(X)
+
+
 @pytest.mark.parametrize(
-    "curve, error",
+    "params, match",
     [
-        ((np.array([0.0, 1, 1, 2, 3]), np.ones(5), np.ones(5)), LightCurveError),
-        ((np.arange(5.0), np.ones(5), np.array([1, 1, 0, 1, 1.0])), LightCurveError),
-        ((np.arange(5.0), np.ones(5), -np.ones(5)), LightCurveError),
-        ((np.arange(5.0), np.ones(4), np.ones(5)), ValueError),
+        ({"duplicates": "median"}, "duplicates"),
+        ({"missing_values": ["x"]}, "missing_values must be a sequence of numbers"),
     ],
-    ids=["duplicate_times", "zero_error", "negative_error", "lengths"],
 )
-def test_fats_bad_curves_raise(curve, error):
-    """Bad input raises a clear error naming the curve, before any computation."""
-    with pytest.raises(error, match="Light curve 0"):
-        FATSFeatures().fit().transform([curve])
+def test_fats_bad_cleaning_policy(params, match):
+    """Bad duplicates / missing_values are refused in fit."""
+    with pytest.raises(ValueError, match=match):
+        FATSFeatures(**params).fit()
+
+
+def test_fats_one_bad_curve_does_not_abort_the_batch():
+    """Duplicates, markers, zero errors and a curve left too short: every
+    curve gets its row, the short one NaN, with warnings naming the ids."""
+    curves = make_light_curves(3, n_points=60, random_state=8).curves
+    rows = []
+    for name, (t, m, e) in zip(["a", "b", "c"], curves):
+        rows.append(pd.DataFrame({"id": name, "time": t, "mag": m, "err": e}))
+    frame = pd.concat(rows, ignore_index=True)
+    frame.loc[5, "time"] = frame.loc[4, "time"]  # a duplicate time in 'a'
+    b = frame.index[frame["id"] == "b"]
+    frame.loc[b[:58], "mag"] = -99.0  # 'b' keeps 2 points
+    frame.loc[frame.index[frame["id"] == "c"][:3], "err"] = 0.0
+    fats = FATSFeatures(features=["Mean", "PeriodLS"]).set_output(transform="pandas")
+    with pytest.warns(LightCurveWarning) as rec:
+        table = fats.fit_transform(frame)
+    messages = [str(r.message) for r in rec if r.category is LightCurveWarning]
+    assert any("weighted mean" in m and "'a' (1 removed)" in m for m in messages)
+    assert any("'b' (58 dropped)" in m and "'c' (3 dropped)" in m for m in messages)
+    assert any("fewer than 4 points" in m for m in messages)
+    assert list(table.index) == ["a", "b", "c"]
+    assert np.isnan(table.loc["b"]).all()
+    assert np.isfinite(table.loc[["a", "c"]]).all().all()
 
 
 def test_fats_nan_magnitudes_are_dropped():
@@ -426,8 +443,10 @@ def test_fats_nan_magnitudes_are_dropped():
     m2[[3, 10]] = np.nan
     keep = np.isfinite(m2)
     fats = FATSFeatures(features=["Mean", "Std", "PeriodLS"]).fit()
+    with pytest.warns(LightCurveWarning, match=r"missing points.* 0 \(2 dropped\)"):
+        with_nan = fats.transform([(t, m2, e)])
     np.testing.assert_array_equal(
-        fats.transform([(t, m2, e)]), fats.transform([(t[keep], m[keep], e[keep])])
+        with_nan, fats.transform([(t[keep], m[keep], e[keep])])
     )
 
 
