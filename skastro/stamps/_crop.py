@@ -19,7 +19,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import CatalogError, FITSFormatError, StampOverlapError
 from ..utils import as_catalog, check_catalog_columns
-from ._fits import BandSource, open_fits, resolve_image_spec
+from ._fits import (
+    BandSource,
+    header_pixel_scales,
+    header_zero_points,
+    open_fits,
+    resolve_image_spec,
+)
 
 __all__ = ["FITSCropper", "OffImageWarning", "resample_flux_conserving"]
 
@@ -121,6 +127,15 @@ class FITSCropper(TransformerMixin, BaseEstimator):
     Images are read through astropy's ``section`` interface, block of rows by
     block of rows, so a full 9232×9216×12 S-PLUS field is never read whole;
     tile-compressed HDUs (``CompImageHDU``) decompress only the tiles needed.
+    Files gzip- or bzip2-compressed as a whole (``.fits.gz``, ``.fits.bz2``)
+    can only be read forward: each band is decompressed whole, once per
+    :meth:`transform` (prefer tile compression, ``fpack``, for large fields).
+
+    Pixel values are physical: integer images with ``BSCALE``/``BZERO`` (2MASS,
+    unsigned 16-bit frames) are scaled as astropy scales them, pixels equal to
+    ``BLANK`` are NaN, and the stamps equal :class:`astropy.nddata.Cutout2D`
+    on astropy's scaled data (``fits.getdata(path, uint=False)``), as float32.
+    An integer image whose pixels are all ``BLANK`` is refused in :meth:`fit`.
 
     Parameters
     ----------
@@ -171,11 +186,14 @@ class FITSCropper(TransformerMixin, BaseEstimator):
     zero_point_keyword : str, default=None
         Header keyword of each band's photometric zero point (mag). When set,
         :meth:`transform` returns a :class:`skorch.helper.SliceDict` with keys
-        ``"stamps"``, ``"zero_point"`` ``(n_objects, n_bands)`` and
-        ``"field"`` ``(n_objects,)``, ready for :class:`Calibrator`. For a
-        cube, whose one header serves all planes, the per-plane keywords
-        ``ZP1 … ZPn`` (``zero_point_keyword`` followed by the 1-based plane
-        number) are read when ``ZP`` itself is absent.
+        ``"stamps"``, ``"zero_point"`` ``(n_objects, n_bands)``,
+        ``"pixel_scale"`` ``(n_objects, n_bands)`` (arcsec/pixel of each
+        band's image from its WCS, NaN without one; for stamps resampled by
+        ``size="fwhm"`` still the image's scale, as Martinazzo et al. (2021)
+        calibrate them) and ``"field"`` ``(n_objects,)``, ready for
+        :class:`Calibrator`. For a cube, whose one header serves all planes,
+        the per-plane keywords ``ZP1 … ZPn`` (``zero_point_keyword`` followed
+        by the 1-based plane number) are read when ``ZP`` itself is absent.
     block_rows : int, default=256
         Image rows read at once (for all bands) from images that are not
         plain float32 (compressed, scaled, integer or in-memory images);
@@ -204,6 +222,11 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         ``field -> list of BandSource`` (where each band is read from).
     zero_points_ : dict
         ``field -> ndarray (n_bands,)`` of zero points (mag), when
+        ``zero_point_keyword`` is set.
+    pixel_scales_ : dict
+        ``field -> ndarray (n_bands,)`` of pixel scales (arcsec/pixel) from
+        the WCS (:func:`astropy.wcs.utils.proj_plane_pixel_scales`, geometric
+        mean of the axes), NaN for a band without one; when
         ``zero_point_keyword`` is set.
 
     See Also
@@ -314,34 +337,16 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         self.band_names_ = [s.name for s in first]
         if self.zero_point_keyword is not None:
             self.zero_points_ = {
-                fid: self._read_zero_points(sources)
+                fid: header_zero_points(sources, self.zero_point_keyword)
+                for fid, sources in self.band_sources_.items()
+            }
+            self.pixel_scales_ = {
+                fid: header_pixel_scales(sources)
                 for fid, sources in self.band_sources_.items()
             }
         if X is not None:
             self._positions(as_catalog(X))
         return self
-
-    def _read_zero_points(self, sources: list[BandSource]) -> np.ndarray:
-        zps = []
-        for src in sources:
-            header = src.header
-            key = self.zero_point_keyword
-            if (
-                src.plane is not None
-                and header is not None
-                and key not in header
-                and f"{key}{src.plane + 1}" in header
-            ):
-                key = f"{key}{src.plane + 1}"  # a cube's per-plane ZP1..ZPn
-            if header is None or key not in header:
-                raise FITSFormatError(
-                    f"{src.describe()} has no header keyword "
-                    f"{self.zero_point_keyword!r} for its zero point; set "
-                    "zero_point_keyword to the keyword your files use (e.g. 'ZP', "
-                    "'MAGZP', 'PHOTZP') or None and give Calibrator the zero points."
-                )
-            zps.append(float(header[key]))
-        return np.asarray(zps)
 
     # ------------------------------------------------------------ positions
     def _position_columns(self) -> tuple[str, str]:
@@ -472,7 +477,8 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         -------
         stamps : ndarray of shape (n_objects, n_bands, size, size), float32
             Or a :class:`skorch.helper.SliceDict` with ``"stamps"``,
-            ``"zero_point"`` and ``"field"`` when ``zero_point_keyword`` is set.
+            ``"zero_point"``, ``"pixel_scale"`` and ``"field"`` when
+            ``zero_point_keyword`` is set.
         """
         check_is_fitted(self)
         catalog = as_catalog(X)
@@ -502,13 +508,17 @@ class FITSCropper(TransformerMixin, BaseEstimator):
             return stamps
         from skorch.helper import SliceDict
 
-        zp = (
-            np.stack([self.zero_points_[f] for f in fields[rows]])
-            if rows.size
-            else (np.empty((0, self.n_bands_)))
+        def per_object(table):
+            if not rows.size:
+                return np.empty((0, self.n_bands_))
+            return np.stack([table[f] for f in fields[rows]])
+
+        return SliceDict(
+            stamps=stamps,
+            zero_point=per_object(self.zero_points_),
+            pixel_scale=per_object(self.pixel_scales_),
+            field=np.asarray(fields[rows]),
         )
-        field_ids = np.asarray(fields[rows])
-        return SliceDict(stamps=stamps, zero_point=zp, field=field_ids)
 
     def _apply_off_edge_policy(self, catalog, fields, x, y, sides, inside, touches):
         if inside.all():
@@ -610,6 +620,7 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         handles: dict[str, Any] = {}
 
         raw_buffers: dict[int, np.ndarray] = {}
+        whole_bands: dict[int, np.ndarray] = {}
 
         def read(b, src, r0, r1, c0, c1):
             if src.raw_offset is not None:
@@ -629,6 +640,13 @@ class FITSCropper(TransformerMixin, BaseEstimator):
                 hdul = handles.get(src.path)
                 if hdul is None:
                     hdul = handles[src.path] = open_fits(src.path)
+            if src.stream_compressed:
+                # a gzip/bzip2 file reads forward only: the band is read whole,
+                # once (seeking back would decompress the file again each time)
+                whole = whole_bands.get(b)
+                if whole is None:
+                    whole = whole_bands[b] = src.read_rows(0, ny, hdul=hdul)
+                return whole[r0:r1, c0:c1]
             return src.read_rows(r0, r1, c0, c1, hdul=hdul)
 
         try:
