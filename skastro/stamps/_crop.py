@@ -179,8 +179,12 @@ class FITSCropper(TransformerMixin, BaseEstimator):
     position_columns : (str, str), default=None
         Catalog columns of the positions; ``("x", "y")`` for pixel and
         ``("ra", "dec")`` for world coordinates when None.
-    field_column : str, default="field"
-        Catalog column of the field id, used when ``images`` is a dict.
+    field_column : str or None, default="field"
+        Catalog column of the field id, used when ``images`` is a dict. When
+        ``images`` holds one field and the catalog's column names several
+        fields, :meth:`fit` and :meth:`transform` raise
+        :class:`~skastro.exceptions.CatalogError` (the objects of the other
+        fields are not in these images); None ignores any field column.
     fwhm_column : str, default="fwhm"
         Catalog column of the FWHM, in pixels, used when ``size="fwhm"``.
     zero_point_keyword : str, default=None
@@ -255,7 +259,7 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         "origin": [Options(Integral, {0, 1})],
         "off_edge": [StrOptions({"pad", "drop", "raise"})],
         "position_columns": [tuple, list, None],
-        "field_column": [str],
+        "field_column": [str, None],
         "fwhm_column": [str],
         "zero_point_keyword": [str, None],
         "block_rows": [Interval(Integral, 1, None, closed="left")],
@@ -370,6 +374,11 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         check_catalog_columns(catalog, cols, hint=hint, finite=cols)
         n = len(catalog)
         if len(self.fields_) > 1 or self.fields_[0] is not None:
+            if self.field_column is None:
+                raise ValueError(
+                    "images is a dict of fields, so each catalog row needs its field "
+                    "id; set field_column to the catalog's field column (not None)."
+                )
             check_catalog_columns(
                 catalog,
                 [self.field_column],
@@ -386,6 +395,7 @@ class FITSCropper(TransformerMixin, BaseEstimator):
                     f"no images; images has fields {self.fields_}."
                 )
         else:
+            self._check_single_field(catalog)
             fields = np.full(n, None, dtype=object)
         a = np.asarray(catalog[cols[0]], dtype=float)
         b = np.asarray(catalog[cols[1]], dtype=float)
@@ -428,6 +438,27 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         else:
             sides = np.full(n, int(self.size), dtype=np.int64)
         return fields, x, y, sides
+
+    def _check_single_field(self, catalog: pd.DataFrame) -> None:
+        """Images of one field, catalog of several: refuse, don't cut every
+        object from that one field's pixels."""
+        column = self.field_column
+        if column is None or column not in catalog.columns:
+            return
+        present = [f for f in pd.unique(catalog[column]) if not pd.isna(f)]
+        if len(present) <= 1:
+            return
+        shown = sorted(present, key=str)
+        listed = f"{shown[:10]}" + (" ..." if len(shown) > 10 else "")
+        example = ", ".join(f"{f!r}: [...]" for f in shown[:2])
+        raise CatalogError(
+            f"The catalog's {column!r} column holds {len(present)} fields {listed}, "
+            "but images gives the images of one field: every object would be cut "
+            "from that field's pixels. Map each field id to its images, "
+            f"images={{{example}, ...}} (the files of each field), or select the "
+            f"rows of this field first (catalog[catalog[{column!r}] == ...]); if "
+            f"{column!r} is not a field id, pass field_column=None."
+        )
 
     @staticmethod
     def _starts(pos: np.ndarray, sides: np.ndarray) -> np.ndarray:
