@@ -38,6 +38,11 @@ def _gather_band(block, ly, lx, dest, band, side, out):
         out[dest[c : c + 256], band] = windows[ly[c : c + 256], lx[c : c + 256]]
 
 
+def _plain(value):
+    """A numpy scalar as the Python value (for readable messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 class _MapUnavailableError(Exception):
     """A file cannot be memory-mapped here; read it in row blocks instead."""
 
@@ -387,7 +392,8 @@ class FITSCropper(TransformerMixin, BaseEstimator):
             )
             fields = np.asarray(catalog[self.field_column])
             unknown = sorted(
-                {f for f in pd.unique(fields) if f not in self.band_sources_}, key=str
+                {_plain(f) for f in pd.unique(fields)} - set(self.band_sources_),
+                key=str,
             )
             if unknown:
                 raise CatalogError(
@@ -445,7 +451,7 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         column = self.field_column
         if column is None or column not in catalog.columns:
             return
-        present = [f for f in pd.unique(catalog[column]) if not pd.isna(f)]
+        present = [_plain(f) for f in pd.unique(catalog[column]) if not pd.isna(f)]
         if len(present) <= 1:
             return
         shown = sorted(present, key=str)

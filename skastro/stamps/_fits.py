@@ -291,7 +291,8 @@ class BandSource:
 
         The geometric mean of the two axes' scales
         (:func:`astropy.wcs.utils.proj_plane_pixel_scales`), so that its square
-        is the pixel's area on the sky at the reference point.
+        is the pixel's area on the sky at the reference point, rounded to 10
+        significant digits.
         """
         wcs = self.wcs()
         if wcs is None:
@@ -300,7 +301,10 @@ class BandSource:
 
         scales = proj_plane_pixel_scales(wcs) * 3600.0  # deg -> arcsec
         value = float(np.sqrt(np.prod(np.abs(scales))))
-        return value if np.isfinite(value) and value > 0 else None
+        if not (np.isfinite(value) and value > 0):
+            return None
+        # 10 significant digits: 0.55 / 3600 * 3600 is 0.55 again, not 0.55 + 1 ulp
+        return float(f"{value:.10g}")
 
     def zero_point(self, keyword: str) -> float | None:
         """The header's zero point (mag) under ``keyword``, None when absent.
