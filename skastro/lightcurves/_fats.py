@@ -175,11 +175,12 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    Period search on real survey curves: on 15 MACHO curves with catalogue
-    periods and on simulated sparse RR Lyrae curves (about 60 points over
-    8 years), the survey grid recovers the period within 1 % for 14 of 15
-    and about 95 %, the fats grid for 14 of 15 and under 1 %
-    (``benchmarks/bench_periods.py``; the user guide has the figures).
+    Period search on survey curves (``benchmarks/bench_periods.py``; the
+    user guide has the figures): on the 15 MACHO example curves the survey
+    grid finds 14 catalogue periods within 1 %, on simulated Stripe 82-like
+    RR Lyrae curves (about 60 points over 8 years) 58 of 60, where the fats
+    grid finds none; it is 30-60 times faster than astropy's
+    ``LombScargle(method="fast")`` on the same grid.
     With ``backend="feets"`` the survey grid's range and oversampling (and
     the matching false-alarm settings) are passed to feets' extractors for
     each curve, but feets chooses the peaks itself: the three highest grid
