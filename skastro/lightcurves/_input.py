@@ -129,8 +129,9 @@ class _Policy:
         self.name = name
         self.duplicates = duplicates
         self.markers = markers[np.isfinite(markers)]
-        self.missing: dict[str, int] = {}
-        self.duplicated: dict[str, int] = {}
+        self.missing: dict[Hashable, int] = {}  # curve id (or position) -> points
+        self.duplicated: dict[Hashable, int] = {}
+        self.by_position = True
 
     def is_marker(self, v: np.ndarray) -> np.ndarray:
         out = np.zeros(v.shape, dtype=bool)
@@ -163,18 +164,31 @@ class _Policy:
         ):
             if not found:
                 continue
-            shown = ", ".join(f"{k} ({v} {unit})" for k, v in list(found.items())[:10])
+            shown = ", ".join(
+                f"{'#' + str(k) if self.by_position else repr(k)} ({v} {unit})"
+                for k, v in list(found.items())[:10]
+            )
             more = f" and {len(found) - 10} more" if len(found) > 10 else ""
             warning = LightCurveWarning(
                 f"{text} {len(found)} light curve(s) of {self.name}: {shown}{more}. "
-                "The points per curve are in this warning's counts attribute."
+                "The points per curve are in this warning's counts attribute ("
+                + ("curve position" if self.by_position else "curve id")
+                + " -> number of points)."
             )
             warning.counts = dict(found)
             warnings.warn(warning, stacklevel=external_stacklevel())
 
 
+def _curve_key(curve_id: Hashable | None, index: int) -> Hashable:
+    """The curve's id (a numpy scalar as its Python value), or its position."""
+    if curve_id is None:
+        return index
+    return curve_id.item() if isinstance(curve_id, np.generic) else curve_id
+
+
 def _label(curve_id: Hashable | None, index: int) -> str:
-    return f"{index}" if curve_id is None else repr(curve_id)
+    """How messages name a curve: its id (repr), or ``#position``."""
+    return f"#{index}" if curve_id is None else repr(_curve_key(curve_id, index))
 
 
 def _combine_duplicates(t, m, e, policy: str):
@@ -208,6 +222,7 @@ def _clean_curve(
     duplicates handled (see the module docstring)."""
     name = policy.name
     label = _label(curve_id, index)
+    key = _curve_key(curve_id, index)
     try:
         t = np.asarray(time, dtype=np.float64).reshape(-1)
         m = np.asarray(mag, dtype=np.float64).reshape(-1)
@@ -230,7 +245,7 @@ def _clean_curve(
     if policy.markers.size:
         keep &= ~(policy.is_marker(t) | policy.is_marker(m) | policy.is_marker(e))
     if not keep.all():
-        policy.missing[label] = policy.missing.get(label, 0) + int((~keep).sum())
+        policy.missing[key] = policy.missing.get(key, 0) + int((~keep).sum())
         t, m, e = t[keep], m[keep], e[keep]
     if t.size > 1:
         dt = np.diff(t)
@@ -255,7 +270,7 @@ def _clean_curve(
                     "weighted mean) or 'first', or combine them yourself."
                 )
             t, m, e, removed = _combine_duplicates(t, m, e, policy.duplicates)
-            policy.duplicated[label] = policy.duplicated.get(label, 0) + removed
+            policy.duplicated[key] = policy.duplicated.get(key, 0) + removed
     return (
         np.ascontiguousarray(t),
         np.ascontiguousarray(m),
@@ -299,6 +314,7 @@ def _from_mapping(X: Mapping, policy: _Policy):
 
 def _from_frame(X: pd.DataFrame, policy: _Policy):
     name = policy.name
+    policy.by_position = False
     cols = list(X.columns)
     id_col = next((c for c in _ID_KEYS if c in cols), None)
     if id_col is None:
@@ -430,8 +446,9 @@ def as_light_curve_list(
     LightCurveWarning
         Once per call for the curves that lost missing points and once for
         those whose duplicate times were combined; the message names them
-        (ids of a long DataFrame, positions otherwise) and the warning's
-        ``counts`` attribute maps each to its number of points.
+        (ids of a long DataFrame, ``#position`` otherwise) and the warning's
+        ``counts`` attribute maps each (id, or position) to its number of
+        points.
 
     Examples
     --------

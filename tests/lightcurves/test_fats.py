@@ -388,7 +388,7 @@ def test_fats_unsorted_curves_are_sorted():
 
 def test_fats_lengths_mismatch_raises():
     """A curve whose arrays differ in length raises, naming the curve."""
-    with pytest.raises(ValueError, match="Light curve 0"):
+    with pytest.raises(ValueError, match="Light curve #0"):
         FATSFeatures().fit().transform([(np.arange(5.0), np.ones(4), np.ones(5))])
 
 
@@ -443,7 +443,7 @@ def test_fats_nan_magnitudes_are_dropped():
     m2[[3, 10]] = np.nan
     keep = np.isfinite(m2)
     fats = FATSFeatures(features=["Mean", "Std", "PeriodLS"]).fit()
-    with pytest.warns(LightCurveWarning, match=r"missing points.* 0 \(2 dropped\)"):
+    with pytest.warns(LightCurveWarning, match=r"missing points.* #0 \(2 dropped\)"):
         with_nan = fats.transform([(t, m2, e)])
     np.testing.assert_array_equal(
         with_nan, fats.transform([(t[keep], m[keep], e[keep])])
