@@ -18,6 +18,7 @@ from ._features_def import (
     ALL_FEATURES,
     DEFAULT_FEATURES,
     FEATURE_SETS,
+    MIN_POINTS,
     RENAMED_FEATURE_SETS,
     feature_columns,
 )
@@ -358,42 +359,59 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
             progress=bool(self.verbose) and parallel is None,
         )
         table[~np.isfinite(table)] = np.nan
-        self._warn_nans(table, curves)
+        ids = light_curve_ids(X)
+        self._warn_nans(table, curves, None if ids is None else ids.tolist())
         if _get_output_config("transform", self)["dense"] == "pandas":
             # index by curve id (a long DataFrame's ids), not by X's rows
             import pandas as pd
 
-            return pd.DataFrame(table, columns=columns, index=light_curve_ids(X))
+            return pd.DataFrame(table, columns=columns, index=ids)
         return table
 
-    def _warn_nans(self, table, curves):
-        n_short = sum(1 for c in curves if c[0].size < 4)
-        counts = {}
+    def _warn_nans(self, table, curves, ids):
+        """One warning naming the cause first: the short curves (by id), then
+        the features NaN on longer curves."""
+        short = [i for i, c in enumerate(curves) if c[0].size < MIN_POINTS]
+        longer = np.ones(len(curves), dtype=bool)
+        longer[short] = False
+        counts, other = {}, {}
         start = 0
         for f in self.features_:
             width = len(feature_columns(f))
-            n = int(np.isnan(table[:, start : start + width]).any(axis=1).sum())
+            nan = np.isnan(table[:, start : start + width]).any(axis=1)
             start += width
-            if n:
-                counts[f] = n
+            if nan.any():
+                counts[f] = int(nan.sum())
+            if (nan & longer).any():
+                other[f] = int((nan & longer).sum())
         if not counts:
             return
-        shown = ", ".join(
-            f"{k} ({v})" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])
-        )
+        parts = []
+        if short:
+            names = ", ".join(
+                repr(ids[i]) if ids is not None else f"#{i}" for i in short[:10]
+            )
+            more = f" and {len(short) - 10} more" if len(short) > 10 else ""
+            parts.append(
+                f"{len(short)} curve(s) have fewer than {MIN_POINTS} points, so all "
+                f"their features are NaN ({names}{more})"
+            )
+        if other:
+            shown = ", ".join(
+                f"{k} ({v})" for k, v in sorted(other.items(), key=lambda kv: -kv[1])
+            )
+            parts.append(
+                "on longer curves some features could not be computed (degenerate "
+                f"curve or failed fit; curves per feature): {shown}"
+            )
         msg = (
             f"FATS features are NaN on some of the {len(curves)} light curves: "
-            f"{shown}"
-            + (
-                f"; {n_short} curve(s) have fewer than 4 points (all NaN)"
-                if n_short
-                else ""
-            )
-            + ". The counts are in this warning's nan_counts attribute."
+            + "; ".join(parts)
+            + ". The counts per feature are in this warning's nan_counts attribute."
         )
         warning = LightCurveWarning(msg)
         warning.nan_counts = counts
-        warning.n_short = n_short
+        warning.n_short = len(short)
         warnings.warn(warning, stacklevel=external_stacklevel())
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

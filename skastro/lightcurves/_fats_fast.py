@@ -27,7 +27,7 @@ import numpy as np
 from astropy.timeseries import LombScargle
 
 from . import _fats_kernels as K
-from ._features_def import DMDT_DM_BINS, DMDT_DT_BINS, feature_columns
+from ._features_def import DMDT_DM_BINS, DMDT_DT_BINS, MIN_POINTS, feature_columns
 from ._periods import PeriodSearch
 
 __all__ = ["FAST_GROUPS", "compute_fast"]
@@ -92,8 +92,6 @@ FAST_GROUPS.update(
     }
 )
 FAST_GROUPS.update({name: "fourier" for name in _HARMONICS})
-
-MIN_POINTS = 4
 
 
 # ---------------------------------------------------------------------------

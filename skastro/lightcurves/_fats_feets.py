@@ -25,13 +25,12 @@ import warnings
 import numpy as np
 
 from . import _fats_kernels as K
-from ._features_def import FEETS_MAP, feature_columns
+from ._features_def import FEETS_MAP, MIN_POINTS, feature_columns
 from ._periods import PeriodSearch
 
 __all__ = ["compute_feets"]
 
 _SYNC = {"scheduler": "synchronous"}
-MIN_POINTS = 4
 
 
 def _plan(features):

@@ -17,12 +17,16 @@ __all__ = [
     "FATS_FEATURES",
     "FEETS_MAP",
     "FEATURE_SETS",
+    "MIN_POINTS",
     "OPT_IN_FEATURES",
     "RENAMED_FEATURE_SETS",
     "CARRASCO_DAVIS_2019_FEATURES",
     "SEED001_FEATURES",
     "feature_columns",
 ]
+
+#: Fewest points a curve needs for any feature (fewer: all NaN).
+MIN_POINTS = 4
 
 _FLUX_RATIOS = {20: 0.4, 35: 0.325, 50: 0.25, 65: 0.175, 80: 0.1}
 
