@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
     X_sim, y_sim = simulate_hits_sequences(6, return_X_y=True, random_state=0)
     forest = make_pipeline(
         LightCurveExtractor(),
-        FATSFeatures(features="seed001"),  # the demo forest's 47 features
+        FATSFeatures(features="carrasco-davis2019", period_grid="fats"),  # demo forest
         RandomForestClassifier(n_estimators=25, max_depth=15, random_state=0),
     )
     rf_times = []

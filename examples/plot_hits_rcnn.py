@@ -74,7 +74,7 @@ rcnn = SequenceRCNN(
 )
 forest = make_pipeline(
     LightCurveExtractor(),
-    FATSFeatures(features="seed001"),  # Carrasco-Davis et al.'s (2019) appendix list, 47 features
+    FATSFeatures(features="carrasco-davis2019", period_grid="fats"),  # 47, feets grid
     RandomForestClassifier(n_estimators=25, max_depth=15, random_state=0),
 )
 search = GridSearchCV(

@@ -423,7 +423,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
     out = check_output_path(args.out, "table", overwrite=args.overwrite)
     features = None if args.features is None else list(args.features)
     if features is not None and len(features) == 1:
-        features = features[0]  # a set name ("seed001", "all") or one feature
+        features = features[0]  # a set name ("carrasco-davis2019", "all") or one feature
     progress = _progress_on(args.progress)
     fats = FATSFeatures(
         features, backend=args.backend, n_jobs=args.n_jobs, verbose=int(progress)
@@ -773,7 +773,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--features",
         nargs="+",
         default=None,
-        help="FATS feature names, or one set name: seed001 (Carrasco-Davis et al.'s "
+        help="FATS feature names, or one set name: carrasco-davis2019 (Carrasco-Davis et al.'s "
         "(2019) 47), fats, all (default: every single-band FATS feature, 59)",
     )
     feats.add_argument("--backend", choices=["fast", "feets"], default="fast")

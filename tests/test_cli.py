@@ -305,7 +305,7 @@ def _long_table(n_curves=2, n_points=60, id_name="id", bands=None, seed=0):
 
 @pytest.mark.parametrize(
     "features, n_columns",
-    [(None, 59), (["seed001"], 47), (["Mean", "Std"], 2), (["Mean"], 1)],
+    [(None, 59), (["carrasco-davis2019"], 47), (["Mean", "Std"], 2), (["Mean"], 1)],
 )
 def test_features_named_sets_and_lists(tmp_path, capsys, features, n_columns):
     """``skastro features``: the default set, a named set, or feature names."""

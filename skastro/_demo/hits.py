@@ -164,8 +164,8 @@ def make_estimators(settings: dict, random_state: int, *, callbacks=None):
     forest = make_pipeline(
         LightCurveExtractor(),
         # Carrasco-Davis et al.'s (2019) appendix list (47 features): the documented demo figures
-        # were measured on it
-        FATSFeatures(features="seed001"),
+        # were measured on it, with feets' period grid (as the paper used FATS)
+        FATSFeatures(features="carrasco-davis2019", period_grid="fats"),
         RandomForestClassifier(
             n_estimators=25, max_depth=15, random_state=random_state, n_jobs=1
         ),

@@ -2,9 +2,10 @@
 
 * The 17 features feets itself delegates to the ``light-curve`` package are
   computed by the same ``light-curve`` objects, many curves per call (Rust).
-* The periodogram is computed once (feets computes it twice) on astropy's
-  frequency grid, by a non-uniform FFT, with the exact power at the three
-  highest grid values (:mod:`._fats_kernels`).
+* The periodogram is computed once (feets computes it twice), by a
+  non-uniform FFT, with the exact power at the grid values that matter
+  (:mod:`._fats_kernels`), on the grid and with the choice of peaks of
+  :mod:`._periods` (feets' own grid with ``period_grid="fats"``).
 * The harmonic fits are solved as the linear least-squares problems they are
   (feets runs an iterative ``curve_fit`` on them).
 * CAR runs scipy's bounded Nelder-Mead, re-implemented compiled, from the
@@ -26,7 +27,8 @@ import numpy as np
 from astropy.timeseries import LombScargle
 
 from . import _fats_kernels as K
-from ._features_def import DMDT_DM_BINS, DMDT_DT_BINS, feature_columns
+from ._features_def import DMDT_DM_BINS, DMDT_DT_BINS, MIN_POINTS, feature_columns
+from ._periods import PeriodSearch
 
 __all__ = ["FAST_GROUPS", "compute_fast"]
 
@@ -90,8 +92,6 @@ FAST_GROUPS.update(
     }
 )
 FAST_GROUPS.update({name: "fourier" for name in _HARMONICS})
-
-MIN_POINTS = 4
 
 
 # ---------------------------------------------------------------------------
@@ -197,25 +197,6 @@ def _slotted(t, m, e, T=1.0):
     return out
 
 
-def _autofrequency(t):
-    """astropy's LombScargle.autofrequency(samples_per_peak=5, nyquist_factor=100)."""
-    baseline = t.max() - t.min()
-    n_samples = t.size
-    df = 1.0 / baseline / 5
-    f0 = 0.5 * df
-    fmax = 100 * (0.5 * n_samples / baseline)
-    nf = 1 + int(np.round((fmax - f0) / df))
-    return f0, df, nf
-
-
-def _periodogram(t, m):
-    """Top-3 frequencies (ascending power) and their powers, as feets' lscargle."""
-    f0, df, nf = _autofrequency(t)
-    ts = t - t.min()
-    idx, power = K.ls_top3(ts, m - np.mean(m), f0, df, nf)
-    return f0 + df * idx.astype(np.float64), power
-
-
 def _psi(time, magnitude, period):
     new_time = np.mod(time, 2 * period) / (2 * period)
     folded = magnitude[np.argsort(new_time)]
@@ -230,24 +211,18 @@ def _psi(time, magnitude, period):
 
 
 def _ls(t, m, e, cache):
-    freqs, power = cache["periodogram"]
-    periods = 1 / freqs
+    freqs, power, best = cache["periodogram"]
+    period = 1 / freqs[best]
     model = LombScargle(t, m, None)
     fap = model.false_alarm_probability(
-        power,
-        method="baluev",
-        samples_per_peak=5,
-        nyquist_factor=5,
-        method_kwds=None,
-        minimum_frequency=None,
-        maximum_frequency=None,
+        power[best], method="baluev", method_kwds=None, **cache["search"].fap_kwds(t)
     )
-    r, eta = _psi(t, m, periods[-1])
-    return {"PeriodLS": periods[-1], "Period_fit": fap[-1], "Psi_CS": r, "Psi_eta": eta}
+    r, eta = _psi(t, m, period)
+    return {"PeriodLS": period, "Period_fit": fap, "Psi_CS": r, "Psi_eta": eta}
 
 
 def _fourier(t, m, e, cache):
-    freqs, _ = cache["periodogram"]
+    freqs, _, _ = cache["periodogram"]
     ts = t - np.min(t)
     amps, phases, ok = K.harmonic_fits(ts, m, freqs)
     if not ok:  # ill-conditioned normal equations: SVD least squares
@@ -287,7 +262,7 @@ def _median_amplitude(m):
 
 
 def _signature(t, m, e, cache):
-    freqs, _ = cache["periodogram"]
+    freqs, _, _ = cache["periodogram"]
     y = (m - np.min(m)) / np.float64(_median_amplitude(m))
     loc = np.argmin(y)
     values = []
@@ -315,16 +290,16 @@ _PLAIN = {
 _PERIODIC = {"ls": _ls, "fourier": _fourier, "signature": _signature}
 
 
-def _curve_features(t, m, e, groups, col_index, n_cols):
+def _curve_features(t, m, e, groups, col_index, n_cols, search):
     row = np.full(n_cols, np.nan)
     if t.size < MIN_POINTS:
         return row
-    cache = {}
+    cache = {"search": search}
     for group in groups:
         try:
             if group in _PERIODIC:
                 if "periodogram" not in cache:
-                    cache["periodogram"] = _periodogram(t, m)
+                    cache["periodogram"] = search.best_frequencies(t, m)
                 values = _PERIODIC[group](t, m, e, cache)
             else:
                 values = _PLAIN[group](t, m, e)
@@ -337,7 +312,7 @@ def _curve_features(t, m, e, groups, col_index, n_cols):
     return row
 
 
-def _chunk(curves, groups, col_index, n_cols, progress=False):
+def _chunk(curves, groups, col_index, n_cols, search, progress=False):
     if progress:
         from tqdm.auto import tqdm
 
@@ -345,12 +320,22 @@ def _chunk(curves, groups, col_index, n_cols, progress=False):
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         rows = [
-            _curve_features(t, m, e, groups, col_index, n_cols) for t, m, e in curves
+            _curve_features(t, m, e, groups, col_index, n_cols, search)
+            for t, m, e in curves
         ]
     return np.vstack(rows) if rows else np.empty((0, n_cols))
 
 
-def compute_fast(curves, features, columns, *, n_jobs=1, parallel=None, progress=False):
+def compute_fast(
+    curves,
+    features,
+    columns,
+    *,
+    period_search=None,
+    n_jobs=1,
+    parallel=None,
+    progress=False,
+):
     """Feature matrix ``(n_curves, len(columns))`` of the fast backend.
 
     Parameters
@@ -361,6 +346,8 @@ def compute_fast(curves, features, columns, *, n_jobs=1, parallel=None, progress
         FATS feature names.
     columns : sequence of str
         Output columns, in order.
+    period_search : PeriodSearch, optional
+        The period search (default: the survey grid's defaults).
     n_jobs : int
         Number of workers.
     parallel : callable or None
@@ -368,6 +355,7 @@ def compute_fast(curves, features, columns, *, n_jobs=1, parallel=None, progress
     progress : bool
         Show a tqdm progress bar (single process only).
     """
+    search = PeriodSearch() if period_search is None else period_search
     col_index = {c: i for i, c in enumerate(columns)}
     n_cols = len(columns)
     X = np.full((len(curves), n_cols), np.nan)
@@ -393,14 +381,14 @@ def compute_fast(curves, features, columns, *, n_jobs=1, parallel=None, progress
             groups.append(g)
     if groups:
         if parallel is None or n_jobs == 1 or len(curves) < 2:
-            X_other = _chunk(curves, groups, col_index, n_cols, progress)
+            X_other = _chunk(curves, groups, col_index, n_cols, search, progress)
         else:
             from joblib import delayed
 
             n_chunks = min(len(curves), 4 * n_jobs)
             bounds = np.linspace(0, len(curves), n_chunks + 1).astype(int)
             parts = parallel(
-                delayed(_chunk)(curves[a:b], groups, col_index, n_cols)
+                delayed(_chunk)(curves[a:b], groups, col_index, n_cols, search)
                 for a, b in zip(bounds[:-1], bounds[1:])
             )
             X_other = np.vstack(parts)

@@ -5,6 +5,12 @@ fails in scripts without an ``if __name__ == "__main__"`` guard; we always
 pass ``dask_options={"scheduler": "synchronous"}`` and parallelise over
 curves with joblib instead.
 
+The period search: with ``period_grid="fats"`` feets' own grid; with the
+survey grid, each curve's grid (range, oversampling) is passed to feets'
+Lomb-Scargle and Fourier extractors, and feets takes the three highest grid
+values of the single-harmonic periodogram as it always does (the fast
+backend instead ranks distinct peaks by a Fourier fit: see ``_periods``).
+
 Guards (documented in the user guide): curves with fewer than 4 points are
 not passed to feets (all NaN); ``Autocor_length`` is not passed to feets when
 no lag of the autocorrelation function drops below 1/e, because feets' loop
@@ -19,12 +25,12 @@ import warnings
 import numpy as np
 
 from . import _fats_kernels as K
-from ._features_def import FEETS_MAP, feature_columns
+from ._features_def import FEETS_MAP, MIN_POINTS, feature_columns
+from ._periods import PeriodSearch
 
 __all__ = ["compute_feets"]
 
 _SYNC = {"scheduler": "synchronous"}
-MIN_POINTS = 4
 
 
 def _plan(features):
@@ -57,7 +63,7 @@ class _Spaces:
     def __init__(self, features):
         import feets
 
-        self._feets = feets
+        self.feets = feets
         self.plan = _plan(features)
         self.spaces = {
             key: feets.FeatureSpace(only=only, dask_options=_SYNC, **kw)
@@ -65,9 +71,13 @@ class _Spaces:
         }
         self._single: dict = {}
 
-    def single(self, key, name, kw):
+    def single(self, key, name, kw, curve_kw=None):
+        if curve_kw:  # one curve's own grid: not cached
+            return self.feets.FeatureSpace(
+                only=[name], dask_options=_SYNC, **kw, **curve_kw
+            )
         if (key, name) not in self._single:
-            self._single[(key, name)] = self._feets.FeatureSpace(
+            self._single[(key, name)] = self.feets.FeatureSpace(
                 only=[name], dask_options=_SYNC, **kw
             )
         return self._single[(key, name)]
@@ -78,32 +88,63 @@ def _frame_values(result):
     return dict(zip(frame.columns, frame.iloc[0].to_numpy(dtype=float)))
 
 
-def _curve(spaces, t, m, e, col_index, n_cols):
+def _curve(spaces, t, m, e, col_index, n_cols, search):
     row = np.full(n_cols, np.nan)
     if t.size < MIN_POINTS:
         return row
     lc = {"time": t, "magnitude": m, "error": e}
+    grid_ok = True
+    grid_kw: dict = {}
+    try:
+        grid_kw = search.feets_kwargs(t)
+    except ValueError:  # baseline too short for the period range
+        grid_ok = False
     for key, only, kw, cols in spaces.plan:
         if key == "acf" and K.autocor_length(m) < 0:
             continue  # feets would loop forever
+        # this curve's survey grid needs FeatureSpaces of its own
+        curve_kw = grid_kw if PERIODIC_FEETS & set(only) else {}
+        if curve_kw:
+            space = spaces.feets.FeatureSpace(
+                only=only, dask_options=_SYNC, **kw, **curve_kw
+            )
+        else:
+            space = spaces.spaces[key]
         try:
-            values = _frame_values(spaces.spaces[key].extract(**lc))
+            values = _frame_values(space.extract(**lc))
         except Exception:  # noqa: BLE001 - isolate the failing extractor
             values = {}
             for name in only:
                 try:
-                    values.update(
-                        _frame_values(spaces.single(key, name, kw).extract(**lc))
-                    )
+                    single = spaces.single(key, name, kw, curve_kw)
+                    values.update(_frame_values(single.extract(**lc)))
                 except Exception:  # noqa: BLE001
                     continue  # this feature stays NaN in the row (NaN policy)
         for feets_col, out_col in cols.items():
             if feets_col in values:
+                if not grid_ok and _is_periodic(out_col):
+                    continue  # no grid for this curve: NaN
                 row[col_index[out_col]] = values[feets_col]
     return row
 
 
-def _chunk(curves, features, col_index, n_cols, progress=False):
+#: feets features computed from the Lomb-Scargle periodogram.
+PERIODIC_FEETS = frozenset(
+    {"PeriodLS", "Period_fit", "Psi_CS", "Psi_eta", "Signature"}
+    | {
+        f"Freq{i}_harmonics_{kind}_{j}"
+        for i in (1, 2, 3)
+        for kind in ("amplitude", "rel_phase")
+        for j in range(4)
+    }
+)
+
+
+def _is_periodic(column: str) -> bool:
+    return column in PERIODIC_FEETS or column.startswith("Signature_")
+
+
+def _chunk(curves, features, col_index, n_cols, search, progress=False):
     spaces = _Spaces(features)
     if progress:
         from tqdm.auto import tqdm
@@ -111,24 +152,40 @@ def _chunk(curves, features, col_index, n_cols, progress=False):
         curves = tqdm(curves, desc="FATS features (feets)", unit="curve")
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        rows = [_curve(spaces, t, m, e, col_index, n_cols) for t, m, e in curves]
+        rows = [
+            _curve(spaces, t, m, e, col_index, n_cols, search) for t, m, e in curves
+        ]
     return np.vstack(rows) if rows else np.empty((0, n_cols))
 
 
 def compute_feets(
-    curves, features, columns, *, n_jobs=1, parallel=None, progress=False
+    curves,
+    features,
+    columns,
+    *,
+    period_search=None,
+    n_jobs=1,
+    parallel=None,
+    progress=False,
 ):
-    """Feature matrix ``(n_curves, len(columns))`` computed by feets."""
+    """Feature matrix ``(n_curves, len(columns))`` computed by feets.
+
+    With ``period_search.grid == "survey"`` each curve's frequency grid
+    (range and oversampling) and false-alarm settings are passed to feets'
+    Lomb-Scargle and Fourier extractors; feets then takes the three highest
+    grid values of that periodogram (no ranking of peaks by a Fourier fit).
+    """
+    search = PeriodSearch() if period_search is None else period_search
     col_index = {c: i for i, c in enumerate(columns)}
     n_cols = len(columns)
     if parallel is None or n_jobs == 1 or len(curves) < 2:
-        return _chunk(curves, features, col_index, n_cols, progress)
+        return _chunk(curves, features, col_index, n_cols, search, progress)
     from joblib import delayed
 
     n_chunks = min(len(curves), 4 * n_jobs)
     bounds = np.linspace(0, len(curves), n_chunks + 1).astype(int)
     parts = parallel(
-        delayed(_chunk)(curves[a:b], features, col_index, n_cols)
+        delayed(_chunk)(curves[a:b], features, col_index, n_cols, search)
         for a, b in zip(bounds[:-1], bounds[1:])
     )
     return np.vstack(parts)

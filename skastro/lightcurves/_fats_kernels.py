@@ -72,13 +72,15 @@ def _ls_power_from_sums(Sh, Ch, S2, C2, S, C, YY):
 
 
 @numba.jit(**_JIT)
-def ls_power_exact(t, y, freqs):
+def ls_power_exact(t, y, w, freqs):
     """Exact Lomb-Scargle power at ``freqs`` (cycles per time unit) by direct sums.
 
-    ``t`` should be shifted to start near 0 and ``y`` centred, weights 1/N.
+    ``t`` should be shifted to start near 0, ``y`` centred (with the weights'
+    mean) and the weights ``w`` sum to one: ``1 / N`` each for astropy's
+    unweighted periodogram, ``err**-2 / sum(err**-2)`` for the generalised
+    (floating-mean, error-weighted) one of Zechmeister & Kuerster (2009).
     """
     n = t.size
-    w = 1.0 / n
     nf = freqs.size
     Sh = np.zeros(nf)
     Ch = np.zeros(nf)
@@ -88,19 +90,19 @@ def ls_power_exact(t, y, freqs):
     C = np.zeros(nf)
     YY = 0.0
     for j in range(n):
-        YY += w * y[j] * y[j]
+        YY += w[j] * y[j] * y[j]
     for k in range(nf):
         f = freqs[k]
         for j in range(n):
             arg = 2.0 * math.pi * f * t[j]
             c = math.cos(arg)
             s = math.sin(arg)
-            Ch[k] += w * y[j] * c
-            Sh[k] += w * y[j] * s
-            C[k] += w * c
-            S[k] += w * s
-            C2[k] += w * (c * c - s * s)
-            S2[k] += w * (2.0 * s * c)
+            Ch[k] += w[j] * y[j] * c
+            Sh[k] += w[j] * y[j] * s
+            C[k] += w[j] * c
+            S[k] += w[j] * s
+            C2[k] += w[j] * (c * c - s * s)
+            S2[k] += w[j] * (2.0 * s * c)
     return _ls_power_from_sums(Sh, Ch, S2, C2, S, C, YY)
 
 
@@ -148,17 +150,16 @@ def _top_k(values, k):
 
 
 @numba.jit(**_JIT)
-def _spread_residue(t, y, n_split, r, f0, df, m, mr, msp, tau):
+def _spread_residue(t, y, w, n_split, r, f0, df, m, mr, msp, tau):
     """Gaussian-gridded, modulated grids of the three periodogram sums for the
     frequencies ``f = f0 + k df`` with ``k = n_split * q + r`` (sub-grid mode
-    ``q``), weights ``1/n``.
+    ``q``), point weights ``w``.
 
     Row 0 holds ``sum y e^{2 pi i f t}``, row 1 ``sum e^{2 pi i 2 f t}`` and
     row 2 ``sum e^{2 pi i f t}``. The Gaussian weights use the fast-gridding
     factorisation (two exponentials per point and row).
     """
     n = t.size
-    w = 1.0 / n
     grid = np.zeros((3, mr), dtype=np.complex128)
     h = 2.0 * math.pi / mr
     e3 = np.empty(2 * msp)
@@ -173,8 +174,8 @@ def _spread_residue(t, y, n_split, r, f0, df, m, mr, msp, tau):
             u = t[j] * step
             theta = 2.0 * math.pi * u
             ang = 2.0 * math.pi * (fr * t[j] + 0.5 * m * u)
-            cr = w * math.cos(ang)
-            ci = w * math.sin(ang)
+            cr = w[j] * math.cos(ang)
+            ci = w[j] * math.sin(ang)
             m0 = int(math.floor(theta / h))
             x0 = m0 * h - theta
             e1 = math.exp(-x0 * x0 / (4.0 * tau))
@@ -203,27 +204,29 @@ def _spread_residue(t, y, n_split, r, f0, df, m, mr, msp, tau):
     return grid
 
 
-def ls_power_grid(t, y, f0, df, nf, n_split=4):
+def ls_power_grid(t, y, w, f0, df, nf, n_split=4):
     """Lomb-Scargle power on the grid ``f0 + df * arange(nf)`` by non-uniform FFT.
 
-    ``t`` shifted to start at 0; ``y`` centred. The frequencies are split
+    ``t`` shifted to start at 0; ``y`` centred; ``w`` the point weights,
+    summing to one (see :func:`ls_power_exact`). The frequencies are split
     by residue of their index modulo ``n_split``; for each residue the three
     sums are gridded, transformed (one batched FFT of ``ceil(nf / n_split)``
     modes, oversampled) and turned into powers, so that the working set
     stays in cache: the same arithmetic as one long transform per sum, 2-3
     times faster.
     """
-    n = t.size
     n_q = -(-nf // n_split)
     plan = _NUFFTPlan(n_q)
-    YY = float(np.dot(np.full(n, 1.0 / n), y * y))
+    YY = float(np.dot(w, y * y))
     half = plan.m // 2
     mr = plan.mr
     dec = plan.deconv
     power = np.empty((n_q, n_split))
     lo = min(half, n_q)
     for r in range(n_split):
-        grid = _spread_residue(t, y, n_split, r, f0, df, plan.m, mr, plan.msp, plan.tau)
+        grid = _spread_residue(
+            t, y, w, n_split, r, f0, df, plan.m, mr, plan.msp, plan.tau
+        )
         fg = scipy.fft.ifft(grid, axis=1, workers=1, overwrite_x=True)
         # mode q is at column (q - half) mod mr: two contiguous segments
         a = fg[:, mr - half : mr - half + lo]
@@ -238,7 +241,7 @@ def ls_power_grid(t, y, f0, df, nf, n_split=4):
 _N_LOW_EXACT = 8
 
 
-def ls_top3(t, y, f0, df, nf):
+def ls_top3(t, y, w, f0, df, nf):
     """Indices (ascending power) and exact powers of the three highest grid values.
 
     Parameters
@@ -246,11 +249,13 @@ def ls_top3(t, y, f0, df, nf):
     t : ndarray
         Times minus their minimum.
     y : ndarray
-        Magnitudes minus their mean.
+        Magnitudes minus their (weighted) mean.
+    w : ndarray
+        Point weights summing to one (see :func:`ls_power_exact`).
     f0, df, nf : float, float, int
         The frequency grid ``f0 + df * arange(nf)``.
     """
-    approx = ls_power_grid(t, y, f0, df, nf)
+    approx = ls_power_grid(t, y, w, f0, df, nf)
     top = _top_k(approx, min(nf, 16))
     if top.size < 3:
         raise ValueError("periodogram undefined (constant light curve)")
@@ -259,7 +264,7 @@ def ls_top3(t, y, f0, df, nf):
     # at the second, < 5e-6 beyond): the first few are always exact
     low = np.arange(min(nf, _N_LOW_EXACT))
     check = np.union1d(top, low)
-    exact = ls_power_exact(t, y, f0 + df * check.astype(np.float64))
+    exact = ls_power_exact(t, y, w, f0 + df * check.astype(np.float64))
     err = np.abs(exact - approx[check])
     eps = float(np.max(err[check >= 2])) if (check >= 2).any() else 0.0
     third = np.sort(exact)[-3]
@@ -268,7 +273,7 @@ def ls_top3(t, y, f0, df, nf):
     known = dict(zip(check.tolist(), exact.tolist()))
     missing = np.array([c for c in cand.tolist() if c not in known], dtype=np.int64)
     if missing.size:
-        extra = ls_power_exact(t, y, f0 + df * missing.astype(np.float64))
+        extra = ls_power_exact(t, y, w, f0 + df * missing.astype(np.float64))
         known.update(zip(missing.tolist(), extra.tolist()))
     idx = np.fromiter(sorted(known), dtype=np.int64)
     pw = np.array([known[i] for i in idx.tolist()])

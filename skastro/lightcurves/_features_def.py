@@ -17,17 +17,23 @@ __all__ = [
     "FATS_FEATURES",
     "FEETS_MAP",
     "FEATURE_SETS",
+    "MIN_POINTS",
     "OPT_IN_FEATURES",
+    "RENAMED_FEATURE_SETS",
+    "CARRASCO_DAVIS_2019_FEATURES",
     "SEED001_FEATURES",
     "feature_columns",
 ]
+
+#: Fewest points a curve needs for any feature (fewer: all NaN).
+MIN_POINTS = 4
 
 _FLUX_RATIOS = {20: 0.4, 35: 0.325, 50: 0.25, 65: 0.175, 80: 0.1}
 
 #: Carrasco-Davis et al.'s (2019) appendix list (all FATS features but Color, Eta_color,
 #: Q31_color, StetsonJ and StetsonL), in its order: 47 names. The appendix
 #: names the harmonic amplitudes only, not the relative phases.
-SEED001_FEATURES: tuple[str, ...] = (
+CARRASCO_DAVIS_2019_FEATURES: tuple[str, ...] = (
     "Amplitude",
     "AndersonDarling",
     "Autocor_length",
@@ -62,6 +68,9 @@ SEED001_FEATURES: tuple[str, ...] = (
     "StetsonK_AC",
 )
 
+#: Former name of :data:`CARRASCO_DAVIS_2019_FEATURES`.
+SEED001_FEATURES = CARRASCO_DAVIS_2019_FEATURES
+
 _REL_PHASES = tuple(
     f"Freq{i}_harmonics_rel_phase_{j}" for i in (1, 2, 3) for j in range(4)
 )
@@ -69,7 +78,7 @@ _REL_PHASES = tuple(
 #: Every single-band FATS feature (all FATS features but the five colour
 #: ones): Carrasco-Davis et al.'s (2019) appendix list plus the 12 harmonic relative phases
 #: (``..._rel_phase_0`` is 0 by definition): 59 columns.
-FATS_FEATURES: tuple[str, ...] = SEED001_FEATURES + _REL_PHASES
+FATS_FEATURES: tuple[str, ...] = CARRASCO_DAVIS_2019_FEATURES + _REL_PHASES
 
 #: The default set of FATSFeatures: every single-band FATS feature.
 DEFAULT_FEATURES: tuple[str, ...] = FATS_FEATURES
@@ -83,9 +92,12 @@ ALL_FEATURES: tuple[str, ...] = FATS_FEATURES + OPT_IN_FEATURES
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "default": DEFAULT_FEATURES,
     "fats": FATS_FEATURES,
-    "seed001": SEED001_FEATURES,
+    "carrasco-davis2019": CARRASCO_DAVIS_2019_FEATURES,
     "all": ALL_FEATURES,
 }
+
+#: Former set names -> their readable names (accepted with a FutureWarning).
+RENAMED_FEATURE_SETS: dict[str, str] = {"seed001": "carrasco-davis2019"}
 
 # FATS name -> (feets feature, FeatureSpace keyword arguments, feets column).
 # The Lomb-Scargle features come as three columns in feets (the three highest

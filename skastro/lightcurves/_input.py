@@ -2,32 +2,60 @@
 
 Every light-curve consumer in skastro (``FATSFeatures``, plotting, the HiTS
 pipeline) goes through :func:`as_light_curve_list`, so the rules below hold
-everywhere:
+everywhere. Real archives carry missing values, markers and repeated
+timestamps; one bad curve never stops a batch:
 
-* a *point* is kept when its time and magnitude are both finite; a point with a
-  NaN (or infinite) time or magnitude is *missing* and dropped -- this is how
-  NaN-padded 2-D arrays mark absent epochs, and it is applied the same way to
-  the other forms;
-* a kept point must have a finite, strictly positive error, otherwise
-  :class:`~skastro.exceptions.LightCurveError` names the curve and the point;
-* times are sorted (stable) when ``sort=True``; with ``sort=False`` unsorted
-  times raise;
-* two points of one curve at the same time raise (combine them first);
-* curves with fewer than 4 points, even empty ones, are returned as they are:
-  deciding what a feature is on them is the consumer's job.
+* **Padding.** In the padded forms (a mapping of 2-D arrays, an
+  ``(n_curves, n_points, 3)`` array) a NaN *time* marks an absent epoch
+  (what ``LightCurveExtractor`` writes); those points are dropped silently.
+* **Missing measurements.** A point is missing when its time, magnitude or
+  error is NaN or infinite (a NaN time counts only outside the padded forms),
+  equals one of ``missing_values`` (default ``(-99.0, -999.0, 99.999)``:
+  MACHO's -99, the 99.999 of many photometry tables), or has an error
+  ``<= 0``. Missing points are dropped, and one
+  :class:`~skastro.exceptions.LightCurveWarning` per call names the curves
+  (by id for a long DataFrame, by position otherwise) and how many points
+  each lost.
+* **Duplicate times** (two points of one curve at the same time, after
+  dropping the missing ones) follow ``duplicates``: ``"mean"`` (default)
+  replaces them by their inverse-variance weighted mean,
+  ``m = sum(m_i / e_i^2) / sum(1 / e_i^2)`` with error
+  ``e = sum(1 / e_i^2) ** -0.5``; ``"first"`` keeps the first in input order;
+  both warn once per call, naming the curves and their counts; ``"raise"``
+  raises :class:`~skastro.exceptions.LightCurveError` naming the curve.
+* Times are sorted (stable) when ``sort=True``; with ``sort=False`` unsorted
+  times raise.
+* Curves with fewer than 4 points, even empty ones (after the drops above),
+  are returned as they are: deciding what a feature is on them is the
+  consumer's job (``FATSFeatures`` gives NaN and says so).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+import sys
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..exceptions import InputLayoutError, LightCurveError
+from ..exceptions import InputLayoutError, LightCurveError, LightCurveWarning
 
-__all__ = ["as_light_curve_list", "light_curve_ids", "LIGHT_CURVE_KEYS"]
+__all__ = [
+    "as_light_curve_list",
+    "light_curve_ids",
+    "LIGHT_CURVE_KEYS",
+    "MISSING_VALUES",
+    "DUPLICATE_POLICIES",
+]
+
+#: Default markers of a missing value in time, magnitude or error columns.
+MISSING_VALUES: tuple[float, ...] = (-99.0, -999.0, 99.999)
+
+#: Accepted values of ``duplicates``.
+DUPLICATE_POLICIES = ("mean", "first", "raise")
 
 #: Accepted names of the three light-curve columns / keys, first one canonical.
 LIGHT_CURVE_KEYS: dict[str, tuple[str, ...]] = {
@@ -62,43 +90,170 @@ def _find_key(keys, role: str, *, name: str, kind: str) -> str:
     )
 
 
+def external_stacklevel() -> int:
+    """``stacklevel`` making a warning point at the first caller outside skastro
+    and scikit-learn (the user's ``transform`` or ``fit`` call, also through a
+    pipeline or ``set_output``'s wrapper)."""
+    import sklearn
+
+    import skastro
+
+    skip = tuple(os.path.dirname(m.__file__) + os.sep for m in (skastro, sklearn))
+    frame = sys._getframe(1)  # the function that warns
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(skip):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+class _Policy:
+    """How to clean curves, and what was cleaned (reported once per call)."""
+
+    def __init__(self, *, sort: bool, name: str, duplicates: str, missing_values):
+        if duplicates not in DUPLICATE_POLICIES:
+            raise ValueError(
+                f"duplicates must be one of {list(DUPLICATE_POLICIES)}; got "
+                f"{duplicates!r}."
+            )
+        try:
+            markers = np.asarray(
+                [] if missing_values is None else list(missing_values), dtype=float
+            ).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(
+                "missing_values must be a sequence of numbers (the markers of a "
+                f"missing value, e.g. (-99.0, 99.999)) or None; got {missing_values!r}."
+            ) from None
+        self.sort = sort
+        self.name = name
+        self.duplicates = duplicates
+        self.markers = markers[np.isfinite(markers)]
+        self.missing: dict[Hashable, int] = {}  # curve id (or position) -> points
+        self.duplicated: dict[Hashable, int] = {}
+        self.by_position = True
+
+    def is_marker(self, v: np.ndarray) -> np.ndarray:
+        out = np.zeros(v.shape, dtype=bool)
+        for marker in self.markers:  # float32 inputs: compare at 1e-6
+            out |= np.abs(v - marker) <= 1e-6 * max(abs(marker), 1.0)
+        return out
+
+    def warn(self) -> None:
+        """One warning per kind of cleaning done in this call."""
+        markers = ", ".join(f"{m:g}" for m in self.markers)
+        how = {
+            "mean": "replaced by their inverse-variance weighted mean",
+            "first": "reduced to their first point in input order",
+            "raise": "",
+        }[self.duplicates]
+        for found, text, unit in (
+            (
+                self.missing,
+                "Dropped missing points (NaN or infinite time, magnitude or error; "
+                "error <= 0"
+                + (f"; a missing_values marker: {markers}" if markers else "")
+                + ") from",
+                "dropped",
+            ),
+            (
+                self.duplicated,
+                f"Duplicate times {how} (duplicates={self.duplicates!r}) in",
+                "removed",
+            ),
+        ):
+            if not found:
+                continue
+            shown = ", ".join(
+                f"{'#' + str(k) if self.by_position else repr(k)} ({v} {unit})"
+                for k, v in list(found.items())[:10]
+            )
+            more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+            warning = LightCurveWarning(
+                f"{text} {len(found)} light curve(s) of {self.name}: {shown}{more}. "
+                "The points per curve are in this warning's counts attribute ("
+                + ("curve position" if self.by_position else "curve id")
+                + " -> number of points)."
+            )
+            warning.counts = dict(found)
+            warnings.warn(warning, stacklevel=external_stacklevel())
+
+
+def _curve_key(curve_id: Hashable | None, index: int) -> Hashable:
+    """The curve's id (a numpy scalar as its Python value), or its position."""
+    if curve_id is None:
+        return index
+    return curve_id.item() if isinstance(curve_id, np.generic) else curve_id
+
+
+def _label(curve_id: Hashable | None, index: int) -> str:
+    """How messages name a curve: its id (repr), or ``#position``."""
+    return f"#{index}" if curve_id is None else repr(_curve_key(curve_id, index))
+
+
+def _combine_duplicates(t, m, e, policy: str):
+    """Merge points with equal (sorted) times; return arrays and the count removed."""
+    first = np.concatenate([[True], np.diff(t) != 0])
+    starts = np.flatnonzero(first)
+    if starts.size == t.size:
+        return t, m, e, 0
+    if policy == "first":
+        return t[starts], m[starts], e[starts], t.size - starts.size
+    w = 1.0 / (e * e)
+    sw = np.add.reduceat(w, starts)
+    mean = np.add.reduceat(w * m, starts) / sw
+    single = np.diff(np.append(starts, t.size)) == 1
+    mean[single] = m[starts[single]]  # unchanged where not duplicated
+    err = np.where(single, e[starts], 1.0 / np.sqrt(sw))
+    return t[starts], mean, err, t.size - starts.size
+
+
 def _clean_curve(
-    index: int, time: Any, mag: Any, err: Any, *, sort: bool, name: str
+    index: int,
+    time: Any,
+    mag: Any,
+    err: Any,
+    *,
+    policy: _Policy,
+    padded: bool = False,
+    curve_id: Hashable | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate one curve; return float64 (time, mag, err) without missing points."""
+    """One curve as float64 (time, mag, err): missing points dropped, sorted,
+    duplicates handled (see the module docstring)."""
+    name = policy.name
+    label = _label(curve_id, index)
+    key = _curve_key(curve_id, index)
     try:
         t = np.asarray(time, dtype=np.float64).reshape(-1)
         m = np.asarray(mag, dtype=np.float64).reshape(-1)
         e = np.asarray(err, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError) as exc:
         raise InputLayoutError(
-            f"Light curve {index} of {name} is not numeric: {exc}. " + _FORMS_HINT
+            f"Light curve {label} of {name} is not numeric: {exc}. " + _FORMS_HINT
         ) from None
     if not (t.shape == m.shape == e.shape):
         raise InputLayoutError(
-            f"Light curve {index} of {name} has arrays of different lengths: "
+            f"Light curve {label} of {name} has arrays of different lengths: "
             f"time {t.size}, mag {m.size}, err {e.size}; each point needs a "
             "time, a magnitude and an error."
         )
-    keep = np.isfinite(t) & np.isfinite(m)
+    if padded:  # a NaN time is an absent epoch: not reported
+        present = ~np.isnan(t)
+        t, m, e = t[present], m[present], e[present]
+    with np.errstate(invalid="ignore"):
+        keep = np.isfinite(t) & np.isfinite(m) & np.isfinite(e) & (e > 0)
+    if policy.markers.size:
+        keep &= ~(policy.is_marker(t) | policy.is_marker(m) | policy.is_marker(e))
     if not keep.all():
+        policy.missing[key] = policy.missing.get(key, 0) + int((~keep).sum())
         t, m, e = t[keep], m[keep], e[keep]
-    bad = ~(np.isfinite(e) & (e > 0))
-    if bad.any():
-        j = int(np.flatnonzero(bad)[0])
-        raise LightCurveError(
-            f"Light curve {index} of {name} has {int(bad.sum())} point(s) with a "
-            f"NaN, infinite, zero or negative error (first: time={t[j]!r}, "
-            f"err={e[j]!r}); errors must be finite and > 0 (mag). Drop those "
-            "points (set their magnitude to NaN) or replace the errors."
-        )
     if t.size > 1:
         dt = np.diff(t)
         if (dt < 0).any():
-            if not sort:
+            if not policy.sort:
                 j = int(np.flatnonzero(dt < 0)[0])
                 raise LightCurveError(
-                    f"Light curve {index} of {name} has unsorted times "
+                    f"Light curve {label} of {name} has unsorted times "
                     f"(time[{j + 1}]={t[j + 1]!r} < time[{j}]={t[j]!r}) and "
                     "sort=False; sort it or use sort=True."
                 )
@@ -106,13 +261,16 @@ def _clean_curve(
             t, m, e = t[order], m[order], e[order]
             dt = np.diff(t)
         if (dt == 0).any():
-            j = int(np.flatnonzero(dt == 0)[0])
-            raise LightCurveError(
-                f"Light curve {index} of {name} has {int((dt == 0).sum())} "
-                f"duplicate time(s) (first: time={t[j]!r}); combine the "
-                "measurements taken at the same time (e.g. their inverse-variance "
-                "weighted mean) or drop the duplicates."
-            )
+            if policy.duplicates == "raise":
+                j = int(np.flatnonzero(dt == 0)[0])
+                raise LightCurveError(
+                    f"Light curve {label} of {name} has {int((dt == 0).sum())} "
+                    f"duplicate time(s) (first: time={t[j]!r}) and "
+                    "duplicates='raise'; use duplicates='mean' (inverse-variance "
+                    "weighted mean) or 'first', or combine them yourself."
+                )
+            t, m, e, removed = _combine_duplicates(t, m, e, policy.duplicates)
+            policy.duplicated[key] = policy.duplicated.get(key, 0) + removed
     return (
         np.ascontiguousarray(t),
         np.ascontiguousarray(m),
@@ -120,7 +278,8 @@ def _clean_curve(
     )
 
 
-def _from_mapping(X: Mapping, *, sort: bool, name: str):
+def _from_mapping(X: Mapping, policy: _Policy):
+    name = policy.name
     keys = list(X.keys())
     names = {
         role: _find_key(keys, role, name=name, kind="key")
@@ -148,12 +307,14 @@ def _from_mapping(X: Mapping, *, sort: bool, name: str):
         mask = np.asarray(X["mask"], dtype=bool).reshape(t.shape)
         t = np.where(mask, t, np.nan)
     return [
-        _clean_curve(i, t[i], m[i], e[i], sort=sort, name=name)
+        _clean_curve(i, t[i], m[i], e[i], policy=policy, padded=True)
         for i in range(t.shape[0])
     ]
 
 
-def _from_frame(X: pd.DataFrame, *, sort: bool, name: str):
+def _from_frame(X: pd.DataFrame, policy: _Policy):
+    name = policy.name
+    policy.by_position = False
     cols = list(X.columns)
     id_col = next((c for c in _ID_KEYS if c in cols), None)
     if id_col is None:
@@ -165,7 +326,7 @@ def _from_frame(X: pd.DataFrame, *, sort: bool, name: str):
         role: _find_key(cols, role, name=name, kind="column")
         for role in ("time", "mag", "err")
     }
-    codes, _ = pd.factorize(X[id_col], sort=False)
+    codes, uniques = pd.factorize(X[id_col], sort=False)
     if (codes < 0).any():
         raise InputLayoutError(f"{name}[{id_col!r}] contains missing ids (NaN).")
     order = np.argsort(codes, kind="stable")
@@ -182,14 +343,15 @@ def _from_frame(X: pd.DataFrame, *, sort: bool, name: str):
             pieces["time"][i],
             pieces["mag"][i],
             pieces["err"][i],
-            sort=sort,
-            name=name,
+            policy=policy,
+            curve_id=uniques[i],
         )
         for i in range(len(pieces["time"]))
     ]
 
 
-def _from_sequence(X: Sequence, *, name: str, sort: bool):
+def _from_sequence(X: Sequence, policy: _Policy, *, padded: bool = False):
+    name = policy.name
     curves = []
     for i, item in enumerate(X):
         if isinstance(item, np.ndarray) and item.ndim == 2:
@@ -216,12 +378,17 @@ def _from_sequence(X: Sequence, *, name: str, sort: bool):
                     + (f" of length {len(parts)}" if parts else "")
                     + ". Errors are required (FATS's StetsonK and CAR use them)."
                 )
-        curves.append(_clean_curve(i, *parts, sort=sort, name=name))
+        curves.append(_clean_curve(i, *parts, policy=policy, padded=padded))
     return curves
 
 
 def as_light_curve_list(
-    X: Any, *, sort: bool = True, name: str = "X"
+    X: Any,
+    *,
+    sort: bool = True,
+    name: str = "X",
+    duplicates: str = "mean",
+    missing_values: Sequence[float] | None = MISSING_VALUES,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Convert light curves in any accepted form to a list of ``(time, mag, err)``.
 
@@ -246,13 +413,24 @@ def as_light_curve_list(
         :class:`~skastro.exceptions.LightCurveError`.
     name : str, default="X"
         Name of the input used in error messages.
+    duplicates : {"mean", "first", "raise"}, default="mean"
+        Points of one curve at the same time: replaced by their
+        inverse-variance weighted mean (error ``sum(1 / err**2) ** -0.5``),
+        reduced to the first in input order (both with a
+        :class:`~skastro.exceptions.LightCurveWarning` naming the curves), or
+        an error.
+    missing_values : sequence of float or None, default=(-99.0, -999.0, 99.999)
+        Values that mark a missing time, magnitude or error; such points are
+        dropped (with NaN, infinite and ``err <= 0`` ones) and a
+        :class:`~skastro.exceptions.LightCurveWarning` names the curves.
+        None or ``()``: no markers.
 
     Returns
     -------
     curves : list of tuple of ndarray
         One ``(time, mag, err)`` tuple of float64 1-D arrays per curve, in
-        input order, sorted by time, points with a non-finite time or
-        magnitude removed. A curve may be empty or have fewer than 4 points.
+        input order, sorted by time, missing points removed, one point per
+        time. A curve may be empty or have fewer than 4 points.
 
     Raises
     ------
@@ -260,8 +438,17 @@ def as_light_curve_list(
         The input is none of the accepted forms, lacks a key or column, or a
         curve's arrays have different lengths.
     LightCurveError
-        A kept point has a NaN, infinite, zero or negative error; a curve has
-        duplicate times; or times are unsorted and ``sort=False``.
+        A curve has duplicate times and ``duplicates="raise"``, or unsorted
+        times and ``sort=False``.
+
+    Warns
+    -----
+    LightCurveWarning
+        Once per call for the curves that lost missing points and once for
+        those whose duplicate times were combined; the message names them
+        (ids of a long DataFrame, ``#position`` otherwise) and the warning's
+        ``counts`` attribute maps each (id, or position) to its number of
+        points.
 
     Examples
     --------
@@ -273,22 +460,29 @@ def as_light_curve_list(
     >>> [t.tolist() for t, m, e in as_light_curve_list(X)]
     [[0.0, 1.0], [0.5, 1.0, 2.0]]
     """
-    if isinstance(X, pd.DataFrame):
-        return _from_frame(X, sort=sort, name=name)
-    if isinstance(X, Mapping):
-        return _from_mapping(X, sort=sort, name=name)
-    if isinstance(X, np.ndarray):
-        if X.ndim == 3 and X.shape[-1] == 3:
-            return _from_sequence(list(X), name=name, sort=sort)
-        raise InputLayoutError(
-            f"{name} is an array of shape {X.shape}; a single array is accepted "
-            "only as (n_curves, n_points, 3) with NaN padding. " + _FORMS_HINT
-        )
-    if isinstance(X, Sequence) and not isinstance(X, (str, bytes)):
-        return _from_sequence(X, name=name, sort=sort)
-    raise InputLayoutError(
-        f"{name} of type {type(X).__name__} is not a light-curve input. " + _FORMS_HINT
+    policy = _Policy(
+        sort=sort, name=name, duplicates=duplicates, missing_values=missing_values
     )
+    if isinstance(X, pd.DataFrame):
+        curves = _from_frame(X, policy)
+    elif isinstance(X, Mapping):
+        curves = _from_mapping(X, policy)
+    elif isinstance(X, np.ndarray):
+        if not (X.ndim == 3 and X.shape[-1] == 3):
+            raise InputLayoutError(
+                f"{name} is an array of shape {X.shape}; a single array is accepted "
+                "only as (n_curves, n_points, 3) with NaN padding. " + _FORMS_HINT
+            )
+        curves = _from_sequence(list(X), policy, padded=True)
+    elif isinstance(X, Sequence) and not isinstance(X, (str, bytes)):
+        curves = _from_sequence(X, policy)
+    else:
+        raise InputLayoutError(
+            f"{name} of type {type(X).__name__} is not a light-curve input. "
+            + _FORMS_HINT
+        )
+    policy.warn()
+    return curves
 
 
 def light_curve_ids(X: Any) -> pd.Index | None:

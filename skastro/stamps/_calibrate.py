@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
@@ -36,7 +38,13 @@ class Calibrator(TransformerMixin, BaseEstimator):
         x_calib = 10 ** (5 - 0.4 zp) / ps ** 2 * x
 
     with ``zp`` the zero point of the pixel's (field, band) in magnitudes and
-    ``ps`` the pixel scale in arcsec/pixel (0.55 for S-PLUS).
+    ``ps`` the pixel scale in arcsec/pixel (0.55 for S-PLUS). Both come from
+    the images' headers unless given: a :class:`FITSCropper` with
+    ``zero_point_keyword`` set passes each band's zero point and WCS pixel
+    scale in its :class:`skorch.helper.SliceDict`, and ``images`` (with
+    ``zero_point_keyword``) reads them from the files here. Nothing is
+    guessed: when neither the input, ``images`` nor the parameters give them,
+    ``fit`` raises.
 
     ``method="reference"`` (Carrasco-Davis et al. 2019, eqs. 3.4–3.5) puts the
     epochs of an image sequence on the photometric scale of a reference epoch
@@ -56,13 +64,27 @@ class Calibrator(TransformerMixin, BaseEstimator):
     zero_point : "header", float, array-like or pandas.DataFrame, default="header"
         Zero points in magnitudes. ``"header"``: from the ``"zero_point"`` key
         of a SliceDict input (as :class:`FITSCropper` gives with
-        ``zero_point_keyword`` set); a float for all bands; an array
+        ``zero_point_keyword`` set), or else from the headers of ``images``
+        under ``zero_point_keyword``; a float for all bands; an array
         ``(n_bands,)`` per band; or a table with columns ``field``, ``band``
         (band index or name, see ``band_names``) and ``zero_point``, looked up
         with the ``"field"`` key of the input. Ignored by
         ``method="reference"``, which reads ``"zero_point"`` per epoch.
-    pixel_scale : float, default=0.55
-        Pixel scale ``ps`` in arcsec/pixel (S-PLUS: 0.55).
+    pixel_scale : "header", float or array-like, default="header"
+        Pixel scale ``ps`` in arcsec/pixel. ``"header"``: from the
+        ``"pixel_scale"`` key of a SliceDict input (FITSCropper reads it from
+        the WCS, :func:`astropy.wcs.utils.proj_plane_pixel_scales`), or else
+        from the WCS of ``images``; a float for all bands (S-PLUS: 0.55) or
+        an array ``(n_bands,)``. Used by ``method="splus"`` only.
+    images : str, path-like, list of path-like or dict, default=None
+        The FITS images the stamps were cut from (the ``images`` of
+        :class:`FITSCropper`: a file, one file per band, or a dict mapping
+        field ids to those, looked up with the ``"field"`` key of the
+        input), to read ``zero_point="header"`` and ``pixel_scale="header"``
+        from when the input is a plain array or lacks those keys.
+    zero_point_keyword : str, default=None
+        Header keyword of the zero point in ``images`` (e.g. ``"ZP"``,
+        ``"MAGZP"``, ``"PHOTZP"``).
     method : {"splus", "reference", "none"}, default="splus"
         The calibration (see above); ``"none"`` only stretches.
     reference_epoch : int, default=0
@@ -87,6 +109,10 @@ class Calibrator(TransformerMixin, BaseEstimator):
         The asinh softening used per band (``stretch="asinh"``).
     clip_limits_ : ndarray of shape (n_bands, 2)
         Lower and upper clipping limits per band (``clip_percentiles`` set).
+    image_zero_points_, image_pixel_scales_ : dict
+        ``field -> ndarray (n_bands,)`` read from ``images`` (zero points in
+        mag, pixel scales in arcsec/pixel, NaN without a WCS); the field is
+        None for a single field. Only when ``images`` is set.
 
     See Also
     --------
@@ -97,13 +123,16 @@ class Calibrator(TransformerMixin, BaseEstimator):
     >>> import numpy as np
     >>> from skastro.stamps import Calibrator
     >>> stamps = np.ones((2, 3, 4, 4), dtype=np.float32)
-    >>> Calibrator(zero_point=[20.0, 21.0, 22.0]).fit_transform(stamps)[0, :, 0, 0]
+    >>> cal = Calibrator(zero_point=[20.0, 21.0, 22.0], pixel_scale=0.55)
+    >>> cal.fit_transform(stamps)[0, :, 0, 0]
     array([0.00330579, 0.00131606, 0.00052393], dtype=float32)
     """
 
     _parameter_constraints: dict = {
         "zero_point": [StrOptions({"header"}), Real, "array-like", pd.DataFrame],
-        "pixel_scale": [Interval(Real, 0, None, closed="neither")],
+        "pixel_scale": [StrOptions({"header"}), Real, "array-like"],
+        "images": [str, os.PathLike, list, tuple, dict, None],
+        "zero_point_keyword": [str, None],
         "method": [StrOptions({"splus", "reference", "none"})],
         "reference_epoch": [Interval(Integral, 0, None, closed="left")],
         "stretch": [StrOptions({"asinh"}), None],
@@ -116,7 +145,9 @@ class Calibrator(TransformerMixin, BaseEstimator):
         self,
         *,
         zero_point="header",
-        pixel_scale=0.55,
+        pixel_scale="header",
+        images=None,
+        zero_point_keyword=None,
         method="splus",
         reference_epoch=0,
         stretch=None,
@@ -126,6 +157,8 @@ class Calibrator(TransformerMixin, BaseEstimator):
     ):
         self.zero_point = zero_point
         self.pixel_scale = pixel_scale
+        self.images = images
+        self.zero_point_keyword = zero_point_keyword
         self.method = method
         self.reference_epoch = reference_epoch
         self.stretch = stretch
@@ -138,14 +171,20 @@ class Calibrator(TransformerMixin, BaseEstimator):
         """Zero points ``(n, n_bands)`` for ``method="splus"``."""
         zp = self.zero_point
         if isinstance(zp, str):  # "header"
-            if "zero_point" not in meta:
+            if "zero_point" in meta:
+                table = np.asarray(meta["zero_point"], dtype=float)
+            elif getattr(self, "image_zero_points_", None) is not None:
+                table = self._from_images(
+                    self.image_zero_points_, meta, n, "zero_point"
+                )
+            else:
                 raise InputLayoutError(
                     "zero_point='header' needs X to be a SliceDict with a "
                     "'zero_point' key (n_objects, n_bands), as FITSCropper gives with "
-                    "zero_point_keyword set; or pass zero_point= a number, an array "
-                    "per band, or a table."
+                    "zero_point_keyword set, or images= and zero_point_keyword= to "
+                    "read them from the files; or pass zero_point= a number, an "
+                    "array per band, or a table."
                 )
-            table = np.asarray(meta["zero_point"], dtype=float)
         elif isinstance(zp, pd.DataFrame):
             table = self._zero_points_from_table(zp, meta, n, n_bands)
         else:
@@ -158,7 +197,8 @@ class Calibrator(TransformerMixin, BaseEstimator):
                     f"{n_bands} "
                     "band(s); give one zero point per band."
                 )
-        table = np.broadcast_to(table, (n, n_bands)) if table.ndim == 1 else table
+        if table.ndim == 1 and table.shape[0] == n_bands:
+            table = np.broadcast_to(table, (n, n_bands))
         if table.shape != (n, n_bands):
             raise InputLayoutError(
                 f"zero points have shape {table.shape}; expected (n_objects, n_bands) "
@@ -169,6 +209,103 @@ class Calibrator(TransformerMixin, BaseEstimator):
                 "zero points contain NaN or inf; every (field, band) needs one."
             )
         return table
+
+    def _pixel_scales(self, meta: dict, n: int, n_bands: int) -> np.ndarray:
+        """Pixel scales ``(n, n_bands)`` in arcsec/pixel for ``method="splus"``."""
+        ps = self.pixel_scale
+        if isinstance(ps, str):  # "header"
+            if "pixel_scale" in meta:
+                table = np.asarray(meta["pixel_scale"], dtype=float)
+                source = "the input's 'pixel_scale' (from the images' WCS)"
+            elif getattr(self, "image_pixel_scales_", None) is not None:
+                table = self._from_images(self.image_pixel_scales_, meta, n, "pixel")
+                source = "the WCS of images"
+            else:
+                raise InputLayoutError(
+                    "Calibrator(method='splus') needs the pixel scale (arcsec/pixel) "
+                    "and will not guess it: X carries none (FITSCropper puts each "
+                    "band's WCS pixel scale in its SliceDict when zero_point_keyword "
+                    "is set) and images= is not set. Pass pixel_scale=0.55 for "
+                    "S-PLUS (or your survey's scale), or images= to read the WCS."
+                )
+            if not (np.isfinite(table) & (table > 0)).all():
+                raise InputLayoutError(
+                    f"The pixel scale is unknown for some bands: {source} has no "
+                    "celestial WCS there. Pass pixel_scale= (arcsec/pixel) per band."
+                )
+        else:
+            table = np.asarray(ps, dtype=float)
+            if table.ndim == 0:
+                table = np.full(n_bands, float(table))
+            if (
+                table.shape != (n_bands,)
+                or not (np.isfinite(table) & (table > 0)).all()
+            ):
+                raise InputLayoutError(
+                    f"pixel_scale must be positive (arcsec/pixel), one value or one "
+                    f"per band ({n_bands}); got {self.pixel_scale!r}."
+                )
+        if table.ndim == 1 and table.shape[0] == n_bands:
+            table = np.broadcast_to(table, (n, n_bands))
+        if table.shape != (n, n_bands):
+            raise InputLayoutError(
+                f"pixel scales have shape {table.shape}; expected (n_objects, "
+                f"n_bands) = ({n}, {n_bands})."
+            )
+        return table
+
+    def _from_images(self, per_field: dict, meta: dict, n: int, what: str):
+        """Per-object rows of a ``field -> (n_bands,)`` table read from images."""
+        if list(per_field) == [None]:
+            return per_field[None]
+        if "field" not in meta:
+            raise InputLayoutError(
+                f"images is a dict of fields, so the {what} is looked up by field: X "
+                "must be a SliceDict with a 'field' key (FITSCropper gives one)."
+            )
+        fields = np.asarray(meta["field"])
+        unknown = sorted(
+            {f.item() if isinstance(f, np.generic) else f for f in pd.unique(fields)}
+            - set(per_field),
+            key=str,
+        )
+        if unknown:
+            raise CatalogError(
+                f"X['field'] has field id(s) {unknown[:10]} that images does not "
+                f"have; images has fields {list(per_field)}."
+            )
+        if not n:
+            return np.empty((0, len(next(iter(per_field.values())))))
+        return np.stack([per_field[f] for f in fields])
+
+    def _read_images(self) -> None:
+        """Zero points and pixel scales of ``images`` (set in ``fit``)."""
+        from ._fits import header_pixel_scales, header_zero_points, resolve_image_spec
+
+        self.image_zero_points_ = self.image_pixel_scales_ = None
+        if self.images is None:
+            return
+        specs = (
+            dict(self.images)
+            if isinstance(self.images, Mapping)
+            else {None: self.images}
+        )
+        zps, scales = {}, {}
+        for fid, spec in specs.items():
+            name = "images" if fid is None else f"images[{fid!r}]"
+            sources = resolve_image_spec(spec, name=name)
+            scales[fid] = header_pixel_scales(sources)
+            if self.zero_point_keyword is not None:
+                zps[fid] = header_zero_points(sources, self.zero_point_keyword)
+        self.image_pixel_scales_ = scales
+        if self.zero_point_keyword is not None:
+            self.image_zero_points_ = zps
+        elif isinstance(self.zero_point, str) and self.method == "splus":
+            raise ValueError(
+                "images is set and zero_point='header': set zero_point_keyword to "
+                "the header keyword of the zero point (e.g. 'ZP', 'MAGZP', "
+                "'PHOTZP'), or pass zero_point= yourself."
+            )
 
     def _zero_points_from_table(self, table, meta, n, n_bands) -> np.ndarray:
         needed = ["field", "band", "zero_point"]
@@ -213,7 +350,8 @@ class Calibrator(TransformerMixin, BaseEstimator):
             return stamps.copy()
         if self.method == "splus":
             zp = self._zero_points(meta, n, n_bands)
-            factor = 10.0 ** (5.0 - 0.4 * zp) / self.pixel_scale**2
+            ps = self._pixel_scales(meta, n, n_bands)
+            factor = 10.0 ** (5.0 - 0.4 * zp) / ps**2
             return (stamps * factor[:, :, None, None]).astype(np.float32)
         # method == "reference": image sequences
         for key in ("sky", "zero_point"):
@@ -260,6 +398,7 @@ class Calibrator(TransformerMixin, BaseEstimator):
         self : Calibrator
         """
         self._validate_params()
+        self._read_images()
         calibrated = self._calibrate(X)
         self.n_bands_ = calibrated.shape[1]
         if self.stretch == "asinh":

@@ -19,7 +19,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import CatalogError, FITSFormatError, StampOverlapError
 from ..utils import as_catalog, check_catalog_columns
-from ._fits import BandSource, open_fits, resolve_image_spec
+from ._fits import (
+    BandSource,
+    header_pixel_scales,
+    header_zero_points,
+    open_fits,
+    resolve_image_spec,
+)
 
 __all__ = ["FITSCropper", "OffImageWarning", "resample_flux_conserving"]
 
@@ -30,6 +36,11 @@ def _gather_band(block, ly, lx, dest, band, side, out):
     windows = np.lib.stride_tricks.sliding_window_view(block, (side, side))
     for c in range(0, ly.size, 256):  # chunks keep the temporary in cache
         out[dest[c : c + 256], band] = windows[ly[c : c + 256], lx[c : c + 256]]
+
+
+def _plain(value):
+    """A numpy scalar as the Python value (for readable messages)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 class _MapUnavailableError(Exception):
@@ -121,6 +132,15 @@ class FITSCropper(TransformerMixin, BaseEstimator):
     Images are read through astropy's ``section`` interface, block of rows by
     block of rows, so a full 9232×9216×12 S-PLUS field is never read whole;
     tile-compressed HDUs (``CompImageHDU``) decompress only the tiles needed.
+    Files gzip- or bzip2-compressed as a whole (``.fits.gz``, ``.fits.bz2``)
+    can only be read forward: each band is decompressed whole, once per
+    :meth:`transform` (prefer tile compression, ``fpack``, for large fields).
+
+    Pixel values are physical: integer images with ``BSCALE``/``BZERO`` (2MASS,
+    unsigned 16-bit frames) are scaled as astropy scales them, pixels equal to
+    ``BLANK`` are NaN, and the stamps equal :class:`astropy.nddata.Cutout2D`
+    on astropy's scaled data (``fits.getdata(path, uint=False)``), as float32.
+    An integer image whose pixels are all ``BLANK`` is refused in :meth:`fit`.
 
     Parameters
     ----------
@@ -164,18 +184,25 @@ class FITSCropper(TransformerMixin, BaseEstimator):
     position_columns : (str, str), default=None
         Catalog columns of the positions; ``("x", "y")`` for pixel and
         ``("ra", "dec")`` for world coordinates when None.
-    field_column : str, default="field"
-        Catalog column of the field id, used when ``images`` is a dict.
+    field_column : str or None, default="field"
+        Catalog column of the field id, used when ``images`` is a dict. When
+        ``images`` holds one field and the catalog's column names several
+        fields, :meth:`fit` and :meth:`transform` raise
+        :class:`~skastro.exceptions.CatalogError` (the objects of the other
+        fields are not in these images); None ignores any field column.
     fwhm_column : str, default="fwhm"
         Catalog column of the FWHM, in pixels, used when ``size="fwhm"``.
     zero_point_keyword : str, default=None
         Header keyword of each band's photometric zero point (mag). When set,
         :meth:`transform` returns a :class:`skorch.helper.SliceDict` with keys
-        ``"stamps"``, ``"zero_point"`` ``(n_objects, n_bands)`` and
-        ``"field"`` ``(n_objects,)``, ready for :class:`Calibrator`. For a
-        cube, whose one header serves all planes, the per-plane keywords
-        ``ZP1 … ZPn`` (``zero_point_keyword`` followed by the 1-based plane
-        number) are read when ``ZP`` itself is absent.
+        ``"stamps"``, ``"zero_point"`` ``(n_objects, n_bands)``,
+        ``"pixel_scale"`` ``(n_objects, n_bands)`` (arcsec/pixel of each
+        band's image from its WCS, NaN without one; for stamps resampled by
+        ``size="fwhm"`` still the image's scale, as Martinazzo et al. (2021)
+        calibrate them) and ``"field"`` ``(n_objects,)``, ready for
+        :class:`Calibrator`. For a cube, whose one header serves all planes,
+        the per-plane keywords ``ZP1 … ZPn`` (``zero_point_keyword`` followed
+        by the 1-based plane number) are read when ``ZP`` itself is absent.
     block_rows : int, default=256
         Image rows read at once (for all bands) from images that are not
         plain float32 (compressed, scaled, integer or in-memory images);
@@ -205,6 +232,11 @@ class FITSCropper(TransformerMixin, BaseEstimator):
     zero_points_ : dict
         ``field -> ndarray (n_bands,)`` of zero points (mag), when
         ``zero_point_keyword`` is set.
+    pixel_scales_ : dict
+        ``field -> ndarray (n_bands,)`` of pixel scales (arcsec/pixel) from
+        the WCS (:func:`astropy.wcs.utils.proj_plane_pixel_scales`, geometric
+        mean of the axes), NaN for a band without one; when
+        ``zero_point_keyword`` is set.
 
     See Also
     --------
@@ -232,7 +264,7 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         "origin": [Options(Integral, {0, 1})],
         "off_edge": [StrOptions({"pad", "drop", "raise"})],
         "position_columns": [tuple, list, None],
-        "field_column": [str],
+        "field_column": [str, None],
         "fwhm_column": [str],
         "zero_point_keyword": [str, None],
         "block_rows": [Interval(Integral, 1, None, closed="left")],
@@ -314,34 +346,16 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         self.band_names_ = [s.name for s in first]
         if self.zero_point_keyword is not None:
             self.zero_points_ = {
-                fid: self._read_zero_points(sources)
+                fid: header_zero_points(sources, self.zero_point_keyword)
+                for fid, sources in self.band_sources_.items()
+            }
+            self.pixel_scales_ = {
+                fid: header_pixel_scales(sources)
                 for fid, sources in self.band_sources_.items()
             }
         if X is not None:
             self._positions(as_catalog(X))
         return self
-
-    def _read_zero_points(self, sources: list[BandSource]) -> np.ndarray:
-        zps = []
-        for src in sources:
-            header = src.header
-            key = self.zero_point_keyword
-            if (
-                src.plane is not None
-                and header is not None
-                and key not in header
-                and f"{key}{src.plane + 1}" in header
-            ):
-                key = f"{key}{src.plane + 1}"  # a cube's per-plane ZP1..ZPn
-            if header is None or key not in header:
-                raise FITSFormatError(
-                    f"{src.describe()} has no header keyword "
-                    f"{self.zero_point_keyword!r} for its zero point; set "
-                    "zero_point_keyword to the keyword your files use (e.g. 'ZP', "
-                    "'MAGZP', 'PHOTZP') or None and give Calibrator the zero points."
-                )
-            zps.append(float(header[key]))
-        return np.asarray(zps)
 
     # ------------------------------------------------------------ positions
     def _position_columns(self) -> tuple[str, str]:
@@ -365,6 +379,11 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         check_catalog_columns(catalog, cols, hint=hint, finite=cols)
         n = len(catalog)
         if len(self.fields_) > 1 or self.fields_[0] is not None:
+            if self.field_column is None:
+                raise ValueError(
+                    "images is a dict of fields, so each catalog row needs its field "
+                    "id; set field_column to the catalog's field column (not None)."
+                )
             check_catalog_columns(
                 catalog,
                 [self.field_column],
@@ -373,7 +392,8 @@ class FITSCropper(TransformerMixin, BaseEstimator):
             )
             fields = np.asarray(catalog[self.field_column])
             unknown = sorted(
-                {f for f in pd.unique(fields) if f not in self.band_sources_}, key=str
+                {_plain(f) for f in pd.unique(fields)} - set(self.band_sources_),
+                key=str,
             )
             if unknown:
                 raise CatalogError(
@@ -381,6 +401,7 @@ class FITSCropper(TransformerMixin, BaseEstimator):
                     f"no images; images has fields {self.fields_}."
                 )
         else:
+            self._check_single_field(catalog)
             fields = np.full(n, None, dtype=object)
         a = np.asarray(catalog[cols[0]], dtype=float)
         b = np.asarray(catalog[cols[1]], dtype=float)
@@ -423,6 +444,27 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         else:
             sides = np.full(n, int(self.size), dtype=np.int64)
         return fields, x, y, sides
+
+    def _check_single_field(self, catalog: pd.DataFrame) -> None:
+        """Images of one field, catalog of several: refuse, don't cut every
+        object from that one field's pixels."""
+        column = self.field_column
+        if column is None or column not in catalog.columns:
+            return
+        present = [_plain(f) for f in pd.unique(catalog[column]) if not pd.isna(f)]
+        if len(present) <= 1:
+            return
+        shown = sorted(present, key=str)
+        listed = f"{shown[:10]}" + (" ..." if len(shown) > 10 else "")
+        example = ", ".join(f"{f!r}: [...]" for f in shown[:2])
+        raise CatalogError(
+            f"The catalog's {column!r} column holds {len(present)} fields {listed}, "
+            "but images gives the images of one field: every object would be cut "
+            "from that field's pixels. Map each field id to its images, "
+            f"images={{{example}, ...}} (the files of each field), or select the "
+            f"rows of this field first (catalog[catalog[{column!r}] == ...]); if "
+            f"{column!r} is not a field id, pass field_column=None."
+        )
 
     @staticmethod
     def _starts(pos: np.ndarray, sides: np.ndarray) -> np.ndarray:
@@ -472,7 +514,8 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         -------
         stamps : ndarray of shape (n_objects, n_bands, size, size), float32
             Or a :class:`skorch.helper.SliceDict` with ``"stamps"``,
-            ``"zero_point"`` and ``"field"`` when ``zero_point_keyword`` is set.
+            ``"zero_point"``, ``"pixel_scale"`` and ``"field"`` when
+            ``zero_point_keyword`` is set.
         """
         check_is_fitted(self)
         catalog = as_catalog(X)
@@ -502,13 +545,17 @@ class FITSCropper(TransformerMixin, BaseEstimator):
             return stamps
         from skorch.helper import SliceDict
 
-        zp = (
-            np.stack([self.zero_points_[f] for f in fields[rows]])
-            if rows.size
-            else (np.empty((0, self.n_bands_)))
+        def per_object(table):
+            if not rows.size:
+                return np.empty((0, self.n_bands_))
+            return np.stack([table[f] for f in fields[rows]])
+
+        return SliceDict(
+            stamps=stamps,
+            zero_point=per_object(self.zero_points_),
+            pixel_scale=per_object(self.pixel_scales_),
+            field=np.asarray(fields[rows]),
         )
-        field_ids = np.asarray(fields[rows])
-        return SliceDict(stamps=stamps, zero_point=zp, field=field_ids)
 
     def _apply_off_edge_policy(self, catalog, fields, x, y, sides, inside, touches):
         if inside.all():
@@ -610,6 +657,7 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         handles: dict[str, Any] = {}
 
         raw_buffers: dict[int, np.ndarray] = {}
+        whole_bands: dict[int, np.ndarray] = {}
 
         def read(b, src, r0, r1, c0, c1):
             if src.raw_offset is not None:
@@ -629,6 +677,13 @@ class FITSCropper(TransformerMixin, BaseEstimator):
                 hdul = handles.get(src.path)
                 if hdul is None:
                     hdul = handles[src.path] = open_fits(src.path)
+            if src.stream_compressed:
+                # a gzip/bzip2 file reads forward only: the band is read whole,
+                # once (seeking back would decompress the file again each time)
+                whole = whole_bands.get(b)
+                if whole is None:
+                    whole = whole_bands[b] = src.read_rows(0, ny, hdul=hdul)
+                return whole[r0:r1, c0:c1]
             return src.read_rows(r0, r1, c0, c1, hdul=hdul)
 
         try:

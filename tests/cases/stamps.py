@@ -28,7 +28,10 @@ def contract_cases():
         (FITSCropper(field, size="fwhm", output_size=16), catalog),
         (
             Calibrator(
-                zero_point=[20.0, 21.0, 22.0], stretch="asinh", clip_percentiles=(1, 99)
+                zero_point=[20.0, 21.0, 22.0],
+                pixel_scale=0.55,
+                stretch="asinh",
+                clip_percentiles=(1, 99),
             ),
             stamps,
         ),

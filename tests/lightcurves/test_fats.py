@@ -16,6 +16,7 @@ from skastro.datasets import load_macho_light_curves, make_light_curves
 from skastro.exceptions import LightCurveError, LightCurveWarning
 from skastro.lightcurves import FATSFeatures, as_light_curve_list
 from skastro.lightcurves._features_def import (
+    CARRASCO_DAVIS_2019_FEATURES,
     DEFAULT_FEATURES,
     FATS_FEATURES,
     FEETS_MAP,
@@ -62,11 +63,17 @@ def _compare(fast, ref, names):
             np.testing.assert_allclose(a[ok], b[ok], rtol=rtol, atol=atol, err_msg=name)
 
 
-def _both(curves, features=None):
+def _both(curves, features=None, **params):
+    """Both backends' tables; feets' own period grid unless told otherwise."""
+    params.setdefault("period_grid", "fats")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LightCurveWarning)
-        fast = FATSFeatures(features=features).fit().transform(curves)
-        ref = FATSFeatures(features=features, backend="feets").fit().transform(curves)
+        fast = FATSFeatures(features=features, **params).fit().transform(curves)
+        ref = (
+            FATSFeatures(features=features, backend="feets", **params)
+            .fit()
+            .transform(curves)
+        )
     return fast, ref
 
 
@@ -132,12 +139,86 @@ def test_fats_feets_column_mapping_is_complete():
     assert not colour & set(FATS_FEATURES)
 
 
-def test_fats_recovers_period():
-    """PeriodLS recovers the period of clean sinusoids."""
+@pytest.mark.parametrize("grid", ["survey", "fats"])
+def test_fats_recovers_period(grid):
+    """PeriodLS recovers the period of clean sinusoids on either grid."""
     data = make_light_curves(30, n_points=(150, 300), random_state=0)
     sin = [i for i, c in enumerate(data.target) if data.target_names[c] == "sinusoid"]
-    X = FATSFeatures(features=["PeriodLS"]).fit_transform([data.curves[i] for i in sin])
+    fats = FATSFeatures(features=["PeriodLS"], period_grid=grid)
+    X = fats.fit_transform([data.curves[i] for i in sin])
     np.testing.assert_allclose(X[:, 0], data.period[sin], rtol=0.02)
+
+
+def _sparse_rr_lyrae(n, random_state):
+    """RR Lyrae-like curves sampled as a multi-year survey: a few early epochs,
+    then three seasons of 12-25 nights at one hour angle (1-day aliases)."""
+    rng = np.random.default_rng(random_state)
+    curves, periods = [], []
+    for _ in range(n):
+        period = rng.uniform(0.45, 0.8)
+        t = list(51000 + rng.uniform(0, 2000, rng.integers(5, 15)))
+        for season in range(3):
+            k = rng.integers(12, 25)
+            nights = np.sort(rng.choice(80, k, replace=False))
+            t.extend(53620 + 365.25 * season + nights + rng.normal(0, 0.04, k))
+        t = np.sort(np.asarray(t))
+        phase = 2 * np.pi * (t / period + rng.uniform())
+        amp = rng.uniform(0.15, 0.4)
+        m = 18 + sum(
+            amp * r * np.sin((k + 1) * phase + p)
+            for k, (r, p) in enumerate(zip((1, 0.5, 0.33, 0.2), (0, 2.4, 5.1, 1.6)))
+        )
+        e = np.full(t.size, 0.03)
+        curves.append((t, m + rng.normal(0, 0.03, t.size), e))
+        periods.append(period)
+    return curves, np.asarray(periods)
+
+
+def test_fats_default_grid_finds_periods_of_sparse_multi_year_curves():
+    """~60 points over 8 years: the default (survey) grid finds the RR Lyrae
+    periods; feets' grid stops near 1 cycle/day and finds none of them."""
+    curves, periods = _sparse_rr_lyrae(20, random_state=0)
+    survey = FATSFeatures(features=["PeriodLS"]).fit_transform(curves)[:, 0]
+    fats = FATSFeatures(features=["PeriodLS"], period_grid="fats")
+    feets_grid = fats.fit_transform(curves)[:, 0]
+    assert np.mean(np.abs(survey / periods - 1) < 0.01) >= 0.9
+    assert np.mean(np.abs(feets_grid / periods - 1) < 0.01) == 0
+    assert (feets_grid > 0.9).all()  # searched only below ~1.1 cycles/day
+
+
+def test_fats_period_range_bounds_the_search():
+    """PeriodLS stays inside period_range; a range the baseline cannot hold
+    gives NaN period features, with the usual warning."""
+    curves, _ = _sparse_rr_lyrae(3, random_state=1)
+    fats = FATSFeatures(features=["PeriodLS", "Mean"], period_range=(2.0, 10.0))
+    X = fats.fit_transform(curves)
+    assert ((X[:, 0] >= 2.0) & (X[:, 0] <= 10.0)).all()
+    t = np.linspace(0, 0.08, 20)  # 0.08 d: no room for periods of 0.05-0.04 d
+    short = [(t, 18 + 0.1 * np.sin(t * 90), np.full(20, 0.01))]
+    with pytest.warns(LightCurveWarning, match="PeriodLS"):
+        X = FATSFeatures(features=["PeriodLS", "Mean"]).fit_transform(short)
+    assert np.isnan(X[0, 0]) and np.isfinite(X[0, 1])
+
+
+@pytest.mark.parametrize("backend", ["fast", "feets"])
+def test_fats_survey_grid_is_honoured_by_both_backends(backend):
+    """Both backends search the survey grid: the sparse RR Lyrae periods are
+    found with plain Lomb-Scargle ranking (period_harmonics=1)."""
+    curves, periods = _sparse_rr_lyrae(6, random_state=2)
+    fats = FATSFeatures(features=["PeriodLS"], backend=backend, period_harmonics=1)
+    found = fats.fit_transform(curves)[:, 0]
+    assert np.mean(np.abs(found / periods - 1) < 0.01) >= 0.8
+
+
+def test_fats_survey_grid_backends_agree_on_the_highest_peak():
+    """On the survey grid with period_harmonics=1 both backends take the
+    periodogram's highest peak: PeriodLS, Period_fit and Psi_* agree (the
+    Freq* harmonics differ: distinct peaks, best first, vs feets' three
+    highest grid values, third-highest first)."""
+    curves = make_light_curves(8, n_points=(60, 150), random_state=6).curves
+    names = ["PeriodLS", "Period_fit", "Psi_CS", "Psi_eta"]
+    fast, ref = _both(curves, names, period_grid="survey", period_harmonics=1)
+    _compare(fast, ref, names)
 
 
 # --------------------------------------------------------------------------
@@ -189,7 +270,7 @@ def test_fats_no_warning_when_all_defined():
         (None, 59),
         ("default", 59),
         ("fats", 59),
-        ("seed001", 47),
+        ("carrasco-davis2019", 47),
         ("all", 1259),
         (["Mean"], 1),
         ("Mean", 1),
@@ -216,6 +297,32 @@ def test_fats_bad_feature_names(features, match):
     """Unknown, empty or repeated names raise, suggesting the right name."""
     with pytest.raises(ValueError, match=match):
         FATSFeatures(features=features).fit()
+
+
+def test_fats_seed001_name_still_works_with_a_future_warning():
+    """The former set name 'seed001' gives the same 47 features and says the
+    readable name."""
+    with pytest.warns(FutureWarning, match="renamed features='carrasco-davis2019'"):
+        fats = FATSFeatures(features="seed001").fit()
+    assert fats.features_ == CARRASCO_DAVIS_2019_FEATURES
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"period_grid": "astropy"}, "period_grid"),
+        ({"period_range": (0.0, None)}, "period_range must be"),
+        ({"period_range": (1.0, 0.5)}, "period_range must be"),
+        ({"period_range": (0.1,)}, "period_range must be"),
+        ({"period_range": ("a", None)}, "period_range must be"),
+        ({"oversampling": 0.5}, "oversampling"),
+        ({"period_harmonics": 0}, "period_harmonics"),
+    ],
+)
+def test_fats_bad_period_search(params, match):
+    """Bad period-search settings are rejected in fit, naming the parameter."""
+    with pytest.raises(ValueError, match=match):
+        FATSFeatures(**params).fit()
 
 
 def test_fats_bad_backend():
@@ -279,20 +386,56 @@ def test_fats_unsorted_curves_are_sorted():
         fats.set_params(sort=False).fit().transform([(t[p], m[p], e[p])])
 
 
+def test_fats_lengths_mismatch_raises():
+    """A curve whose arrays differ in length raises, naming the curve."""
+    with pytest.raises(ValueError, match="Light curve #0"):
+        FATSFeatures().fit().transform([(np.arange(5.0), np.ones(4), np.ones(5))])
+
+
+def test_fats_duplicate_times_raise_when_asked():
+    """duplicates='raise' restores the strict check, naming the curve id."""
+    X = pd.DataFrame({"id": "v9", "time": [0.0, 1, 1, 2, 3], "mag": 1.0, "err": 1.0})
+    with pytest.raises(LightCurveError, match="'v9' .*duplicate time"):
+        FATSFeatures(features=["Mean"], duplicates="raise").fit().transform(X)
+
+
 @pytest.mark.parametrize(
-    "curve, error",
+    "params, match",
     [
-        ((np.array([0.0, 1, 1, 2, 3]), np.ones(5), np.ones(5)), LightCurveError),
-        ((np.arange(5.0), np.ones(5), np.array([1, 1, 0, 1, 1.0])), LightCurveError),
-        ((np.arange(5.0), np.ones(5), -np.ones(5)), LightCurveError),
-        ((np.arange(5.0), np.ones(4), np.ones(5)), ValueError),
+        ({"duplicates": "median"}, "duplicates"),
+        ({"missing_values": ["x"]}, "missing_values must be a sequence of numbers"),
     ],
-    ids=["duplicate_times", "zero_error", "negative_error", "lengths"],
 )
-def test_fats_bad_curves_raise(curve, error):
-    """Bad input raises a clear error naming the curve, before any computation."""
-    with pytest.raises(error, match="Light curve 0"):
-        FATSFeatures().fit().transform([curve])
+def test_fats_bad_cleaning_policy(params, match):
+    """Bad duplicates / missing_values are refused in fit."""
+    with pytest.raises(ValueError, match=match):
+        FATSFeatures(**params).fit()
+
+
+def test_fats_one_bad_curve_does_not_abort_the_batch():
+    """Duplicates, markers, zero errors and a curve left too short: every
+    curve gets its row, the short one NaN, with warnings naming the ids."""
+    curves = make_light_curves(3, n_points=60, random_state=8).curves
+    rows = []
+    for name, (t, m, e) in zip(["a", "b", "c"], curves):
+        rows.append(pd.DataFrame({"id": name, "time": t, "mag": m, "err": e}))
+    frame = pd.concat(rows, ignore_index=True)
+    frame.loc[5, "time"] = frame.loc[4, "time"]  # a duplicate time in 'a'
+    b = frame.index[frame["id"] == "b"]
+    frame.loc[b[:58], "mag"] = -99.0  # 'b' keeps 2 points
+    frame.loc[frame.index[frame["id"] == "c"][:3], "err"] = 0.0
+    fats = FATSFeatures(features=["Mean", "PeriodLS"]).set_output(transform="pandas")
+    with pytest.warns(LightCurveWarning) as rec:
+        table = fats.fit_transform(frame)
+    messages = [str(r.message) for r in rec if r.category is LightCurveWarning]
+    assert any("weighted mean" in m and "'a' (1 removed)" in m for m in messages)
+    assert any("'b' (58 dropped)" in m and "'c' (3 dropped)" in m for m in messages)
+    # the cause first, naming the curve: not a list of features
+    assert any(m.startswith("FATS features are NaN") and "fewer than 4 points, so all "
+               "their features are NaN ('b')" in m for m in messages)  # fmt: skip
+    assert list(table.index) == ["a", "b", "c"]
+    assert np.isnan(table.loc["b"]).all()
+    assert np.isfinite(table.loc[["a", "c"]]).all().all()
 
 
 def test_fats_nan_magnitudes_are_dropped():
@@ -302,8 +445,10 @@ def test_fats_nan_magnitudes_are_dropped():
     m2[[3, 10]] = np.nan
     keep = np.isfinite(m2)
     fats = FATSFeatures(features=["Mean", "Std", "PeriodLS"]).fit()
+    with pytest.warns(LightCurveWarning, match=r"missing points.* #0 \(2 dropped\)"):
+        with_nan = fats.transform([(t, m2, e)])
     np.testing.assert_array_equal(
-        fats.transform([(t, m2, e)]), fats.transform([(t[keep], m[keep], e[keep])])
+        with_nan, fats.transform([(t[keep], m[keep], e[keep])])
     )
 
 
@@ -409,7 +554,7 @@ def test_fast_periodogram_top3_equals_astropy(macho):
     astropy's ``autopower`` ones, as feets computes them."""
     from astropy.timeseries import LombScargle
 
-    from skastro.lightcurves._fats_fast import _periodogram
+    from skastro.lightcurves._periods import PeriodSearch
 
     curves = macho + make_light_curves(30, n_points=(5, 600), random_state=14).curves
     for t, m, _ in curves:
@@ -417,6 +562,7 @@ def test_fast_periodogram_top3_equals_astropy(macho):
             normalization="standard", nyquist_factor=100
         )
         top = np.argsort(power)[-3:]
-        f3, p3 = _periodogram(t, m)
+        f3, p3, best = PeriodSearch(grid="fats").best_frequencies(t, m)
+        assert best == 2
         np.testing.assert_allclose(f3, freq[top], rtol=1e-13)
         np.testing.assert_allclose(p3, power[top], rtol=1e-8)

@@ -28,7 +28,7 @@ def test_splus_scalar_zero_point_and_magnitude_consistency():
     counts = 10 ** (-0.4 * (m - zp))  # total ADU/s of the source
     x = np.zeros((1, 1, 5, 5), np.float32)
     x[0, 0, 2, 2] = counts
-    out = Calibrator(zero_point=zp).fit_transform(x)
+    out = Calibrator(zero_point=zp, pixel_scale=0.55).fit_transform(x)
     np.testing.assert_allclose(out.sum(), 10 ** (5 - 0.4 * m) / 0.55**2, rtol=1e-5)
 
 
@@ -69,7 +69,8 @@ def test_zero_point_table_by_field_and_band_name():
             "zero_point": [20.0, 21.0, 22.0, 23.0],
         }
     )
-    out = Calibrator(zero_point=table, band_names=["g", "r"]).fit_transform(X)
+    cal = Calibrator(zero_point=table, pixel_scale=0.55, band_names=["g", "r"])
+    out = cal.fit_transform(X)
     np.testing.assert_allclose(
         out[1, 1, 0, 0], 10 ** (5 - 0.4 * 23) / 0.55**2, rtol=1e-6
     )
@@ -123,7 +124,7 @@ def test_nan_pixels_stay_nan():
     """Off-image NaN pixels stay NaN (never turned into numbers)."""
     x = np.ones((1, 1, 3, 3), np.float32)
     x[0, 0, 0, 0] = np.nan
-    out = Calibrator(zero_point=20.0).fit_transform(x)
+    out = Calibrator(zero_point=20.0, pixel_scale=0.55).fit_transform(x)
     assert np.isnan(out[0, 0, 0, 0]) and np.isfinite(out[0, 0, 1:]).all()
 
 
@@ -132,13 +133,33 @@ def test_nan_pixels_stay_nan():
     [
         (Calibrator(), np.ones((1, 2, 3, 3)), InputLayoutError, "zero_point='header'"),
         (
-            Calibrator(zero_point=[1.0, 2.0, 3.0]),
+            Calibrator(zero_point=20.0),
+            np.ones((1, 2, 3, 3)),
+            InputLayoutError,
+            "will not guess it.*pixel_scale=0.55",
+        ),
+        (
+            Calibrator(zero_point=20.0),
+            SliceDict(
+                stamps=np.ones((1, 2, 3, 3)), pixel_scale=np.full((1, 2), np.nan)
+            ),
+            InputLayoutError,
+            "no celestial WCS",
+        ),
+        (
+            Calibrator(zero_point=20.0, pixel_scale=[0.5, 0.5, 0.5]),
+            np.ones((1, 2, 3, 3)),
+            InputLayoutError,
+            "one per band",
+        ),
+        (
+            Calibrator(zero_point=[1.0, 2.0, 3.0], pixel_scale=1.0),
             np.ones((1, 2, 3, 3)),
             InputLayoutError,
             "2 band",
         ),
         (
-            Calibrator(zero_point=20.0),
+            Calibrator(zero_point=20.0, pixel_scale=1.0),
             np.ones((2, 3, 3)),
             InputLayoutError,
             "4 dimensions",
@@ -156,7 +177,7 @@ def test_nan_pixels_stay_nan():
             "lacks column",
         ),
         (
-            Calibrator(zero_point=[np.nan, 1.0]),
+            Calibrator(zero_point=[np.nan, 1.0], pixel_scale=1.0),
             np.ones((1, 2, 3, 3)),
             InputLayoutError,
             "NaN",
@@ -171,6 +192,87 @@ def test_bad_input(calibrator, X, error, match):
 
 def test_transform_band_count_mismatch():
     """transform refuses stamps with another band count than fit."""
-    cal = Calibrator(zero_point=20.0).fit(np.ones((1, 2, 3, 3)))
+    cal = Calibrator(zero_point=20.0, pixel_scale=0.55).fit(np.ones((1, 2, 3, 3)))
     with pytest.raises(InputLayoutError, match="fitted on 2"):
         cal.transform(np.ones((1, 3, 3, 3)))
+
+
+def test_header_pixel_scale_from_the_wcs_in_the_pipeline(tmp_path, field_data):
+    """The cropper passes each band's WCS pixel scale: a 0.3"/pixel field is
+    calibrated with 0.3, not S-PLUS's 0.55."""
+    from astropy.io import fits
+
+    from .conftest import make_wcs
+
+    paths = write_field(tmp_path, "files", field_data)
+    for p in paths:  # re-grid to 0.3 arcsec/pixel
+        with fits.open(p, mode="update") as h:
+            h[0].header.update(
+                make_wcs(field_data.shape[1:], pixel_scale=0.3).to_header()
+            )
+    cat = pd.DataFrame({"x": [30.0], "y": [30.0]})
+    cropped = FITSCropper(paths, size=4, zero_point_keyword="ZP").fit_transform(cat)
+    np.testing.assert_array_equal(cropped["pixel_scale"], [[0.3, 0.3, 0.3]])
+    out = Calibrator().fit_transform(cropped)
+    np.testing.assert_allclose(
+        out[0, 1], cropped["stamps"][0, 1] * 10 ** (5 - 0.4 * 21.0) / 0.3**2, rtol=1e-6
+    )
+
+
+def test_images_give_zero_points_and_pixel_scale_to_plain_stamps(tmp_path, field_data):
+    """Plain stamps plus the files they came from: zero points from the header
+    keyword, pixel scale from the WCS, per field through the 'field' key."""
+    images = {
+        "A": write_field(
+            tmp_path, "mef", field_data, prefix="A", zero_points=[20.0, 21.0, 22.0]
+        ),  # fmt: skip
+        "B": write_field(
+            tmp_path, "mef", field_data, prefix="B", zero_points=[23.0] * 3
+        ),  # fmt: skip
+    }
+    cat = pd.DataFrame({"x": [30.0, 30.0], "y": [30.0, 30.0], "field": ["A", "B"]})
+    cropped = FITSCropper(images, size=4, zero_point_keyword="ZP").fit_transform(cat)
+    expected = Calibrator().fit_transform(cropped)
+    stamps_a = cropped["stamps"][:1]
+    single = Calibrator(images=images["A"], zero_point_keyword="ZP")
+    np.testing.assert_array_equal(single.fit_transform(stamps_a), expected[:1])
+    by_field = Calibrator(images=images, zero_point_keyword="ZP")
+    X = SliceDict(stamps=cropped["stamps"], field=cropped["field"])
+    np.testing.assert_array_equal(by_field.fit_transform(X), expected)
+    assert by_field.image_pixel_scales_["A"].tolist() == [0.55] * 3
+
+
+def test_images_errors(tmp_path, field_data):
+    """images without zero_point_keyword, without a WCS, or of unknown fields."""
+    paths = write_field(tmp_path, "files", field_data, wcs=False)
+    x = np.ones((1, 3, 4, 4), np.float32)
+    with pytest.raises(ValueError, match="set zero_point_keyword"):
+        Calibrator(images=paths).fit(x)
+    with pytest.raises(InputLayoutError, match="no celestial WCS"):
+        Calibrator(images=paths, zero_point_keyword="ZP").fit(x)
+    with pytest.raises(Exception, match="no header keyword 'MAGZP'"):
+        Calibrator(images=paths, zero_point_keyword="MAGZP").fit(x)
+    out = Calibrator(images=paths, zero_point_keyword="ZP", pixel_scale=0.55).fit_transform(x)  # fmt: skip
+    np.testing.assert_allclose(out[0, 2, 0, 0], 10 ** (5 - 0.4 * 22.0) / 0.55**2, rtol=1e-6)  # fmt: skip
+    cal = Calibrator(images={"A": paths}, zero_point_keyword="ZP", pixel_scale=1.0)
+    with pytest.raises(CatalogError, match=r"\['B'\]"):
+        cal.fit(SliceDict(stamps=x, field=np.array(["B"])))
+    with pytest.raises(InputLayoutError, match="'field' key"):
+        cal.fit(x)
+
+
+def test_2mass_zero_points_and_pixel_scale_from_headers(realdata):
+    """Real 2MASS J/H/K images: MAGZP and the 1"/pixel... (5"/pixel mosaic)
+    scale are read from the headers, by the cropper or from the files."""
+    from astropy.io import fits
+
+    paths = [str(realdata / "fits" / f"gc_2mass_{b}.fits") for b in "jhk"]
+    cat = pd.DataFrame({"x": [100.0, 400.5], "y": [200.0, 300.2]})
+    cropped = FITSCropper(paths, size=11, zero_point_keyword="MAGZP").fit_transform(cat)
+    out = Calibrator().fit_transform(cropped)
+    zp = np.array([fits.getheader(p)["MAGZP"] for p in paths])
+    ps = abs(fits.getheader(paths[0])["CDELT1"]) * 3600
+    factor = 10 ** (5 - 0.4 * zp) / ps**2
+    np.testing.assert_allclose(out, cropped["stamps"] * factor[None, :, None, None], rtol=1e-5)  # fmt: skip
+    files = Calibrator(images=paths, zero_point_keyword="MAGZP")
+    np.testing.assert_array_equal(files.fit_transform(cropped["stamps"]), out)

@@ -181,6 +181,27 @@ def test_crop_several_fields_and_zero_points(tmp_path, field_data):
     np.testing.assert_array_equal(out["field"], ["A", "B", "A"])
 
 
+def test_bad_catalog_of_several_fields_with_one_field_of_images(tmp_path, field_data):
+    """Images of one field and a catalog whose field column holds several
+    fields: an error naming the fields and the dict to pass, not stamps cut
+    from the wrong field's pixels (issue: 77 of 120 stamps were)."""
+    paths = write_field(tmp_path, "files", field_data, prefix="A")
+    rng = np.random.default_rng(0)
+    catalog = interior_catalog(rng, 120, field_data.shape[1:], 6)
+    catalog["field"] = rng.choice(["A", "B", "C"], 120, p=[0.36, 0.32, 0.32])
+    with pytest.raises(
+        CatalogError, match=r"3 fields \['A', 'B', 'C'\].*images=\{"
+    ) as e:
+        FITSCropper(paths, size=6).fit_transform(catalog)
+    assert "field_column=None" in str(e.value)
+    # one field in the column, or the check switched off: stamps as before
+    one = catalog.assign(field="A")
+    FITSCropper(paths, size=6).fit_transform(one)
+    FITSCropper(paths, size=6, field_column=None).fit_transform(catalog)
+    with pytest.raises(CatalogError, match="3 fields"):
+        FITSCropper(paths, size=6).fit(catalog)
+
+
 def test_crop_band_names_from_headers(tmp_path, field_data):
     """band_names_ come from the FILTER keywords."""
     cropper = FITSCropper(write_field(tmp_path, "mef", field_data)).fit()
