@@ -38,8 +38,16 @@ Usage::
     python benchmarks/bench_periods.py           # all curves
     python benchmarks/bench_periods.py --small   # 40 ASAS, 60 simulated curves
 
-Needs ``nifty-ls`` (``pip install nifty-ls``, the ``bench`` extra) and
-../shared/realdata (the MACHO and ASAS rows are skipped without it).
+Needs ``nifty-ls`` (``pip install nifty-ls``, the ``bench`` extra; its rows
+are skipped without it) and ../shared/realdata (the MACHO and ASAS rows are
+skipped without it).
+
+Measured (all curves, one core of the shared 2-core development machine at
+load average 9-13): within 1 %, skastro default / fats grid / astropy fast /
+nifty-ls: MACHO 14/14/13/13 of 15; ASAS RR Lyrae 117/113/116/116 of 117
+(against the dense reference); simulated 190/0/185/185 of 200. Speed,
+times astropy fast: skastro default 49x, 58x, 31x; nifty-ls 28x, 26x, 34x.
+See docs/user_guide/light_curves.rst.
 """
 
 from __future__ import annotations
