@@ -28,7 +28,7 @@ from photutils.aperture import CircularAperture, aperture_photometry
 
 from skastro.datasets import HITS_CLASSES, simulate_hits_sequences
 from skastro.lightcurves import LightCurveExtractor
-from skastro.utils._psf import gaussian_psf
+from skastro.utils._physics import gaussian_psf
 
 
 def photutils_loop(X, n: int, radius_fwhm: float) -> np.ndarray:

@@ -14,10 +14,17 @@ from typing import Any
 
 import numpy as np
 from scipy import fft as sfft
-from scipy.special import erf, gammainc
+from scipy.special import erf
 from sklearn.utils import Bunch, check_random_state
 
-from ..utils._psf import gaussian_psf, moffat_psf
+from ..utils._physics import (
+    elliptical_radius,
+    gaussian_psf,
+    mag_to_flux,
+    moffat_psf,
+    sersic_enclosed,
+    sersic_profile,
+)
 
 __all__ = ["HITS_CLASSES", "simulate_hits_sequences"]
 
@@ -225,7 +232,7 @@ def _limiting_flux(cond: dict, n_sigma: float = 5.0) -> np.ndarray:
 
 def _mag_to_adu(mag: np.ndarray, zp: np.ndarray, exptime: np.ndarray) -> np.ndarray:
     """Eq. 3.1 of Carrasco-Davis et al. (2019): counts (ADU) in an exposure of a source of ``mag``."""
-    return exptime * 10.0 ** (0.4 * (zp - mag))
+    return exptime * mag_to_flux(mag, zp)
 
 
 # --------------------------------------------------------------------------
@@ -362,10 +369,6 @@ def _bazin(
 # --------------------------------------------------------------------------
 # Galaxies
 # --------------------------------------------------------------------------
-def _sersic_b(n: float) -> float:
-    return 2.0 * n - 1.0 / 3.0 + 4.0 / (405.0 * n) + 46.0 / (25515.0 * n**2)
-
-
 def _render_sersic(
     size: int,
     x0: np.ndarray,
@@ -389,18 +392,14 @@ def _render_sersic(
     coords = (np.arange(size)[:, None] + sub[None, :]).ravel() - c
     x = coords[None, None, :] - x0[:, None, None]
     y = coords[None, :, None] - y0[:, None, None]
-    ca, sa = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
-    u = ca * x + sa * y
-    v = -sa * x + ca * y
-    r = np.sqrt(u**2 + (v / q[:, None, None]) ** 2)
-    b = _sersic_b(n)
-    img = np.exp(-b * ((r / r_e[:, None, None]) ** (1.0 / n) - 1.0))
+    r = elliptical_radius(x, y, q[:, None, None], angle[:, None, None])
+    img = sersic_profile(r, r_e[:, None, None], n)
     # Normalise to unit total flux: the samples inside the largest ellipse that
     # fits in the grid get the analytic enclosed fraction of the Sérsic profile
     # (incomplete gamma function), which also corrects the sampling of the cusp.
     r_max = c - np.maximum(np.abs(x0), np.abs(y0)) - 0.5
     inside = r <= r_max[:, None, None]
-    frac = gammainc(2.0 * n, b * (r_max / r_e) ** (1.0 / n))
+    frac = sersic_enclosed(r_max, r_e, n)
     norm = frac / np.maximum(np.sum(img * inside, axis=(1, 2)), 1e-300)
     img = img * norm[:, None, None]
     m = x0.shape[0]

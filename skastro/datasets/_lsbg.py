@@ -15,9 +15,16 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.signal import fftconvolve
-from scipy.special import gamma as gamma_fn
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
+from ..utils._physics import (
+    elliptical_radius,
+    mag_to_flux,
+    moffat_sb,
+    sersic_profile,
+    sersic_total_flux,
+)
 
 __all__ = ["LSBG_BANDS", "LSBG_ARTIFACT_TYPES", "LSBG_SURVEYS", "make_lsbg_stamps"]
 
@@ -85,34 +92,11 @@ def _bin(sb: np.ndarray) -> np.ndarray:
     return s * _OUT_SCALE**2
 
 
-def _b_n(n: float) -> float:
-    """Ciotti & Bertin (1999) approximation of the Sérsic b_n."""
-    return 2 * n - 1 / 3 + 4 / (405 * n) + 46 / (25515 * n**2)
-
-
-def _elliptical_r(x0, y0, q, theta):
-    dx, dy = _X - x0, _Y - y0
-    c, s = np.cos(theta), np.sin(theta)
-    xr = dx * c + dy * s
-    yr = -dx * s + dy * c
-    return np.sqrt(xr**2 + (yr / q) ** 2)
-
-
 def _sersic(flux, r_half, n, q=1.0, theta=0.0, x0=0.0, y0=0.0):
     """Sérsic profile of total ``flux`` (nmgy), circularised ``r_half`` (arcsec)."""
     re = r_half / np.sqrt(q)  # semi-major effective radius
-    b = _b_n(n)
-    norm = 2 * np.pi * n * q * re**2 * np.exp(b) * gamma_fn(2 * n) / b ** (2 * n)
-    r = _elliptical_r(x0, y0, q, theta)
-    return flux / norm * np.exp(-b * ((r / re) ** (1.0 / n) - 1.0))
-
-
-def _moffat_sb(flux, fwhm, beta, x0=0.0, y0=0.0, x=None, y=None):
-    x = _X if x is None else x
-    y = _Y if y is None else y
-    alpha = fwhm / (2 * np.sqrt(2 ** (1 / beta) - 1))
-    r2 = (x - x0) ** 2 + (y - y0) ** 2
-    return flux * (beta - 1) / (np.pi * alpha**2) * (1 + r2 / alpha**2) ** (-beta)
+    r = elliptical_radius(_X - x0, _Y - y0, q, theta)
+    return flux / sersic_total_flux(re, n, q) * sersic_profile(r, re, n)
 
 
 def _psf_kernel(fwhm: float, beta: float) -> np.ndarray:
@@ -120,13 +104,13 @@ def _psf_kernel(fwhm: float, beta: float) -> np.ndarray:
     n = 31 * _OVERSAMPLE
     c = (np.arange(n) - (n - 1) / 2.0) * (_OUT_SCALE / _OVERSAMPLE)
     x, y = np.meshgrid(c, c)
-    k = _moffat_sb(1.0, fwhm, beta, x=x, y=y)
+    k = moffat_sb(x**2 + y**2, fwhm, beta)
     k = k.reshape(31, _OVERSAMPLE, 31, _OVERSAMPLE).sum(axis=(1, 3))
     return k / k.sum()
 
 
 def _mag_to_flux(mag):
-    return 10 ** (-0.4 * (np.asarray(mag, dtype=float) - _ZP))
+    return mag_to_flux(mag, _ZP)
 
 
 def _colour_fluxes(mag_g, g_r, r_z):
@@ -153,7 +137,7 @@ class _Scene:
         """A star: a point source (88%, convolved with the PSF) plus an
         extended aureole (12%, a Moffat of FWHM 6″ and β=1.4: power-law wings)."""
         fluxes = np.asarray(fluxes, dtype=float)
-        self.add(_moffat_sb(0.12, 6.0, 1.4, x0, y0), fluxes)
+        self.add(moffat_sb((_X - x0) ** 2 + (_Y - y0) ** 2, 6.0, 1.4, 0.12), fluxes)
         # bilinear deposit of the point source on the output grid
         px = x0 / _OUT_SCALE + (_SIZE - 1) / 2.0
         py = y0 / _OUT_SCALE + (_SIZE - 1) / 2.0

@@ -25,8 +25,18 @@ import pandas as pd
 from astropy.io import fits
 from astropy.wcs import WCS
 from scipy import fft as sp_fft
-from scipy.special import gammaincinv
 from sklearn.utils import check_random_state
+
+from ..utils._physics import (
+    elliptical_radius,
+    flux_to_mag,
+    mag_to_flux,
+    moffat_alpha,
+    moffat_enclosed,
+    moffat_sb,
+    moffat_shape,
+    sersic_profile,
+)
 
 __all__ = ["SPLUS_BANDS", "make_splus_field", "make_splus_survey"]
 
@@ -131,7 +141,7 @@ def _band_magnitudes(flam: np.ndarray, lam: np.ndarray = _LAM) -> np.ndarray:
     fnu = np.clip(flam, 0.0, None) * lam[None, :] ** 2
     mean_fnu = fnu @ _W
     mean_fnu = np.clip(mean_fnu, 1e-30 * mean_fnu.max(axis=1, keepdims=True), None)
-    mags = -2.5 * np.log10(mean_fnu)
+    mags = flux_to_mag(mean_fnu)
     return mags - mags[:, [_R_INDEX]]
 
 
@@ -362,16 +372,6 @@ def _qso_seds(rng: np.random.Generator, n: int):
 # --------------------------------------------------------------------------
 # profiles
 # --------------------------------------------------------------------------
-def _moffat_alpha(fwhm: float, beta: float) -> float:
-    return fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
-
-
-def _moffat_enclosed(radius, fwhm: float, beta: float):
-    """Fraction of a Moffat profile's flux inside ``radius`` (same units)."""
-    a = _moffat_alpha(fwhm, beta)
-    return 1.0 - (1.0 + (np.asarray(radius) / a) ** 2) ** (1.0 - beta)
-
-
 def _grid(half: int, dx: float, dy: float, oversample: int):
     """Sub-pixel sample offsets (relative to the object) for a (2h+1)^2 patch."""
     sub = (np.arange(oversample) + 0.5) / oversample - 0.5
@@ -390,9 +390,8 @@ def _moffat_patch(half: int, dx: float, dy: float, fwhm: float, beta: float):
     """Pixel-integrated Moffat PSF on a (2h+1)^2 patch, normalised to sum 1."""
     os_ = 3
     xs, ys = _grid(half, dx, dy, os_)
-    a = _moffat_alpha(fwhm, beta)
-    r2 = (xs[None, :] ** 2 + ys[:, None] ** 2) / a**2
-    img = _bin((1.0 + r2) ** (-beta), os_)
+    a = moffat_alpha(fwhm, beta)
+    img = _bin(moffat_shape((xs[None, :] ** 2 + ys[:, None] ** 2) / a**2, beta), os_)
     return img / img.sum()
 
 
@@ -405,12 +404,8 @@ def _sersic_patch(half, dx, dy, r_e, n, q, pa, r_trunc):
     """
     os_ = 5 if r_e < 4 else 3
     xs, ys = _grid(half, dx, dy, os_)
-    c, s = np.cos(pa), np.sin(pa)
-    xr = c * xs[None, :] + s * ys[:, None]
-    yr = -s * xs[None, :] + c * ys[:, None]
-    r = np.sqrt(xr**2 + (yr / q) ** 2)
-    b = gammaincinv(2.0 * n, 0.5)
-    img = np.exp(-b * ((r / r_e) ** (1.0 / n) - 1.0))
+    r = elliptical_radius(xs[None, :], ys[:, None], q, pa)
+    img = sersic_profile(r, r_e, n, exact_b=True)
     img[r > r_trunc] = 0.0
     img = _bin(img, os_)
     return img / img.sum()
@@ -601,7 +596,7 @@ def _sky_sigma(zp, depth, fwhm_px, beta, exptime):
     """Sky noise per pixel (ADU/s) giving S/N = 3 at ``depth`` in a 3" aperture."""
     r_ap = 1.5 / _PIXEL_SCALE
     npix = np.pi * r_ap**2
-    flux = 10 ** (-0.4 * (depth - zp)) * _moffat_enclosed(r_ap, fwhm_px, beta)
+    flux = mag_to_flux(depth, zp) * moffat_enclosed(r_ap, fwhm_px, beta)
     var = (flux / 3.0) ** 2 - flux / (_GAIN * exptime)
     return np.sqrt(np.clip(var, 1e-30, None) / npix)
 
@@ -647,8 +642,8 @@ def _render_band(b, src, cond, shape, sigma_sky, galaxies, kern_half, want_r50):
     model = np.zeros(shape, dtype=np.float32)
     fwhm_px = cond["fwhm"][b] / _PIXEL_SCALE
     beta = cond["beta"][b]
-    flux = 10 ** (-0.4 * (src["mags"][:, b] - cond["zp"][b]))  # ADU/s
-    a = _moffat_alpha(fwhm_px, beta)
+    flux = mag_to_flux(src["mags"][:, b], cond["zp"][b])  # ADU/s
+    a = moffat_alpha(fwhm_px, beta)
     n = flux.size
     patches: list = [None] * n
     for half, (idx, stack) in galaxies.items():
@@ -671,14 +666,14 @@ def _render_band(b, src, cond, shape, sigma_sky, galaxies, kern_half, want_r50):
         dx, dy = src["x"][i] - ix, src["y"][i] - iy
         if patches[i] is None:
             # patch radius: where the PSF wings fall below 0.2 sigma_sky
-            i0 = flux[i] * (beta - 1.0) / (np.pi * a * a)
+            i0 = moffat_sb(0.0, fwhm_px, beta, flux[i])  # peak, ADU/s/pixel
             r_wing = a * np.sqrt(
                 max((i0 / (0.2 * sigma_sky)) ** (1.0 / beta) - 1.0, 0.0)
             )
             half = int(np.clip(np.ceil(r_wing), np.ceil(3 * fwhm_px), 60))
             # the wings beyond the patch are below the noise and not drawn
             img = _moffat_patch(half, dx, dy, fwhm_px, beta)
-            img = img * _moffat_enclosed((2 * half + 1) / np.sqrt(np.pi), fwhm_px, beta)
+            img = img * moffat_enclosed((2 * half + 1) / np.sqrt(np.pi), fwhm_px, beta)
         else:
             img, half = patches[i]
         if want_r50:  # size relative to the PSF's, same centring
@@ -710,8 +705,8 @@ def _psf_aperture_fraction(fwhm_px, beta, radii):
     radii = np.asarray(radii, dtype=float)
     h = int(np.ceil(4.0 * fwhm_px)) + 1
     psf = _moffat_patch(h, 0.0, 0.0, fwhm_px, beta)
-    psf = psf * _moffat_enclosed((2 * h + 1) / np.sqrt(np.pi), fwhm_px, beta)
-    out = _moffat_enclosed(radii, fwhm_px, beta)
+    psf = psf * moffat_enclosed((2 * h + 1) / np.sqrt(np.pi), fwhm_px, beta)
+    out = moffat_enclosed(radii, fwhm_px, beta)
     small = radii <= h - 1
     if np.any(small):
         knots = np.unique(np.concatenate([[0.5], radii[small], [h - 1.0]]))
@@ -1055,7 +1050,7 @@ def make_splus_field(
                 if core.size and float(core.max()) >= saturate:
                     flags[i] |= FLAG_SATURATED
                 if npix > 0 and f_ap > _DETECTION_SNR * sig:
-                    mags[i, b] = cond["zp"][b] - 2.5 * np.log10(f_ap / apcorr[i])
+                    mags[i, b] = flux_to_mag(f_ap / apcorr[i], cond["zp"][b])
                     errs[i, b] = 2.5 / np.log(10.0) * sig / f_ap
             if b == _R_INDEX:
                 # catalog FWHM: r-band seeing scaled by the object's half-light

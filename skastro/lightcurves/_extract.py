@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import InputLayoutError
-from ..utils._psf import gaussian_psf
+from ..utils._physics import gaussian_psf
 from ..utils._validation import check_stamps, split_stamps_input
 
 __all__ = ["LightCurveExtractor"]

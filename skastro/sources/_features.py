@@ -19,17 +19,10 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import InputLayoutError
+from ..utils._physics import flux_to_mag, gaussian_kernel
 from ..utils._validation import check_stamps, split_stamps_input
 
 __all__ = ["SourceFeatures"]
-
-
-def _gaussian_kernel(fwhm: float) -> np.ndarray:
-    sigma = fwhm / 2.3548
-    half = max(1, int(np.ceil(2.5 * sigma)))
-    c = np.arange(-half, half + 1)
-    k = np.exp(-(c[:, None] ** 2 + c[None, :] ** 2) / (2 * sigma**2))
-    return (k / k.sum()).astype(np.float64)
 
 
 def _a(*values):
@@ -246,7 +239,7 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_bands_")
         stamps = self._check_X(X, reset=False)
         zp = np.broadcast_to(np.asarray(self.zero_point, dtype=float), (self.n_bands_,))
-        kernel = _gaussian_kernel(self.filter_fwhm)
+        kernel = gaussian_kernel(self.filter_fwhm)
         out = np.empty((stamps.shape[0], len(self.get_feature_names_out())))
         for i in range(stamps.shape[0]):
             out[i] = self._measure(stamps[i], zp, kernel)
@@ -335,7 +328,7 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
                 img, *ell_args, r_auto, err=sig[b], subpix=1, **kw
             )
             flux = max(float(flux[0]), float(ferr[0]), 1e-12)
-            mags[b] = zp[b] - 2.5 * np.log10(flux)
+            mags[b] = flux_to_mag(flux, zp[b])
             rmax = max(r_auto * a, 2.0)
             rh, _ = sep.flux_radius(
                 img, *_a(x, y, rmax), 0.5, normflux=_a(flux)[0], subpix=1, **kw
@@ -345,10 +338,10 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
             mu_eff[b] = mags[b] + 2.5 * np.log10(2 * np.pi * rh**2)
             f_iso = float(img[footprint].sum())
             f_iso = max(f_iso, sig[b] * np.sqrt(npix))
-            mu_mean[b] = zp[b] - 2.5 * np.log10(f_iso / area_iso)
+            mu_mean[b] = flux_to_mag(f_iso / area_iso, zp[b])
             fc, fcerr, _ = sep.sum_circle(img, *_a(x, y), r_c, err=sig[b], subpix=5)
             fc = max(float(fc[0]), float(fcerr[0]), 1e-12)
-            mu_c[b] = zp[b] - 2.5 * np.log10(fc / (np.pi * self.central_radius**2))
+            mu_c[b] = flux_to_mag(fc / (np.pi * self.central_radius**2), zp[b])
         colours = [mags[i] - mags[j] for i, j in combinations(range(n_b), 2)]
         row = [ell, *mags, *colours, *mu_mean, *mu_c, *mu_eff]
         if self.include_radius:

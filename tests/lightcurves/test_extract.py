@@ -10,7 +10,7 @@ from skorch.helper import SliceDict
 from skastro.datasets import simulate_hits_sequences
 from skastro.exceptions import InputLayoutError
 from skastro.lightcurves import LightCurveExtractor
-from skastro.utils._psf import gaussian_psf
+from skastro.utils._physics import gaussian_psf
 
 
 def _synthetic(n=300, T=4, flux=400.0, sky=100.0, fwhm=4.5, seed=0, size=21):
