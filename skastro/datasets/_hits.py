@@ -26,13 +26,13 @@ from ..utils._physics import (
     sersic_profile,
 )
 
-__all__ = ["HITS_CLASSES", "simulate_hits_sequences"]
+__all__ = ["HITS_CLASSES", "make_hits_sequences"]
 
 HITS_CLASSES = ("SN", "RRL", "CEP", "EB", "NV", "GAL", "AST")
 
 PIXEL_SCALE = 0.263  # arcsec / pixel (DECam)
 
-# Survey parameters per domain (see the docstring of simulate_hits_sequences).
+# Survey parameters per domain (see the docstring of make_hits_sequences).
 _DOMAINS: dict[str, dict[str, Any]] = {
     "simulated": {
         "psf": "gaussian",
@@ -562,7 +562,7 @@ def _check_n_epochs(n_epochs: Any) -> tuple[int, int]:
     return lo, hi
 
 
-def simulate_hits_sequences(
+def make_hits_sequences(
     n_per_class: int | dict | Any = 100,
     *,
     n_epochs: int | tuple[int, int] = (5, 22),
@@ -715,8 +715,8 @@ def simulate_hits_sequences(
 
     Examples
     --------
-    >>> from skastro.datasets import simulate_hits_sequences
-    >>> bunch = simulate_hits_sequences(2, n_epochs=(5, 8), random_state=0)
+    >>> from skastro.datasets import make_hits_sequences
+    >>> bunch = make_hits_sequences(2, n_epochs=(5, 8), random_state=0)
     >>> bunch.data["stamps"].shape
     (14, 8, 21, 21)
     >>> [bunch.target_names[i] for i in bunch.target[:3]]
@@ -949,7 +949,7 @@ def simulate_hits_sequences(
         f"{n} HiTS-like g-band image sequences ({domain!r} domain, {kind} PSF) of "
         f"{len(HITS_CLASSES)} classes {HITS_CLASSES}, {lo}-{hi} epochs of "
         f"{stamp_size}x{stamp_size} pixels at {PIXEL_SCALE} arcsec/pixel; see "
-        "skastro.datasets.simulate_hits_sequences."
+        "skastro.datasets.make_hits_sequences."
     )
     return Bunch(
         data=data,

@@ -420,6 +420,56 @@ def _noise_model(survey: dict):
     return sky_out, gain
 
 
+#: Unit coordinates of the output grid, for the residual sky gradient.
+_GRADIENT_Y, _GRADIENT_X = np.mgrid[-1 : 1 : _SIZE * 1j, -1 : 1 : _SIZE * 1j]
+
+
+def _stamp(rng, positive: bool, cfg: dict) -> tuple[np.ndarray, str, dict]:
+    """One stamp (3, 64, 64) in nmgy, its kind and its row of ``params``.
+
+    The scene (an LSBG, or an artifact type drawn from the survey's mix)
+    plus field sources, convolved with the survey's PSF, Poisson-sampled with
+    the sky, sky-subtracted, with a residual sky gradient.
+    """
+    scene = _Scene()
+    row = dict.fromkeys(
+        ("r_half", "mu_eff_g", "sersic_n", "axis_ratio", "mag_g", "g_r", "r_z"),
+        np.nan,
+    )
+    if positive:
+        kind = "lsbg"
+        row.update(_positive(scene, rng))
+    else:
+        mix = np.asarray(cfg["mix"]) / np.sum(cfg["mix"])
+        kind = LSBG_ARTIFACT_TYPES[rng.choice(4, p=mix)]
+        _ARTIFACT_MAKERS[kind](scene, rng)
+    _add_field_sources(scene, rng)
+    fwhm_g = rng.uniform(*cfg["fwhm"])
+    fwhms = fwhm_g * np.asarray(cfg["band_fwhm"])
+    model = np.clip(scene.render(fwhms, cfg["beta"]), 0.0, None)
+    sky_out, gain = _noise_model(cfg)
+    out = np.empty((3, _SIZE, _SIZE), dtype=np.float32)
+    for b in range(3):
+        electrons = rng.poisson(gain[b] * (model[b] + sky_out[b]))
+        img = electrons / gain[b] - sky_out[b]
+        # imperfect sky subtraction: a small plane, in units of pixel noise
+        sigma = np.sqrt(sky_out[b] / gain[b])
+        gx, gy = rng.normal(0, cfg["gradient"] / 0.0015 * 0.15, size=2)
+        out[b] = img + sigma * (gx * _GRADIENT_X + gy * _GRADIENT_Y)
+    row["fwhm_g"] = fwhm_g
+    return out, kind, row
+
+
+def _flip_labels(rng, labels: np.ndarray, fraction: float) -> np.ndarray:
+    """Binary labels with ``round(fraction * n)`` of them, at random, flipped."""
+    target = labels.copy()
+    n_flip = int(round(fraction * labels.size))
+    if n_flip:
+        flip = rng.permutation(labels.size)[:n_flip]
+        target[flip] = 1 - target[flip]
+    return target
+
+
 @validate_params(
     {
         "n_samples": [Interval(Integral, 1, None, closed="left")],
@@ -527,51 +577,21 @@ def make_lsbg_stamps(
     n_pos = int(round(positive_fraction * n_samples))
     labels = np.zeros(n_samples, dtype=int)
     labels[rng.permutation(n_samples)[:n_pos]] = 1
-    mix = np.asarray(cfg["mix"]) / np.sum(cfg["mix"])
-    sky_out, gain = _noise_model(cfg)
     data = np.empty((n_samples, 3, _SIZE, _SIZE), dtype=np.float32)
     kinds = np.empty(n_samples, dtype=object)
     rows = []
-    yy, xx = np.mgrid[-1 : 1 : _SIZE * 1j, -1 : 1 : _SIZE * 1j]
     for i in range(n_samples):
         # one child generator per stamp: each stamp independent of the others
         srng = np.random.default_rng(rng.randint(0, 2**63 - 1, dtype=np.int64))
-        scene = _Scene()
-        row = dict.fromkeys(
-            ("r_half", "mu_eff_g", "sersic_n", "axis_ratio", "mag_g", "g_r", "r_z"),
-            np.nan,
-        )
-        if labels[i] == 1:
-            kinds[i] = "lsbg"
-            row.update(_positive(scene, srng))
-        else:
-            kinds[i] = LSBG_ARTIFACT_TYPES[srng.choice(4, p=mix)]
-            _ARTIFACT_MAKERS[kinds[i]](scene, srng)
-        _add_field_sources(scene, srng)
-        fwhm_g = srng.uniform(*cfg["fwhm"])
-        fwhms = fwhm_g * np.asarray(cfg["band_fwhm"])
-        model = np.clip(scene.render(fwhms, cfg["beta"]), 0.0, None)
-        for b in range(3):
-            electrons = srng.poisson(gain[b] * (model[b] + sky_out[b]))
-            img = electrons / gain[b] - sky_out[b]
-            # imperfect sky subtraction: a small plane, in units of pixel noise
-            sigma = np.sqrt(sky_out[b] / gain[b])
-            gx, gy = srng.normal(0, cfg["gradient"] / 0.0015 * 0.15, size=2)
-            data[i, b] = img + sigma * (gx * xx + gy * yy)
-        row["fwhm_g"] = fwhm_g
+        data[i], kinds[i], row = _stamp(srng, labels[i] == 1, cfg)
         rows.append(row)
-    true_target = labels.copy()
-    target = labels.copy()
-    n_flip = int(round(label_noise * n_samples))
-    if n_flip:
-        flip = rng.permutation(n_samples)[:n_flip]
-        target[flip] = 1 - target[flip]
+    target = _flip_labels(rng, labels, label_noise)
     if return_X_y:
         return data, target
     return Bunch(
         data=data,
         target=target,
-        true_target=true_target,
+        true_target=labels,
         kind=kinds.astype(str),
         target_names=np.array(["artifact", "LSBG"]),
         params=pd.DataFrame(rows),
