@@ -12,7 +12,9 @@ import pandas as pd
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, validate_params
 
+from ._docs import fill_doc
 from ._fetch_base import RemoteFile, fetch_file, get_data_home
+from ._lightcurves import light_curves_output
 
 __all__ = ["fetch_asas_variables"]
 
@@ -94,6 +96,7 @@ def _read_curves(path) -> dict[str, np.ndarray]:
     },
     prefer_skip_nested_validation=True,
 )
+@fill_doc(folder=FOLDER)
 def fetch_asas_variables(
     *,
     data_home: str | os.PathLike | None = None,
@@ -120,15 +123,9 @@ def fetch_asas_variables(
 
     Parameters
     ----------
-    data_home : str or path-like, default=None
-        Cache folder; see :func:`get_data_home` (the files go to its
-        ``asas_variables`` subfolder).
-    download_if_missing : bool, default=True
-        If False, raise a :class:`FileNotFoundError` (naming the file and
-        where to get it) when the data are not in the cache instead of
-        downloading them.
-    return_X_y : bool, default=False
-        Return ``(data, target)`` instead of a Bunch.
+    %(data_home)s
+    %(download_if_missing)s
+    %(return_X_y)s
     as_frame : bool, default=False
         If True, ``data`` is one long :class:`pandas.DataFrame` (columns
         ``id, time, mag, err``) and ``target`` a :class:`pandas.Series`
@@ -138,10 +135,7 @@ def fetch_asas_variables(
     min_class_size : int, default=1
         Keep only the classes with at least this many curves (5 gives the 22
         classes, 797 curves, that the comparisons in the docs use).
-    n_retries : int, default=3
-        Further download attempts after a network error.
-    delay : float, default=1.0
-        Seconds between attempts.
+    %(retries)s
 
     Returns
     -------
@@ -167,13 +161,7 @@ def fetch_asas_variables(
 
     Raises
     ------
-    FileNotFoundError
-        The files are not cached and ``download_if_missing=False``.
-    PermissionError
-        The data must be downloaded but the cache folder is not writable.
-    OSError
-        The download failed or a downloaded file is corrupt (checksum
-        mismatch); nothing is left in the cache.
+    %(fetch_raises)s
 
     See Also
     --------
@@ -196,6 +184,28 @@ def fetch_asas_variables(
     classes_path = fetch_file(_CLASSES, folder, **kw)
     curves_path = fetch_file(_CURVES, folder, **kw)
 
+    labels, curves = _read_files(classes_path, curves_path, min_class_size)
+    ids = labels["filename"].to_numpy(dtype=str)
+    frame, lengths = _long_table(curves, ids)
+    data, target = light_curves_output(
+        frame, lengths, ids, labels["class"].to_numpy(dtype=str), as_frame
+    )
+    if return_X_y:
+        return data, target
+    return Bunch(
+        data=data,
+        target=target,
+        target_names=np.unique(labels["class"].to_numpy(dtype=str)),
+        ids=ids,
+        DESCR=DESCR,
+        citation=CITATION,
+    )
+
+
+def _read_files(
+    classes_path, curves_path, min_class_size: int
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The ``filename, class`` table (small classes left out) and the curves."""
     labels = pd.read_csv(classes_path, dtype={"filename": str, "class": str})
     if list(labels.columns) != ["filename", "class"]:
         raise OSError(
@@ -212,31 +222,20 @@ def fetch_asas_variables(
         )
     counts = labels["class"].value_counts()
     keep = labels["class"].map(counts) >= min_class_size
-    labels = labels[keep].reset_index(drop=True)
-    ids = labels["filename"].to_numpy(dtype=str)
-    target = labels["class"].to_numpy(dtype=str)
+    return labels[keep].reset_index(drop=True), curves
+
+
+def _long_table(curves: dict[str, np.ndarray], ids) -> tuple[pd.DataFrame, list]:
+    """The curves ``ids`` sorted by time, as one long table, and their lengths."""
     tables = [curves[i] for i in ids]
     for table in tables:
         table[:] = table[np.argsort(table[:, 0], kind="stable")]
-    if as_frame:
-        data = pd.DataFrame(
-            {
-                "id": np.repeat(ids, [len(t) for t in tables]),
-                "time": np.concatenate([t[:, 0] for t in tables]),
-                "mag": np.concatenate([t[:, 1] for t in tables]),
-                "err": np.concatenate([t[:, 2] for t in tables]),
-            }
-        )
-        target = pd.Series(target, index=pd.Index(ids, name="id"), name="class")
-    else:
-        data = [(t[:, 0].copy(), t[:, 1].copy(), t[:, 2].copy()) for t in tables]
-    if return_X_y:
-        return data, target
-    return Bunch(
-        data=data,
-        target=target,
-        target_names=np.unique(labels["class"].to_numpy(dtype=str)),
-        ids=ids,
-        DESCR=DESCR,
-        citation=CITATION,
+    frame = pd.DataFrame(
+        {
+            "id": np.repeat(ids, [len(t) for t in tables]),
+            "time": np.concatenate([t[:, 0] for t in tables]),
+            "mag": np.concatenate([t[:, 1] for t in tables]),
+            "err": np.concatenate([t[:, 2] for t in tables]),
+        }
     )
+    return frame, [len(t) for t in tables]

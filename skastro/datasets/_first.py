@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ._docs import fill_doc
 from ._fetch_base import (
     RemoteFile,
     check_writable_folder,
@@ -141,6 +142,7 @@ def _read_h5(path: Path, subset: str) -> dict:
     },
     prefer_skip_nested_validation=True,
 )
+@fill_doc(folder=FOLDER)
 def fetch_first_radio_galaxies(
     *,
     subset: str = "train",
@@ -167,18 +169,10 @@ def fetch_first_radio_galaxies(
     ----------
     subset : {"train", "valid", "test", "all"}, default="train"
         Part of the published (literature) split to load.
-    data_home : str or path-like, default=None
-        Cache folder; see :func:`get_data_home` (the files go to its
-        ``first_radio_galaxies`` subfolder).
-    download_if_missing : bool, default=True
-        If False, raise a :class:`FileNotFoundError` when the data are not in
-        the cache instead of downloading them.
-    return_X_y : bool, default=False
-        Return ``(data, target)`` instead of a Bunch.
-    n_retries : int, default=3
-        Further download attempts after a network error.
-    delay : float, default=1.0
-        Seconds between attempts.
+    %(data_home)s
+    %(download_if_missing)s
+    %(return_X_y)s
+    %(retries)s
 
     Returns
     -------
@@ -210,14 +204,7 @@ def fetch_first_radio_galaxies(
 
     Raises
     ------
-    FileNotFoundError
-        The files are not cached and ``download_if_missing=False``.
-    PermissionError
-        The data must be downloaded (or extracted) but the cache folder is
-        not writable.
-    OSError
-        The download failed or the downloaded file is corrupt (checksum
-        mismatch); nothing is left in the cache.
+    %(fetch_raises)s
 
     References
     ----------

@@ -63,6 +63,27 @@ def load_macho_light_curves() -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def light_curves_output(
+    frame: pd.DataFrame, lengths, ids, target, as_frame: bool
+) -> tuple:
+    """``(data, target)`` of a light-curve loader, as a table or as arrays.
+
+    ``frame`` holds one row per point (columns ``time``, ``mag``, ``err``
+    among others), the curves one after the other, ``lengths`` rows each.
+    With ``as_frame`` the table and ``target`` as a :class:`pandas.Series`
+    indexed by ``ids`` (named ``"id"``); otherwise a list of ``(time, mag,
+    err)`` float64 arrays and ``target`` as an array of str.
+    """
+    if as_frame:
+        return frame, pd.Series(target, index=pd.Index(ids, name="id"), name="class")
+    columns = [frame[c].to_numpy(float) for c in ("time", "mag", "err")]
+    bounds = np.cumsum([0, *lengths])
+    data = [
+        tuple(c[a:b].copy() for c in columns) for a, b in zip(bounds[:-1], bounds[1:])
+    ]
+    return data, np.array(target, dtype=str)
+
+
 def _check_range(value, name):
     if isinstance(value, Integral):
         value = (int(value), int(value))
