@@ -247,19 +247,55 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------
     def _measure(self, stamp: np.ndarray, zp: np.ndarray, kernel) -> np.ndarray:
+        """The feature row of one stamp (n_bands, ny, nx)."""
         import sep
 
-        n_b, ny, nx = stamp.shape
         nan = ~np.isfinite(stamp)
         mask = nan.any(axis=0)
         data = np.where(nan, 0.0, stamp).astype(np.float64)
-        sig = np.array(
-            [_robust_sigma(np.where(mask, np.nan, data[b])) for b in range(n_b)]
-        )
+        sig = np.array([_robust_sigma(np.where(mask, np.nan, band)) for band in data])
         w = 1.0 / sig**2
         det = np.ascontiguousarray(
             np.tensordot(w, data, axes=1) / np.sqrt(w.sum())
         )  # unit noise
+        src = self._candidate(det, mask, kernel)
+        mags, mu_mean, mu_c, mu_eff = self._photometry(data, sig, zp, src)
+        n_b = stamp.shape[0]
+        colours = [mags[i] - mags[j] for i, j in combinations(range(n_b), 2)]
+        row = [src["ell"], *mags, *colours, *mu_mean, *mu_c, *mu_eff]
+        if self.include_radius:
+            x, y, a, r_auto, kw = (src[k] for k in ("x", "y", "a", "r_auto", "kw"))
+            flux_det, _, _ = sep.sum_ellipse(
+                det, *src["ellipse"], r_auto, subpix=1, **kw
+            )
+            rh, _ = sep.flux_radius(
+                det,
+                *_a(x, y, max(r_auto * a, 2.0)),
+                0.5,
+                normflux=_a(max(float(flux_det[0]), 1e-12))[0],
+                subpix=1,
+                **kw,
+            )
+            rh = float(rh[0])
+            row.append(
+                float(np.clip(rh if np.isfinite(rh) else 1.0, 0.5, None))
+                * self.pixel_scale
+            )
+        return np.asarray(row, dtype=float)
+
+    def _candidate(self, det: np.ndarray, mask: np.ndarray, kernel) -> dict:
+        """Detect on ``det`` (unit noise) and describe the central object.
+
+        The object whose segment covers the stamp centre, else the detection
+        nearest to it within 5″; without one, a circle of 3″ at the centre.
+        Returns its centre ``x, y``, ellipse (``a``, ``b``, ``theta`` and the
+        sep arguments ``ellipse``), ``ell``ipticity, Kron aperture ``r_auto``
+        (in units of the ellipse), isophotal ``footprint`` and the sep
+        segmentation keywords ``kw`` that mask the other objects.
+        """
+        import sep
+
+        ny, nx = det.shape
         scale = self.pixel_scale
         cx, cy = (nx - 1) / 2.0, (ny - 1) / 2.0
         try:
@@ -293,28 +329,42 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
                 float(o["theta"]),
             )
             ell = 1.0 - b_ / a
-            seg_id, segmap = idx + 1, seg
+            seg_id = idx + 1
             kron, _ = sep.kron_radius(
-                det, *_a(x, y, a, b_, th), 6.0, seg_id=_a(seg_id)[0], segmap=segmap
+                det, *_a(x, y, a, b_, th), 6.0, seg_id=_a(seg_id)[0], segmap=seg
             )
             kron = float(kron[0]) if np.isfinite(kron[0]) and kron[0] > 0 else 1.0
             r_auto = max(2.5 * kron, 3.5)
             footprint = seg == seg_id
+            kw = {"seg_id": np.array([seg_id], dtype=np.int32), "segmap": seg}
         else:
             x, y, th, ell = cx, cy, 0.0, 0.0
             r0 = 3.0 / scale
             a = b_ = r0 / 3.5
             r_auto = 3.5
-            seg_id, segmap = None, None
             footprint = (
                 np.hypot(*np.meshgrid(np.arange(nx) - x, np.arange(ny) - y)) < r0
             )
-        kw = (
-            {"seg_id": np.array([seg_id], dtype=np.int32), "segmap": segmap}
-            if seg_id is not None
-            else {}
-        )
-        ell_args = _a(x, y, a, b_, th)
+            kw = {}
+        return {
+            "x": x,
+            "y": y,
+            "a": a,
+            "ell": ell,
+            "ellipse": _a(x, y, a, b_, th),
+            "r_auto": r_auto,
+            "footprint": footprint,
+            "kw": kw,
+        }
+
+    def _photometry(self, data, sig, zp, src) -> tuple[np.ndarray, ...]:
+        """MAG_AUTO and mean, central and effective surface brightness per band."""
+        import sep
+
+        n_b = data.shape[0]
+        scale = self.pixel_scale
+        x, y, a, r_auto, kw = (src[k] for k in ("x", "y", "a", "r_auto", "kw"))
+        footprint = src["footprint"]
         npix = max(int(footprint.sum()), 1)
         area_iso = npix * scale**2
         r_c = self.central_radius / scale
@@ -325,7 +375,7 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
         for b in range(n_b):
             img = np.ascontiguousarray(data[b])
             flux, ferr, _ = sep.sum_ellipse(
-                img, *ell_args, r_auto, err=sig[b], subpix=1, **kw
+                img, *src["ellipse"], r_auto, err=sig[b], subpix=1, **kw
             )
             flux = max(float(flux[0]), float(ferr[0]), 1e-12)
             mags[b] = flux_to_mag(flux, zp[b])
@@ -342,20 +392,4 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
             fc, fcerr, _ = sep.sum_circle(img, *_a(x, y), r_c, err=sig[b], subpix=5)
             fc = max(float(fc[0]), float(fcerr[0]), 1e-12)
             mu_c[b] = flux_to_mag(fc / (np.pi * self.central_radius**2), zp[b])
-        colours = [mags[i] - mags[j] for i, j in combinations(range(n_b), 2)]
-        row = [ell, *mags, *colours, *mu_mean, *mu_c, *mu_eff]
-        if self.include_radius:
-            flux_det, _, _ = sep.sum_ellipse(det, *ell_args, r_auto, subpix=1, **kw)
-            rh, _ = sep.flux_radius(
-                det,
-                *_a(x, y, max(r_auto * a, 2.0)),
-                0.5,
-                normflux=_a(max(float(flux_det[0]), 1e-12))[0],
-                subpix=1,
-                **kw,
-            )
-            rh = float(rh[0])
-            row.append(
-                float(np.clip(rh if np.isfinite(rh) else 1.0, 0.5, None)) * scale
-            )
-        return np.asarray(row, dtype=float)
+        return mags, mu_mean, mu_c, mu_eff
