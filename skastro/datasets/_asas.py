@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,7 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, validate_params
 
 from ._docs import fill_doc
-from ._fetch_base import RemoteFile, fetch_file, get_data_home
+from ._fetch_base import FETCH_CONSTRAINTS, RemoteFile, fetch_file, get_data_home
 from ._lightcurves import light_curves_output
 
 __all__ = ["fetch_asas_variables"]
@@ -86,13 +86,9 @@ def _read_curves(path) -> dict[str, np.ndarray]:
 
 @validate_params(
     {
-        "data_home": [str, os.PathLike, None],
-        "download_if_missing": ["boolean"],
-        "return_X_y": ["boolean"],
+        **FETCH_CONSTRAINTS,
         "as_frame": ["boolean"],
         "min_class_size": [Interval(Integral, 1, None, closed="left")],
-        "n_retries": [Interval(Integral, 0, None, closed="left")],
-        "delay": [Interval(Real, 0.0, None, closed="left")],
     },
     prefer_skip_nested_validation=True,
 )
@@ -151,13 +147,9 @@ def fetch_asas_variables(
             The classes kept, sorted.
         ids : ndarray of str of shape (n_curves,)
             Identifier of each curve in the published files.
-        DESCR : str
-            Description of the data set.
-        citation : str
-            The reference to cite.
+        %(descr_citation)s
 
-    (data, target) : tuple
-        When ``return_X_y=True``.
+    %(X_y_tuple)s
 
     Raises
     ------

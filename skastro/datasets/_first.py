@@ -6,15 +6,15 @@ import os
 import shutil
 import tempfile
 import zipfile
-from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ._docs import fill_doc
 from ._fetch_base import (
+    FETCH_CONSTRAINTS,
     RemoteFile,
     check_writable_folder,
     fetch_file,
@@ -132,14 +132,7 @@ def _read_h5(path: Path, subset: str) -> dict:
 
 
 @validate_params(
-    {
-        "subset": [StrOptions({"train", "valid", "test", "all"})],
-        "data_home": [str, os.PathLike, None],
-        "download_if_missing": ["boolean"],
-        "return_X_y": ["boolean"],
-        "n_retries": [Interval(Integral, 0, None, closed="left")],
-        "delay": [Interval(Real, 0.0, None, closed="left")],
-    },
+    {"subset": [StrOptions({"train", "valid", "test", "all"})], **FETCH_CONSTRAINTS},
     prefer_skip_nested_validation=True,
 )
 @fill_doc(folder=FOLDER)
@@ -194,13 +187,9 @@ def fetch_first_radio_galaxies(
             Literature catalogue of the label (``"MiraBest"``, ``"Gendre"``,
             ``"Capetti2017a"``, ``"Capetti2017b"``, ``"Baldi2018"``,
             ``"Proctor_Tab1"``).
-        DESCR : str
-            Description of the data set.
-        citation : str
-            The reference to cite.
+        %(descr_citation)s
 
-    (data, target) : tuple
-        When ``return_X_y=True``.
+    %(X_y_tuple)s
 
     Raises
     ------

@@ -197,13 +197,21 @@ def _lsbg_params(rng):
     return r_half, mu_eff, n, q, mag_g
 
 
+def _add_galaxy(scene, rng, mag_g, r_half, n, q, x0, y0, colours):
+    """A Sérsic galaxy of g magnitude ``mag_g`` at a random position angle.
+
+    ``r_half`` in arcsec, ``colours`` its ``(g - r, r - z)``.
+    """
+    theta = rng.uniform(0, np.pi)
+    scene.add(
+        _sersic(_mag_to_flux(mag_g), r_half, n, q, theta, x0, y0), _ratio(*colours)
+    )
+
+
 def _add_lsbg(scene, rng, x0=0.0, y0=0.0):
     r_half, mu_eff, n, q, mag_g = _lsbg_params(rng)
     g_r, r_z = _random_colour(rng, "lsbg")
-    theta = rng.uniform(0, np.pi)
-    scene.add(
-        _sersic(_mag_to_flux(mag_g), r_half, n, q, theta, x0, y0), _ratio(g_r, r_z)
-    )
+    _add_galaxy(scene, rng, mag_g, r_half, n, q, x0, y0, (g_r, r_z))
     if rng.random() < 0.15:  # nucleated dwarf
         scene.add(
             _sersic(
@@ -223,20 +231,10 @@ def _add_lsbg(scene, rng, x0=0.0, y0=0.0):
 
 
 def _add_compact(scene, rng, mag_g, x0, y0, r_half=None):
-    g_r, r_z = _random_colour(rng, "compact")
+    colours = _random_colour(rng, "compact")
     r_half = rng.uniform(0.3, 1.2) if r_half is None else r_half
-    scene.add(
-        _sersic(
-            _mag_to_flux(mag_g),
-            r_half,
-            rng.uniform(0.7, 2.5),
-            rng.uniform(0.4, 1.0),
-            rng.uniform(0, np.pi),
-            x0,
-            y0,
-        ),
-        _ratio(g_r, r_z),
-    )
+    n, q = rng.uniform(0.7, 2.5), rng.uniform(0.4, 1.0)
+    _add_galaxy(scene, rng, mag_g, r_half, n, q, x0, y0, colours)
 
 
 def _add_field_sources(scene, rng, mean=3.0):
@@ -284,19 +282,13 @@ def _star_halo(scene, rng):
         g_r, r_z = _random_colour(rng, "star")
         scene.add_star(_colour_fluxes(rng.uniform(11.5, 15.0), g_r, r_z), x0, y0)
     else:  # giant elliptical
-        g_r, r_z = _random_colour(rng, "host")
-        scene.add(
-            _sersic(
-                _mag_to_flux(rng.uniform(14.0, 16.5)),
-                rng.uniform(6.0, 15.0),
-                4.0,
-                rng.uniform(0.6, 1.0),
-                rng.uniform(0, np.pi),
-                x0,
-                y0,
-            ),
-            _ratio(g_r, r_z),
+        colours = _random_colour(rng, "host")
+        mag, r_half, q = (
+            rng.uniform(14.0, 16.5),
+            rng.uniform(6.0, 15.0),
+            rng.uniform(0.6, 1.0),
         )
+        _add_galaxy(scene, rng, mag, r_half, 4.0, q, x0, y0, colours)
     for _ in range(rng.integers(1, 4)):  # the blend at the centre
         _add_compact(
             scene,
@@ -353,38 +345,22 @@ def _spiral_knot(scene, rng):
     scene.add(disc * (0.4 + 1.2 * arms), _ratio(0.5 * (g_r + g2), 0.5 * (r_z + z2)))
     for i in range(rng.integers(1, 4)):  # star-forming knots, one near the centre
         kx, ky = rng.normal(0, 0.7 if i == 0 else 4.0, size=2)
-        gk, zk = _random_colour(rng, "knot")
-        scene.add(
-            _sersic(
-                _mag_to_flux(rng.uniform(21.0, 23.5)),
-                rng.uniform(0.8, 2.5),
-                0.7,
-                rng.uniform(0.5, 1.0),
-                rng.uniform(0, np.pi),
-                kx,
-                ky,
-            ),
-            _ratio(gk, zk),
+        colours = _random_colour(rng, "knot")
+        mag, r_half, q = (
+            rng.uniform(21.0, 23.5),
+            rng.uniform(0.8, 2.5),
+            rng.uniform(0.5, 1.0),
         )
+        _add_galaxy(scene, rng, mag, r_half, 0.7, q, kx, ky, colours)
 
 
 def _tidal(scene, rng):
     """Tidal ejecta from a bright off-centre host passing through the centre."""
     x0, y0, phi = _offcentre(rng, 11.0, 22.0)
-    g_r, r_z = _random_colour(rng, "host")
+    colours = _random_colour(rng, "host")
     host_r = rng.uniform(2.0, 6.0)
-    scene.add(
-        _sersic(
-            _mag_to_flux(rng.uniform(16.5, 19.0)),
-            host_r,
-            rng.uniform(1.0, 4.0),
-            rng.uniform(0.5, 1.0),
-            rng.uniform(0, np.pi),
-            x0,
-            y0,
-        ),
-        _ratio(g_r, r_z),
-    )
+    mag, n, q = rng.uniform(16.5, 19.0), rng.uniform(1.0, 4.0), rng.uniform(0.5, 1.0)
+    _add_galaxy(scene, rng, mag, host_r, n, q, x0, y0, colours)
     # a curved plume (quadratic Bezier) from the host through the centre
     length = np.hypot(x0, y0)
     end = -np.array([x0, y0]) / length * rng.uniform(2.0, 6.0)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import validate_params
 
 from ._docs import fill_doc
-from ._fetch_base import RemoteFile, fetch_file, get_data_home
+from ._fetch_base import FETCH_CONSTRAINTS, RemoteFile, fetch_file, get_data_home
 from ._lightcurves import light_curves_output
 
 __all__ = ["MACHO_CLASSES", "fetch_macho_variables"]
@@ -176,14 +175,7 @@ def _star_key(frame: pd.DataFrame, cols: tuple[str, str, str]) -> pd.Series:
 
 
 @validate_params(
-    {
-        "data_home": [str, os.PathLike, None],
-        "download_if_missing": ["boolean"],
-        "return_X_y": ["boolean"],
-        "as_frame": ["boolean"],
-        "n_retries": [Interval(Integral, 0, None, closed="left")],
-        "delay": [Interval(Real, 0.0, None, closed="left")],
-    },
+    {**FETCH_CONSTRAINTS, "as_frame": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
 @fill_doc(folder=FOLDER)
@@ -247,13 +239,9 @@ def fetch_macho_variables(
             -99 marking missing values), plus ``star``.
         target_names : ndarray of str
             The 11 class names, in code order.
-        DESCR : str
-            Description of the data set.
-        citation : str
-            The reference to cite.
+        %(descr_citation)s
 
-    (data, target) : tuple
-        When ``return_X_y=True``.
+    %(X_y_tuple)s
 
     Raises
     ------
