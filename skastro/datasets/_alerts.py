@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from ..utils._physics import flux_to_mag
 from ._docs import fill_doc
 
 __all__ = ["read_alerts"]
@@ -421,7 +422,7 @@ def _epoch_meta(c: dict, cut: dict, stamps: str) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "mjd": c["jd"] - _MJD_OFFSET,
         "exptime": exptime,
-        "zero_point": c["magzpsci"] - 2.5 * math.log10(exptime),
+        "zero_point": flux_to_mag(exptime, c["magzpsci"]),  # mag of 1 DN/s
         "band": _ZTF_BANDS.get(int(c["fid"]), str(c["fid"])),
         "isdiffpos": str(c.get("isdiffpos")) in ("t", "1"),
     }

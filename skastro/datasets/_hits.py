@@ -19,6 +19,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from ..utils._physics import (
     elliptical_radius,
+    flux_to_mag,
     gaussian_psf,
     mag_to_flux,
     moffat_psf,
@@ -156,7 +157,7 @@ def _simulate_fields(
     night_sky = rng.uniform(*params["sky_range"], (n_fields, max_nights))
     sky_mag = night_sky[rows, night_of_epoch] - 0.1 * (airmass - 1.0)
     exptime = np.full(mjd.shape, params["exptime"])
-    sky = exptime * 10.0 ** (0.4 * (zero_point - sky_mag)) * PIXEL_SCALE**2  # ADU/px
+    sky = exptime * mag_to_flux(sky_mag, zero_point) * PIXEL_SCALE**2  # ADU/px
     gain = rng.uniform(*params["gain"], n_fields)
     read_noise = rng.uniform(*params["read_noise"], n_fields)
     out = {
@@ -940,7 +941,7 @@ def make_hits_sequences(
 
     true_flux = np.where(mask, flux, np.nan)
     with np.errstate(divide="ignore"):
-        true_mag = cond["zero_point"] - 2.5 * np.log10(flux / cond["exptime"])
+        true_mag = flux_to_mag(flux / cond["exptime"], cond["zero_point"])
     true_mag = np.where(mask, true_mag, np.nan)
     c = (stamp_size - 1) / 2.0
     center = np.stack([c + dx, c + dy], axis=-1)

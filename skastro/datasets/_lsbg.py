@@ -187,7 +187,7 @@ def _ratio(g_r, r_z):
 
 
 def _lsbg_params(rng):
-    """Sérsic parameters of an LSBG passing the seed-003 selection."""
+    """Sérsic parameters of an LSBG passing the selection of Tanoglidis et al. (2021)."""
     r_half = float(min(2.5 + np.exp(rng.normal(np.log(1.5), 0.7)), 15.0))
     mu_eff = 24.3 + min(rng.exponential(0.8), 3.2)
     n = float(np.clip(rng.normal(0.9, 0.25), 0.5, 1.5))
@@ -469,7 +469,7 @@ def make_lsbg_stamps(
     """Simulate DeepShadows-like g, r, z stamps of LSBGs and artifacts.
 
     Each stamp covers 30″×30″ on 64×64 pixels (0.469″/pixel), like the
-    seed-003 cutouts (256×256 survey pixels resized to 64×64), and is
+    cutouts of Tanoglidis et al. (2021) (256×256 survey pixels resized),
     centred on an LSBG candidate. Positives (label 1) are Sérsic
     low-surface-brightness galaxies with g-band mean surface brightness
     within the half-light radius μ̄_eff(g) in 24.3–27.5 mag/arcsec²,

@@ -79,8 +79,8 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
     bands : tuple of str, default=("g", "r", "z")
         Band names, in channel order; used in the feature names.
     pixel_scale : float, default=0.46875
-        Stamp pixel scale in arcsec/pixel (30″ on 64 pixels, the seed-003
-        cutouts and :func:`~skastro.datasets.make_lsbg_stamps`).
+        Stamp pixel scale in arcsec/pixel (30″ on 64 pixels, the cutouts of
+        Tanoglidis et al. (2021) and :func:`~skastro.datasets.make_lsbg_stamps`).
     zero_point : float or array-like of shape (n_bands,), default=22.5
         AB zero point(s): ``mag = zero_point − 2.5 log10(sum of pixels)``
         (22.5 for pixels in nanomaggies).
