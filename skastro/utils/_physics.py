@@ -81,7 +81,7 @@ def sersic_b(n, exact=False):
     """Sérsic ``b_n``, the root of ``γ(2n, b_n) = Γ(2n)/2``.
 
     With it the half-light radius ``r_e`` holds half the flux. ``exact=False``:
-    the Ciotti & Bertin (1999, eq. 18) asymptotic expansion
+    the Ciotti & Bertin (1999) asymptotic expansion
     ``b_n = 2n - 1/3 + 4/(405 n) + 46/(25515 n²)`` (relative error 7e-4 at
     n = 0.5, below 1e-4 for n ≥ 0.7, below 1e-6 for n ≥ 1), which the LSBG
     and HiTS simulators use; ``exact=True``: the root itself
@@ -124,7 +124,7 @@ def sersic_profile(r, r_e, n, *, exact_b=False):
 def sersic_enclosed(r, r_e, n):
     """Fraction of a Sérsic profile's total flux within (elliptical) radius ``r``.
 
-    ``γ(2n, b_n (r / r_e)^(1/n)) / Γ(2n)`` (Graham & Driver 2005, eq. 2).
+    ``γ(2n, b_n (r / r_e)^(1/n)) / Γ(2n)`` (Graham & Driver 2005).
     """
     return gammainc(2.0 * n, sersic_b(n) * (r / r_e) ** (1.0 / n))
 
@@ -132,7 +132,7 @@ def sersic_enclosed(r, r_e, n):
 def sersic_total_flux(r_e, n, q=1.0):
     """Total flux of a Sérsic profile with ``I_e = 1`` and semi-major axis ``r_e``.
 
-    ``2π n q r_e² e^(b_n) Γ(2n) / b_n^(2n)`` (Graham & Driver 2005, eq. 4, for
+    ``2π n q r_e² e^(b_n) Γ(2n) / b_n^(2n)`` (Graham & Driver 2005, for
     an ellipse of axis ratio ``q``), in units of ``I_e`` times area.
     """
     b = sersic_b(n)
