@@ -1,7 +1,7 @@
 """Benchmark: LightCurveExtractor vs a loop of photutils aperture photometry,
 and the HiTS sequence simulator's throughput.
 
-1. Simulates HiTS-like sequences with ``simulate_hits_sequences`` and reports
+1. Simulates HiTS-like sequences with ``make_hits_sequences`` and reports
    sequences per second.
 2. Measures the light curves of those sequences with
    ``LightCurveExtractor(method="optimal")`` and ``(method="aperture")``, and
@@ -26,9 +26,9 @@ import time
 import numpy as np
 from photutils.aperture import CircularAperture, aperture_photometry
 
-from skastro.datasets import HITS_CLASSES, simulate_hits_sequences
+from skastro.datasets import HITS_CLASSES, make_hits_sequences
 from skastro.lightcurves import LightCurveExtractor
-from skastro.utils._psf import gaussian_psf
+from skastro.utils._physics import gaussian_psf
 
 
 def photutils_loop(X, n: int, radius_fwhm: float) -> np.ndarray:
@@ -58,14 +58,14 @@ def main() -> None:
     n_per_class = 200 if args.small else 10_000 // len(HITS_CLASSES) + 1
 
     t0, c0 = time.perf_counter(), time.process_time()
-    X, y = simulate_hits_sequences(
+    X, y = make_hits_sequences(
         n_per_class, n_epochs=(5, 22), return_X_y=True, random_state=0
     )
     t_sim, c_sim = time.perf_counter() - t0, time.process_time() - c0
     n = len(y)
     n_epochs = int(X["mask"].sum())
     print(
-        f"simulate_hits_sequences: {n} sequences ({n_epochs} epochs) in "
+        f"make_hits_sequences: {n} sequences ({n_epochs} epochs) in "
         f"{t_sim:.1f} s wall ({c_sim:.1f} s CPU) = {n / t_sim:.0f} sequences/s "
         f"({n / c_sim:.0f} per CPU second)"
     )

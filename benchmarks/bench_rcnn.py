@@ -114,10 +114,10 @@ def main(argv: list[str] | None = None) -> dict:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import make_pipeline
 
-    from skastro.datasets import simulate_hits_sequences
+    from skastro.datasets import make_hits_sequences
     from skastro.lightcurves import FATSFeatures, LightCurveExtractor
 
-    X_sim, y_sim = simulate_hits_sequences(6, return_X_y=True, random_state=0)
+    X_sim, y_sim = make_hits_sequences(6, return_X_y=True, random_state=0)
     forest = make_pipeline(
         LightCurveExtractor(),
         FATSFeatures(features="carrasco-davis2019", period_grid="fats"),  # demo forest

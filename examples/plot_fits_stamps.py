@@ -29,7 +29,7 @@ from skastro.stamps import Calibrator, FITSCropper
 
 workdir = tempfile.mkdtemp()
 catalog, images = make_splus_field(
-    workdir, n_objects=150, shape=(512, 512), random_state=0
+    workdir, n_samples=150, field_shape=(512, 512), random_state=0
 )
 print(catalog[["ra", "dec", "x", "y", "fwhm", "r", "class"]].head())
 

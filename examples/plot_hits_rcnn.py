@@ -35,14 +35,14 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 
-from skastro.datasets import HITS_CLASSES, simulate_hits_sequences
+from skastro.datasets import HITS_CLASSES, make_hits_sequences
 from skastro.lightcurves import FATSFeatures, LightCurveExtractor
 from skastro.nn import SequenceRCNN
 
 torch.set_num_threads(2)
 # light curves of very few points give NaN FATS features (the forest copes)
 warnings.filterwarnings("ignore", message="FATS features are NaN")
-X, y = simulate_hits_sequences(20, return_X_y=True, random_state=0)
+X, y = make_hits_sequences(20, return_X_y=True, random_state=0)
 idx_train, idx_test = train_test_split(
     np.arange(len(y)), test_size=0.25, stratify=y, random_state=0
 )
@@ -137,7 +137,7 @@ ax.legend(fontsize=7, ncol=4)
 # (``replay``; ``fine_tune`` keeps the estimator clone-able and picklable);
 # the forest is retrained with those 10 per class copied 100 times, as in
 # the seed.
-Xr, yr = simulate_hits_sequences(14, domain="real", return_X_y=True, random_state=1)
+Xr, yr = make_hits_sequences(14, domain="real", return_X_y=True, random_state=1)
 ft = np.concatenate([np.flatnonzero(yr == c)[:10] for c in range(7)])
 rest = np.setdiff1d(np.arange(len(yr)), ft)
 before = balanced_accuracy_score(yr[rest], model_rcnn.predict(Xr[rest]))

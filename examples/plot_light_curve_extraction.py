@@ -2,7 +2,7 @@
 Light curves from simulated HiTS image sequences
 ================================================
 
-:func:`~skastro.datasets.simulate_hits_sequences` makes DECam g-band image
+:func:`~skastro.datasets.make_hits_sequences` makes DECam g-band image
 sequences of seven classes of sources with known true fluxes;
 :class:`~skastro.lightcurves.LightCurveExtractor` measures their light curves
 by optimal (PSF-weighted, Naylor 1998) or aperture photometry. Here we look at
@@ -19,10 +19,10 @@ for faint sources.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skastro.datasets import HITS_CLASSES, simulate_hits_sequences
+from skastro.datasets import HITS_CLASSES, make_hits_sequences
 from skastro.lightcurves import LightCurveExtractor
 
-bunch = simulate_hits_sequences(10, n_epochs=22, random_state=0)
+bunch = make_hits_sequences(10, n_epochs=22, random_state=0)
 X, y = bunch.data, bunch.target
 print({key: X[key].shape for key in X.keys()})
 
@@ -83,7 +83,7 @@ plt.tight_layout()
 # On isolated non-variable stars, the normalised residuals
 # (measured - true) / error should be standard normal for both methods, and
 # the optimal fluxes should scatter less at low signal-to-noise.
-stars = simulate_hits_sequences({"NV": 60}, n_epochs=10, random_state=1)
+stars = make_hits_sequences({"NV": 60}, n_epochs=10, random_state=1)
 keep = ~stars.host
 Xs = {key: value[keep] for key, value in stars.data.items()}
 Xs["center"] = stars.center[keep]

@@ -20,7 +20,7 @@ from astropy.io import fits
 from skastro.datasets import SPLUS_BANDS, make_splus_field
 
 catalog, paths = make_splus_field(
-    tempfile.mkdtemp(), n_objects=400, shape=(512, 512), random_state=0
+    tempfile.mkdtemp(), n_samples=400, field_shape=(512, 512), random_state=0
 )
 print(catalog["class"].value_counts())
 print(catalog[["x", "y", "fwhm", "r", "r_err", "photoflag", "class"]].head())

@@ -33,7 +33,7 @@ on one CPU core).
 # %%
 # The data sets
 # -------------
-# :func:`~skastro.datasets.load_splus_stamps` simulates 12-band fields
+# :func:`~skastro.datasets.make_splus_stamps` simulates 12-band fields
 # (FITS files), drops flagged objects, draws the labelled set (44/42/14 %
 # stars, galaxies, quasars) and an unlabelled pool of objects with r-band
 # errors below 0.05 mag, which makes the pool brighter (Martinazzo et al. 2021, §4.2).
@@ -47,7 +47,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.manifold import TSNE
 from sklearn.model_selection import train_test_split
 
-from skastro.datasets import SPLUS_BANDS, SPLUS_BROAD_BANDS, load_splus_stamps
+from skastro.datasets import SPLUS_BANDS, SPLUS_BROAD_BANDS, make_splus_stamps
 from skastro.nn import MagnitudePretrainer, PretrainedStampClassifier
 
 torch.set_num_threads(1)
@@ -59,8 +59,8 @@ SUBSETS = (100, 200, 400) if LARGE else (100, 200)
 NET = dict(module__width=0.125, module__n_hidden=256, verbose=0, random_state=0)
 t_start = time.perf_counter()
 
-data = load_splus_stamps(
-    n_pool=N_POOL, n_labelled=N_LABELLED, objects_per_field=1000, random_state=0
+data = make_splus_stamps(
+    n_pool=N_POOL, n_labelled=N_LABELLED, n_per_field=1000, random_state=0
 )
 pool, lab = data.pool, data.labelled
 print(

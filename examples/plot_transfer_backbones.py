@@ -35,14 +35,14 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 
-from skastro.datasets import inject_stamp_artifacts, load_splus_stamps
+from skastro.datasets import inject_stamp_artifacts, make_splus_stamps
 from skastro.neighbors import SimilaritySearch, precision_at_k, rank_anomalies
 from skastro.nn import ImageEmbedder, MagnitudePretrainer, TransferCNNClassifier
 from skastro.plotting import plot_stamp_gallery
 
 torch.set_num_threads(2)
 t_start = time.perf_counter()
-data = load_splus_stamps(n_pool=400, n_labelled=360, random_state=0)
+data = make_splus_stamps(n_pool=400, n_labelled=360, random_state=0)
 pool, lab = data.pool, data.labelled
 print(
     pool.stamps.shape,

@@ -17,7 +17,7 @@ import contextlib
 import re
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +218,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_crop(args: argparse.Namespace) -> int:
     import numpy as np
-    import pandas as pd
 
     from ._io import check_output_path, find_column, read_table, write_stamps
     from .exceptions import CatalogError
@@ -248,31 +247,7 @@ def _cmd_crop(args: argparse.Namespace) -> int:
         if size == "fwhm"
         else None
     )  # fmt: skip
-    field_column = find_column(
-        catalog,
-        FIELD_ALIASES,
-        given=args.field_column,
-        role="field",
-        option="--field-column",
-        required=isinstance(images, dict) or args.field is not None,
-    )
-    if args.field is not None:
-        catalog = catalog[catalog[field_column].astype(str) == args.field]
-        if len(catalog) == 0:
-            raise CatalogError(
-                f"no catalog row has {field_column}={args.field!r}; the catalog's "
-                f"fields are {sorted(map(str, pd.unique(read_table(args.catalog)[field_column])))[:10]}."
-            )
-        catalog = catalog.reset_index(drop=True)
-    elif field_column is not None and not isinstance(images, dict):
-        fields = pd.unique(catalog[field_column])
-        if len(fields) > 1:
-            raise CatalogError(
-                f"the catalog's {field_column!r} column holds {len(fields)} fields "
-                f"({', '.join(map(str, fields[:5]))}{'...' if len(fields) > 5 else ''}) "
-                "but the images are of one field; crop one field at a time with "
-                "--field ID, or give the images as FIELD=PATH pairs."
-            )
+    catalog, field_column = _field_rows(catalog, images, args)
     id_column = find_column(
         catalog, ID_ALIASES, given=args.id_column, role="id", option="--id-column",
         required=False,
@@ -333,6 +308,44 @@ def _cmd_crop(args: argparse.Namespace) -> int:
     if out.suffix.lower() == ".npy" and id_column is not None:
         print("(a .npy file holds the stamps only; write .fits to keep ids and WCS)")
     return 0
+
+
+def _field_rows(catalog, images, args) -> tuple[Any, str | None]:
+    """The catalog rows to crop (``--field``) and the field column (or None).
+
+    Several fields need a field column and FIELD=PATH images, or ``--field``.
+    """
+    import pandas as pd
+
+    from ._io import find_column, read_table
+    from .exceptions import CatalogError
+
+    field_column = find_column(
+        catalog,
+        FIELD_ALIASES,
+        given=args.field_column,
+        role="field",
+        option="--field-column",
+        required=isinstance(images, dict) or args.field is not None,
+    )
+    if args.field is not None:
+        catalog = catalog[catalog[field_column].astype(str) == args.field]
+        if len(catalog) == 0:
+            raise CatalogError(
+                f"no catalog row has {field_column}={args.field!r}; the catalog's "
+                f"fields are {sorted(map(str, pd.unique(read_table(args.catalog)[field_column])))[:10]}."
+            )
+        catalog = catalog.reset_index(drop=True)
+    elif field_column is not None and not isinstance(images, dict):
+        fields = pd.unique(catalog[field_column])
+        if len(fields) > 1:
+            raise CatalogError(
+                f"the catalog's {field_column!r} column holds {len(fields)} fields "
+                f"({', '.join(map(str, fields[:5]))}{'...' if len(fields) > 5 else ''}) "
+                "but the images are of one field; crop one field at a time with "
+                "--field ID, or give the images as FIELD=PATH pairs."
+            )
+    return catalog, field_column
 
 
 def _crop_objects(cropper, catalog, id_column, sliced):
@@ -629,6 +642,13 @@ def build_parser() -> argparse.ArgumentParser:
             name, parents=[common], formatter_class=_Formatter, **kwargs
         )
 
+    for add_command in (_add_demo, _add_crop, _add_features, _add_predict):
+        add_command(add)
+    return parser
+
+
+def _add_demo(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The ``demo`` command: simulated data, the papers' comparisons, a report."""
     demo = add(
         "demo",
         help="run the paper comparisons on built-in simulated data",
@@ -649,6 +669,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_cmd_demo)
 
+
+def _add_crop(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The ``crop`` command: catalog + FITS images -> stamps file."""
     crop = add(
         "crop",
         help="cut stamps around catalog positions from FITS images",
@@ -753,6 +776,9 @@ def build_parser() -> argparse.ArgumentParser:
     crop.add_argument("--n-jobs", type=int, default=None, help="threads cutting bands")
     crop.set_defaults(func=_cmd_crop)
 
+
+def _add_features(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The ``features`` command: light curves -> FATS feature table."""
     feats = add(
         "features",
         help="light curves -> FATS feature table",
@@ -812,6 +838,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     feats.set_defaults(func=_cmd_features)
 
+
+def _add_predict(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The ``predict`` command: a saved model applied to a catalog or stamps."""
     pred = add(
         "predict",
         help="apply a saved model to a catalog or stamps file",
@@ -854,7 +883,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow a class outside skastro's allowlist (repeatable)",
     )
     pred.set_defaults(func=_cmd_predict)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

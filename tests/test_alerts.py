@@ -57,7 +57,7 @@ def _gzipped_fits(image):
 
 
 def test_sequences_layout(alerts):
-    """One sequence per object; keys, shapes and dtypes of simulate_hits_sequences."""
+    """One sequence per object; keys, shapes and dtypes of make_hits_sequences."""
     X = alerts.sequences
     assert list(alerts.ids) == sorted(PACKETS)
     assert X["stamps"].shape == (2, 1, 63, 63) and X["stamps"].dtype == np.float32

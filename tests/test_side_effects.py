@@ -53,15 +53,15 @@ def test_numba_cache_dir_set_by_the_user_is_respected(tmp_path):
     assert not (tmp_path / "cache" / "numba").exists()
 
 
-def test_load_splus_stamps_leaves_no_temporary_files(tmp_path, monkeypatch):
-    """load_splus_stamps(directory=None) deletes its temporary FITS files."""
-    from skastro.datasets import load_splus_stamps
+def test_make_splus_stamps_leaves_no_temporary_files(tmp_path, monkeypatch):
+    """make_splus_stamps(directory=None) deletes its temporary FITS files."""
+    from skastro.datasets import make_splus_stamps
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    data = load_splus_stamps(
+    data = make_splus_stamps(
         n_pool=10,
         n_labelled=10,
-        objects_per_field=80,
+        n_per_field=80,
         field_shape=(256, 256),
         random_state=0,
     )

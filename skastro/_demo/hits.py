@@ -217,13 +217,13 @@ def _run_comparison(
     from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
     from sklearn.pipeline import Pipeline
 
-    from ..datasets import HITS_CLASSES, simulate_hits_sequences
+    from ..datasets import HITS_CLASSES, make_hits_sequences
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     s = SIZES[size]
     step("simulating sequences")
     t0 = time.perf_counter()
-    X, y = simulate_hits_sequences(
+    X, y = make_hits_sequences(
         s["n_per_class"], return_X_y=True, random_state=random_state
     )
     idx_train, idx_test = train_test_split(
@@ -330,7 +330,7 @@ def shifted_domain_study(
     random_state: int = 0,
     log=print,
 ) -> dict[str, Any]:
-    """Carrasco-Davis et al.'s (2019) adaptation study on ``simulate_hits_sequences(domain="real")``.
+    """Carrasco-Davis et al.'s (2019) adaptation study on ``make_hits_sequences(domain="real")``.
 
     Simulates ``n_real_per_class`` shifted-domain sequences per class; in
     each of ``n_trials`` trials draws 10 per class for adaptation and tests on
@@ -347,10 +347,10 @@ def shifted_domain_study(
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.pipeline import Pipeline
 
-    from ..datasets import simulate_hits_sequences
+    from ..datasets import make_hits_sequences
 
     s = SIZES[size]
-    Xr, yr = simulate_hits_sequences(
+    Xr, yr = make_hits_sequences(
         s["n_real_per_class"],
         domain="real",
         return_X_y=True,

@@ -33,7 +33,7 @@ def run(ctx: DemoContext) -> SectionResult:
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
 
-    from ..datasets import SPLUS_BANDS, load_splus_stamps
+    from ..datasets import SPLUS_BANDS, make_splus_stamps
     from ..nn import MagnitudePretrainer, PretrainedStampClassifier
     from ..stamps import Calibrator, FITSCropper
 
@@ -50,7 +50,7 @@ def run(ctx: DemoContext) -> SectionResult:
     fast = width < 1  # short CPU runs: larger learning rates than the paper's
     ctx.step("simulating fields, cropping stamps")
     t0 = time.perf_counter()
-    data = load_splus_stamps(
+    data = make_splus_stamps(
         ctx.out / "splus_pretraining",
         n_pool=n_pool,
         n_labelled=n_lab,

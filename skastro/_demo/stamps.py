@@ -55,8 +55,8 @@ def run(ctx: DemoContext) -> SectionResult:
     t0 = time.perf_counter()
     catalog, images = make_splus_field(
         ctx.out / "splus_field",
-        n_objects=n_objects,
-        shape=shape,
+        n_samples=n_objects,
+        field_shape=shape,
         random_state=ctx.random_state,
     )
     t_sim = time.perf_counter() - t0

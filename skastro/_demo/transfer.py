@@ -40,7 +40,7 @@ def run(ctx: DemoContext) -> SectionResult:
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 
-    from ..datasets import inject_stamp_artifacts, load_splus_stamps
+    from ..datasets import inject_stamp_artifacts, make_splus_stamps
     from ..neighbors import SimilaritySearch, precision_at_k, rank_anomalies
     from ..nn import ImageEmbedder, MagnitudePretrainer, TransferCNNClassifier
     from ..plotting import plot_stamp_gallery
@@ -51,7 +51,7 @@ def run(ctx: DemoContext) -> SectionResult:
     progress = {"callbacks": ctx.net_callbacks()} if ctx.net_callbacks() else {}
     ctx.step("stamps, VGG16 magnitude pretraining")
     t0 = time.perf_counter()
-    data = load_splus_stamps(
+    data = make_splus_stamps(
         ctx.out / "transfer_stamps",
         n_pool=n_pool,
         n_labelled=n_lab,

@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from ..utils._physics import flux_to_mag
+from ._docs import fill_doc
+
 __all__ = ["read_alerts"]
 
 #: ZTF filter ids (``fid``) and their band names.
@@ -166,6 +169,7 @@ def _crop(arr: np.ndarray, size: int, stamp_size: int) -> np.ndarray:
     return arr[..., lo : lo + stamp_size, lo : lo + stamp_size]
 
 
+@fill_doc()
 def read_alerts(
     paths: str | os.PathLike | Iterable[str | os.PathLike],
     *,
@@ -191,7 +195,7 @@ def read_alerts(
         The cutouts placed under ``"stamps"`` (with the matching ``"sky"``):
         the difference images (the alert's own photometry is measured on
         them) or the science images (the layout of
-        :func:`simulate_hits_sequences`: sky not subtracted). All three are
+        :func:`make_hits_sequences`: sky not subtracted). All three are
         also under their own keys.
     stamp_size : int, optional
         Crop the central ``stamp_size`` x ``stamp_size`` pixels (odd, at most
@@ -203,43 +207,7 @@ def read_alerts(
     alerts : sklearn.utils.Bunch
         With ``n`` objects and ``T`` the most alerts of one object:
 
-        sequences : skorch.helper.SliceDict
-            The input of :class:`~skastro.lightcurves.LightCurveExtractor`
-            and :class:`~skastro.nn.SequenceRCNN`, in the layout of
-            :func:`simulate_hits_sequences`, padded at the end:
-
-            - ``"stamps"``: float32 (n, T, s, s), the ``stamps`` cutouts, DN;
-            - ``"science"``, ``"reference"``, ``"difference"``: float32
-              (n, T, s, s), the three cutouts, DN (NaN where a packet lacks
-              one, or outside the image for candidates near its edge). The
-              difference cutout shows the candidate positive: for
-              ``isdiffpos`` false it is reference − science, as ZTF
-              publishes it;
-            - ``"mjd"``: (n, T) start of the exposure, MJD (``jd - 2400000.5``);
-            - ``"mask"``: (n, T) bool, True at epochs with a ``stamps``
-              cutout;
-            - ``"zero_point"``: (n, T) mag of 1 DN/s,
-              ``magzpsci - 2.5 log10(exptime)`` (ZTF's ``magzpsci`` is the
-              magnitude of 1 DN in the exposure);
-            - ``"exptime"``: (n, T) s;
-            - ``"sky"``: (n, T) DN/pixel: for difference stamps the
-              candidate's local sky (``sky``), for science stamps the median
-              of the science cutout;
-            - ``"fwhm"``: (n, T) pixels, FWHM of the difference image's PSF,
-              ``seeratio x fwhm`` (the schema's ``seeratio`` is
-              ``difffwhm / fwhm``; the candidate's own SExtractor ``fwhm`` is
-              inflated for bright or blended candidates);
-            - ``"center"``: (n, T, 2) candidate position ``(x, y)`` in the
-              stamp, 0-based pixels (the cutout is centred on the candidate's
-              pixel; the offset is the fraction of ``xpos``, ``ypos``);
-            - ``"limiting_mag"``: (n, T) 5σ limiting magnitude of the
-              difference image (``diffmaglim``);
-            - ``"band"``: (n, T) ``"g"``, ``"r"`` or ``"i"`` (``""`` at
-              padding); ``"isdiffpos"``: (n, T) bool, True when the
-              candidate is brighter than in the reference image.
-
-            No gain or read noise is in a packet: photometric errors come
-            from the noise of the stamp's outer frame.
+        %(alert_sequences)s
         light_curves : pandas.DataFrame
             Detections (``candidate`` and ``prv_candidates`` of every alert,
             duplicates removed), one curve per object and band: ``id``
@@ -296,6 +264,35 @@ def read_alerts(
     if stamps not in ("difference", "science"):
         raise ValueError(f"stamps must be 'difference' or 'science'; got {stamps!r}.")
     files = _as_paths(paths)
+    ids, per_object = _alerts_by_object(files)
+    cutouts = [  # read once: {kind: image or None} per object and epoch
+        [{k: _read_cutout(r, key, p) for k, key in _CUTOUTS.items()} for r, p in recs]
+        for recs in per_object
+    ]
+    size = _frame_size(cutouts, files)
+    if stamp_size is None:
+        stamp_size = size
+    _check_stamp_size(stamp_size, size)
+    seq, rows = _sequence_arrays(per_object, cutouts, size, stamps, ids)
+    half = (size - stamp_size) // 2
+    for k in ("stamps", *_CUTOUTS):
+        seq[k] = _crop(seq[k], size, stamp_size).copy()
+    seq["center"] = seq["center"] - half
+    light_curves, upper_limits = _light_curves(per_object, ids)
+    return Bunch(
+        sequences=SliceDict(**seq),
+        light_curves=light_curves,
+        upper_limits=upper_limits,
+        candidates=pd.DataFrame(rows),
+        ids=np.array(ids, dtype=str),
+    )
+
+
+def _alerts_by_object(files: list[Path]) -> tuple[list[str], list[list]]:
+    """Object ids (sorted) and each object's ``(record, path)`` pairs by time.
+
+    An alert found twice (same ``candid``) counts once.
+    """
     alerts: dict[str, dict[int, tuple[dict, Path]]] = {}
     for path in files:
         for rec in _read_records(path):
@@ -307,15 +304,11 @@ def read_alerts(
     per_object = [
         sorted(alerts[i].values(), key=lambda rp: rp[0]["candidate"]["jd"]) for i in ids
     ]
+    return ids, per_object
 
-    # cutouts (read once), and the frame size: the largest cutout, made odd
-    cutouts = [
-        [
-            {k: _read_cutout(rec, key, path) for k, key in _CUTOUTS.items()}
-            for rec, path in recs
-        ]
-        for recs in per_object
-    ]
+
+def _frame_size(cutouts: list, files: list[Path]) -> int:
+    """Side of the frame holding every cutout: the largest cutout, made odd."""
     size = max(
         (
             max(img.shape)
@@ -330,9 +323,10 @@ def read_alerts(
         raise ValueError(
             f"None of the alerts in {[str(f) for f in files][:3]} has a cutout."
         )
-    size += 1 - size % 2
-    if stamp_size is None:
-        stamp_size = size
+    return size + 1 - size % 2
+
+
+def _check_stamp_size(stamp_size: Any, size: int) -> None:
     if (
         not isinstance(stamp_size, (int, np.integer))
         or isinstance(stamp_size, bool)
@@ -345,60 +339,37 @@ def read_alerts(
             f"got {stamp_size!r}."
         )
 
-    n, T = len(ids), max(len(r) for r in per_object)
-    images = {k: np.full((n, T, size, size), np.nan, np.float32) for k in _CUTOUTS}
-    meta = {
-        k: np.full((n, T), np.nan)
-        for k in ("mjd", "zero_point", "exptime", "sky", "fwhm", "limiting_mag")
+
+_META_KEYS = ("mjd", "zero_point", "exptime", "sky", "fwhm", "limiting_mag")
+
+
+def _sequence_arrays(
+    per_object: list, cutouts: list, size: int, stamps: str, ids: list[str]
+) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """The padded (n, T, ...) arrays of the sequences, and one row per alert.
+
+    Frames are ``size`` x ``size`` (cropped later); ``"stamps"`` holds the
+    ``stamps`` cutouts.
+    """
+    n, T = len(per_object), max(len(r) for r in per_object)
+    seq: dict[str, np.ndarray] = {
+        k: np.full((n, T, size, size), np.nan, np.float32) for k in _CUTOUTS
     }
-    center = np.full((n, T, 2), np.nan)
-    band = np.full((n, T), "", dtype="<U1")
-    isdiffpos = np.zeros((n, T), dtype=bool)
-    mask = np.zeros((n, T), dtype=bool)
+    seq.update({k: np.full((n, T), np.nan) for k in _META_KEYS})
+    seq["center"] = np.full((n, T, 2), np.nan)
+    seq["band"] = np.full((n, T), "", dtype="<U1")
+    seq["isdiffpos"] = np.zeros((n, T), dtype=bool)
+    seq["mask"] = np.zeros((n, T), dtype=bool)
     rows = []
     for i, (recs, cuts) in enumerate(zip(per_object, cutouts)):
         for j, ((rec, path), cut) in enumerate(zip(recs, cuts)):
             c = rec["candidate"]
-            xpos = c.get("xpos")
-            ypos = c.get("ypos")
-            xpos = float(xpos) if xpos is not None else math.nan
-            ypos = float(ypos) if ypos is not None else math.nan
-            for k, img in cut.items():
-                if img is None:
-                    continue
-                if math.isfinite(xpos) and math.isfinite(ypos):
-                    placed, cx, cy = _place(img, size, xpos, ypos)
-                elif img.shape == (size, size):
-                    placed, cx, cy = img, (size - 1) / 2, (size - 1) / 2
-                else:
-                    raise ValueError(
-                        f"The {_CUTOUTS[k]} of alert {rec['candid']} in '{path}' "
-                        f"is {img.shape[1]}x{img.shape[0]} pixels, not "
-                        f"{size}x{size}, and the candidate has no xpos/ypos to "
-                        "place it."
-                    )
-                images[k][i, j] = placed
-                center[i, j] = (cx, cy)
-            exptime = c.get("exptime") or _DEFAULT_EXPTIME
-            meta["mjd"][i, j] = c["jd"] - _MJD_OFFSET
-            meta["exptime"][i, j] = exptime
-            meta["zero_point"][i, j] = c["magzpsci"] - 2.5 * math.log10(exptime)
-            fwhm, ratio = c.get("fwhm"), c.get("seeratio")
-            if fwhm is not None and fwhm > 0:
-                meta["fwhm"][i, j] = fwhm * ratio if ratio and ratio > 0 else fwhm
-            if c.get("diffmaglim") is not None:
-                meta["limiting_mag"][i, j] = c["diffmaglim"]
-            if stamps == "difference":
-                sky = c.get("sky")
-            else:
-                sky = None
-            if sky is None and cut[stamps] is not None:
-                sky = float(np.nanmedian(cut[stamps]))
-            if sky is not None:
-                meta["sky"][i, j] = sky
-            band[i, j] = _ZTF_BANDS.get(int(c["fid"]), str(c["fid"]))
-            isdiffpos[i, j] = str(c.get("isdiffpos")) in ("t", "1")
-            mask[i, j] = cut[stamps] is not None
+            for k, (placed, center) in _placed_cutouts(cut, rec, path, size).items():
+                seq[k][i, j] = placed
+                seq["center"][i, j] = center
+            for key, value in _epoch_meta(c, cut, stamps).items():
+                seq[key][i, j] = value
+            seq["mask"][i, j] = cut[stamps] is not None
             rows.append(
                 {
                     "object_id": ids[i],
@@ -407,31 +378,65 @@ def read_alerts(
                     **c,
                 }
             )
+    seq["stamps"] = seq[stamps]
+    order = ("stamps", *_CUTOUTS, "mjd", "mask", "zero_point", "exptime", "sky")
+    order += ("fwhm", "center", "limiting_mag", "band", "isdiffpos")
+    return {k: seq[k] for k in order}, rows
 
-    half = (size - stamp_size) // 2
-    seq = {"stamps": _crop(images[stamps], size, stamp_size).copy()}
-    for k in _CUTOUTS:
-        seq[k] = _crop(images[k], size, stamp_size).copy()
-    seq.update(
-        mjd=meta["mjd"],
-        mask=mask,
-        zero_point=meta["zero_point"],
-        exptime=meta["exptime"],
-        sky=meta["sky"],
-        fwhm=meta["fwhm"],
-        center=center - half,
-        limiting_mag=meta["limiting_mag"],
-        band=band,
-        isdiffpos=isdiffpos,
-    )
-    light_curves, upper_limits = _light_curves(per_object, ids)
-    return Bunch(
-        sequences=SliceDict(**seq),
-        light_curves=light_curves,
-        upper_limits=upper_limits,
-        candidates=pd.DataFrame(rows),
-        ids=np.array(ids, dtype=str),
-    )
+
+def _placed_cutouts(cut: dict, rec: dict, path: Path, size: int) -> dict:
+    """``{kind: (frame, (x, y))}``: each cutout of an alert in its frame.
+
+    The candidate's pixel is at the frame centre, ``(x, y)`` its position
+    there (0-based); cutouts without ``xpos``/``ypos`` must fill the frame.
+    """
+    c = rec["candidate"]
+    xpos, ypos = c.get("xpos"), c.get("ypos")
+    xpos = float(xpos) if xpos is not None else math.nan
+    ypos = float(ypos) if ypos is not None else math.nan
+    out = {}
+    for k, img in cut.items():
+        if img is None:
+            continue
+        if math.isfinite(xpos) and math.isfinite(ypos):
+            placed, cx, cy = _place(img, size, xpos, ypos)
+        elif img.shape == (size, size):
+            placed, cx, cy = img, (size - 1) / 2, (size - 1) / 2
+        else:
+            raise ValueError(
+                f"The {_CUTOUTS[k]} of alert {rec['candid']} in '{path}' "
+                f"is {img.shape[1]}x{img.shape[0]} pixels, not "
+                f"{size}x{size}, and the candidate has no xpos/ypos to "
+                "place it."
+            )
+        out[k] = (placed, (cx, cy))
+    return out
+
+
+def _epoch_meta(c: dict, cut: dict, stamps: str) -> dict[str, Any]:
+    """The per-epoch values of candidate ``c`` (keys of the sequences).
+
+    Missing optional values are left out (NaN in the arrays).
+    """
+    exptime = c.get("exptime") or _DEFAULT_EXPTIME
+    meta: dict[str, Any] = {
+        "mjd": c["jd"] - _MJD_OFFSET,
+        "exptime": exptime,
+        "zero_point": flux_to_mag(exptime, c["magzpsci"]),  # mag of 1 DN/s
+        "band": _ZTF_BANDS.get(int(c["fid"]), str(c["fid"])),
+        "isdiffpos": str(c.get("isdiffpos")) in ("t", "1"),
+    }
+    fwhm, ratio = c.get("fwhm"), c.get("seeratio")
+    if fwhm is not None and fwhm > 0:
+        meta["fwhm"] = fwhm * ratio if ratio and ratio > 0 else fwhm
+    if c.get("diffmaglim") is not None:
+        meta["limiting_mag"] = c["diffmaglim"]
+    sky = c.get("sky") if stamps == "difference" else None
+    if sky is None and cut[stamps] is not None:
+        sky = float(np.nanmedian(cut[stamps]))
+    if sky is not None:
+        meta["sky"] = sky
+    return meta
 
 
 def _light_curves(

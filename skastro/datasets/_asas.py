@@ -5,14 +5,16 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, validate_params
 
-from ._fetch_base import RemoteFile, fetch_file, get_data_home
+from ._docs import fill_doc
+from ._fetch_base import FETCH_CONSTRAINTS, RemoteFile, fetch_file, get_data_home
+from ._lightcurves import light_curves_output
 
 __all__ = ["fetch_asas_variables"]
 
@@ -84,16 +86,13 @@ def _read_curves(path) -> dict[str, np.ndarray]:
 
 @validate_params(
     {
-        "data_home": [str, os.PathLike, None],
-        "download_if_missing": ["boolean"],
-        "return_X_y": ["boolean"],
+        **FETCH_CONSTRAINTS,
         "as_frame": ["boolean"],
         "min_class_size": [Interval(Integral, 1, None, closed="left")],
-        "n_retries": [Interval(Integral, 0, None, closed="left")],
-        "delay": [Interval(Real, 0.0, None, closed="left")],
     },
     prefer_skip_nested_validation=True,
 )
+@fill_doc(folder=FOLDER)
 def fetch_asas_variables(
     *,
     data_home: str | os.PathLike | None = None,
@@ -120,15 +119,9 @@ def fetch_asas_variables(
 
     Parameters
     ----------
-    data_home : str or path-like, default=None
-        Cache folder; see :func:`get_data_home` (the files go to its
-        ``asas_variables`` subfolder).
-    download_if_missing : bool, default=True
-        If False, raise a :class:`FileNotFoundError` (naming the file and
-        where to get it) when the data are not in the cache instead of
-        downloading them.
-    return_X_y : bool, default=False
-        Return ``(data, target)`` instead of a Bunch.
+    %(data_home)s
+    %(download_if_missing)s
+    %(return_X_y)s
     as_frame : bool, default=False
         If True, ``data`` is one long :class:`pandas.DataFrame` (columns
         ``id, time, mag, err``) and ``target`` a :class:`pandas.Series`
@@ -138,10 +131,7 @@ def fetch_asas_variables(
     min_class_size : int, default=1
         Keep only the classes with at least this many curves (5 gives the 22
         classes, 797 curves, that the comparisons in the docs use).
-    n_retries : int, default=3
-        Further download attempts after a network error.
-    delay : float, default=1.0
-        Seconds between attempts.
+    %(retries)s
 
     Returns
     -------
@@ -157,23 +147,13 @@ def fetch_asas_variables(
             The classes kept, sorted.
         ids : ndarray of str of shape (n_curves,)
             Identifier of each curve in the published files.
-        DESCR : str
-            Description of the data set.
-        citation : str
-            The reference to cite.
+        %(descr_citation)s
 
-    (data, target) : tuple
-        When ``return_X_y=True``.
+    %(X_y_tuple)s
 
     Raises
     ------
-    FileNotFoundError
-        The files are not cached and ``download_if_missing=False``.
-    PermissionError
-        The data must be downloaded but the cache folder is not writable.
-    OSError
-        The download failed or a downloaded file is corrupt (checksum
-        mismatch); nothing is left in the cache.
+    %(fetch_raises)s
 
     See Also
     --------
@@ -196,6 +176,28 @@ def fetch_asas_variables(
     classes_path = fetch_file(_CLASSES, folder, **kw)
     curves_path = fetch_file(_CURVES, folder, **kw)
 
+    labels, curves = _read_files(classes_path, curves_path, min_class_size)
+    ids = labels["filename"].to_numpy(dtype=str)
+    frame, lengths = _long_table(curves, ids)
+    data, target = light_curves_output(
+        frame, lengths, ids, labels["class"].to_numpy(dtype=str), as_frame
+    )
+    if return_X_y:
+        return data, target
+    return Bunch(
+        data=data,
+        target=target,
+        target_names=np.unique(labels["class"].to_numpy(dtype=str)),
+        ids=ids,
+        DESCR=DESCR,
+        citation=CITATION,
+    )
+
+
+def _read_files(
+    classes_path, curves_path, min_class_size: int
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The ``filename, class`` table (small classes left out) and the curves."""
     labels = pd.read_csv(classes_path, dtype={"filename": str, "class": str})
     if list(labels.columns) != ["filename", "class"]:
         raise OSError(
@@ -212,31 +214,20 @@ def fetch_asas_variables(
         )
     counts = labels["class"].value_counts()
     keep = labels["class"].map(counts) >= min_class_size
-    labels = labels[keep].reset_index(drop=True)
-    ids = labels["filename"].to_numpy(dtype=str)
-    target = labels["class"].to_numpy(dtype=str)
+    return labels[keep].reset_index(drop=True), curves
+
+
+def _long_table(curves: dict[str, np.ndarray], ids) -> tuple[pd.DataFrame, list]:
+    """The curves ``ids`` sorted by time, as one long table, and their lengths."""
     tables = [curves[i] for i in ids]
     for table in tables:
         table[:] = table[np.argsort(table[:, 0], kind="stable")]
-    if as_frame:
-        data = pd.DataFrame(
-            {
-                "id": np.repeat(ids, [len(t) for t in tables]),
-                "time": np.concatenate([t[:, 0] for t in tables]),
-                "mag": np.concatenate([t[:, 1] for t in tables]),
-                "err": np.concatenate([t[:, 2] for t in tables]),
-            }
-        )
-        target = pd.Series(target, index=pd.Index(ids, name="id"), name="class")
-    else:
-        data = [(t[:, 0].copy(), t[:, 1].copy(), t[:, 2].copy()) for t in tables]
-    if return_X_y:
-        return data, target
-    return Bunch(
-        data=data,
-        target=target,
-        target_names=np.unique(labels["class"].to_numpy(dtype=str)),
-        ids=ids,
-        DESCR=DESCR,
-        citation=CITATION,
+    frame = pd.DataFrame(
+        {
+            "id": np.repeat(ids, [len(t) for t in tables]),
+            "time": np.concatenate([t[:, 0] for t in tables]),
+            "mag": np.concatenate([t[:, 1] for t in tables]),
+            "err": np.concatenate([t[:, 2] for t in tables]),
+        }
     )
+    return frame, [len(t) for t in tables]

@@ -20,7 +20,10 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
+
+from sklearn.utils._param_validation import Interval
 
 __all__ = ["clear_data_home", "get_data_home"]
 
@@ -33,6 +36,15 @@ DATA_HOME_ENV = "SKASTRO_DATA"
 MIRROR_ENV = "SKASTRO_DATA_MIRROR"
 
 _CHUNK = 1 << 20  # bytes read per step while downloading
+
+#: Parameter constraints (``validate_params``) of every ``fetch_*`` loader.
+FETCH_CONSTRAINTS: dict[str, list] = {
+    "data_home": [str, os.PathLike, None],
+    "download_if_missing": ["boolean"],
+    "return_X_y": ["boolean"],
+    "n_retries": [Interval(Integral, 0, None, closed="left")],
+    "delay": [Interval(Real, 0.0, None, closed="left")],
+}
 
 
 class _ChecksumError(OSError):

@@ -6,14 +6,15 @@ import os
 import shutil
 import tempfile
 import zipfile
-from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import StrOptions, validate_params
 
+from ._docs import fill_doc
 from ._fetch_base import (
+    FETCH_CONSTRAINTS,
     RemoteFile,
     check_writable_folder,
     fetch_file,
@@ -131,16 +132,10 @@ def _read_h5(path: Path, subset: str) -> dict:
 
 
 @validate_params(
-    {
-        "subset": [StrOptions({"train", "valid", "test", "all"})],
-        "data_home": [str, os.PathLike, None],
-        "download_if_missing": ["boolean"],
-        "return_X_y": ["boolean"],
-        "n_retries": [Interval(Integral, 0, None, closed="left")],
-        "delay": [Interval(Real, 0.0, None, closed="left")],
-    },
+    {"subset": [StrOptions({"train", "valid", "test", "all"})], **FETCH_CONSTRAINTS},
     prefer_skip_nested_validation=True,
 )
+@fill_doc(folder=FOLDER)
 def fetch_first_radio_galaxies(
     *,
     subset: str = "train",
@@ -167,18 +162,10 @@ def fetch_first_radio_galaxies(
     ----------
     subset : {"train", "valid", "test", "all"}, default="train"
         Part of the published (literature) split to load.
-    data_home : str or path-like, default=None
-        Cache folder; see :func:`get_data_home` (the files go to its
-        ``first_radio_galaxies`` subfolder).
-    download_if_missing : bool, default=True
-        If False, raise a :class:`FileNotFoundError` when the data are not in
-        the cache instead of downloading them.
-    return_X_y : bool, default=False
-        Return ``(data, target)`` instead of a Bunch.
-    n_retries : int, default=3
-        Further download attempts after a network error.
-    delay : float, default=1.0
-        Seconds between attempts.
+    %(data_home)s
+    %(download_if_missing)s
+    %(return_X_y)s
+    %(retries)s
 
     Returns
     -------
@@ -200,24 +187,13 @@ def fetch_first_radio_galaxies(
             Literature catalogue of the label (``"MiraBest"``, ``"Gendre"``,
             ``"Capetti2017a"``, ``"Capetti2017b"``, ``"Baldi2018"``,
             ``"Proctor_Tab1"``).
-        DESCR : str
-            Description of the data set.
-        citation : str
-            The reference to cite.
+        %(descr_citation)s
 
-    (data, target) : tuple
-        When ``return_X_y=True``.
+    %(X_y_tuple)s
 
     Raises
     ------
-    FileNotFoundError
-        The files are not cached and ``download_if_missing=False``.
-    PermissionError
-        The data must be downloaded (or extracted) but the cache folder is
-        not writable.
-    OSError
-        The download failed or the downloaded file is corrupt (checksum
-        mismatch); nothing is left in the cache.
+    %(fetch_raises)s
 
     References
     ----------

@@ -14,18 +14,26 @@ from typing import Any
 
 import numpy as np
 from scipy import fft as sfft
-from scipy.special import erf, gammainc
+from scipy.special import erf
 from sklearn.utils import Bunch, check_random_state
 
-from ..utils._psf import gaussian_psf, moffat_psf
+from ..utils._physics import (
+    elliptical_radius,
+    flux_to_mag,
+    gaussian_psf,
+    mag_to_flux,
+    moffat_psf,
+    sersic_enclosed,
+    sersic_profile,
+)
 
-__all__ = ["HITS_CLASSES", "simulate_hits_sequences"]
+__all__ = ["HITS_CLASSES", "make_hits_sequences"]
 
 HITS_CLASSES = ("SN", "RRL", "CEP", "EB", "NV", "GAL", "AST")
 
 PIXEL_SCALE = 0.263  # arcsec / pixel (DECam)
 
-# Survey parameters per domain (see the docstring of simulate_hits_sequences).
+# Survey parameters per domain (see the docstring of make_hits_sequences).
 _DOMAINS: dict[str, dict[str, Any]] = {
     "simulated": {
         "psf": "gaussian",
@@ -149,7 +157,7 @@ def _simulate_fields(
     night_sky = rng.uniform(*params["sky_range"], (n_fields, max_nights))
     sky_mag = night_sky[rows, night_of_epoch] - 0.1 * (airmass - 1.0)
     exptime = np.full(mjd.shape, params["exptime"])
-    sky = exptime * 10.0 ** (0.4 * (zero_point - sky_mag)) * PIXEL_SCALE**2  # ADU/px
+    sky = exptime * mag_to_flux(sky_mag, zero_point) * PIXEL_SCALE**2  # ADU/px
     gain = rng.uniform(*params["gain"], n_fields)
     read_noise = rng.uniform(*params["read_noise"], n_fields)
     out = {
@@ -225,7 +233,7 @@ def _limiting_flux(cond: dict, n_sigma: float = 5.0) -> np.ndarray:
 
 def _mag_to_adu(mag: np.ndarray, zp: np.ndarray, exptime: np.ndarray) -> np.ndarray:
     """Eq. 3.1 of Carrasco-Davis et al. (2019): counts (ADU) in an exposure of a source of ``mag``."""
-    return exptime * 10.0 ** (0.4 * (zp - mag))
+    return exptime * mag_to_flux(mag, zp)
 
 
 # --------------------------------------------------------------------------
@@ -362,10 +370,6 @@ def _bazin(
 # --------------------------------------------------------------------------
 # Galaxies
 # --------------------------------------------------------------------------
-def _sersic_b(n: float) -> float:
-    return 2.0 * n - 1.0 / 3.0 + 4.0 / (405.0 * n) + 46.0 / (25515.0 * n**2)
-
-
 def _render_sersic(
     size: int,
     x0: np.ndarray,
@@ -389,18 +393,14 @@ def _render_sersic(
     coords = (np.arange(size)[:, None] + sub[None, :]).ravel() - c
     x = coords[None, None, :] - x0[:, None, None]
     y = coords[None, :, None] - y0[:, None, None]
-    ca, sa = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
-    u = ca * x + sa * y
-    v = -sa * x + ca * y
-    r = np.sqrt(u**2 + (v / q[:, None, None]) ** 2)
-    b = _sersic_b(n)
-    img = np.exp(-b * ((r / r_e[:, None, None]) ** (1.0 / n) - 1.0))
+    r = elliptical_radius(x, y, q[:, None, None], angle[:, None, None])
+    img = sersic_profile(r, r_e[:, None, None], n)
     # Normalise to unit total flux: the samples inside the largest ellipse that
     # fits in the grid get the analytic enclosed fraction of the Sérsic profile
     # (incomplete gamma function), which also corrects the sampling of the cusp.
     r_max = c - np.maximum(np.abs(x0), np.abs(y0)) - 0.5
     inside = r <= r_max[:, None, None]
-    frac = gammainc(2.0 * n, b * (r_max / r_e) ** (1.0 / n))
+    frac = sersic_enclosed(r_max, r_e, n)
     norm = frac / np.maximum(np.sum(img * inside, axis=(1, 2)), 1e-300)
     img = img * norm[:, None, None]
     m = x0.shape[0]
@@ -563,7 +563,7 @@ def _check_n_epochs(n_epochs: Any) -> tuple[int, int]:
     return lo, hi
 
 
-def simulate_hits_sequences(
+def make_hits_sequences(
     n_per_class: int | dict | Any = 100,
     *,
     n_epochs: int | tuple[int, int] = (5, 22),
@@ -716,8 +716,8 @@ def simulate_hits_sequences(
 
     Examples
     --------
-    >>> from skastro.datasets import simulate_hits_sequences
-    >>> bunch = simulate_hits_sequences(2, n_epochs=(5, 8), random_state=0)
+    >>> from skastro.datasets import make_hits_sequences
+    >>> bunch = make_hits_sequences(2, n_epochs=(5, 8), random_state=0)
     >>> bunch.data["stamps"].shape
     (14, 8, 21, 21)
     >>> [bunch.target_names[i] for i in bunch.target[:3]]
@@ -941,7 +941,7 @@ def simulate_hits_sequences(
 
     true_flux = np.where(mask, flux, np.nan)
     with np.errstate(divide="ignore"):
-        true_mag = cond["zero_point"] - 2.5 * np.log10(flux / cond["exptime"])
+        true_mag = flux_to_mag(flux / cond["exptime"], cond["zero_point"])
     true_mag = np.where(mask, true_mag, np.nan)
     c = (stamp_size - 1) / 2.0
     center = np.stack([c + dx, c + dy], axis=-1)
@@ -950,7 +950,7 @@ def simulate_hits_sequences(
         f"{n} HiTS-like g-band image sequences ({domain!r} domain, {kind} PSF) of "
         f"{len(HITS_CLASSES)} classes {HITS_CLASSES}, {lo}-{hi} epochs of "
         f"{stamp_size}x{stamp_size} pixels at {PIXEL_SCALE} arcsec/pixel; see "
-        "skastro.datasets.simulate_hits_sequences."
+        "skastro.datasets.make_hits_sequences."
     )
     return Bunch(
         data=data,

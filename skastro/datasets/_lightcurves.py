@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch, check_random_state
 
+from ..utils._deprecation import renamed_params
+
 __all__ = ["LIGHT_CURVE_CLASSES", "load_macho_light_curves", "make_light_curves"]
 
 #: Classes drawn by :func:`make_light_curves`.
@@ -61,6 +63,27 @@ def load_macho_light_curves() -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def light_curves_output(
+    frame: pd.DataFrame, lengths, ids, target, as_frame: bool
+) -> tuple:
+    """``(data, target)`` of a light-curve loader, as a table or as arrays.
+
+    ``frame`` holds one row per point (columns ``time``, ``mag``, ``err``
+    among others), the curves one after the other, ``lengths`` rows each.
+    With ``as_frame`` the table and ``target`` as a :class:`pandas.Series`
+    indexed by ``ids`` (named ``"id"``); otherwise a list of ``(time, mag,
+    err)`` float64 arrays and ``target`` as an array of str.
+    """
+    if as_frame:
+        return frame, pd.Series(target, index=pd.Index(ids, name="id"), name="class")
+    columns = [frame[c].to_numpy(float) for c in ("time", "mag", "err")]
+    bounds = np.cumsum([0, *lengths])
+    data = [
+        tuple(c[a:b].copy() for c in columns) for a, b in zip(bounds[:-1], bounds[1:])
+    ]
+    return data, np.array(target, dtype=str)
+
+
 def _check_range(value, name):
     if isinstance(value, Integral):
         value = (int(value), int(value))
@@ -73,8 +96,9 @@ def _check_range(value, name):
     return int(lo), int(hi)
 
 
+@renamed_params(n_curves="n_samples")
 def make_light_curves(
-    n_curves: int = 100,
+    n_samples: int = 100,
     *,
     n_points: int | tuple[int, int] = (50, 1000),
     baseline: float = 1000.0,
@@ -95,8 +119,9 @@ def make_light_curves(
 
     Parameters
     ----------
-    n_curves : int, default=100
-        Number of curves.
+    n_samples : int, default=100
+        Number of curves (formerly ``n_curves``, which still works until
+        skastro 0.3 with a :class:`FutureWarning`).
     n_points : int or (int, int), default=(50, 1000)
         Number of epochs per curve, or the inclusive range it is drawn from.
     baseline : float, default=1000.0
@@ -121,13 +146,13 @@ def make_light_curves(
     >>> len(data.curves), data.curves[0][0].size >= 50
     (10, True)
     """
-    if not isinstance(n_curves, Integral) or n_curves < 0:
-        raise ValueError(f"n_curves must be a non-negative int; got {n_curves!r}.")
+    if not isinstance(n_samples, Integral) or n_samples < 0:
+        raise ValueError(f"n_samples must be a non-negative int; got {n_samples!r}.")
     lo, hi = _check_range(n_points, "n_points")
     rng = check_random_state(random_state)
-    target = np.arange(n_curves) % len(LIGHT_CURVE_CLASSES)
+    target = np.arange(n_samples) % len(LIGHT_CURVE_CLASSES)
     rng.shuffle(target)
-    curves, periods = [], np.full(n_curves, np.nan)
+    curves, periods = [], np.full(n_samples, np.nan)
     for i, cls in enumerate(target):
         n = int(rng.randint(lo, hi + 1))
         # nightly epochs in ~8-month seasons, a little jitter, no duplicates

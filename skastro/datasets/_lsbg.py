@@ -15,9 +15,16 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.signal import fftconvolve
-from scipy.special import gamma as gamma_fn
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
+from ..utils._physics import (
+    elliptical_radius,
+    mag_to_flux,
+    moffat_sb,
+    sersic_profile,
+    sersic_total_flux,
+)
 
 __all__ = ["LSBG_BANDS", "LSBG_ARTIFACT_TYPES", "LSBG_SURVEYS", "make_lsbg_stamps"]
 
@@ -85,34 +92,11 @@ def _bin(sb: np.ndarray) -> np.ndarray:
     return s * _OUT_SCALE**2
 
 
-def _b_n(n: float) -> float:
-    """Ciotti & Bertin (1999) approximation of the Sérsic b_n."""
-    return 2 * n - 1 / 3 + 4 / (405 * n) + 46 / (25515 * n**2)
-
-
-def _elliptical_r(x0, y0, q, theta):
-    dx, dy = _X - x0, _Y - y0
-    c, s = np.cos(theta), np.sin(theta)
-    xr = dx * c + dy * s
-    yr = -dx * s + dy * c
-    return np.sqrt(xr**2 + (yr / q) ** 2)
-
-
 def _sersic(flux, r_half, n, q=1.0, theta=0.0, x0=0.0, y0=0.0):
     """Sérsic profile of total ``flux`` (nmgy), circularised ``r_half`` (arcsec)."""
     re = r_half / np.sqrt(q)  # semi-major effective radius
-    b = _b_n(n)
-    norm = 2 * np.pi * n * q * re**2 * np.exp(b) * gamma_fn(2 * n) / b ** (2 * n)
-    r = _elliptical_r(x0, y0, q, theta)
-    return flux / norm * np.exp(-b * ((r / re) ** (1.0 / n) - 1.0))
-
-
-def _moffat_sb(flux, fwhm, beta, x0=0.0, y0=0.0, x=None, y=None):
-    x = _X if x is None else x
-    y = _Y if y is None else y
-    alpha = fwhm / (2 * np.sqrt(2 ** (1 / beta) - 1))
-    r2 = (x - x0) ** 2 + (y - y0) ** 2
-    return flux * (beta - 1) / (np.pi * alpha**2) * (1 + r2 / alpha**2) ** (-beta)
+    r = elliptical_radius(_X - x0, _Y - y0, q, theta)
+    return flux / sersic_total_flux(re, n, q) * sersic_profile(r, re, n)
 
 
 def _psf_kernel(fwhm: float, beta: float) -> np.ndarray:
@@ -120,13 +104,13 @@ def _psf_kernel(fwhm: float, beta: float) -> np.ndarray:
     n = 31 * _OVERSAMPLE
     c = (np.arange(n) - (n - 1) / 2.0) * (_OUT_SCALE / _OVERSAMPLE)
     x, y = np.meshgrid(c, c)
-    k = _moffat_sb(1.0, fwhm, beta, x=x, y=y)
+    k = moffat_sb(x**2 + y**2, fwhm, beta)
     k = k.reshape(31, _OVERSAMPLE, 31, _OVERSAMPLE).sum(axis=(1, 3))
     return k / k.sum()
 
 
 def _mag_to_flux(mag):
-    return 10 ** (-0.4 * (np.asarray(mag, dtype=float) - _ZP))
+    return mag_to_flux(mag, _ZP)
 
 
 def _colour_fluxes(mag_g, g_r, r_z):
@@ -153,7 +137,7 @@ class _Scene:
         """A star: a point source (88%, convolved with the PSF) plus an
         extended aureole (12%, a Moffat of FWHM 6″ and β=1.4: power-law wings)."""
         fluxes = np.asarray(fluxes, dtype=float)
-        self.add(_moffat_sb(0.12, 6.0, 1.4, x0, y0), fluxes)
+        self.add(moffat_sb((_X - x0) ** 2 + (_Y - y0) ** 2, 6.0, 1.4, 0.12), fluxes)
         # bilinear deposit of the point source on the output grid
         px = x0 / _OUT_SCALE + (_SIZE - 1) / 2.0
         py = y0 / _OUT_SCALE + (_SIZE - 1) / 2.0
@@ -203,7 +187,7 @@ def _ratio(g_r, r_z):
 
 
 def _lsbg_params(rng):
-    """Sérsic parameters of an LSBG passing the seed-003 selection."""
+    """Sérsic parameters of an LSBG passing the selection of Tanoglidis et al. (2021)."""
     r_half = float(min(2.5 + np.exp(rng.normal(np.log(1.5), 0.7)), 15.0))
     mu_eff = 24.3 + min(rng.exponential(0.8), 3.2)
     n = float(np.clip(rng.normal(0.9, 0.25), 0.5, 1.5))
@@ -213,13 +197,21 @@ def _lsbg_params(rng):
     return r_half, mu_eff, n, q, mag_g
 
 
+def _add_galaxy(scene, rng, mag_g, r_half, n, q, x0, y0, colours):
+    """A Sérsic galaxy of g magnitude ``mag_g`` at a random position angle.
+
+    ``r_half`` in arcsec, ``colours`` its ``(g - r, r - z)``.
+    """
+    theta = rng.uniform(0, np.pi)
+    scene.add(
+        _sersic(_mag_to_flux(mag_g), r_half, n, q, theta, x0, y0), _ratio(*colours)
+    )
+
+
 def _add_lsbg(scene, rng, x0=0.0, y0=0.0):
     r_half, mu_eff, n, q, mag_g = _lsbg_params(rng)
     g_r, r_z = _random_colour(rng, "lsbg")
-    theta = rng.uniform(0, np.pi)
-    scene.add(
-        _sersic(_mag_to_flux(mag_g), r_half, n, q, theta, x0, y0), _ratio(g_r, r_z)
-    )
+    _add_galaxy(scene, rng, mag_g, r_half, n, q, x0, y0, (g_r, r_z))
     if rng.random() < 0.15:  # nucleated dwarf
         scene.add(
             _sersic(
@@ -239,20 +231,10 @@ def _add_lsbg(scene, rng, x0=0.0, y0=0.0):
 
 
 def _add_compact(scene, rng, mag_g, x0, y0, r_half=None):
-    g_r, r_z = _random_colour(rng, "compact")
+    colours = _random_colour(rng, "compact")
     r_half = rng.uniform(0.3, 1.2) if r_half is None else r_half
-    scene.add(
-        _sersic(
-            _mag_to_flux(mag_g),
-            r_half,
-            rng.uniform(0.7, 2.5),
-            rng.uniform(0.4, 1.0),
-            rng.uniform(0, np.pi),
-            x0,
-            y0,
-        ),
-        _ratio(g_r, r_z),
-    )
+    n, q = rng.uniform(0.7, 2.5), rng.uniform(0.4, 1.0)
+    _add_galaxy(scene, rng, mag_g, r_half, n, q, x0, y0, colours)
 
 
 def _add_field_sources(scene, rng, mean=3.0):
@@ -300,19 +282,13 @@ def _star_halo(scene, rng):
         g_r, r_z = _random_colour(rng, "star")
         scene.add_star(_colour_fluxes(rng.uniform(11.5, 15.0), g_r, r_z), x0, y0)
     else:  # giant elliptical
-        g_r, r_z = _random_colour(rng, "host")
-        scene.add(
-            _sersic(
-                _mag_to_flux(rng.uniform(14.0, 16.5)),
-                rng.uniform(6.0, 15.0),
-                4.0,
-                rng.uniform(0.6, 1.0),
-                rng.uniform(0, np.pi),
-                x0,
-                y0,
-            ),
-            _ratio(g_r, r_z),
+        colours = _random_colour(rng, "host")
+        mag, r_half, q = (
+            rng.uniform(14.0, 16.5),
+            rng.uniform(6.0, 15.0),
+            rng.uniform(0.6, 1.0),
         )
+        _add_galaxy(scene, rng, mag, r_half, 4.0, q, x0, y0, colours)
     for _ in range(rng.integers(1, 4)):  # the blend at the centre
         _add_compact(
             scene,
@@ -369,38 +345,22 @@ def _spiral_knot(scene, rng):
     scene.add(disc * (0.4 + 1.2 * arms), _ratio(0.5 * (g_r + g2), 0.5 * (r_z + z2)))
     for i in range(rng.integers(1, 4)):  # star-forming knots, one near the centre
         kx, ky = rng.normal(0, 0.7 if i == 0 else 4.0, size=2)
-        gk, zk = _random_colour(rng, "knot")
-        scene.add(
-            _sersic(
-                _mag_to_flux(rng.uniform(21.0, 23.5)),
-                rng.uniform(0.8, 2.5),
-                0.7,
-                rng.uniform(0.5, 1.0),
-                rng.uniform(0, np.pi),
-                kx,
-                ky,
-            ),
-            _ratio(gk, zk),
+        colours = _random_colour(rng, "knot")
+        mag, r_half, q = (
+            rng.uniform(21.0, 23.5),
+            rng.uniform(0.8, 2.5),
+            rng.uniform(0.5, 1.0),
         )
+        _add_galaxy(scene, rng, mag, r_half, 0.7, q, kx, ky, colours)
 
 
 def _tidal(scene, rng):
     """Tidal ejecta from a bright off-centre host passing through the centre."""
     x0, y0, phi = _offcentre(rng, 11.0, 22.0)
-    g_r, r_z = _random_colour(rng, "host")
+    colours = _random_colour(rng, "host")
     host_r = rng.uniform(2.0, 6.0)
-    scene.add(
-        _sersic(
-            _mag_to_flux(rng.uniform(16.5, 19.0)),
-            host_r,
-            rng.uniform(1.0, 4.0),
-            rng.uniform(0.5, 1.0),
-            rng.uniform(0, np.pi),
-            x0,
-            y0,
-        ),
-        _ratio(g_r, r_z),
-    )
+    mag, n, q = rng.uniform(16.5, 19.0), rng.uniform(1.0, 4.0), rng.uniform(0.5, 1.0)
+    _add_galaxy(scene, rng, mag, host_r, n, q, x0, y0, colours)
     # a curved plume (quadratic Bezier) from the host through the centre
     length = np.hypot(x0, y0)
     end = -np.array([x0, y0]) / length * rng.uniform(2.0, 6.0)
@@ -436,6 +396,56 @@ def _noise_model(survey: dict):
     return sky_out, gain
 
 
+#: Unit coordinates of the output grid, for the residual sky gradient.
+_GRADIENT_Y, _GRADIENT_X = np.mgrid[-1 : 1 : _SIZE * 1j, -1 : 1 : _SIZE * 1j]
+
+
+def _stamp(rng, positive: bool, cfg: dict) -> tuple[np.ndarray, str, dict]:
+    """One stamp (3, 64, 64) in nmgy, its kind and its row of ``params``.
+
+    The scene (an LSBG, or an artifact type drawn from the survey's mix)
+    plus field sources, convolved with the survey's PSF, Poisson-sampled with
+    the sky, sky-subtracted, with a residual sky gradient.
+    """
+    scene = _Scene()
+    row = dict.fromkeys(
+        ("r_half", "mu_eff_g", "sersic_n", "axis_ratio", "mag_g", "g_r", "r_z"),
+        np.nan,
+    )
+    if positive:
+        kind = "lsbg"
+        row.update(_positive(scene, rng))
+    else:
+        mix = np.asarray(cfg["mix"]) / np.sum(cfg["mix"])
+        kind = LSBG_ARTIFACT_TYPES[rng.choice(4, p=mix)]
+        _ARTIFACT_MAKERS[kind](scene, rng)
+    _add_field_sources(scene, rng)
+    fwhm_g = rng.uniform(*cfg["fwhm"])
+    fwhms = fwhm_g * np.asarray(cfg["band_fwhm"])
+    model = np.clip(scene.render(fwhms, cfg["beta"]), 0.0, None)
+    sky_out, gain = _noise_model(cfg)
+    out = np.empty((3, _SIZE, _SIZE), dtype=np.float32)
+    for b in range(3):
+        electrons = rng.poisson(gain[b] * (model[b] + sky_out[b]))
+        img = electrons / gain[b] - sky_out[b]
+        # imperfect sky subtraction: a small plane, in units of pixel noise
+        sigma = np.sqrt(sky_out[b] / gain[b])
+        gx, gy = rng.normal(0, cfg["gradient"] / 0.0015 * 0.15, size=2)
+        out[b] = img + sigma * (gx * _GRADIENT_X + gy * _GRADIENT_Y)
+    row["fwhm_g"] = fwhm_g
+    return out, kind, row
+
+
+def _flip_labels(rng, labels: np.ndarray, fraction: float) -> np.ndarray:
+    """Binary labels with ``round(fraction * n)`` of them, at random, flipped."""
+    target = labels.copy()
+    n_flip = int(round(fraction * labels.size))
+    if n_flip:
+        flip = rng.permutation(labels.size)[:n_flip]
+        target[flip] = 1 - target[flip]
+    return target
+
+
 @validate_params(
     {
         "n_samples": [Interval(Integral, 1, None, closed="left")],
@@ -459,7 +469,7 @@ def make_lsbg_stamps(
     """Simulate DeepShadows-like g, r, z stamps of LSBGs and artifacts.
 
     Each stamp covers 30″×30″ on 64×64 pixels (0.469″/pixel), like the
-    seed-003 cutouts (256×256 survey pixels resized to 64×64), and is
+    cutouts of Tanoglidis et al. (2021) (256×256 survey pixels resized),
     centred on an LSBG candidate. Positives (label 1) are Sérsic
     low-surface-brightness galaxies with g-band mean surface brightness
     within the half-light radius μ̄_eff(g) in 24.3–27.5 mag/arcsec²,
@@ -543,51 +553,21 @@ def make_lsbg_stamps(
     n_pos = int(round(positive_fraction * n_samples))
     labels = np.zeros(n_samples, dtype=int)
     labels[rng.permutation(n_samples)[:n_pos]] = 1
-    mix = np.asarray(cfg["mix"]) / np.sum(cfg["mix"])
-    sky_out, gain = _noise_model(cfg)
     data = np.empty((n_samples, 3, _SIZE, _SIZE), dtype=np.float32)
     kinds = np.empty(n_samples, dtype=object)
     rows = []
-    yy, xx = np.mgrid[-1 : 1 : _SIZE * 1j, -1 : 1 : _SIZE * 1j]
     for i in range(n_samples):
         # one child generator per stamp: each stamp independent of the others
         srng = np.random.default_rng(rng.randint(0, 2**63 - 1, dtype=np.int64))
-        scene = _Scene()
-        row = dict.fromkeys(
-            ("r_half", "mu_eff_g", "sersic_n", "axis_ratio", "mag_g", "g_r", "r_z"),
-            np.nan,
-        )
-        if labels[i] == 1:
-            kinds[i] = "lsbg"
-            row.update(_positive(scene, srng))
-        else:
-            kinds[i] = LSBG_ARTIFACT_TYPES[srng.choice(4, p=mix)]
-            _ARTIFACT_MAKERS[kinds[i]](scene, srng)
-        _add_field_sources(scene, srng)
-        fwhm_g = srng.uniform(*cfg["fwhm"])
-        fwhms = fwhm_g * np.asarray(cfg["band_fwhm"])
-        model = np.clip(scene.render(fwhms, cfg["beta"]), 0.0, None)
-        for b in range(3):
-            electrons = srng.poisson(gain[b] * (model[b] + sky_out[b]))
-            img = electrons / gain[b] - sky_out[b]
-            # imperfect sky subtraction: a small plane, in units of pixel noise
-            sigma = np.sqrt(sky_out[b] / gain[b])
-            gx, gy = srng.normal(0, cfg["gradient"] / 0.0015 * 0.15, size=2)
-            data[i, b] = img + sigma * (gx * xx + gy * yy)
-        row["fwhm_g"] = fwhm_g
+        data[i], kinds[i], row = _stamp(srng, labels[i] == 1, cfg)
         rows.append(row)
-    true_target = labels.copy()
-    target = labels.copy()
-    n_flip = int(round(label_noise * n_samples))
-    if n_flip:
-        flip = rng.permutation(n_samples)[:n_flip]
-        target[flip] = 1 - target[flip]
+    target = _flip_labels(rng, labels, label_noise)
     if return_X_y:
         return data, target
     return Bunch(
         data=data,
         target=target,
-        true_target=true_target,
+        true_target=labels,
         kind=kinds.astype(str),
         target_names=np.array(["artifact", "LSBG"]),
         params=pd.DataFrame(rows),

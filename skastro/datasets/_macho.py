@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import validate_params
 
-from ._fetch_base import RemoteFile, fetch_file, get_data_home
+from ._docs import fill_doc
+from ._fetch_base import FETCH_CONSTRAINTS, RemoteFile, fetch_file, get_data_home
+from ._lightcurves import light_curves_output
 
 __all__ = ["MACHO_CLASSES", "fetch_macho_variables"]
 
@@ -174,16 +175,10 @@ def _star_key(frame: pd.DataFrame, cols: tuple[str, str, str]) -> pd.Series:
 
 
 @validate_params(
-    {
-        "data_home": [str, os.PathLike, None],
-        "download_if_missing": ["boolean"],
-        "return_X_y": ["boolean"],
-        "as_frame": ["boolean"],
-        "n_retries": [Interval(Integral, 0, None, closed="left")],
-        "delay": [Interval(Real, 0.0, None, closed="left")],
-    },
+    {**FETCH_CONSTRAINTS, "as_frame": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
+@fill_doc(folder=FOLDER)
 def fetch_macho_variables(
     *,
     data_home: str | os.PathLike | None = None,
@@ -202,12 +197,8 @@ def fetch_macho_variables(
 
     Parameters
     ----------
-    data_home : str or path-like, default=None
-        Cache folder; see :func:`get_data_home` (the files go to its
-        ``macho_variables`` subfolder).
-    download_if_missing : bool, default=True
-        If False, raise a :class:`FileNotFoundError` when the data are not in
-        the cache instead of downloading them.
+    %(data_home)s
+    %(download_if_missing)s
     return_X_y : bool, default=False
         Return ``(data, target)`` (the example light curves and their
         classes) instead of a Bunch.
@@ -217,10 +208,7 @@ def fetch_macho_variables(
         ``data`` is a list of ``(time, mag, err)`` arrays and ``target`` an
         array. Both go straight into
         :class:`~skastro.lightcurves.FATSFeatures`.
-    n_retries : int, default=3
-        Further download attempts after a network error.
-    delay : float, default=1.0
-        Seconds between attempts.
+    %(retries)s
 
     Returns
     -------
@@ -251,23 +239,13 @@ def fetch_macho_variables(
             -99 marking missing values), plus ``star``.
         target_names : ndarray of str
             The 11 class names, in code order.
-        DESCR : str
-            Description of the data set.
-        citation : str
-            The reference to cite.
+        %(descr_citation)s
 
-    (data, target) : tuple
-        When ``return_X_y=True``.
+    %(X_y_tuple)s
 
     Raises
     ------
-    FileNotFoundError
-        The files are not cached and ``download_if_missing=False``.
-    PermissionError
-        The data must be downloaded but the cache folder is not writable.
-    OSError
-        The download failed or a downloaded file is corrupt (checksum
-        mismatch); nothing is left in the cache.
+    %(fetch_raises)s
 
     See Also
     --------
@@ -295,21 +273,47 @@ def fetch_macho_variables(
     kw = dict(download_if_missing=download_if_missing, n_retries=n_retries, delay=delay)
     catalog_path = fetch_file(_CATALOG, folder, **kw)
     curve_paths = [fetch_file(remote, folder, **kw) for remote in _CURVES]
+    catalog = _read_catalog(catalog_path)
+    photometry = _read_photometry(curve_paths)
+    curves = _curves(photometry, catalog, catalog_path)
+    data, target = light_curves_output(
+        curves["frame"], curves["lengths"], curves["ids"], curves["target"], as_frame
+    )
+    if return_X_y:
+        return data, target
+    return Bunch(
+        data=data,
+        target=target,
+        ids=curves["ids"],
+        bands=curves["bands"],
+        period=curves["period"],
+        catalog=catalog,
+        photometry=photometry,
+        target_names=np.array(list(MACHO_CLASSES.values()), dtype=str),
+        DESCR=DESCR,
+        citation=CITATION,
+    )
 
-    catalog = pd.read_csv(catalog_path)
+
+def _read_catalog(path) -> pd.DataFrame:
+    """The published catalogue, plus ``star`` and ``class_name`` columns."""
+    catalog = pd.read_csv(path)
     needed = {"field", "tile", "seqn", "classification", "period_r", "period_b"}
     if not needed <= set(catalog.columns):
         raise OSError(
-            f"'{catalog_path}' lacks the column(s) "
+            f"'{path}' lacks the column(s) "
             f"{sorted(needed - set(catalog.columns))}; delete it to download it "
             "again."
         )
     catalog["star"] = _star_key(catalog, ("field", "tile", "seqn"))
     catalog["class_name"] = catalog["classification"].map(MACHO_CLASSES)
-    by_star = catalog.drop_duplicates("star").set_index("star")
+    return catalog
 
+
+def _read_photometry(paths) -> pd.DataFrame:
+    """Every row of the light-curve files as published, plus ``star``."""
     photometry = []
-    for (star, _, _), path in zip(_CURVE_FILES, curve_paths):
+    for (star, _, _), path in zip(_CURVE_FILES, paths):
         table = pd.read_csv(path)
         if not {"dateobs", "rmag", "rerr", "bmag", "berr"} <= set(table.columns):
             raise OSError(
@@ -318,8 +322,17 @@ def fetch_macho_variables(
             )
         table.insert(0, "star", star)
         photometry.append(table)
-    photometry = pd.concat(photometry, ignore_index=True)
+    return pd.concat(photometry, ignore_index=True)
 
+
+def _curves(photometry: pd.DataFrame, catalog: pd.DataFrame, catalog_path) -> dict:
+    """The curves (star x band, missing points dropped) and their labels.
+
+    Returns ``frame`` (one long table, curve after curve), ``lengths`` (rows
+    per curve), ``ids``, ``bands``, ``target`` (class names) and ``period``
+    (days), in curve-id order.
+    """
+    by_star = catalog.drop_duplicates("star").set_index("star")
     frames, ids, bands, target, period = [], [], [], [], []
     for star, table in photometry.groupby("star", sort=True):
         if star not in by_star.index:
@@ -349,27 +362,11 @@ def fetch_macho_variables(
             bands.append(band)
             target.append(row["class_name"])
             period.append(float(row[period_col]))
-    ids = np.array(ids, dtype=str)
-    if as_frame:
-        data = pd.concat(frames, ignore_index=True)
-        target = pd.Series(target, index=pd.Index(ids, name="id"), name="class")
-    else:
-        data = [
-            (f["time"].to_numpy(), f["mag"].to_numpy(), f["err"].to_numpy())
-            for f in frames
-        ]
-        target = np.array(target, dtype=str)
-    if return_X_y:
-        return data, target
-    return Bunch(
-        data=data,
-        target=target,
-        ids=ids,
-        bands=np.array(bands, dtype=str),
-        period=np.array(period),
-        catalog=catalog,
-        photometry=photometry,
-        target_names=np.array(list(MACHO_CLASSES.values()), dtype=str),
-        DESCR=DESCR,
-        citation=CITATION,
-    )
+    return {
+        "frame": pd.concat(frames, ignore_index=True),
+        "lengths": [len(f) for f in frames],
+        "ids": np.array(ids, dtype=str),
+        "bands": np.array(bands, dtype=str),
+        "target": target,
+        "period": np.array(period),
+    }

@@ -25,8 +25,19 @@ import pandas as pd
 from astropy.io import fits
 from astropy.wcs import WCS
 from scipy import fft as sp_fft
-from scipy.special import gammaincinv
 from sklearn.utils import check_random_state
+
+from ..utils._deprecation import renamed_params
+from ..utils._physics import (
+    elliptical_radius,
+    flux_to_mag,
+    mag_to_flux,
+    moffat_alpha,
+    moffat_enclosed,
+    moffat_sb,
+    moffat_shape,
+    sersic_profile,
+)
 
 __all__ = ["SPLUS_BANDS", "make_splus_field", "make_splus_survey"]
 
@@ -131,7 +142,7 @@ def _band_magnitudes(flam: np.ndarray, lam: np.ndarray = _LAM) -> np.ndarray:
     fnu = np.clip(flam, 0.0, None) * lam[None, :] ** 2
     mean_fnu = fnu @ _W
     mean_fnu = np.clip(mean_fnu, 1e-30 * mean_fnu.max(axis=1, keepdims=True), None)
-    mags = -2.5 * np.log10(mean_fnu)
+    mags = flux_to_mag(mean_fnu)
     return mags - mags[:, [_R_INDEX]]
 
 
@@ -362,16 +373,6 @@ def _qso_seds(rng: np.random.Generator, n: int):
 # --------------------------------------------------------------------------
 # profiles
 # --------------------------------------------------------------------------
-def _moffat_alpha(fwhm: float, beta: float) -> float:
-    return fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
-
-
-def _moffat_enclosed(radius, fwhm: float, beta: float):
-    """Fraction of a Moffat profile's flux inside ``radius`` (same units)."""
-    a = _moffat_alpha(fwhm, beta)
-    return 1.0 - (1.0 + (np.asarray(radius) / a) ** 2) ** (1.0 - beta)
-
-
 def _grid(half: int, dx: float, dy: float, oversample: int):
     """Sub-pixel sample offsets (relative to the object) for a (2h+1)^2 patch."""
     sub = (np.arange(oversample) + 0.5) / oversample - 0.5
@@ -390,9 +391,8 @@ def _moffat_patch(half: int, dx: float, dy: float, fwhm: float, beta: float):
     """Pixel-integrated Moffat PSF on a (2h+1)^2 patch, normalised to sum 1."""
     os_ = 3
     xs, ys = _grid(half, dx, dy, os_)
-    a = _moffat_alpha(fwhm, beta)
-    r2 = (xs[None, :] ** 2 + ys[:, None] ** 2) / a**2
-    img = _bin((1.0 + r2) ** (-beta), os_)
+    a = moffat_alpha(fwhm, beta)
+    img = _bin(moffat_shape((xs[None, :] ** 2 + ys[:, None] ** 2) / a**2, beta), os_)
     return img / img.sum()
 
 
@@ -405,12 +405,8 @@ def _sersic_patch(half, dx, dy, r_e, n, q, pa, r_trunc):
     """
     os_ = 5 if r_e < 4 else 3
     xs, ys = _grid(half, dx, dy, os_)
-    c, s = np.cos(pa), np.sin(pa)
-    xr = c * xs[None, :] + s * ys[:, None]
-    yr = -s * xs[None, :] + c * ys[:, None]
-    r = np.sqrt(xr**2 + (yr / q) ** 2)
-    b = gammaincinv(2.0 * n, 0.5)
-    img = np.exp(-b * ((r / r_e) ** (1.0 / n) - 1.0))
+    r = elliptical_radius(xs[None, :], ys[:, None], q, pa)
+    img = sersic_profile(r, r_e, n, exact_b=True)
     img[r > r_trunc] = 0.0
     img = _bin(img, os_)
     return img / img.sum()
@@ -428,7 +424,7 @@ def _check_shape(shape) -> tuple[int, int]:
     )
     if not ok or not (32 <= shape[0] <= 20000 and 32 <= shape[1] <= 20000):
         raise ValueError(
-            f"shape must be a pair of integers (ny, nx) between 32 and 20000 "
+            f"field_shape must be a pair of integers (ny, nx) between 32 and 20000 "
             f"pixels, e.g. (1024, 1024) or the full S-PLUS field {_FULL_SHAPE}; "
             f"got {shape!r}."
         )
@@ -436,16 +432,16 @@ def _check_shape(shape) -> tuple[int, int]:
 
 
 def _check_params(
-    n_objects, layout, field_id, class_fractions, r_mag_range
+    n_samples, layout, field_id, class_fractions, r_mag_range
 ) -> tuple[np.ndarray, tuple[float, float]]:
     if (
-        not isinstance(n_objects, Integral)
-        or isinstance(n_objects, bool)
-        or (n_objects < 1)
+        not isinstance(n_samples, Integral)
+        or isinstance(n_samples, bool)
+        or (n_samples < 1)
     ):
         raise ValueError(
-            f"n_objects must be a positive integer (number of sources in the "
-            f"field); got {n_objects!r}."
+            f"n_samples must be a positive integer (number of sources in the "
+            f"field); got {n_samples!r}."
         )
     if layout not in _LAYOUTS:
         raise ValueError(
@@ -597,11 +593,13 @@ def _field_conditions(rng):
     }
 
 
-def _sky_sigma(zp, depth, fwhm_px, beta, exptime):
-    """Sky noise per pixel (ADU/s) giving S/N = 3 at ``depth`` in a 3" aperture."""
+def _sky_sigma(cond, b):
+    """Sky noise per pixel (ADU/s) of band ``b``: S/N = 3 at its depth in a 3" aperture."""
+    zp, depth, beta = cond["zp"][b], cond["depth"][b], cond["beta"][b]
+    fwhm_px, exptime = cond["fwhm"][b] / _PIXEL_SCALE, _EXPTIME[b]
     r_ap = 1.5 / _PIXEL_SCALE
     npix = np.pi * r_ap**2
-    flux = 10 ** (-0.4 * (depth - zp)) * _moffat_enclosed(r_ap, fwhm_px, beta)
+    flux = mag_to_flux(depth, zp) * moffat_enclosed(r_ap, fwhm_px, beta)
     var = (flux / 3.0) ** 2 - flux / (_GAIN * exptime)
     return np.sqrt(np.clip(var, 1e-30, None) / npix)
 
@@ -647,8 +645,8 @@ def _render_band(b, src, cond, shape, sigma_sky, galaxies, kern_half, want_r50):
     model = np.zeros(shape, dtype=np.float32)
     fwhm_px = cond["fwhm"][b] / _PIXEL_SCALE
     beta = cond["beta"][b]
-    flux = 10 ** (-0.4 * (src["mags"][:, b] - cond["zp"][b]))  # ADU/s
-    a = _moffat_alpha(fwhm_px, beta)
+    flux = mag_to_flux(src["mags"][:, b], cond["zp"][b])  # ADU/s
+    a = moffat_alpha(fwhm_px, beta)
     n = flux.size
     patches: list = [None] * n
     for half, (idx, stack) in galaxies.items():
@@ -671,14 +669,14 @@ def _render_band(b, src, cond, shape, sigma_sky, galaxies, kern_half, want_r50):
         dx, dy = src["x"][i] - ix, src["y"][i] - iy
         if patches[i] is None:
             # patch radius: where the PSF wings fall below 0.2 sigma_sky
-            i0 = flux[i] * (beta - 1.0) / (np.pi * a * a)
+            i0 = moffat_sb(0.0, fwhm_px, beta, flux[i])  # peak, ADU/s/pixel
             r_wing = a * np.sqrt(
                 max((i0 / (0.2 * sigma_sky)) ** (1.0 / beta) - 1.0, 0.0)
             )
             half = int(np.clip(np.ceil(r_wing), np.ceil(3 * fwhm_px), 60))
             # the wings beyond the patch are below the noise and not drawn
             img = _moffat_patch(half, dx, dy, fwhm_px, beta)
-            img = img * _moffat_enclosed((2 * half + 1) / np.sqrt(np.pi), fwhm_px, beta)
+            img = img * moffat_enclosed((2 * half + 1) / np.sqrt(np.pi), fwhm_px, beta)
         else:
             img, half = patches[i]
         if want_r50:  # size relative to the PSF's, same centring
@@ -710,8 +708,8 @@ def _psf_aperture_fraction(fwhm_px, beta, radii):
     radii = np.asarray(radii, dtype=float)
     h = int(np.ceil(4.0 * fwhm_px)) + 1
     psf = _moffat_patch(h, 0.0, 0.0, fwhm_px, beta)
-    psf = psf * _moffat_enclosed((2 * h + 1) / np.sqrt(np.pi), fwhm_px, beta)
-    out = _moffat_enclosed(radii, fwhm_px, beta)
+    psf = psf * moffat_enclosed((2 * h + 1) / np.sqrt(np.pi), fwhm_px, beta)
+    out = moffat_enclosed(radii, fwhm_px, beta)
     small = radii <= h - 1
     if np.any(small):
         knots = np.unique(np.concatenate([[0.5], radii[small], [h - 1.0]]))
@@ -875,11 +873,12 @@ def _write_cube(path, headers, bands_iter, shape):
         fh.write(b"\0" * pad)
 
 
+@renamed_params(n_objects="n_samples", shape="field_shape")
 def make_splus_field(
     directory: str | os.PathLike,
     *,
-    n_objects: int = 300,
-    shape: tuple[int, int] = (1024, 1024),
+    n_samples: int = 300,
+    field_shape: tuple[int, int] = (1024, 1024),
     layout: str = "files",
     field_id: str = "SPLUS-0001",
     class_fractions: Sequence[float] = (0.44, 0.42, 0.14),
@@ -901,12 +900,12 @@ def make_splus_field(
     directory : str or path-like
         Folder for the FITS files (created if missing; files of the same name
         are overwritten).
-    n_objects : int, default=300
-        Number of objects in the field. A real 9232×9216 S-PLUS field holds
-        some 30,000 detections.
-    shape : tuple of int, default=(1024, 1024)
-        Image shape ``(ny, nx)`` in pixels, 32 to 20000 per axis; the full
-        S-PLUS field is ``(9216, 9232)``. Images are rendered and written one
+    n_samples : int, default=300
+        Number of objects in the field (formerly ``n_objects``). A real
+        9232×9216 S-PLUS field holds some 30,000 detections.
+    field_shape : tuple of int, default=(1024, 1024)
+        Image shape ``(ny, nx)`` in pixels (formerly ``shape``), 32 to 20000
+        per axis; the full S-PLUS field is ``(9216, 9232)``. Images are rendered and written one
         band at a time (about 2 GB of memory and 2 minutes for a full field
         with 5,000 objects; 340 MB on disk per band).
     layout : {"files", "mef", "cube", "compressed"}, default="files"
@@ -965,7 +964,7 @@ def make_splus_field(
     >>> from astropy.io import fits
     >>> from skastro.datasets import make_splus_field, SPLUS_BANDS
     >>> tmp = tempfile.mkdtemp()
-    >>> cat, paths = make_splus_field(tmp, n_objects=20, shape=(128, 128),
+    >>> cat, paths = make_splus_field(tmp, n_samples=20, field_shape=(128, 128),
     ...                               random_state=0)
     >>> len(paths), len(cat)
     (12, 20)
@@ -973,9 +972,30 @@ def make_splus_field(
     'r'
     """
     frac, r_range = _check_params(
-        n_objects, layout, field_id, class_fractions, r_mag_range
+        n_samples, layout, field_id, class_fractions, r_mag_range
     )
-    ny, nx = _check_shape(shape)
+    shape = _check_shape(field_shape)
+    directory = _check_directory(directory)
+    seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
+    s_src, s_cond, *s_bands = np.random.SeedSequence(seed).spawn(2 + 12)
+    cond = _field_conditions(np.random.default_rng(s_cond))
+    src = _simulate_sources(
+        np.random.default_rng(s_src), n_samples, shape, frac, r_range
+    )
+    # foreground (Milky Way) extinction applies to every object
+    src["mags"] = src["mags"] + cond["ebv"] * _extinction(_FILTER_CENTRE)[None, :]
+    wcs = _make_wcs(*shape, cond["ra0"], cond["dec0"])
+    sky = [_sky_sigma(cond, b) for b in range(12)]
+    headers = [_header(b, cond, sky[b], wcs, field_id, shape) for b in range(12)]
+    phot = _empty_photometry(n_samples)
+    _flag_blends(src, cond, phot["flags"])
+    bands = _band_images(src, cond, shape, sky, headers, s_bands, phot)
+    images = _write_layout(directory, field_id, layout, headers, bands, shape, cond)
+    return _field_catalog(src, phot, wcs, field_id), images
+
+
+def _check_directory(directory) -> Path:
+    """``directory`` as a Path, created if missing; an error if it is a file."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise ValueError(
@@ -983,129 +1003,131 @@ def make_splus_field(
             f"folder for the FITS files."
         )
     directory.mkdir(parents=True, exist_ok=True)
+    return directory
 
-    rs = check_random_state(random_state)
-    seed = int(rs.randint(0, 2**31 - 1))
-    ss = np.random.SeedSequence(seed)
-    s_src, s_cond, *s_bands = ss.spawn(2 + 12)
-    rng = np.random.default_rng(s_src)
-    cond = _field_conditions(np.random.default_rng(s_cond))
-    src = _simulate_sources(rng, n_objects, (ny, nx), frac, r_range)
-    # foreground (Milky Way) extinction applies to every object
-    src["mags"] = src["mags"] + cond["ebv"] * _extinction(_FILTER_CENTRE)[None, :]
-    wcs = _make_wcs(ny, nx, cond["ra0"], cond["dec0"])
 
-    n = n_objects
-    mags = np.full((n, 12), np.nan)
-    errs = np.full((n, 12), np.nan)
-    flags = np.zeros(n, dtype=np.int64)
-    fwhm_cat = np.full(n, np.nan)
-    x, y = src["x"], src["y"]
-    r_eff_px = np.nan_to_num(src["r_eff"] / _PIXEL_SCALE) * np.sqrt(
+def _r_eff_px(src) -> np.ndarray:
+    """Circularised half-light radius of each object, pixels (0 for points)."""
+    return np.nan_to_num(src["r_eff"] / _PIXEL_SCALE) * np.sqrt(
         np.nan_to_num(src["q"], nan=1.0)
     )
 
-    headers = []
-    sky = []
-    for b in range(12):
-        fwhm_px = cond["fwhm"][b] / _PIXEL_SCALE
-        sky.append(
-            _sky_sigma(
-                cond["zp"][b], cond["depth"][b], fwhm_px, cond["beta"][b], _EXPTIME[b]
-            )
-        )
-        headers.append(_header(b, cond, sky[b], wcs, field_id, (ny, nx)))
 
+def _empty_photometry(n: int) -> dict[str, np.ndarray]:
+    """The catalog's measured columns, filled band by band by :func:`_band_images`."""
+    return {
+        "mags": np.full((n, 12), np.nan),
+        "errs": np.full((n, 12), np.nan),
+        "flags": np.zeros(n, dtype=np.int64),
+        "fwhm": np.full(n, np.nan),
+    }
+
+
+def _flag_blends(src, cond, flags) -> None:
+    """Set FLAG_BLENDED where another object's centre is inside the r aperture."""
+    x, y = src["x"], src["y"]
+    if x.size < 2:
+        return
+    from scipy.spatial import cKDTree
+
+    fwhm_r = cond["fwhm"][_R_INDEX] / _PIXEL_SCALE
+    rad_r = np.sqrt(fwhm_r**2 + (2.5 * _r_eff_px(src)) ** 2)
+    tree = cKDTree(np.column_stack([x, y]))
+    for i, j in tree.query_pairs(float(rad_r.max())):
+        d = np.hypot(x[i] - x[j], y[i] - y[j])
+        if d < rad_r[i]:
+            flags[i] |= FLAG_BLENDED
+        if d < rad_r[j]:
+            flags[j] |= FLAG_BLENDED
+
+
+def _band_images(src, cond, shape, sky, headers, band_seeds, phot):
+    """Yield the 12 noisy band images; measure each into ``phot`` on the way.
+
+    Band by band (one image in memory at a time): the noiseless model
+    (:func:`_render_band`), sky and shot noise, then forced aperture
+    photometry at the true positions; after the r band, the catalog FWHM.
+    """
     kern_half = int(np.ceil(4.0 * cond["fwhm"].max() / _PIXEL_SCALE))
     galaxies = _galaxy_patches(src, kern_half)
-
-    def band_images():
-        for b in range(12):
-            brng = np.random.default_rng(s_bands[b])
+    for b in range(12):
+        brng = np.random.default_rng(band_seeds[b])
+        want_r50 = b == _R_INDEX
+        model, r50, boxes = _render_band(
+            b, src, cond, shape, sky[b], galaxies, kern_half, want_r50
+        )
+        saturate = headers[b]["SATURATE"]
+        image = _add_noise(model, sky[b], _GAIN, _EXPTIME[b], brng, saturate)
+        _measure_band(b, image, model, boxes, src, cond, sky[b], saturate, phot)
+        if want_r50:
+            # catalog FWHM: r-band seeing scaled by the object's half-light
+            # radius over the PSF's, with a measurement scatter ~ 1/SNR
+            errs = phot["errs"][:, b]
+            snr = np.where(np.isfinite(errs), 1.0857 / errs, 1.0)
+            scatter = brng.normal(0.0, 1.0, errs.size) * (0.03 + 0.5 / snr)
             fwhm_px = cond["fwhm"][b] / _PIXEL_SCALE
-            beta = cond["beta"][b]
-            model, r50, boxes = _render_band(
-                b,
-                src,
-                cond,
-                (ny, nx),
-                sky[b],
-                galaxies,
-                kern_half,
-                want_r50=(b == _R_INDEX),
-            )
-            saturate = headers[b]["SATURATE"]
-            image = _add_noise(model, sky[b], _GAIN, _EXPTIME[b], brng, saturate)
-            # forced aperture photometry at the true positions
-            radius = np.sqrt(fwhm_px**2 + (2.5 * r_eff_px) ** 2)
-            radius = np.minimum(radius, 60.0)
-            apcorr = _psf_aperture_fraction(fwhm_px, beta, radius)
-            for i in range(n):
-                f_ap, f_mod, own, npix, trunc = _aperture_photometry(
-                    image, model, boxes[i], x[i], y[i], radius[i]
-                )
-                var = npix * sky[b] ** 2 + max(f_mod, 0.0) / (_GAIN * _EXPTIME[b])
-                sig = np.sqrt(var)
-                if trunc:
-                    flags[i] |= FLAG_TRUNCATED
-                if f_mod - own > 0.1 * max(own, 1e-30):
-                    flags[i] |= FLAG_NEIGHBOURS
-                ix, iy = int(np.floor(x[i] + 0.5)), int(np.floor(y[i] + 0.5))
-                core = model[max(iy - 1, 0) : iy + 2, max(ix - 1, 0) : ix + 2]
-                if core.size and float(core.max()) >= saturate:
-                    flags[i] |= FLAG_SATURATED
-                if npix > 0 and f_ap > _DETECTION_SNR * sig:
-                    mags[i, b] = cond["zp"][b] - 2.5 * np.log10(f_ap / apcorr[i])
-                    errs[i, b] = 2.5 / np.log(10.0) * sig / f_ap
-            if b == _R_INDEX:
-                # catalog FWHM: r-band seeing scaled by the object's half-light
-                # radius over the PSF's, with a measurement scatter ~ 1/SNR
-                snr = np.where(np.isfinite(errs[:, b]), 1.0857 / errs[:, b], 1.0)
-                scatter = brng.normal(0.0, 1.0, n) * (0.03 + 0.5 / snr)
-                fwhm_cat[:] = fwhm_px * np.maximum(r50, 1.0) * np.exp(scatter)
-            del model
-            yield image
+            phot["fwhm"][:] = fwhm_px * np.maximum(r50, 1.0) * np.exp(scatter)
+        del model
+        yield image
 
-    # blended: another object's centre inside the r-band aperture
-    fwhm_r = cond["fwhm"][_R_INDEX] / _PIXEL_SCALE
-    rad_r = np.sqrt(fwhm_r**2 + (2.5 * r_eff_px) ** 2)
-    if n > 1:
-        from scipy.spatial import cKDTree
 
-        tree = cKDTree(np.column_stack([x, y]))
-        for i, j in tree.query_pairs(float(rad_r.max())):
-            d = np.hypot(x[i] - x[j], y[i] - y[j])
-            if d < rad_r[i]:
-                flags[i] |= FLAG_BLENDED
-            if d < rad_r[j]:
-                flags[j] |= FLAG_BLENDED
+def _measure_band(b, image, model, boxes, src, cond, sky_b, saturate, phot):
+    """Forced aperture photometry of every object in band ``b`` into ``phot``.
 
-    images = _write_layout(
-        directory, field_id, layout, headers, band_images(), (ny, nx), cond
-    )
+    Aperture radius ``sqrt(FWHM² + (2.5 r_e)²)`` (at most 60 pixels) with the
+    point-source aperture correction; magnitudes where the flux exceeds
+    ``_DETECTION_SNR`` times its error; flags for truncation by the edge,
+    neighbours and saturation.
+    """
+    x, y = src["x"], src["y"]
+    fwhm_px = cond["fwhm"][b] / _PIXEL_SCALE
+    radius = np.minimum(np.sqrt(fwhm_px**2 + (2.5 * _r_eff_px(src)) ** 2), 60.0)
+    apcorr = _psf_aperture_fraction(fwhm_px, cond["beta"][b], radius)
+    flags = phot["flags"]
+    for i in range(x.size):
+        f_ap, f_mod, own, npix, trunc = _aperture_photometry(
+            image, model, boxes[i], x[i], y[i], radius[i]
+        )
+        var = npix * sky_b**2 + max(f_mod, 0.0) / (_GAIN * _EXPTIME[b])
+        sig = np.sqrt(var)
+        if trunc:
+            flags[i] |= FLAG_TRUNCATED
+        if f_mod - own > 0.1 * max(own, 1e-30):
+            flags[i] |= FLAG_NEIGHBOURS
+        ix, iy = int(np.floor(x[i] + 0.5)), int(np.floor(y[i] + 0.5))
+        core = model[max(iy - 1, 0) : iy + 2, max(ix - 1, 0) : ix + 2]
+        if core.size and float(core.max()) >= saturate:
+            flags[i] |= FLAG_SATURATED
+        if npix > 0 and f_ap > _DETECTION_SNR * sig:
+            phot["mags"][i, b] = flux_to_mag(f_ap / apcorr[i], cond["zp"][b])
+            phot["errs"][i, b] = 2.5 / np.log(10.0) * sig / f_ap
 
-    ra, dec = wcs.pixel_to_world_values(x, y)
+
+def _field_catalog(src, phot, wcs, field_id) -> pd.DataFrame:
+    """The catalog of :func:`make_splus_field` from the truth and the photometry."""
+    n = src["x"].size
+    ra, dec = wcs.pixel_to_world_values(src["x"], src["y"])
     data: dict[str, Any] = {
         "id": np.arange(n, dtype=np.int64),
         "field": np.full(n, field_id, dtype=object),
         "ra": np.asarray(ra) % 360.0,
         "dec": np.asarray(dec),
-        "x": x,
-        "y": y,
-        "fwhm": fwhm_cat,
+        "x": src["x"],
+        "y": src["y"],
+        "fwhm": phot["fwhm"],
     }
     for b, band in enumerate(SPLUS_BANDS):
-        data[band] = mags[:, b]
+        data[band] = phot["mags"][:, b]
     for b, band in enumerate(SPLUS_BANDS):
-        data[f"{band}_err"] = errs[:, b]
-    data["photoflag"] = flags
+        data[f"{band}_err"] = phot["errs"][:, b]
+    data["photoflag"] = phot["flags"]
     data["class"] = np.array(_CLASSES, dtype=object)[src["cls"]]
     data["redshift"] = src["redshift"]
     data["r_true"] = src["mags"][:, _R_INDEX]
     data["r_eff"] = src["r_eff"]
     data["sersic_n"] = src["sersic"]
     data["axis_ratio"] = src["q"]
-    return pd.DataFrame(data), images
+    return pd.DataFrame(data)
 
 
 def _write_layout(directory, field_id, layout, headers, band_iter, shape, cond):
@@ -1164,6 +1186,7 @@ def _extension_bytes(hdu) -> bytes:
     return raw[start:]
 
 
+@renamed_params(n_objects="n_samples", shape="field_shape")
 def make_splus_survey(
     directory: str | os.PathLike,
     *,
@@ -1183,7 +1206,7 @@ def make_splus_survey(
         Number of fields, named ``SPLUS-0001``, ``SPLUS-0002``, ... (or
         ``<field_id>-01``, ... when ``field_id`` is given).
     **field_kwargs
-        Passed to :func:`make_splus_field` (``n_objects`` is per field).
+        Passed to :func:`make_splus_field` (``n_samples`` is per field).
         ``random_state`` seeds the whole survey: each field gets a seed drawn
         from it.
 
@@ -1201,7 +1224,7 @@ def make_splus_survey(
     >>> import tempfile
     >>> from skastro.datasets import make_splus_survey
     >>> cat, images = make_splus_survey(tempfile.mkdtemp(), n_fields=2,
-    ...                                 n_objects=10, shape=(96, 96),
+    ...                                 n_samples=10, field_shape=(96, 96),
     ...                                 layout="mef", random_state=0)
     >>> sorted(images), cat["field"].value_counts().to_dict()
     (['SPLUS-0001', 'SPLUS-0002'], {'SPLUS-0001': 10, 'SPLUS-0002': 10})

@@ -1,9 +1,9 @@
-"""The seed-000 data sets: an unlabelled pool and a labelled set of S-PLUS stamps.
+"""The data sets of Martinazzo et al. (2021): an unlabelled pool and a labelled set of S-PLUS stamps.
 
-Martinazzo (2021, §4.2) pretrains on ~100k unlabelled S-PLUS objects with
+Martinazzo et al. (2021, §4.2) pretrains on ~100k unlabelled S-PLUS objects with
 precise magnitudes (``X_u``, mean r = 15.9) and classifies a fainter labelled
 set (``X``, mean r = 18.7; 43.7 % stars, 41.9 % galaxies, 14.4 % quasars).
-:func:`load_splus_stamps` makes both from simulated fields
+:func:`make_splus_stamps` makes both from simulated fields
 (:func:`make_splus_field`), cut with :class:`~skastro.stamps.FITSCropper`'s
 3·FWHM rule and calibrated with :class:`~skastro.stamps.Calibrator`
 (eq. 3.2), in the three input types of the seed: 12 bands, the 5 broad bands
@@ -12,6 +12,7 @@ and a 3-channel RGB composite.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from numbers import Integral, Real
@@ -21,12 +22,13 @@ import pandas as pd
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
+from ..utils._deprecation import renamed_params
 from ._splus import SPLUS_BANDS, make_splus_field
 
 __all__ = [
     "SPLUS_BROAD_BANDS",
     "SPLUS_RGB_GROUPS",
-    "load_splus_stamps",
+    "make_splus_stamps",
     "splus_rgb_composite",
 ]
 
@@ -139,12 +141,13 @@ def _views(stamps: np.ndarray, linear: np.ndarray, rgb_scale=None):
     return {"stamps": stamps, "broad": broad, "rgb": rgb}, (soft, lim)
 
 
+@renamed_params(objects_per_field="n_per_field")
 @validate_params(
     {
         "directory": [str, os.PathLike, None],
         "n_pool": [Interval(Integral, 1, None, closed="left")],
         "n_labelled": [Interval(Integral, 1, None, closed="left")],
-        "objects_per_field": [Interval(Integral, 10, None, closed="left")],
+        "n_per_field": [Interval(Integral, 10, None, closed="left")],
         "field_shape": [tuple],
         "pool_max_err": [Interval(Real, 0, None, closed="neither")],
         "labelled_class_fractions": [tuple, list],
@@ -155,12 +158,12 @@ def _views(stamps: np.ndarray, linear: np.ndarray, rgb_scale=None):
     },
     prefer_skip_nested_validation=True,
 )
-def load_splus_stamps(
+def make_splus_stamps(
     directory: str | os.PathLike | None = None,
     *,
     n_pool: int = 2000,
     n_labelled: int = 1000,
-    objects_per_field: int = 1000,
+    n_per_field: int = 1000,
     field_shape: tuple[int, int] = (1024, 1024),
     pool_max_err: float = 0.05,
     labelled_class_fractions: tuple[float, float, float] = (0.44, 0.42, 0.14),
@@ -169,12 +172,12 @@ def load_splus_stamps(
     random_state: int | np.random.RandomState | None = 0,
     verbose: int = 0,
 ) -> Bunch:
-    """Simulate S-PLUS fields and return the seed-000 pool and labelled stamps.
+    """Simulate S-PLUS fields; return the pool and labelled stamps of Martinazzo et al. (2021).
 
-    The recipe of Martinazzo (2021, §4.2) on simulated data:
+    The recipe of Martinazzo et al. (2021, §4.2) on simulated data:
 
     1. Fields are simulated with :func:`make_splus_field` (12 FITS files each,
-       ``objects_per_field`` stars, galaxies and quasars, 44/42/14 %), until
+       ``n_per_field`` stars, galaxies and quasars, 44/42/14 %), until
        both sets are full.
     2. Objects flagged by the photometry (``photoflag != 0``: neighbours,
        blends, saturation, image edge) or undetected in r are dropped, as the
@@ -195,17 +198,15 @@ def load_splus_stamps(
        header zero points (eq. 3.2, 0.55″/pixel), then stretched with
        ``asinh(x / (2 b))``, ``b = asinh_softening`` (see below).
 
-    The stretch is our one departure from the seed, which feeds the
-    calibrated fluxes as they are: the simulated images hold count *rates*
-    (ADU/s), so eq. 3.2 gives fluxes about a hundred times smaller than the
-    paper's (sky noise ~1e-4, bright stars ~0.2, where the paper reports
-    pixel ranges of [-0.79, 13.63]); a network initialised for inputs of
-    order one barely sees them. The asinh stretch with a fixed softening of
-    about the sky noise (``Calibrator(stretch="asinh", asinh_softening=1e-4)``,
-    Lupton et al. 1999) keeps faint pixels linear and brings bright ones to
-    ~8. It is fixed, not learned, so a FITS → class pipeline repeats it
-    exactly on new fields. ``asinh_softening=None`` returns the linear
-    calibrated fluxes.
+    The stretch is our one departure from the paper, which feeds the
+    calibrated fluxes as they are: our images hold count *rates* (ADU/s), so
+    eq. 3.2 gives fluxes about a hundred times smaller than the paper's (sky
+    noise ~1e-4, bright stars ~0.2; the paper's pixels span [-0.79, 13.63]),
+    which a network initialised for inputs of order one barely sees. A fixed
+    asinh stretch (Lupton et al. 1999) with a softening of about the sky
+    noise keeps faint pixels linear and brings bright ones to ~8, and a FITS
+    → class pipeline repeats it exactly on new fields
+    (``Calibrator(stretch="asinh", asinh_softening=1e-4)``).
 
     Three views are returned for each set: the 12 calibrated bands, the 5
     broad bands (:data:`SPLUS_BROAD_BANDS`) and an asinh RGB composite
@@ -221,8 +222,9 @@ def load_splus_stamps(
         Objects in the unlabelled pool.
     n_labelled : int, default=1000
         Objects in the labelled set.
-    objects_per_field : int, default=1000
-        Objects simulated per field.
+    n_per_field : int, default=1000
+        Objects simulated per field (``n_samples`` of
+        :func:`make_splus_field`; formerly ``objects_per_field``).
     field_shape : (int, int), default=(1024, 1024)
         Field size ``(ny, nx)`` in pixels (0.55″ pixels).
     pool_max_err : float, default=0.05
@@ -244,56 +246,71 @@ def load_splus_stamps(
     data : sklearn.utils.Bunch
         ``pool`` and ``labelled``, each a Bunch with ``stamps`` (n, 12, 32,
         32) float32 calibrated, stretched fluxes (channels in
-        :data:`SPLUS_BANDS` order; NaN pixels off the image edge),
-        ``broad`` (n, 5, 32, 32),
-        ``rgb`` (n, 3, 32, 32) in [0, 1], ``magnitudes`` (DataFrame, 12 AB
-        magnitudes, NaN = undetected) and ``catalog`` (the simulator's rows,
-        incl. ``x``, ``y``, ``fwhm``, ``field``); ``labelled`` also has
-        ``target`` (``"STAR"``, ``"GALAXY"``, ``"QSO"``). Also
-        ``images`` (``{field_id: list of 12 FITS paths}``, or None without
-        ``directory``), ``directory``,
-        ``band_names``, ``broad_bands`` and ``rgb_groups``.
+        :data:`SPLUS_BANDS` order; NaN pixels off the image edge), ``broad``
+        (n, 5, 32, 32), ``rgb`` (n, 3, 32, 32) in [0, 1], ``magnitudes``
+        (DataFrame, 12 AB magnitudes, NaN = undetected) and ``catalog`` (the
+        simulator's rows, incl. ``x``, ``y``, ``fwhm``, ``field``);
+        ``labelled`` also has ``target`` (``"STAR"``, ``"GALAXY"``,
+        ``"QSO"``). Also ``images`` (``{field_id: list of 12 FITS paths}``,
+        or None without ``directory``), ``directory``, ``band_names``,
+        ``broad_bands`` and ``rgb_groups``.
 
     Examples
     --------
-    >>> from skastro.datasets import load_splus_stamps
-    >>> data = load_splus_stamps(n_pool=40, n_labelled=20, objects_per_field=80,
+    >>> from skastro.datasets import make_splus_stamps
+    >>> data = make_splus_stamps(n_pool=40, n_labelled=20, n_per_field=80,
     ...                          field_shape=(256, 256), random_state=0)
     >>> data.pool.stamps.shape, data.labelled.rgb.shape
     ((40, 12, 32, 32), (20, 3, 32, 32))
     >>> bool(data.pool.catalog.r.mean() < data.labelled.catalog.r.mean())
     True
     """
-    if directory is None:  # the FITS files live only while the stamps are cut
-        with tempfile.TemporaryDirectory(prefix="skastro_splus_") as tmp:
-            out = load_splus_stamps(
-                tmp, n_pool=n_pool, n_labelled=n_labelled,
-                objects_per_field=objects_per_field, field_shape=field_shape,
-                pool_max_err=pool_max_err,
-                labelled_class_fractions=labelled_class_fractions,
-                asinh_softening=asinh_softening, max_fields=max_fields,
-                random_state=random_state, verbose=verbose,
-            )  # fmt: skip
-        out.images, out.directory = None, None
-        return out
     rng = check_random_state(random_state)
-    os.makedirs(directory, exist_ok=True)
+    with _fits_folder(directory) as folder:
+        catalog, images = _simulate_fields(
+            folder, rng, n_pool, n_labelled, n_per_field, field_shape, pool_max_err,
+            labelled_class_fractions, max_fields, verbose,
+        )  # fmt: skip
+        labelled, pool = _draw_sets(
+            catalog, rng, n_pool, n_labelled, pool_max_err, labelled_class_fractions
+        )
+        return _stamp_sets(
+            catalog, images, directory, pool, labelled, asinh_softening, verbose
+        )
+
+
+@contextlib.contextmanager
+def _fits_folder(directory):
+    """``directory`` (created if missing), or a temporary folder deleted after."""
+    if directory is None:
+        with tempfile.TemporaryDirectory(prefix="skastro_splus_") as tmp:
+            yield tmp
+    else:
+        os.makedirs(directory, exist_ok=True)
+        yield directory
+
+
+def _clean(catalog: pd.DataFrame) -> pd.DataFrame:
+    """Rows without photometry flags and detected in r (Martinazzo et al. 2021, §4.2)."""
+    return catalog[(catalog["photoflag"] == 0) & np.isfinite(catalog["r"])]
+
+
+def _simulate_fields(
+    directory, rng, n_pool, n_labelled, n_per_field, field_shape, pool_max_err,
+    fractions, max_fields, verbose,
+) -> tuple[pd.DataFrame, dict]:  # fmt: skip
+    """Simulate fields until the clean objects can fill the pool and labelled set.
+
+    Returns the stacked catalog (``id`` running over all fields) and
+    ``{field_id: 12 FITS paths}``.
+    """
     catalogs, images = [], {}
-    n_clean_needed = n_labelled + n_pool
-    k = 0
-    while True:
-        k += 1
-        if k > max_fields:
-            raise ValueError(
-                f"{max_fields} simulated fields did not give n_pool={n_pool} pool "
-                f"and n_labelled={n_labelled} labelled objects; raise max_fields or "
-                "objects_per_field, or lower pool_max_err's strictness."
-            )
+    for k in range(1, max_fields + 1):
         field_id = f"SPLUS-{k:04d}"
         cat, paths = make_splus_field(
             directory,
-            n_objects=objects_per_field,
-            shape=tuple(field_shape),
+            n_samples=n_per_field,
+            field_shape=tuple(field_shape),
             layout="files",
             field_id=field_id,
             random_state=int(rng.randint(0, 2**31 - 1)),
@@ -301,7 +318,7 @@ def load_splus_stamps(
         catalogs.append(cat)
         images[field_id] = paths
         catalog = pd.concat(catalogs, ignore_index=True)
-        clean = catalog[(catalog["photoflag"] == 0) & np.isfinite(catalog["r"])]
+        clean = _clean(catalog)
         n_precise = int((clean["r_err"] < pool_max_err).sum())
         share = n_labelled / max(len(clean), 1)
         if verbose:
@@ -313,15 +330,30 @@ def load_splus_stamps(
         # expected precise objects left after the labelled draw
         n_qso = int((clean["class"] == "QSO").sum())
         if (
-            len(clean) >= n_clean_needed
+            len(clean) >= n_labelled + n_pool
             and n_precise * (1 - share) >= 1.05 * n_pool
-            and n_qso >= 1.2 * labelled_class_fractions[2] * n_labelled
+            and n_qso >= 1.2 * fractions[2] * n_labelled
         ):
-            break
-    catalog["id"] = np.arange(len(catalog), dtype=np.int64)
-    clean = catalog[(catalog["photoflag"] == 0) & np.isfinite(catalog["r"])]
-    # labelled: random objects of each class in the requested proportions
-    fractions = np.asarray(labelled_class_fractions, dtype=float)
+            catalog["id"] = np.arange(len(catalog), dtype=np.int64)
+            return catalog, images
+    raise ValueError(
+        f"{max_fields} simulated fields did not give n_pool={n_pool} pool "
+        f"and n_labelled={n_labelled} labelled objects; raise max_fields or "
+        "n_per_field, or raise pool_max_err."
+    )
+
+
+def _draw_sets(
+    catalog, rng, n_pool, n_labelled, pool_max_err, fractions
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of the labelled set and of the pool.
+
+    Labelled: random clean objects of each class in the proportions
+    ``fractions``; pool: random other clean objects with ``r_err <
+    pool_max_err``.
+    """
+    clean = _clean(catalog)
+    fractions = np.asarray(fractions, dtype=float)
     counts = np.floor(fractions / fractions.sum() * n_labelled).astype(int)
     counts[np.argmax(fractions)] += n_labelled - counts.sum()
     labelled_idx = []
@@ -330,16 +362,27 @@ def load_splus_stamps(
         if len(members) < count:
             raise ValueError(
                 f"only {len(members)} clean {label} objects for {count} labelled "
-                "ones; raise objects_per_field or max_fields."
+                "ones; raise n_per_field or max_fields."
             )
         labelled_idx.append(rng.choice(members, size=count, replace=False))
     labelled_idx = np.sort(np.concatenate(labelled_idx))
     rest = clean.drop(index=labelled_idx)
     precise = rest[rest["r_err"] < pool_max_err]
     pool_idx = np.sort(rng.choice(precise.index.to_numpy(), size=n_pool, replace=False))
+    return labelled_idx, pool_idx
+
+
+def _stamp_sets(
+    catalog, images, directory, pool_idx, labelled_idx, asinh_softening, verbose
+):
+    """The Bunch of :func:`make_splus_stamps`: stamps, views and tables of each set.
+
+    Without a ``directory`` the FITS files live only while the stamps are cut:
+    ``images`` and ``directory`` are then None.
+    """
     out = Bunch(
-        images=images,
-        directory=str(directory),
+        images=None if directory is None else images,
+        directory=None if directory is None else str(directory),
         band_names=SPLUS_BANDS,
         broad_bands=SPLUS_BROAD_BANDS,
         rgb_groups=SPLUS_RGB_GROUPS,

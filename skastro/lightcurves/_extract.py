@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import InputLayoutError
-from ..utils._psf import gaussian_psf
+from ..utils._physics import gaussian_psf
 from ..utils._validation import check_stamps, split_stamps_input
 
 __all__ = ["LightCurveExtractor"]
@@ -115,7 +115,7 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
     Notes
     -----
     Input ``X`` is a mapping (e.g. a :class:`skorch.helper.SliceDict` from
-    :func:`~skastro.datasets.simulate_hits_sequences`) with
+    :func:`~skastro.datasets.make_hits_sequences`) with
 
     - ``"stamps"``: (n, T, h, w) ADU, sky *not* subtracted;
     - ``"mjd"``: (n, T) observation times, days;
@@ -158,9 +158,9 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
 
     Examples
     --------
-    >>> from skastro.datasets import simulate_hits_sequences
+    >>> from skastro.datasets import make_hits_sequences
     >>> from skastro.lightcurves import LightCurveExtractor
-    >>> X, y = simulate_hits_sequences(1, n_epochs=6, return_X_y=True,
+    >>> X, y = make_hits_sequences(1, n_epochs=6, return_X_y=True,
     ...                                random_state=0)
     >>> lc = LightCurveExtractor().fit_transform(X)
     >>> sorted(lc.keys()), lc["mag"].shape
@@ -271,7 +271,7 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
             raise InputLayoutError(
                 "LightCurveExtractor needs a mapping (e.g. skorch.helper.SliceDict) "
                 "with at least the keys 'stamps' (n, T, h, w) and 'mjd' (n, T); got "
-                f"{type(X).__name__}. simulate_hits_sequences returns one."
+                f"{type(X).__name__}. make_hits_sequences returns one."
             )
         stamps, meta = split_stamps_input(X, "stamps")
         stamps = check_stamps(stamps, ndim=4, name="X['stamps']")

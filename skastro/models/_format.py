@@ -292,6 +292,10 @@ def _is_tensor(obj: Any) -> bool:
     return torch is not None and isinstance(obj, torch.Tensor)
 
 
+#: Returned by an encoder of :class:`_Writer` for a value it does not handle.
+_NOT_MINE = object()
+
+
 class _Writer:
     """Turns objects into JSON nodes, collecting arrays and skops blobs."""
 
@@ -316,7 +320,26 @@ class _Writer:
         return {"$": kind, "path": path}
 
     # the dispatcher ---------------------------------------------------------
-    def encode(self, value: Any, where: str) -> Any:  # noqa: C901 - a dispatcher
+    def encode(self, value: Any, where: str) -> Any:
+        """The JSON node of ``value`` (``where`` names it in error messages).
+
+        The first of the encoders that knows the value's type answers:
+        builtins, then numpy, then other plain values, pandas and FITS
+        headers, then estimators and objects.
+        """
+        for encoder in (
+            self._encode_builtin,
+            self._encode_numpy,
+            self._encode_plain,
+            self._encode_table,
+        ):
+            node = encoder(value, where)
+            if node is not _NOT_MINE:
+                return node
+        return self._encode_object(value, where)
+
+    def _encode_builtin(self, value: Any, where: str) -> Any:
+        """None, bool, str, int, float and the builtin containers."""
         if value is None or isinstance(value, (bool, str)):
             return value
         if isinstance(value, int) and type(value) is int:
@@ -343,6 +366,10 @@ class _Writer:
                     for k, v in value.items()
                 ],
             }
+        return _NOT_MINE
+
+    def _encode_numpy(self, value: Any, where: str) -> Any:
+        """numpy arrays, scalars, dtypes and RandomState generators."""
         if isinstance(value, np.ndarray):
             return self._ndarray(value, where)
         if isinstance(value, np.generic):
@@ -355,6 +382,17 @@ class _Writer:
             if value.hasobject or value.names is not None:
                 return {"$": "dtype", "v": self._ndarray(np.empty(0, value), where)}
             return {"$": "dtype", "v": value.str}
+        if isinstance(value, np.random.RandomState):
+            name, keys, pos, has_gauss, gauss = value.get_state()
+            return {
+                "$": "randomstate",
+                "keys": self._ndarray(keys, where),
+                "v": [name, int(pos), int(has_gauss), float(gauss)],
+            }
+        return _NOT_MINE
+
+    def _encode_plain(self, value: Any, where: str) -> Any:
+        """complex, slice, paths, tensors, classes, functions, torch dtypes/devices."""
         if isinstance(value, complex):
             return {"$": "complex", "re": value.real, "im": value.imag}
         if isinstance(value, slice):
@@ -368,13 +406,6 @@ class _Writer:
             return {"$": "path", "v": os.fspath(value)}
         if _is_tensor(value):
             return self._tensor(value)
-        if isinstance(value, np.random.RandomState):
-            name, keys, pos, has_gauss, gauss = value.get_state()
-            return {
-                "$": "randomstate",
-                "keys": self._ndarray(keys, where),
-                "v": [name, int(pos), int(has_gauss), float(gauss)],
-            }
         if isinstance(value, type):
             return self.ref(value)
         if _is_function(value):
@@ -385,6 +416,10 @@ class _Writer:
                 return {"$": "torch_dtype", "v": str(value).removeprefix("torch.")}
             if isinstance(value, torch.device):
                 return {"$": "torch_device", "v": str(value)}
+        return _NOT_MINE
+
+    def _encode_table(self, value: Any, where: str) -> Any:
+        """pandas DataFrames, Series and Indexes, and FITS headers."""
         pd = sys.modules.get("pandas")
         if pd is not None:
             if isinstance(value, pd.DataFrame):
@@ -413,6 +448,11 @@ class _Writer:
         fits = sys.modules.get("astropy.io.fits")
         if fits is not None and isinstance(value, fits.Header):
             return {"$": "fits_header", "v": value.tostring()}
+        return _NOT_MINE
+
+    def _encode_object(self, value: Any, where: str) -> Any:
+        """skorch nets, estimators and plain objects of allowed packages, or refuse."""
+        torch = sys.modules.get("torch")
         if _is_skorch_net(value):
             return self._skorch(value, where)
         if torch is not None and isinstance(value, torch.nn.Module):

@@ -2,7 +2,7 @@
 
 The estimator wraps :class:`~skastro.nn._rcnn_modules.SequenceRCNNModule` in
 a :class:`skorch.NeuralNetClassifier`. Its ``X`` is the sequence
-:class:`~skorch.helper.SliceDict` of ``simulate_hits_sequences``
+:class:`~skorch.helper.SliceDict` of ``make_hits_sequences``
 (``stamps (n, T, 21, 21)`` in ADU, ``mjd (n, T)``, ``mask (n, T)``, and the
 per-epoch ``sky`` and ``zero_point`` used by the seed's pre-processing).
 """
@@ -99,7 +99,7 @@ def _sequence_arrays(
         raise InputLayoutError(
             "SequenceRCNN expects X as a mapping (skorch.helper.SliceDict) with keys "
             f"'stamps' (n, T, H, W), 'mjd' (n, T) and 'mask' (n, T); got "
-            f"{type(X).__name__}. simulate_hits_sequences(...).data has this layout."
+            f"{type(X).__name__}. make_hits_sequences(...).data has this layout."
         )
     needed = list(_REQUIRED_KEYS)
     if preprocessing == "reference":
@@ -384,8 +384,8 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
 
     Examples
     --------
-    >>> from skastro.datasets import simulate_hits_sequences  # doctest: +SKIP
-    >>> X, y = simulate_hits_sequences(10, return_X_y=True)  # doctest: +SKIP
+    >>> from skastro.datasets import make_hits_sequences  # doctest: +SKIP
+    >>> X, y = make_hits_sequences(10, return_X_y=True)  # doctest: +SKIP
     >>> clf = SequenceRCNN(max_epochs=2, train_split=None).fit(X, y)  # doctest: +SKIP
     >>> clf.predict_proba_steps(X).shape  # doctest: +SKIP
     (70, 22, 7)

@@ -19,17 +19,10 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import InputLayoutError
+from ..utils._physics import flux_to_mag, gaussian_kernel
 from ..utils._validation import check_stamps, split_stamps_input
 
 __all__ = ["SourceFeatures"]
-
-
-def _gaussian_kernel(fwhm: float) -> np.ndarray:
-    sigma = fwhm / 2.3548
-    half = max(1, int(np.ceil(2.5 * sigma)))
-    c = np.arange(-half, half + 1)
-    k = np.exp(-(c[:, None] ** 2 + c[None, :] ** 2) / (2 * sigma**2))
-    return (k / k.sum()).astype(np.float64)
 
 
 def _a(*values):
@@ -86,8 +79,8 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
     bands : tuple of str, default=("g", "r", "z")
         Band names, in channel order; used in the feature names.
     pixel_scale : float, default=0.46875
-        Stamp pixel scale in arcsec/pixel (30″ on 64 pixels, the seed-003
-        cutouts and :func:`~skastro.datasets.make_lsbg_stamps`).
+        Stamp pixel scale in arcsec/pixel (30″ on 64 pixels, the cutouts of
+        Tanoglidis et al. (2021) and :func:`~skastro.datasets.make_lsbg_stamps`).
     zero_point : float or array-like of shape (n_bands,), default=22.5
         AB zero point(s): ``mag = zero_point − 2.5 log10(sum of pixels)``
         (22.5 for pixels in nanomaggies).
@@ -246,7 +239,7 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_bands_")
         stamps = self._check_X(X, reset=False)
         zp = np.broadcast_to(np.asarray(self.zero_point, dtype=float), (self.n_bands_,))
-        kernel = _gaussian_kernel(self.filter_fwhm)
+        kernel = gaussian_kernel(self.filter_fwhm)
         out = np.empty((stamps.shape[0], len(self.get_feature_names_out())))
         for i in range(stamps.shape[0]):
             out[i] = self._measure(stamps[i], zp, kernel)
@@ -254,19 +247,55 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------
     def _measure(self, stamp: np.ndarray, zp: np.ndarray, kernel) -> np.ndarray:
+        """The feature row of one stamp (n_bands, ny, nx)."""
         import sep
 
-        n_b, ny, nx = stamp.shape
         nan = ~np.isfinite(stamp)
         mask = nan.any(axis=0)
         data = np.where(nan, 0.0, stamp).astype(np.float64)
-        sig = np.array(
-            [_robust_sigma(np.where(mask, np.nan, data[b])) for b in range(n_b)]
-        )
+        sig = np.array([_robust_sigma(np.where(mask, np.nan, band)) for band in data])
         w = 1.0 / sig**2
         det = np.ascontiguousarray(
             np.tensordot(w, data, axes=1) / np.sqrt(w.sum())
         )  # unit noise
+        src = self._candidate(det, mask, kernel)
+        mags, mu_mean, mu_c, mu_eff = self._photometry(data, sig, zp, src)
+        n_b = stamp.shape[0]
+        colours = [mags[i] - mags[j] for i, j in combinations(range(n_b), 2)]
+        row = [src["ell"], *mags, *colours, *mu_mean, *mu_c, *mu_eff]
+        if self.include_radius:
+            x, y, a, r_auto, kw = (src[k] for k in ("x", "y", "a", "r_auto", "kw"))
+            flux_det, _, _ = sep.sum_ellipse(
+                det, *src["ellipse"], r_auto, subpix=1, **kw
+            )
+            rh, _ = sep.flux_radius(
+                det,
+                *_a(x, y, max(r_auto * a, 2.0)),
+                0.5,
+                normflux=_a(max(float(flux_det[0]), 1e-12))[0],
+                subpix=1,
+                **kw,
+            )
+            rh = float(rh[0])
+            row.append(
+                float(np.clip(rh if np.isfinite(rh) else 1.0, 0.5, None))
+                * self.pixel_scale
+            )
+        return np.asarray(row, dtype=float)
+
+    def _candidate(self, det: np.ndarray, mask: np.ndarray, kernel) -> dict:
+        """Detect on ``det`` (unit noise) and describe the central object.
+
+        The object whose segment covers the stamp centre, else the detection
+        nearest to it within 5″; without one, a circle of 3″ at the centre.
+        Returns its centre ``x, y``, ellipse (``a``, ``b``, ``theta`` and the
+        sep arguments ``ellipse``), ``ell``ipticity, Kron aperture ``r_auto``
+        (in units of the ellipse), isophotal ``footprint`` and the sep
+        segmentation keywords ``kw`` that mask the other objects.
+        """
+        import sep
+
+        ny, nx = det.shape
         scale = self.pixel_scale
         cx, cy = (nx - 1) / 2.0, (ny - 1) / 2.0
         try:
@@ -300,28 +329,42 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
                 float(o["theta"]),
             )
             ell = 1.0 - b_ / a
-            seg_id, segmap = idx + 1, seg
+            seg_id = idx + 1
             kron, _ = sep.kron_radius(
-                det, *_a(x, y, a, b_, th), 6.0, seg_id=_a(seg_id)[0], segmap=segmap
+                det, *_a(x, y, a, b_, th), 6.0, seg_id=_a(seg_id)[0], segmap=seg
             )
             kron = float(kron[0]) if np.isfinite(kron[0]) and kron[0] > 0 else 1.0
             r_auto = max(2.5 * kron, 3.5)
             footprint = seg == seg_id
+            kw = {"seg_id": np.array([seg_id], dtype=np.int32), "segmap": seg}
         else:
             x, y, th, ell = cx, cy, 0.0, 0.0
             r0 = 3.0 / scale
             a = b_ = r0 / 3.5
             r_auto = 3.5
-            seg_id, segmap = None, None
             footprint = (
                 np.hypot(*np.meshgrid(np.arange(nx) - x, np.arange(ny) - y)) < r0
             )
-        kw = (
-            {"seg_id": np.array([seg_id], dtype=np.int32), "segmap": segmap}
-            if seg_id is not None
-            else {}
-        )
-        ell_args = _a(x, y, a, b_, th)
+            kw = {}
+        return {
+            "x": x,
+            "y": y,
+            "a": a,
+            "ell": ell,
+            "ellipse": _a(x, y, a, b_, th),
+            "r_auto": r_auto,
+            "footprint": footprint,
+            "kw": kw,
+        }
+
+    def _photometry(self, data, sig, zp, src) -> tuple[np.ndarray, ...]:
+        """MAG_AUTO and mean, central and effective surface brightness per band."""
+        import sep
+
+        n_b = data.shape[0]
+        scale = self.pixel_scale
+        x, y, a, r_auto, kw = (src[k] for k in ("x", "y", "a", "r_auto", "kw"))
+        footprint = src["footprint"]
         npix = max(int(footprint.sum()), 1)
         area_iso = npix * scale**2
         r_c = self.central_radius / scale
@@ -332,10 +375,10 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
         for b in range(n_b):
             img = np.ascontiguousarray(data[b])
             flux, ferr, _ = sep.sum_ellipse(
-                img, *ell_args, r_auto, err=sig[b], subpix=1, **kw
+                img, *src["ellipse"], r_auto, err=sig[b], subpix=1, **kw
             )
             flux = max(float(flux[0]), float(ferr[0]), 1e-12)
-            mags[b] = zp[b] - 2.5 * np.log10(flux)
+            mags[b] = flux_to_mag(flux, zp[b])
             rmax = max(r_auto * a, 2.0)
             rh, _ = sep.flux_radius(
                 img, *_a(x, y, rmax), 0.5, normflux=_a(flux)[0], subpix=1, **kw
@@ -345,24 +388,8 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
             mu_eff[b] = mags[b] + 2.5 * np.log10(2 * np.pi * rh**2)
             f_iso = float(img[footprint].sum())
             f_iso = max(f_iso, sig[b] * np.sqrt(npix))
-            mu_mean[b] = zp[b] - 2.5 * np.log10(f_iso / area_iso)
+            mu_mean[b] = flux_to_mag(f_iso / area_iso, zp[b])
             fc, fcerr, _ = sep.sum_circle(img, *_a(x, y), r_c, err=sig[b], subpix=5)
             fc = max(float(fc[0]), float(fcerr[0]), 1e-12)
-            mu_c[b] = zp[b] - 2.5 * np.log10(fc / (np.pi * self.central_radius**2))
-        colours = [mags[i] - mags[j] for i, j in combinations(range(n_b), 2)]
-        row = [ell, *mags, *colours, *mu_mean, *mu_c, *mu_eff]
-        if self.include_radius:
-            flux_det, _, _ = sep.sum_ellipse(det, *ell_args, r_auto, subpix=1, **kw)
-            rh, _ = sep.flux_radius(
-                det,
-                *_a(x, y, max(r_auto * a, 2.0)),
-                0.5,
-                normflux=_a(max(float(flux_det[0]), 1e-12))[0],
-                subpix=1,
-                **kw,
-            )
-            rh = float(rh[0])
-            row.append(
-                float(np.clip(rh if np.isfinite(rh) else 1.0, 0.5, None)) * scale
-            )
-        return np.asarray(row, dtype=float)
+            mu_c[b] = flux_to_mag(fc / (np.pi * self.central_radius**2), zp[b])
+        return mags, mu_mean, mu_c, mu_eff

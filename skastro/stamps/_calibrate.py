@@ -14,17 +14,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import CatalogError, InputLayoutError
 from ..utils import check_stamps, split_stamps_input
+from ..utils._physics import asinh_stretch
 
 __all__ = ["Calibrator", "asinh_stretch"]
-
-
-def asinh_stretch(x: np.ndarray, softening: float) -> np.ndarray:
-    """Lupton et al. (1999) asinh stretch, ``asinh(x / (2 b))``.
-
-    Linear for ``|x| << b`` and logarithmic (magnitude-like) for ``|x| >> b``;
-    ``b`` (``softening``) is in the units of ``x``.
-    """
-    return np.arcsinh(x / (2.0 * softening)).astype(np.float32)
 
 
 class Calibrator(TransformerMixin, BaseEstimator):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skorch.helper import SliceDict
 
-from skastro.datasets import HITS_CLASSES, simulate_hits_sequences
+from skastro.datasets import HITS_CLASSES, make_hits_sequences
 
 META = (
     "mjd",
@@ -22,7 +22,7 @@ META = (
 
 @pytest.fixture(scope="module")
 def bunch():
-    return simulate_hits_sequences(6, n_epochs=(5, 12), random_state=0)
+    return make_hits_sequences(6, n_epochs=(5, 12), random_state=0)
 
 
 def test_hits_layout_matches_contract(bunch):
@@ -67,7 +67,7 @@ def test_hits_physical_ranges(bunch):
 
 def test_hits_flux_is_conserved():
     """Sky-subtracted stamps sum to the true counts for isolated bright stars."""
-    b = simulate_hits_sequences({"NV": 30}, n_epochs=10, random_state=1)
+    b = make_hits_sequences({"NV": 30}, n_epochs=10, random_state=1)
     d = b.data
     resid = (d["stamps"] - d["sky"][..., None, None]).sum(axis=(2, 3))
     sel = ~b.host[:, None] & (b.true_flux > 5000)
@@ -87,7 +87,7 @@ def test_hits_true_mag_and_flux_consistent(bunch):
 
 def test_hits_class_signatures():
     """Asteroids appear once; supernovae are detected; galaxies always have a host."""
-    b = simulate_hits_sequences(20, n_epochs=(8, 15), random_state=3)
+    b = make_hits_sequences(20, n_epochs=(8, 15), random_state=3)
     names = np.asarray(HITS_CLASSES)[b.target]
     m = b.data["mask"]
     ast = names == "AST"
@@ -105,9 +105,9 @@ def test_hits_class_signatures():
 
 def test_hits_deterministic():
     """The same random_state gives identical sequences; another seed differs."""
-    a = simulate_hits_sequences(2, n_epochs=(5, 8), random_state=7)
-    b = simulate_hits_sequences(2, n_epochs=(5, 8), random_state=7)
-    c = simulate_hits_sequences(2, n_epochs=(5, 8), random_state=8)
+    a = make_hits_sequences(2, n_epochs=(5, 8), random_state=7)
+    b = make_hits_sequences(2, n_epochs=(5, 8), random_state=7)
+    c = make_hits_sequences(2, n_epochs=(5, 8), random_state=8)
     for key in a.data.keys():
         np.testing.assert_array_equal(a.data[key], b.data[key])
     assert not np.array_equal(a.data["stamps"], c.data["stamps"])
@@ -115,8 +115,8 @@ def test_hits_deterministic():
 
 def test_hits_real_domain_is_shifted():
     """domain='real' changes the PSF shape, sky and zero points."""
-    s = simulate_hits_sequences(3, n_epochs=10, random_state=0)
-    r = simulate_hits_sequences(3, n_epochs=10, domain="real", random_state=0)
+    s = make_hits_sequences(3, n_epochs=10, random_state=0)
+    r = make_hits_sequences(3, n_epochs=10, domain="real", random_state=0)
     assert s.psf == "gaussian" and r.psf == "moffat"
     assert np.median(r.data["zero_point"]) < np.median(s.data["zero_point"]) - 0.1
     assert np.median(r.data["limiting_mag"]) < np.median(s.data["limiting_mag"])
@@ -124,14 +124,14 @@ def test_hits_real_domain_is_shifted():
 
 def test_hits_real_domain_calibration_and_supernovae():
     """'real' zero points carry a 0.02 mag calibration error; SNe start detected."""
-    r = simulate_hits_sequences(40, n_epochs=(6, 12), domain="real", random_state=2)
+    r = make_hits_sequences(40, n_epochs=(6, 12), domain="real", random_state=2)
     d, m = r.data, r.data["mask"]
     ok = m & (r.true_flux > 0)
     flux = np.where(ok, r.true_flux, 1.0)
     # magnitudes from the reported zero point minus the true ones
     err = (d["zero_point"] - 2.5 * np.log10(flux / d["exptime"]) - r.true_mag)[ok]
     assert 0.015 < np.std(err) < 0.025 and abs(np.mean(err)) < 0.005
-    s = simulate_hits_sequences(5, n_epochs=(6, 12), random_state=2)
+    s = make_hits_sequences(5, n_epochs=(6, 12), random_state=2)
     ok = s.data["mask"] & (s.true_flux > 0)
     flux = np.where(ok, s.true_flux, 1.0)
     mag = s.data["zero_point"] - 2.5 * np.log10(flux / s.data["exptime"])
@@ -176,9 +176,7 @@ def test_hits_cosmic_rays():
     # in 'real' stamps, pixels far above the noise appear away from the source
     # (in ~2 % of the epochs); the simulated domain has none
     for domain, expect in (("real", True), ("simulated", False)):
-        b = simulate_hits_sequences(
-            {"NV": 60}, n_epochs=10, domain=domain, random_state=4
-        )
+        b = make_hits_sequences({"NV": 60}, n_epochs=10, domain=domain, random_state=4)
         # isolated sources faint enough that their wings stay in the noise
         d, keep = b.data, ~b.host & (np.nanmin(b.true_mag, axis=1) > 19)
         sky = d["sky"][keep][..., None, None]
@@ -190,7 +188,7 @@ def test_hits_cosmic_rays():
 
 def test_hits_return_X_y():
     """return_X_y gives the SliceDict and the targets."""
-    X, y = simulate_hits_sequences(1, n_epochs=6, return_X_y=True, random_state=0)
+    X, y = make_hits_sequences(1, n_epochs=6, return_X_y=True, random_state=0)
     assert isinstance(X, SliceDict) and y.shape == (7,)
     assert X["stamps"].shape == (7, 6, 21, 21)
 
@@ -211,19 +209,19 @@ def test_hits_bad_parameters(kwargs, match):
     """Bad parameters raise a ValueError that names them."""
     kwargs = {"n_per_class": 1, **kwargs}
     with pytest.raises(ValueError, match=match):
-        simulate_hits_sequences(**kwargs)
+        make_hits_sequences(**kwargs)
 
 
 def test_hits_stamp_size_and_fixed_epochs():
     """Other odd stamp sizes and a fixed epoch count work."""
-    b = simulate_hits_sequences(1, n_epochs=7, stamp_size=15, random_state=0)
+    b = make_hits_sequences(1, n_epochs=7, stamp_size=15, random_state=0)
     assert b.data["stamps"].shape == (7, 7, 15, 15)
     assert b.data["mask"].all()
 
 
 def test_hits_host_images():
     """host_images hold the noise-free hosts of point sources (not of GAL)."""
-    b = simulate_hits_sequences(
+    b = make_hits_sequences(
         {"SN": 12, "NV": 4, "GAL": 3},
         n_epochs=6,
         return_host_images=True,
@@ -240,4 +238,4 @@ def test_hits_host_images():
     sel = has[:, None] & (b.true_flux > 3000)
     if sel.any():
         assert abs(np.median(resid[sel] / b.true_flux[sel]) - 1) < 0.05
-    assert "host_images" not in simulate_hits_sequences(1, n_epochs=5, random_state=0)
+    assert "host_images" not in make_hits_sequences(1, n_epochs=5, random_state=0)

@@ -17,7 +17,7 @@ SHAPE = (256, 256)
 def field(tmp_path_factory):
     """One 256x256 field with 120 objects, one file per band."""
     d = tmp_path_factory.mktemp("splus")
-    cat, paths = make_splus_field(d, n_objects=120, shape=SHAPE, random_state=3)
+    cat, paths = make_splus_field(d, n_samples=120, field_shape=SHAPE, random_state=3)
     return cat, paths
 
 
@@ -207,7 +207,7 @@ def test_field_galaxies_are_extended(field):
 
 def test_field_is_deterministic(tmp_path):
     """The same random_state gives identical files and catalog; another differs."""
-    kw = dict(n_objects=30, shape=(96, 128), layout="files")
+    kw = dict(n_samples=30, field_shape=(96, 128), layout="files")
     cat1, p1 = make_splus_field(tmp_path / "a", random_state=7, **kw)
     cat2, p2 = make_splus_field(tmp_path / "b", random_state=7, **kw)
     cat3, _ = make_splus_field(tmp_path / "c", random_state=8, **kw)
@@ -220,15 +220,19 @@ def test_field_is_deterministic(tmp_path):
 def test_field_random_state_instance(tmp_path):
     """A RandomState instance is accepted and consumed like scikit-learn's."""
     rs = np.random.RandomState(0)
-    cat1, _ = make_splus_field(tmp_path, n_objects=5, shape=(64, 64), random_state=rs)
-    cat2, _ = make_splus_field(tmp_path, n_objects=5, shape=(64, 64), random_state=rs)
+    cat1, _ = make_splus_field(
+        tmp_path, n_samples=5, field_shape=(64, 64), random_state=rs
+    )
+    cat2, _ = make_splus_field(
+        tmp_path, n_samples=5, field_shape=(64, 64), random_state=rs
+    )
     assert not np.allclose(cat1["x"], cat2["x"])
 
 
 @pytest.mark.parametrize("layout", ["mef", "cube", "compressed"])
 def test_field_layouts_readable_and_equal(tmp_path, layout):
     """MEF, cube and compressed layouts hold the same pixels as the band files."""
-    kw = dict(n_objects=25, shape=(80, 96), random_state=11)
+    kw = dict(n_samples=25, field_shape=(80, 96), random_state=11)
     cat_f, paths = make_splus_field(tmp_path / "files", layout="files", **kw)
     cat_l, path = make_splus_field(tmp_path / layout, layout=layout, **kw)
     pd.testing.assert_frame_equal(cat_f, cat_l)
@@ -265,7 +269,7 @@ def test_field_layouts_readable_and_equal(tmp_path, layout):
 
 def test_field_compressed_is_deterministic(tmp_path):
     """Tile compression uses a fixed dither seed: identical bytes on rerun."""
-    kw = dict(n_objects=10, shape=(64, 64), layout="compressed", random_state=2)
+    kw = dict(n_samples=10, field_shape=(64, 64), layout="compressed", random_state=2)
     _, p1 = make_splus_field(tmp_path / "a", **kw)
     _, p2 = make_splus_field(tmp_path / "b", **kw)
     assert Path(p1).read_bytes() == Path(p2).read_bytes()
@@ -273,15 +277,17 @@ def test_field_compressed_is_deterministic(tmp_path):
 
 def test_field_class_fractions(tmp_path):
     """Class counts follow class_fractions (multinomial) and pure classes work."""
-    cat, _ = make_splus_field(tmp_path, n_objects=300, shape=(64, 64), random_state=0)
+    cat, _ = make_splus_field(
+        tmp_path, n_samples=300, field_shape=(64, 64), random_state=0
+    )
     frac = cat["class"].value_counts(normalize=True)
     assert frac["STAR"] == pytest.approx(0.44, abs=0.07)
     assert frac["GALAXY"] == pytest.approx(0.42, abs=0.07)
     assert frac["QSO"] == pytest.approx(0.14, abs=0.05)
     cat, _ = make_splus_field(
         tmp_path,
-        n_objects=20,
-        shape=(64, 64),
+        n_samples=20,
+        field_shape=(64, 64),
         class_fractions=(0, 0, 1),
         random_state=0,
     )
@@ -292,8 +298,8 @@ def test_field_r_mag_range(tmp_path):
     """True r magnitudes stay inside r_mag_range (plus foreground extinction)."""
     cat, _ = make_splus_field(
         tmp_path,
-        n_objects=40,
-        shape=(96, 96),
+        n_samples=40,
+        field_shape=(96, 96),
         r_mag_range=(15.0, 16.0),
         random_state=0,
     )
@@ -306,8 +312,8 @@ def test_survey(tmp_path):
     cat, images = make_splus_survey(
         tmp_path,
         n_fields=2,
-        n_objects=8,
-        shape=(64, 64),
+        n_samples=8,
+        field_shape=(64, 64),
         layout="mef",
         random_state=0,
     )
@@ -319,8 +325,8 @@ def test_survey(tmp_path):
     cat2, _ = make_splus_survey(
         tmp_path / "again",
         n_fields=2,
-        n_objects=8,
-        shape=(64, 64),
+        n_samples=8,
+        field_shape=(64, 64),
         layout="mef",
         random_state=0,
     )
@@ -331,12 +337,12 @@ def test_survey(tmp_path):
     "kwargs, match",
     [
         (dict(layout="fits"), "layout must be one of"),
-        (dict(shape=(64, 64, 3)), "shape must be a pair"),
-        (dict(shape=(16, 64)), "shape must be a pair"),
-        (dict(shape=(64.0, 64)), "shape must be a pair"),
-        (dict(shape="64x64"), "shape must be a pair"),
-        (dict(n_objects=0), "n_objects must be a positive integer"),
-        (dict(n_objects=2.5), "n_objects must be a positive integer"),
+        (dict(field_shape=(64, 64, 3)), "field_shape must be a pair"),
+        (dict(field_shape=(16, 64)), "field_shape must be a pair"),
+        (dict(field_shape=(64.0, 64)), "field_shape must be a pair"),
+        (dict(field_shape="64x64"), "field_shape must be a pair"),
+        (dict(n_samples=0), "n_samples must be a positive integer"),
+        (dict(n_samples=2.5), "n_samples must be a positive integer"),
         (dict(class_fractions=(0.5, 0.5)), "class_fractions must be three"),
         (dict(class_fractions=(0.5, 0.6, -0.1)), "class_fractions must be three"),
         (dict(class_fractions=(0.5, 0.5, 0.5)), "must sum to 1"),
@@ -348,7 +354,7 @@ def test_survey(tmp_path):
 )
 def test_field_bad_input(tmp_path, kwargs, match):
     """Bad arguments raise ValueError naming the parameter and the remedy."""
-    params = dict(n_objects=5, shape=(64, 64), random_state=0)
+    params = dict(n_samples=5, field_shape=(64, 64), random_state=0)
     params.update(kwargs)
     with pytest.raises(ValueError, match=match):
         make_splus_field(tmp_path, **params)
@@ -360,7 +366,7 @@ def test_field_directory_is_a_file(tmp_path):
     f = tmp_path / "not_a_dir"
     f.write_text("x")
     with pytest.raises(ValueError, match="is not a folder"):
-        make_splus_field(f, n_objects=5, shape=(64, 64))
+        make_splus_field(f, n_samples=5, field_shape=(64, 64))
 
 
 def test_survey_bad_n_fields(tmp_path):
@@ -376,7 +382,7 @@ def test_catalog_random_forest_is_good_not_perfect(tmp_path):
     from sklearn.model_selection import cross_val_score
 
     cat, _ = make_splus_survey(
-        tmp_path, n_fields=2, n_objects=1500, shape=(2048, 2048), random_state=0
+        tmp_path, n_fields=2, n_samples=1500, field_shape=(2048, 2048), random_state=0
     )
     X = cat[[*SPLUS_BANDS, "fwhm"]].to_numpy()
     rf = RandomForestClassifier(200, min_samples_leaf=2, random_state=0)
@@ -388,7 +394,7 @@ def test_field_feeds_the_cropper(tmp_path):
     """FITSCropper reads every layout to the same stamps, by pixel or by sky."""
     from skastro.stamps import FITSCropper
 
-    kw = dict(n_objects=12, shape=(80, 80), random_state=4)
+    kw = dict(n_samples=12, field_shape=(80, 80), random_state=4)
     stamps = {}
     for layout in ("files", "mef", "compressed", "cube"):
         cat, images = make_splus_field(tmp_path / layout, layout=layout, **kw)

@@ -1,4 +1,4 @@
-"""Tests for load_splus_stamps and splus_rgb_composite (seed-000 data sets)."""
+"""Tests for make_splus_stamps and splus_rgb_composite (seed-000 data sets)."""
 
 import numpy as np
 import pytest
@@ -6,16 +6,16 @@ import pytest
 from skastro.datasets import (
     SPLUS_BANDS,
     SPLUS_BROAD_BANDS,
-    load_splus_stamps,
+    make_splus_stamps,
     splus_rgb_composite,
 )
 
-SMALL = dict(objects_per_field=120, field_shape=(256, 256), random_state=0)
+SMALL = dict(n_per_field=120, field_shape=(256, 256), random_state=0)
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return load_splus_stamps(
+    return make_splus_stamps(
         tmp_path_factory.mktemp("splus"), n_pool=30, n_labelled=20, **SMALL
     )
 
@@ -78,4 +78,4 @@ def test_rgb_composite_reuses_scale(data):
 def test_not_enough_fields_is_clear(tmp_path):
     """Asking for more objects than max_fields can give raises naming the remedy."""
     with pytest.raises(ValueError, match="raise max_fields"):
-        load_splus_stamps(tmp_path, n_pool=500, n_labelled=20, max_fields=1, **SMALL)
+        make_splus_stamps(tmp_path, n_pool=500, n_labelled=20, max_fields=1, **SMALL)

@@ -7,10 +7,10 @@ import pytest
 from photutils.aperture import CircularAperture, aperture_photometry
 from skorch.helper import SliceDict
 
-from skastro.datasets import simulate_hits_sequences
+from skastro.datasets import make_hits_sequences
 from skastro.exceptions import InputLayoutError
 from skastro.lightcurves import LightCurveExtractor
-from skastro.utils._psf import gaussian_psf
+from skastro.utils._physics import gaussian_psf
 
 
 def _synthetic(n=300, T=4, flux=400.0, sky=100.0, fwhm=4.5, seed=0, size=21):
@@ -37,7 +37,7 @@ def _synthetic(n=300, T=4, flux=400.0, sky=100.0, fwhm=4.5, seed=0, size=21):
 
 @pytest.fixture(scope="module")
 def hits():
-    return simulate_hits_sequences(3, n_epochs=(5, 10), random_state=0)
+    return make_hits_sequences(3, n_epochs=(5, 10), random_state=0)
 
 
 def test_extract_output_layout(hits):
@@ -67,7 +67,7 @@ def test_extract_output_layout(hits):
 
 def test_extract_unbiased_on_simulated_sequences():
     """Fluxes of simulated isolated stars match the true flux with honest errors."""
-    b = simulate_hits_sequences({"NV": 40}, n_epochs=8, random_state=4)
+    b = make_hits_sequences({"NV": 40}, n_epochs=8, random_state=4)
     keep = ~b.host
     X = SliceDict(**{k: v[keep] for k, v in b.data.items()}, center=b.center[keep])
     true = b.true_flux[keep]
@@ -272,7 +272,7 @@ def test_extract_bad_params(hits, params, match):
 def test_extract_background_subtracts_known_hosts():
     """A 'background' image (sky + host) removes the host: hosted stars come out
     unbiased, while subtracting the sky alone overestimates them."""
-    b = simulate_hits_sequences(
+    b = make_hits_sequences(
         {"NV": 400}, n_epochs=4, return_host_images=True, random_state=5
     )
     keep = b.host

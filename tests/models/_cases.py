@@ -85,10 +85,10 @@ def hits_forest():
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import make_pipeline
 
-    from skastro.datasets import simulate_hits_sequences
+    from skastro.datasets import make_hits_sequences
     from skastro.lightcurves import FATSFeatures, LightCurveExtractor
 
-    X, y = simulate_hits_sequences(1, n_epochs=(8, 10), random_state=0, return_X_y=True)
+    X, y = make_hits_sequences(1, n_epochs=(8, 10), random_state=0, return_X_y=True)
     pipe = make_pipeline(
         LightCurveExtractor(),
         FATSFeatures(features=["Mean", "Std", "Amplitude", "Skew"]),
