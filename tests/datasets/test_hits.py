@@ -100,7 +100,8 @@ def test_hits_class_signatures():
     flux_ratio = b.true_flux[nv] / np.nanmax(b.true_flux[nv], axis=1, keepdims=True)
     # constant magnitude: counts vary only through zero points (< ~0.3 mag)
     assert np.nanmin(flux_ratio) > 0.7
-    assert 0.3 < b.host[sn].mean() < 0.7
+    hosted = simulate_hits_sequences({"SN": 200}, n_epochs=6, random_state=3).host
+    assert 0.4 < hosted.mean() < 0.6
 
 
 def test_hits_deterministic():
@@ -136,8 +137,19 @@ def test_hits_real_domain_calibration_and_supernovae():
     flux = np.where(ok, s.true_flux, 1.0)
     mag = s.data["zero_point"] - 2.5 * np.log10(flux / s.data["exptime"])
     np.testing.assert_allclose(mag[ok], s.true_mag[ok])
+    # without the pre-detection rule, 'real' supernova sequences start at the
+    # first detection; with it (the default), five epochs before it
+    legacy = simulate_hits_sequences(
+        {"SN": 40},
+        n_epochs=(6, 12),
+        domain="real",
+        pre_detection_epochs=None,
+        random_state=2,
+    )
+    assert np.all(legacy.true_mag[:, 0] < legacy.data["limiting_mag"][:, 0])
     sn = np.asarray(HITS_CLASSES)[r.target] == "SN"
-    assert np.all(r.true_mag[sn, 0] < d["limiting_mag"][sn, 0])
+    detected = (r.true_mag < d["limiting_mag"]) & m
+    assert np.all(np.argmax(detected[sn], axis=1) == 5)
 
 
 def test_hits_real_domain_eclipsing_population():
