@@ -739,24 +739,37 @@ def simulate_hits_sequences(
        mag for 1 ADU/s minus 0.2 mag/airmass extinction and night-to-night
        scatter), a sky of 21.6-22.3 mag/arcsec² converted to ADU/pixel, a
        gain of 3.8-4.3 e⁻/ADU and read noise of 6-8 e⁻ per CCD, and the 5σ
-       limiting magnitude of PSF photometry that follows (≈ 24 mag).
+       limiting magnitude of PSF photometry that follows (≈ 24 mag). With
+       ``pre_detection_epochs`` set (the default) each field is observed
+       8 epochs longer than a sequence and each object's sequence is a
+       window of its field's cadence.
     2. **Light curves** (g magnitude at each epoch; base magnitudes from the
        seed's law ``p(m) ∝ exp(0.6 m) (1 - erf(m - m_cut)) / 2`` on 15-26 mag,
        ``m_cut`` = 22.8, or 21.5 for RR Lyrae and galaxies):
 
        - ``SN``: Bazin et al. (2009) rise-and-decline (type Ia-like and II-like
-         time scales, time dilation by 1 + z); base magnitude = peak; at least
-         one epoch brighter than its limiting magnitude (seed's rule).
+         time scales, time dilation by 1 + z); base magnitude = peak. The
+         first detection ("first alert": the first epoch brighter than its
+         5σ limiting magnitude, the seed's rule) is the sequence's epoch
+         ``pre_detection_epochs`` (§3.2.1: the five images before the alert
+         start the sequence): the explosion time is uniform over the
+         field's cadence and the window starts five epochs before the first
+         detection. With ``pre_detection_epochs=None``, the peak falls
+         anywhere between the first epoch and 20 days after the last, with
+         at least one detected epoch.
        - ``RRL``: RRab (70 %, P 0.45-0.85 d, 0.6-1.3 mag) and RRc (P 0.24-0.42
          d, 0.3-0.6 mag) Fourier-series shapes; base = middle of the range.
        - ``CEP``: P log-uniform 2-40 d, 0.35-1.1 mag, steep-rise Fourier shape.
        - ``EB``: detached (Gaussian primary and secondary eclipses) or contact
-         (W UMa-like) light curves; at least one epoch is in eclipse at ≥ 5σ
-         below the out-of-eclipse flux (seed's rule).
+         (W UMa-like) light curves; the eclipse is detected at 5σ (seed's
+         rule): at least ``eclipse_min_epochs`` epochs lie 5σ below the
+         out-of-eclipse flux (redrawn until they do).
        - ``NV``: constant.
        - ``GAL``: a galaxy only (no point source), constant.
        - ``AST``: a point source at a single epoch, brighter than that
-         epoch's limiting magnitude.
+         epoch's limiting magnitude: epoch ``pre_detection_epochs`` (its first
+         and only detection, like a supernova's), or a random epoch with
+         ``pre_detection_epochs=None``.
     3. **Images**: the source's counts ``ADU = exptime 10^(0.4 (zp - m))``
        (seed eq. 3.1) spread by the epoch's PSF (a pixel-integrated Gaussian
        of the epoch's FWHM for ``domain="simulated"``) centred at a uniform
@@ -782,10 +795,9 @@ def simulate_hits_sequences(
     - populations (the seed's t-SNE map shows the largest simulated/real
       discrepancies for eclipsing binaries and non-variables): 70 % of
       eclipsing binaries are contact (W UMa) systems with periods 0.22-0.42 d
-      and depths 0.05-0.3 (simulated: 30 %, 0.25-0.6 d, 0.1-0.5);
-      supernova sequences start at the first detection (the first epoch is
-      above its 5σ limit and the peak within 20 days of it), as the seed built
-      its real supernova sequences;
+      and depths 0.05-0.3 (simulated: 30 %, 0.25-0.6 d, 0.1-0.5); with
+      ``pre_detection_epochs=None`` supernova sequences start at the first
+      detection (peak within 20 days of it);
     - artefacts the seed lists as not simulated: cosmic-ray hits (1-3 pixel
       tracks of 200-3,000 e⁻ per pixel) in 2 % of the stamps.
 
@@ -803,6 +815,20 @@ def simulate_hits_sequences(
         and at least 7.
     domain : {"simulated", "real"}, default="simulated"
         Survey whose conditions are simulated (see above).
+    pre_detection_epochs : int or None, default=5
+        Epochs before the first detection of supernovae and asteroids: their
+        first detection is epoch ``min(pre_detection_epochs, n_valid - 1)``
+        of the sequence (0-based), as Carrasco-Davis et al. (2019, §3.2.1)
+        build their sequences from the five images before the alert. None:
+        the rule of earlier versions (supernova peaks anywhere, asteroids at a
+        random epoch; for ``domain="real"``, supernovae detected at the first
+        epoch), which gives their output exactly.
+    eclipse_min_epochs : int, default=2
+        Eclipsing binaries are redrawn until at least this many valid epochs
+        are 5σ below the out-of-eclipse flux: the seed's "eclipse detected at
+        5 sigma", read as a detection that is more than one low point. 1: the
+        rule of earlier versions. The light-curve forest reaches the seed's
+        accuracy with 2 (see the user guide).
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
     return_host_images : bool, default=False
