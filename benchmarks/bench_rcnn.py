@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -46,6 +47,14 @@ from skorch.helper import SliceDict  # noqa: E402
 from skastro.nn import SequenceRCNN  # noqa: E402
 
 TARGET_MS = 3.7
+TARGET_QUANT_MS = 1.0  # issue 16: the shipped RCNN per alert, one thread
+WEIGHTS = (
+    Path(__file__).resolve().parents[1]
+    / "skastro"
+    / "models"
+    / "weights"
+    / "sequence-rcnn-hits-sim.pt"
+)
 
 
 def make_sequences(n: int, T: int = 22, seed: int = 0) -> SliceDict:
@@ -70,21 +79,11 @@ def min_ms(times: list[float]) -> float:
     return float(np.min(times) * 1e3)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=500, help="alerts to time")
-    parser.add_argument("--n-batch", type=int, default=256, help="batch sequences")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-
-    clf = SequenceRCNN(random_state=0, verbose=0).initialize()
-    X = make_sequences(1 + args.n_batch)
-
-    # -- streaming: one object, one image at a time ------------------------
-    stream = clf.stream()
+def stream_times(net, X, i: int, repeats: int, precision: str) -> list[float]:
+    """Seconds per full-window alert of ``net``'s stream on sequence ``i``."""
+    stream = net.stream(precision=precision)
     times = []
-    i = 0
-    for k in range(args.repeats + 3):
+    for k in range(repeats + 3):
         t = k % 22
         if t == 0:
             stream.reset()
@@ -97,7 +96,104 @@ def main(argv: list[str] | None = None) -> dict:
         )
         if k >= 3 and t >= 2:  # a full window: one CNN pass and one LSTM step
             times.append(time.perf_counter() - t0)
-    stream_med, stream_p90 = median_ms(times)
+    return times
+
+
+def load_shipped(path: str | None):
+    """The shipped network from its state dict and model card, or None.
+
+    (Until ``skastro.models.load_pretrained`` is merged: the card's
+    ``params`` and ``torch.load(weights_only=True)``.)
+    """
+    import json
+    from pathlib import Path
+
+    if not path:
+        return None
+    f = Path(path)
+    card_file = f.with_suffix(".json")
+    if not f.is_file() or not card_file.is_file():
+        print(
+            f"no shipped weights at {f} (with {card_file.name}); timing Table 3.3 only"
+        )
+        return None
+    card = json.loads(card_file.read_text())
+    params = {
+        k: tuple(v) if isinstance(v, list) and k.startswith("module__") else v
+        for k, v in card["params"].items()
+    }
+    net = SequenceRCNN(**params, verbose=0).initialize()
+    net.module_.load_state_dict(torch.load(f, weights_only=True))
+    return net
+
+
+def probability_differences(net, precisions, n_per_class: int = 20) -> dict:
+    """Largest |p - p_float32| over the per-step probabilities of a test set."""
+    from skastro.datasets import make_hits_sequences
+
+    Xs, _ = make_hits_sequences(
+        n_per_class, n_epochs=22, return_X_y=True, random_state=8_000
+    )
+    ref = None
+    out = {}
+    for prec in ["float32"] + [p for p in precisions if p != "float32"]:
+        probs = []
+        for j in range(len(Xs["mask"])):
+            stream = net.stream(precision=prec)
+            for t in range(22):
+                probs.append(
+                    stream.update(
+                        Xs["stamps"][j, t],
+                        Xs["mjd"][j, t],
+                        sky=Xs["sky"][j, t],
+                        zero_point=Xs["zero_point"][j, t],
+                    )
+                )
+        probs = np.array(probs)
+        if ref is None:
+            ref = probs
+        else:
+            ok = np.isfinite(ref).all(axis=1)
+            out[prec] = float(np.abs(probs[ok] - ref[ok]).max())
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=500, help="alerts to time")
+    parser.add_argument("--n-batch", type=int, default=256, help="batch sequences")
+    parser.add_argument(
+        "--precisions",
+        default="float32,int8,bfloat16",
+        help="stream precisions of the dense layer and LSTM, comma-separated",
+    )
+    parser.add_argument(
+        "--weights",
+        default=str(WEIGHTS),
+        help="shipped state dict (with its .json card) to time as well",
+    )
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+
+    clf = SequenceRCNN(random_state=0, verbose=0).initialize()
+    X = make_sequences(1 + args.n_batch)
+    i = 0
+
+    # -- streaming: one object, one image at a time ------------------------
+    # the precisions alternate in rounds, so that they share the load
+    precisions = args.precisions.split(",")
+    nets = {"Table 3.3": clf}
+    shipped = load_shipped(args.weights)
+    if shipped is not None:
+        nets["shipped"] = shipped
+    lat: dict = {(n, p): [] for n in nets for p in precisions}
+    rounds = 5
+    for _ in range(rounds):
+        for name, net in nets.items():
+            for prec in precisions:
+                lat[name, prec] += stream_times(net, X, i, args.repeats // rounds, prec)
+    times = lat["Table 3.3", "float32"] if "float32" in precisions else []
+    stream_med, stream_p90 = median_ms(times) if times else (np.nan, np.nan)
 
     # -- without a stream: batch API on the sequence so far ----------------
     naive = []
@@ -155,6 +251,26 @@ def main(argv: list[str] | None = None) -> dict:
         f"{'met' if stream_med <= TARGET_MS else 'NOT met'}, "
         f"{TARGET_MS / stream_med:.2f}x the budget)"
     )
+    for (name, prec), ts in lat.items():
+        med, p90 = median_ms(ts)
+        print(
+            f"  stream, {name:9s} network, {prec:8s}: median {med:.3f} ms, "
+            f"90th percentile {p90:.3f} ms, fastest {min_ms(ts):.3f} ms"
+            + (
+                f" (target <= {TARGET_QUANT_MS} ms: "
+                f"{'met' if med <= TARGET_QUANT_MS else 'NOT met'})"
+                if name == "shipped"
+                else ""
+            )
+        )
+    diffs = {}
+    if shipped is not None and len(precisions) > 1:
+        diffs = probability_differences(shipped, precisions)
+        for prec, d in diffs.items():
+            print(
+                f"  shipped network, {prec}: largest per-step |p - p_float32| "
+                f"{d:.2e} over 140 test sequences x 20 steps (target <= 1e-2)"
+            )
     print(
         f"batch API on the sequence so far (no stream state): median {naive_med:.2f} "
         f"ms per alert -> streaming is {naive_med / stream_med:.1f}x faster"
@@ -175,6 +291,10 @@ def main(argv: list[str] | None = None) -> dict:
         "naive_ms": naive_med,
         "forest_ms": rf_med,
         "throughput_seq_s": throughput,
+        "stream_ms_by_precision": {
+            f"{n}/{p}": median_ms(ts)[0] for (n, p), ts in lat.items()
+        },
+        "max_probability_difference": diffs,
     }
 
 

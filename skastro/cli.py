@@ -436,7 +436,9 @@ def _cmd_features(args: argparse.Namespace) -> int:
     out = check_output_path(args.out, "table", overwrite=args.overwrite)
     features = None if args.features is None else list(args.features)
     if features is not None and len(features) == 1:
-        features = features[0]  # a set name ("carrasco-davis2019", "all") or one feature
+        features = features[
+            0
+        ]  # a set name ("carrasco-davis2019", "all") or one feature
     progress = _progress_on(args.progress)
     fats = FATSFeatures(
         features, backend=args.backend, n_jobs=args.n_jobs, verbose=int(progress)

@@ -6,11 +6,17 @@ eq. 9) and the ROC AUC, with 95% bootstrap confidence intervals from 1000
 resamples of the test set. This module provides the two named metrics as
 functions and scorers usable in ``GridSearchCV(scoring=...)``, and
 bootstrap intervals for any metric.
+
+Carrasco-Davis et al. (2019, Fig. 4.1) reports the accuracy of a sequence
+classifier against the number of observation epochs it has seen, on the
+same test objects for every model: :func:`truncate_sequences` shows a
+classifier the first ``k`` epochs of each sequence and
+:func:`accuracy_by_epochs_seen` gives the curve with bootstrap intervals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from numbers import Integral, Real
 from typing import Any
 
@@ -27,13 +33,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
 __all__ = [
+    "accuracy_by_epochs_seen",
     "bootstrap_ci",
     "bootstrap_classification_metrics",
     "completeness_score",
     "completeness_scorer",
     "lsbg_scoring",
+    "predict_by_epochs_seen",
     "purity_score",
     "purity_scorer",
+    "truncate_sequences",
 ]
 
 
@@ -281,3 +290,256 @@ def bootstrap_classification_metrics(
             random_state=seed,
         )
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+# --------------------------------------------------------------------------
+# Accuracy against the number of observation epochs seen
+# --------------------------------------------------------------------------
+def _sequence_mask(X: Any, caller: str) -> np.ndarray:
+    """The (n, T) validity mask of a sequence mapping, checked."""
+    if not isinstance(X, Mapping):
+        raise TypeError(
+            f"{caller} expects X as a mapping of sequence arrays (e.g. the "
+            "SliceDict of skastro.datasets.make_hits_sequences) with 'mask' "
+            f"(n, T) or 'mjd' (n, T); got {type(X).__name__}."
+        )
+    if "mask" in X:
+        mask = np.asarray(X["mask"])
+        name = "mask"
+    elif "mjd" in X:
+        mask = np.isfinite(np.asarray(X["mjd"], dtype=float))
+        name = "mjd"
+    else:
+        raise KeyError(
+            f"{caller}: X has neither 'mask' nor 'mjd' to tell the valid epochs; "
+            f"it has {sorted(X)}."
+        )
+    if mask.ndim != 2:
+        raise ValueError(
+            f"{caller}: X[{name!r}] must have shape (n_sequences, n_epochs); got "
+            f"{mask.shape}."
+        )
+    return mask.astype(bool)
+
+
+def truncate_sequences(X: Mapping[str, Any], n_epochs: int) -> Any:
+    """The sequences as a classifier sees them after their first ``n_epochs`` epochs.
+
+    Every valid epoch after the ``n_epochs``-th valid one is masked
+    (``mask=False``); the arrays themselves are unchanged, so any
+    sequence classifier (:class:`~skastro.nn.SequenceRCNN`, a
+    ``LightCurveExtractor -> FATSFeatures -> forest`` pipeline) sees only
+    the first ``n_epochs`` images. Sequences with fewer valid epochs are
+    kept whole.
+
+    Parameters
+    ----------
+    X : mapping
+        Sequence arrays with a first axis of sequences, e.g. the
+        :class:`skorch.helper.SliceDict` of
+        :func:`~skastro.datasets.make_hits_sequences`; ``"mask"``
+        (n, T) bool marks the valid epochs (without it, the epochs with a
+        finite ``"mjd"``).
+    n_epochs : int
+        Number of valid epochs to keep, >= 1.
+
+    Returns
+    -------
+    X_seen : skorch.helper.SliceDict
+        The same arrays (not copied) with the new ``"mask"``.
+
+    Examples
+    --------
+    >>> from skastro.datasets import make_hits_sequences
+    >>> from skastro.metrics import truncate_sequences
+    >>> X, y = make_hits_sequences(1, n_epochs=10, return_X_y=True,
+    ...                                random_state=0)
+    >>> truncate_sequences(X, 4)["mask"].sum(axis=1)
+    array([4, 4, 4, 4, 4, 4, 4])
+    """
+    from skorch.helper import SliceDict
+
+    if (
+        not isinstance(n_epochs, Integral | np.integer)
+        or isinstance(n_epochs, bool)
+        or n_epochs < 1
+    ):
+        raise ValueError(f"n_epochs must be an int >= 1; got {n_epochs!r}.")
+    mask = _sequence_mask(X, "truncate_sequences")
+    seen = np.cumsum(mask, axis=1) <= n_epochs
+    out = SliceDict(**{k: np.asarray(v) for k, v in X.items()})
+    out["mask"] = mask & seen
+    return out
+
+
+def _check_epochs(epochs: Any, n_max: int) -> list[int]:
+    if epochs is None:
+        return list(range(1, n_max + 1))
+    if isinstance(epochs, Integral | np.integer) and not isinstance(epochs, bool):
+        epochs = [epochs]
+    try:
+        values = [int(k) for k in epochs]
+        ok = all(float(k) == int(k) and not isinstance(k, bool) for k in epochs)
+    except (TypeError, ValueError):
+        values, ok = [], False
+    if not values or not ok or min(values) < 1:
+        raise ValueError(
+            "epochs must be None (1 .. the longest sequence) or positive ints; got "
+            f"{epochs!r}."
+        )
+    return sorted(set(values))
+
+
+def predict_by_epochs_seen(
+    estimator: Any, X: Mapping[str, Any], epochs: Iterable[int] | None = None
+) -> dict[int, np.ndarray | None]:
+    """A fitted sequence classifier's predictions after 1, 2, ... epochs seen.
+
+    For an estimator with ``predict_proba_steps`` (such as
+    :class:`~skastro.nn.SequenceRCNN`, whose recurrent state depends only on
+    the images so far) the probabilities after every epoch come from one
+    pass; for any other classifier (a light-curve forest pipeline) ``predict``
+    runs on :func:`truncate_sequences` ``(X, k)`` for each ``k``. A sequence
+    with fewer than ``k`` valid epochs is predicted from all of them.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        ``predict(X)`` on sequence mappings, and optionally
+        ``predict_proba_steps(X)`` of shape (n, T, n_classes) with
+        ``classes_``.
+    X : mapping
+        Test sequences (see :func:`truncate_sequences`).
+    epochs : iterable of int, optional
+        Numbers of epochs seen; default ``1 .. T`` (the longest sequence).
+
+    Returns
+    -------
+    predictions : dict
+        ``{k: y_pred}`` with ``y_pred`` of shape (n_sequences,), or None
+        where the estimator has no prediction yet for some sequence (the
+        RCNN before its first full window of ``n_window`` images).
+    """
+    mask = _sequence_mask(X, "predict_by_epochs_seen")
+    n_valid = mask.sum(axis=1)
+    ks = _check_epochs(epochs, int(n_valid.max()) if n_valid.size else 0)
+    out: dict[int, np.ndarray | None] = {}
+    if hasattr(estimator, "predict_proba_steps"):
+        steps = np.asarray(estimator.predict_proba_steps(X))
+        classes = np.asarray(getattr(estimator, "classes_", np.arange(steps.shape[-1])))
+        # position of the j-th valid epoch of each sequence
+        order = np.argsort(~mask, axis=1, kind="stable")
+        rows = np.arange(len(mask))
+        for k in ks:
+            j = np.minimum(k, n_valid) - 1
+            p = steps[rows, order[rows, np.maximum(j, 0)]]
+            if (j < 0).any() or not np.isfinite(p).all():
+                out[k] = None
+            else:
+                out[k] = classes[np.argmax(p, axis=1)]
+        return out
+    for k in ks:
+        out[k] = np.asarray(estimator.predict(truncate_sequences(X, k)))
+    return out
+
+
+def accuracy_by_epochs_seen(
+    estimator: Any,
+    X: Mapping[str, Any],
+    y: Any,
+    *,
+    epochs: Iterable[int] | None = None,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    random_state=None,
+) -> pd.DataFrame:
+    """Test accuracy against the number of observation epochs seen.
+
+    Carrasco-Davis et al. (2019, Fig. 4.1): the accuracy of a sequence
+    classifier after it has seen the first ``k`` images (or light-curve
+    points) of each test sequence, for ``k = 1 .. 22``, on the same test
+    objects for every model. The intervals are percentile bootstrap
+    intervals over the test sequences (:func:`bootstrap_ci`); with the same
+    ``random_state`` and test set, two models' intervals come from the same
+    resamples.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        See :func:`predict_by_epochs_seen`.
+    X : mapping
+        Test sequences (``"mask"`` (n, T) marks the valid epochs).
+    y : array-like of shape (n_sequences,)
+        True labels.
+    epochs : iterable of int, optional
+        Numbers of epochs seen; default ``1 .. T``.
+    n_resamples : int, default=1000
+        Bootstrap resamples (0: no interval, NaN ``low``/``high``/``std``).
+    confidence : float, default=0.95
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Index ``epochs_seen``; columns ``accuracy``, ``low``, ``high``,
+        ``std``. NaN where the estimator has no prediction yet (the RCNN
+        before ``n_window`` images).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from skastro.datasets import make_hits_sequences
+    >>> from skastro.metrics import accuracy_by_epochs_seen
+    >>> X, y = make_hits_sequences(3, n_epochs=6, return_X_y=True,
+    ...                                random_state=0)
+    >>> class Constant:  # a "classifier" that always answers SN
+    ...     def predict(self, X):
+    ...         return np.zeros(len(X["mask"]), dtype=int)
+    >>> table = accuracy_by_epochs_seen(Constant(), X, y, epochs=[3, 6],
+    ...                                 n_resamples=0)
+    >>> table["accuracy"].round(3).tolist()
+    [0.143, 0.143]
+    """
+    y = np.asarray(y)
+    mask = _sequence_mask(X, "accuracy_by_epochs_seen")
+    if y.ndim != 1 or len(y) != len(mask):
+        raise ValueError(
+            f"y must hold one label per sequence: shape ({len(mask)},); got {y.shape}."
+        )
+    if (
+        not isinstance(n_resamples, Integral | np.integer)
+        or isinstance(n_resamples, bool)
+        or n_resamples < 0
+    ):
+        raise ValueError(f"n_resamples must be an int >= 0; got {n_resamples!r}.")
+    seed = check_random_state(random_state).randint(0, 2**31 - 1)
+    rows = {}
+    for k, pred in predict_by_epochs_seen(estimator, X, epochs).items():
+        if pred is None:
+            rows[k] = dict.fromkeys(("accuracy", "low", "high", "std"), np.nan)
+        elif n_resamples == 0:
+            rows[k] = {
+                "accuracy": float(accuracy_score(y, pred)),
+                "low": np.nan,
+                "high": np.nan,
+                "std": np.nan,
+            }
+        else:
+            ci = bootstrap_ci(
+                accuracy_score,
+                y,
+                pred,
+                n_resamples=n_resamples,
+                confidence=confidence,
+                random_state=seed,
+            )
+            rows[k] = {
+                "accuracy": ci["value"],
+                "low": ci["low"],
+                "high": ci["high"],
+                "std": ci["std"],
+            }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "epochs_seen"
+    return table

@@ -23,7 +23,10 @@ def _find_realdata():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    for candidate in (root.parent / "shared" / "realdata", root / "shared" / "realdata"):
+    for candidate in (
+        root.parent / "shared" / "realdata",
+        root / "shared" / "realdata",
+    ):
         if (candidate / "README.md").is_file():
             return candidate
     return None

@@ -112,3 +112,158 @@ def test_plotting_functions_run():
     )
     assert "AUC 1.000" in ax.get_legend().get_texts()[0].get_text()
     plt.close("all")
+
+
+# --------------------------------------------------------------------------
+# accuracy against the number of observation epochs seen
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sequences():
+    from skastro.datasets import make_hits_sequences
+
+    return make_hits_sequences(3, n_epochs=(4, 8), return_X_y=True, random_state=0)
+
+
+class _LastEpochCount:
+    """A stand-in classifier: predicts the number of valid epochs it sees."""
+
+    def predict(self, X):
+        return np.asarray(X["mask"]).sum(axis=1)
+
+
+class _StepModel:
+    """A stand-in with predict_proba_steps: class = epoch index (0-based),
+    no output before the third epoch, like SequenceRCNN."""
+
+    classes_ = np.arange(10, 18)
+
+    def predict_proba_steps(self, X):
+        mask = np.asarray(X["mask"])
+        n, t = mask.shape
+        out = np.full((n, t, 8), np.nan)
+        for i in range(n):
+            for j, e in enumerate(np.flatnonzero(mask[i])):
+                if j >= 2:
+                    out[i, e] = np.eye(8)[j]
+        return out
+
+
+def test_truncate_sequences_keeps_first_epochs(sequences):
+    """Only the first k valid epochs stay valid; shorter sequences are kept whole."""
+    from skastro.metrics import truncate_sequences
+
+    X, _ = sequences
+    n_valid = X["mask"].sum(axis=1)
+    seen = truncate_sequences(X, 5)
+    np.testing.assert_array_equal(seen["mask"].sum(axis=1), np.minimum(n_valid, 5))
+    assert seen["stamps"] is X["stamps"] or np.shares_memory(
+        seen["stamps"], X["stamps"]
+    )
+    # masked epochs anywhere: the first k *valid* ones are kept
+    X2 = dict(X)
+    X2["mask"] = X["mask"].copy()
+    X2["mask"][:, 0] = False
+    out = truncate_sequences(X2, 2)["mask"]
+    assert not out[:, 0].any() and np.all(out.sum(axis=1) == 2)
+
+
+@pytest.mark.parametrize(
+    "n_epochs, match", [(0, "int >= 1"), (2.5, "int >= 1"), (True, "int >= 1")]
+)
+def test_truncate_sequences_bad_n_epochs(sequences, n_epochs, match):
+    """A non-positive or non-integer number of epochs is refused."""
+    from skastro.metrics import truncate_sequences
+
+    with pytest.raises(ValueError, match=match):
+        truncate_sequences(sequences[0], n_epochs)
+
+
+def test_truncate_sequences_bad_X():
+    """X must be a mapping with 'mask' or 'mjd' of shape (n, T)."""
+    from skastro.metrics import truncate_sequences
+
+    with pytest.raises(TypeError, match="mapping"):
+        truncate_sequences(np.zeros((3, 4)), 2)
+    with pytest.raises(KeyError, match="neither 'mask' nor 'mjd'"):
+        truncate_sequences({"stamps": np.zeros((3, 4, 5, 5))}, 2)
+    with pytest.raises(ValueError, match=r"shape \(n_sequences, n_epochs\)"):
+        truncate_sequences({"mask": np.ones(3, bool)}, 2)
+    # without a mask, finite times mark the valid epochs
+    mjd = np.array([[1.0, 2.0, np.nan], [1.0, 2.0, 3.0]])
+    np.testing.assert_array_equal(
+        truncate_sequences({"mjd": mjd}, 2)["mask"].sum(axis=1), [2, 2]
+    )
+
+
+def test_accuracy_by_epochs_seen_truncates(sequences):
+    """A plain classifier sees k epochs (or all of a shorter sequence)."""
+    from skastro.metrics import accuracy_by_epochs_seen, predict_by_epochs_seen
+
+    X, _ = sequences
+    n_valid = X["mask"].sum(axis=1)
+    preds = predict_by_epochs_seen(_LastEpochCount(), X, [1, 5, 8])
+    for k, p in preds.items():
+        np.testing.assert_array_equal(p, np.minimum(n_valid, k))
+    table = accuracy_by_epochs_seen(
+        _LastEpochCount(), X, np.minimum(n_valid, 5), n_resamples=50, random_state=0
+    )
+    assert list(table.index) == list(range(1, 9))
+    assert table.index.name == "epochs_seen"
+    assert table.loc[5, "accuracy"] == 1.0
+    assert table.loc[5, "low"] == table.loc[5, "high"] == 1.0
+    assert table.loc[1, "accuracy"] == 0.0
+
+
+def test_accuracy_by_epochs_seen_uses_steps(sequences):
+    """With predict_proba_steps, the k-th valid epoch's output is used (mapped
+    through classes_), and NaN before the first full window."""
+    from skastro.metrics import accuracy_by_epochs_seen, predict_by_epochs_seen
+
+    X, _ = sequences
+    n_valid = X["mask"].sum(axis=1)
+    preds = predict_by_epochs_seen(_StepModel(), X)
+    assert preds[1] is None and preds[2] is None
+    np.testing.assert_array_equal(preds[4], np.full(len(n_valid), 13))
+    np.testing.assert_array_equal(preds[8], 9 + np.minimum(n_valid, 8))
+    table = accuracy_by_epochs_seen(
+        _StepModel(), X, np.full(len(n_valid), 12), n_resamples=0
+    )
+    assert np.isnan(table.loc[2, "accuracy"]) and table.loc[3, "accuracy"] == 1.0
+    assert np.isnan(table.loc[3, "low"])
+
+
+def test_accuracy_by_epochs_seen_intervals_paired(sequences):
+    """The same random_state draws the same resamples for two models."""
+    from skastro.metrics import accuracy_by_epochs_seen
+
+    X, _ = sequences
+    y = np.minimum(X["mask"].sum(axis=1), 6)
+    a = accuracy_by_epochs_seen(
+        _LastEpochCount(), X, y, epochs=[6], n_resamples=200, random_state=3
+    )
+    b = accuracy_by_epochs_seen(
+        _LastEpochCount(), X, y, epochs=[6], n_resamples=200, random_state=3
+    )
+    assert a.equals(b)
+    assert a.loc[6, "low"] <= a.loc[6, "accuracy"] <= a.loc[6, "high"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"epochs": [0, 3]}, "positive ints"),
+        ({"epochs": []}, "positive ints"),
+        ({"epochs": ["a"]}, "positive ints"),
+        ({"epochs": [2.5]}, "positive ints"),
+        ({"n_resamples": -1}, "n_resamples"),
+        ({"y": np.zeros(3)}, "one label per sequence"),
+    ],
+)
+def test_accuracy_by_epochs_seen_bad_input(sequences, kwargs, match):
+    """Bad epochs, resample counts and labels raise a clear ValueError."""
+    from skastro.metrics import accuracy_by_epochs_seen
+
+    X, y = sequences
+    kwargs = {"y": y, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        accuracy_by_epochs_seen(_LastEpochCount(), X, **kwargs)

@@ -50,6 +50,7 @@ _DOMAINS: dict[str, dict[str, Any]] = {
         "visits_per_night": ((3, 4, 5), (0.25, 0.5, 0.25)),
         "night_gaps": ((1, 2, 3), (0.1, 0.55, 0.35)),  # days between nights
         # populations and artefacts (see the docstring)
+        "cepheid_period": (2.0, 40.0),  # days, log-uniform
         "eb_contact_fraction": 0.3,
         "contact_period": (0.25, 0.6),  # days
         "contact_depth": (0.1, 0.5),  # flux fraction
@@ -73,6 +74,7 @@ _DOMAINS: dict[str, dict[str, Any]] = {
         "exptime": 87.0,
         "visits_per_night": ((2, 3, 4, 5), (0.15, 0.3, 0.35, 0.2)),
         "night_gaps": ((1, 2, 3, 4), (0.15, 0.45, 0.3, 0.1)),
+        "cepheid_period": (2.0, 40.0),
         "eb_contact_fraction": 0.7,
         "contact_period": (0.22, 0.42),
         "contact_depth": (0.05, 0.3),
@@ -86,6 +88,12 @@ _DOMAINS: dict[str, dict[str, Any]] = {
 _MAG_SLOPE = 0.6  # 1/mag, exponential rise of star counts with magnitude
 _MAG_RANGE = (15.0, 26.0)
 _MAG_CUTOFF = {"default": 22.8, "RRL": 21.5, "GAL": 21.5}
+
+# With the pre-detection rule, each field has this many epochs more than a
+# sequence, and every sequence is a window of its field's cadence (for
+# supernovae the window that puts their first detection at
+# ``pre_detection_epochs``, for the other classes a random one).
+_EXTRA_EPOCHS = 8
 
 
 def _sample_magnitudes(rng: np.random.Generator, n: int, m_cut: float) -> np.ndarray:
@@ -260,7 +268,7 @@ def _fourier_shape(phase: np.ndarray, amps: np.ndarray, phis: np.ndarray) -> np.
 
 
 def _pulsator(
-    rng: np.random.Generator, t: np.ndarray, kind: str
+    rng: np.random.Generator, t: np.ndarray, kind: str, params: dict
 ) -> tuple[np.ndarray, dict]:
     """Magnitude offsets (n, T) of RR Lyrae or Cepheids (0 = middle of the range).
 
@@ -277,7 +285,7 @@ def _pulsator(
         r31 = np.where(rrc, rng.uniform(0.02, 0.1, n), rng.uniform(0.25, 0.4, n))
         r41 = np.where(rrc, 0.0, rng.uniform(0.12, 0.25, n))
     else:  # Cepheids
-        period = np.exp(rng.uniform(np.log(2.0), np.log(40.0), n))
+        period = np.exp(rng.uniform(*np.log(params["cepheid_period"]), n))
         amp = rng.uniform(0.35, 1.1, n)
         r21 = rng.uniform(0.25, 0.5, n)
         r31 = rng.uniform(0.08, 0.25, n)
@@ -335,6 +343,62 @@ def _eclipsing(
     return flux, {"period": period, "contact": contact}
 
 
+def _bazin_draw(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Draw ``n`` supernova time scales (days): see :func:`_bazin`."""
+    z = rng.uniform(0.02, 0.5, n)
+    type_ii = rng.random(n) < 0.3
+    tau_r = rng.uniform(1.0, 5.0, n) * (1 + z)
+    tau_f = np.where(type_ii, rng.uniform(40.0, 120.0, n), rng.uniform(10.0, 35.0, n))
+    tau_f = tau_f * (1 + z)
+    return {"redshift": z, "type_ii": type_ii, "tau_rise": tau_r, "tau_fall": tau_f}
+
+
+def _bazin_log_shape(
+    dt: np.ndarray, tau_r: np.ndarray, tau_f: np.ndarray
+) -> np.ndarray:
+    """log of the Bazin flux relative to its peak at ``dt = t - t_peak`` (days).
+
+    ``tau_r`` and ``tau_f`` broadcast against ``dt``.
+    """
+    s_peak = tau_r * np.log(tau_f / tau_r - 1.0)  # t_peak - t0
+    s = dt + s_peak
+
+    def log_f(x: np.ndarray) -> np.ndarray:
+        return -x / tau_f - np.logaddexp(0.0, -x / tau_r)
+
+    return log_f(s) - log_f(s_peak)
+
+
+def _bazin_flux(
+    t: np.ndarray, t_peak: np.ndarray, sn: dict[str, np.ndarray]
+) -> np.ndarray:
+    """Bazin flux (n, T) relative to the peak for peaks at ``t_peak`` (n,)."""
+    with np.errstate(over="ignore"):
+        out = np.exp(
+            _bazin_log_shape(
+                t - t_peak[:, None], sn["tau_rise"][:, None], sn["tau_fall"][:, None]
+            )
+        )
+    return np.nan_to_num(out, nan=0.0, posinf=0.0)
+
+
+def _bazin_rise_time(level: np.ndarray, sn: dict[str, np.ndarray]) -> np.ndarray:
+    """Days before the peak at which the Bazin flux is ``level`` (0-1) of it.
+
+    Bisection on the rising branch, which is monotonic.
+    """
+    tau_r, tau_f = sn["tau_rise"], sn["tau_fall"]
+    log_level = np.log(np.clip(level, 1e-12, 1.0))
+    lo = np.zeros_like(log_level)
+    hi = 80.0 * tau_r
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        above = _bazin_log_shape(-mid, tau_r, tau_f) > log_level
+        lo = np.where(above, mid, lo)
+        hi = np.where(above, hi, mid)
+    return 0.5 * (lo + hi)
+
+
 def _bazin(
     rng: np.random.Generator, t: np.ndarray, t_first: np.ndarray, t_last: np.ndarray
 ) -> tuple[np.ndarray, dict]:
@@ -345,26 +409,13 @@ def _bazin(
     (30 %, τ_fall 40-120 d) decline, τ_rise 1-5 d, both dilated by (1 + z)
     with z uniform in 0.02-0.5. The peak falls uniformly in
     [``t_first``, ``t_last`` + 20 d]; with the first and last epochs, most
-    supernovae are caught rising, as HiTS was designed to.
+    supernovae are caught rising, as HiTS was designed to. (Used with
+    ``pre_detection_epochs=None``; otherwise the first detection fixes the
+    peak, see :func:`make_hits_sequences`.)
     """
-    n = t.shape[0]
-    z = rng.uniform(0.02, 0.5, n)
-    type_ii = rng.random(n) < 0.3
-    tau_r = rng.uniform(1.0, 5.0, n) * (1 + z)
-    tau_f = np.where(type_ii, rng.uniform(40.0, 120.0, n), rng.uniform(10.0, 35.0, n))
-    tau_f = tau_f * (1 + z)
+    sn = _bazin_draw(rng, t.shape[0])
     t_peak = rng.uniform(t_first, t_last + 20.0)
-    # t0 such that the maximum of the Bazin function is at t_peak
-    t0 = t_peak - tau_r * np.log(tau_f / tau_r - 1.0)
-
-    def f(tt: np.ndarray) -> np.ndarray:
-        x = (tt - t0[:, None]) / tau_r[:, None]
-        return np.exp(-(tt - t0[:, None]) / tau_f[:, None]) / (1.0 + np.exp(-x))
-
-    with np.errstate(over="ignore"):
-        flux = f(t) / f(t_peak[:, None])
-    flux = np.nan_to_num(flux, nan=0.0, posinf=0.0)
-    return flux, {"t_peak": t_peak, "redshift": z, "type_ii": type_ii}
+    return _bazin_flux(t, t_peak, sn), {"t_peak": t_peak, **sn}
 
 
 # --------------------------------------------------------------------------
@@ -514,6 +565,106 @@ def _add_cosmic_rays(
         )
 
 
+def _legacy_supernovae(
+    rng, idx, t, n_valid, mask, lim_flux, flux, base_mag, base_adu, first_only
+) -> None:
+    """Supernovae without the pre-detection rule (``pre_detection_epochs=None``).
+
+    The peak falls anywhere from the first epoch to 20 days after the last
+    (or, with ``first_only``, within 20 days of the first epoch, which must
+    then be a detection); redrawn until at least one valid epoch (or the
+    first) is brighter than its 5σ limit. Fills ``flux`` and ``base_mag`` in
+    place.
+    """
+    todo = idx
+    for attempt in range(30):
+        if todo.size == 0:
+            break
+        t_first = t[todo, 0]
+        t_last = t_first if first_only else t[todo, n_valid[todo] - 1]
+        shape, _ = _bazin(rng, t[todo], t_first, t_last)
+        if attempt > 0:
+            base_mag[todo] = _sample_magnitudes(rng, todo.size, _MAG_CUTOFF["default"])
+        flux[todo] = base_adu(todo) * shape
+        detected = (flux[todo] > lim_flux[todo]) & mask[todo]
+        ok = detected[:, 0] if first_only else np.any(detected, axis=1)
+        todo = todo[~ok]
+    if todo.size:  # last resort: brighten to 0.5 mag above the (first) limit
+        ratio = np.where(mask[todo], flux[todo] / lim_flux[todo], 0)
+        ratio = ratio[:, 0] if first_only else np.max(ratio, axis=1)
+        flux[todo] *= 10**0.2 / np.maximum(ratio, 1e-6)
+
+
+def _supernovae_first_detected(
+    rng: np.random.Generator,
+    full: dict[str, np.ndarray],
+    base_mag: np.ndarray,
+    pre: np.ndarray,
+    extra: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Supernovae on their field's whole cadence, and where their window starts.
+
+    Carrasco-Davis et al. (2019, §3.2.1): the first detection ("first
+    alert") is the first epoch at which the noise-free flux exceeds the 5σ
+    limit, and a supernova's sequence starts ``pre`` epochs before it.
+    ``full`` holds the observing conditions of the ``m`` supernovae over
+    their field's ``T + extra`` epochs. For each, the time scales and peak
+    magnitude (``base_mag``, redrawn in place on failure) are drawn, the time
+    at which the rising light curve crosses the detection limit is drawn
+    uniformly between epochs ``pre - 1`` and ``pre + extra`` (a uniform
+    explosion time), and the peak is placed where the Bazin rise reaches the
+    limit of the next epoch at that time. The first detection is then
+    measured; draws whose first detection is outside epochs
+    ``pre .. pre + extra`` (an earlier, deeper epoch saw it, or the peak is
+    fainter than the limit) are redrawn.
+
+    Returns
+    -------
+    flux : ndarray of shape (m, T + extra)
+        Counts (ADU) at every epoch of the field.
+    offset : ndarray of int, shape (m,)
+        First epoch of each supernova's sequence (its first detection minus
+        ``pre``).
+    """
+    t = full["mjd"]
+    lim = _limiting_flux(full)
+    m, total = t.shape
+    flux = np.zeros((m, total))
+    offset = np.zeros(m, dtype=int)
+    todo = np.arange(m)
+    for attempt in range(50):
+        if todo.size == 0:
+            break
+        r = np.arange(todo.size)
+        tt, ll, pp = t[todo], lim[todo], pre[todo]
+        sn = _bazin_draw(rng, todo.size)
+        if attempt > 0:
+            base_mag[todo] = _sample_magnitudes(rng, todo.size, _MAG_CUTOFF["default"])
+        peak = _mag_to_adu(
+            base_mag[todo, None], full["zero_point"][todo], full["exptime"][todo]
+        )
+        t_lo = np.where(pp > 0, tt[r, np.maximum(pp - 1, 0)], tt[:, 0] - 2.0)
+        t_cross = rng.uniform(t_lo, tt[r, pp + extra])
+        k = np.argmax(tt >= t_cross[:, None], axis=1)  # next epoch
+        level = ll[r, k] / peak[r, k]
+        t_peak = t_cross + _bazin_rise_time(level, sn)
+        f = peak * _bazin_flux(tt, t_peak, sn)
+        detected = f > ll
+        first = np.argmax(detected, axis=1)
+        ok = (
+            (level < 1.0) & detected.any(axis=1) & (first >= pp) & (first <= pp + extra)
+        )
+        flux[todo[ok]] = f[ok]
+        offset[todo[ok]] = first[ok] - pp[ok]
+        if attempt == 49 and not ok.all():  # last resort (not seen in practice):
+            # the last draw, scaled to 0.2 mag above the limit at epoch pre
+            bad = ~ok
+            ratio = f[bad, pp[bad]] / ll[bad, pp[bad]]
+            flux[todo[bad]] = f[bad] * (10**0.08 / np.maximum(ratio, 1e-6))[:, None]
+        todo = todo[~ok]
+    return flux, offset
+
+
 # --------------------------------------------------------------------------
 # Public function
 # --------------------------------------------------------------------------
@@ -569,6 +720,8 @@ def make_hits_sequences(
     n_epochs: int | tuple[int, int] = (5, 22),
     stamp_size: int = 21,
     domain: str = "simulated",
+    pre_detection_epochs: int | None = 5,
+    eclipse_min_epochs: int = 2,
     return_X_y: bool = False,
     return_host_images: bool = False,
     random_state: int | np.random.RandomState | None = None,
@@ -586,24 +739,37 @@ def make_hits_sequences(
        mag for 1 ADU/s minus 0.2 mag/airmass extinction and night-to-night
        scatter), a sky of 21.6-22.3 mag/arcsec² converted to ADU/pixel, a
        gain of 3.8-4.3 e⁻/ADU and read noise of 6-8 e⁻ per CCD, and the 5σ
-       limiting magnitude of PSF photometry that follows (≈ 24 mag).
+       limiting magnitude of PSF photometry that follows (≈ 24 mag). With
+       ``pre_detection_epochs`` set (the default) each field is observed
+       8 epochs longer than a sequence and each object's sequence is a
+       window of its field's cadence.
     2. **Light curves** (g magnitude at each epoch; base magnitudes from the
        seed's law ``p(m) ∝ exp(0.6 m) (1 - erf(m - m_cut)) / 2`` on 15-26 mag,
        ``m_cut`` = 22.8, or 21.5 for RR Lyrae and galaxies):
 
        - ``SN``: Bazin et al. (2009) rise-and-decline (type Ia-like and II-like
-         time scales, time dilation by 1 + z); base magnitude = peak; at least
-         one epoch brighter than its limiting magnitude (seed's rule).
+         time scales, time dilation by 1 + z); base magnitude = peak. The
+         first detection ("first alert": the first epoch brighter than its
+         5σ limiting magnitude, the seed's rule) is the sequence's epoch
+         ``pre_detection_epochs`` (§3.2.1: the five images before the alert
+         start the sequence): the explosion time is uniform over the
+         field's cadence and the window starts five epochs before the first
+         detection. With ``pre_detection_epochs=None``, the peak falls
+         anywhere between the first epoch and 20 days after the last, with
+         at least one detected epoch.
        - ``RRL``: RRab (70 %, P 0.45-0.85 d, 0.6-1.3 mag) and RRc (P 0.24-0.42
          d, 0.3-0.6 mag) Fourier-series shapes; base = middle of the range.
        - ``CEP``: P log-uniform 2-40 d, 0.35-1.1 mag, steep-rise Fourier shape.
        - ``EB``: detached (Gaussian primary and secondary eclipses) or contact
-         (W UMa-like) light curves; at least one epoch is in eclipse at ≥ 5σ
-         below the out-of-eclipse flux (seed's rule).
+         (W UMa-like) light curves; the eclipse is detected at 5σ (seed's
+         rule): at least ``eclipse_min_epochs`` epochs lie 5σ below the
+         out-of-eclipse flux (redrawn until they do).
        - ``NV``: constant.
        - ``GAL``: a galaxy only (no point source), constant.
        - ``AST``: a point source at a single epoch, brighter than that
-         epoch's limiting magnitude.
+         epoch's limiting magnitude: epoch ``pre_detection_epochs`` (its first
+         and only detection, like a supernova's), or a random epoch with
+         ``pre_detection_epochs=None``.
     3. **Images**: the source's counts ``ADU = exptime 10^(0.4 (zp - m))``
        (seed eq. 3.1) spread by the epoch's PSF (a pixel-integrated Gaussian
        of the epoch's FWHM for ``domain="simulated"``) centred at a uniform
@@ -629,10 +795,9 @@ def make_hits_sequences(
     - populations (the seed's t-SNE map shows the largest simulated/real
       discrepancies for eclipsing binaries and non-variables): 70 % of
       eclipsing binaries are contact (W UMa) systems with periods 0.22-0.42 d
-      and depths 0.05-0.3 (simulated: 30 %, 0.25-0.6 d, 0.1-0.5);
-      supernova sequences start at the first detection (the first epoch is
-      above its 5σ limit and the peak within 20 days of it), as the seed built
-      its real supernova sequences;
+      and depths 0.05-0.3 (simulated: 30 %, 0.25-0.6 d, 0.1-0.5); with
+      ``pre_detection_epochs=None`` supernova sequences start at the first
+      detection (peak within 20 days of it);
     - artefacts the seed lists as not simulated: cosmic-ray hits (1-3 pixel
       tracks of 200-3,000 e⁻ per pixel) in 2 % of the stamps.
 
@@ -650,6 +815,20 @@ def make_hits_sequences(
         and at least 7.
     domain : {"simulated", "real"}, default="simulated"
         Survey whose conditions are simulated (see above).
+    pre_detection_epochs : int or None, default=5
+        Epochs before the first detection of supernovae and asteroids: their
+        first detection is epoch ``min(pre_detection_epochs, n_valid - 1)``
+        of the sequence (0-based), as Carrasco-Davis et al. (2019, §3.2.1)
+        build their sequences from the five images before the alert. None:
+        the rule of earlier versions (supernova peaks anywhere, asteroids at a
+        random epoch; for ``domain="real"``, supernovae detected at the first
+        epoch), which gives their output exactly.
+    eclipse_min_epochs : int, default=2
+        Eclipsing binaries are redrawn until at least this many valid epochs
+        are 5σ below the out-of-eclipse flux: the seed's "eclipse detected at
+        5 sigma", read as a detection that is more than one low point. 1: the
+        rule of earlier versions. The light-curve forest reaches the seed's
+        accuracy with 2 (see the user guide).
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
     return_host_images : bool, default=False
@@ -734,6 +913,23 @@ def make_hits_sequences(
         raise ValueError(f"stamp_size must be an odd int >= 7; got {stamp_size!r}.")
     if domain not in _DOMAINS:
         raise ValueError(f"domain must be one of {sorted(_DOMAINS)}; got {domain!r}.")
+    if (
+        not isinstance(eclipse_min_epochs, Integral)
+        or isinstance(eclipse_min_epochs, bool)
+        or eclipse_min_epochs < 1
+    ):
+        raise ValueError(
+            f"eclipse_min_epochs must be an int >= 1; got {eclipse_min_epochs!r}."
+        )
+    if pre_detection_epochs is not None and (
+        not isinstance(pre_detection_epochs, Integral)
+        or isinstance(pre_detection_epochs, bool)
+        or pre_detection_epochs < 0
+    ):
+        raise ValueError(
+            "pre_detection_epochs must be None or an int >= 0 (the seed's 5); got "
+            f"{pre_detection_epochs!r}."
+        )
     params = _DOMAINS[domain]
     kind = params["psf"]
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
@@ -746,7 +942,10 @@ def make_hits_sequences(
     mask = np.arange(T)[None, :] < n_valid[:, None]
 
     n_fields = int(np.clip(n // 10, 4, 3000))
-    fields = _simulate_fields(rng, n_fields, T, params)
+    # With the pre-detection rule each object's sequence is a window of its
+    # field's cadence, which has `extra` more epochs than a sequence.
+    extra = 0 if pre_detection_epochs is None else _EXTRA_EPOCHS
+    fields = _simulate_fields(rng, n_fields, T + extra, params)
     fields["nea"] = _noise_equivalent_area(fields, kind)
     if params["zp_calibration_error"] > 0:
         # the zero point the pipeline reports differs from the true one by a
@@ -755,15 +954,8 @@ def make_hits_sequences(
             "zp_calibration_error"
         ] * rng.standard_normal(fields["zero_point"].shape)
     field_of = rng.integers(0, n_fields, n)
-    cond = {k: v[field_of] for k, v in fields.items()}
-    cond["limiting_mag"] = cond["zero_point"] - 2.5 * np.log10(
-        _limiting_flux(cond) / cond["exptime"]
-    )
-    t = cond["mjd"]
-    lim_flux = _limiting_flux(cond)
+    offset = rng.integers(0, extra + 1, n) if extra else np.zeros(n, dtype=int)
 
-    # ---- light curves: point-source counts (ADU) per epoch
-    flux = np.zeros((n, T))
     names = np.asarray(HITS_CLASSES)[target]
     base_mag = np.empty(n)
     for c in HITS_CLASSES:
@@ -772,37 +964,55 @@ def make_hits_sequences(
             rng, int(sel.sum()), _MAG_CUTOFF.get(c, _MAG_CUTOFF["default"])
         )
 
+    # ---- light curves: point-source counts (ADU) per epoch
+    # epoch of the first detection ("first alert") of supernovae and
+    # asteroids within their sequences
+    detect_epoch = (
+        np.minimum(pre_detection_epochs, n_valid - 1)
+        if pre_detection_epochs is not None
+        else None
+    )
+    idx_sn = np.flatnonzero(names == "SN")
+    if pre_detection_epochs is not None and idx_sn.size:
+        full = {k: v[field_of[idx_sn]] for k, v in fields.items()}
+        sn_mag = base_mag[idx_sn]
+        sn_flux, offset[idx_sn] = _supernovae_first_detected(
+            rng, full, sn_mag, detect_epoch[idx_sn], extra
+        )
+        base_mag[idx_sn] = sn_mag
+    window = offset[:, None] + np.arange(T)[None, :]
+    cond = {k: v[field_of[:, None], window] for k, v in fields.items()}
+    cond["limiting_mag"] = cond["zero_point"] - 2.5 * np.log10(
+        _limiting_flux(cond) / cond["exptime"]
+    )
+    t = cond["mjd"]
+    lim_flux = _limiting_flux(cond)
+    flux = np.zeros((n, T))
+
     def base_adu(idx: np.ndarray, mags: np.ndarray | None = None) -> np.ndarray:
         m = base_mag[idx] if mags is None else mags
         return _mag_to_adu(m[:, None], cond["zero_point"][idx], cond["exptime"][idx])
 
-    # SN: resample until at least one valid epoch is brighter than the limit
-    # (or, with sn_detected_at_first_epoch, the first epoch is: the sequence
-    # starts at the first detection, as the seed's real supernovae do)
-    first_only = params["sn_detected_at_first_epoch"]
-    idx = np.flatnonzero(names == "SN")
-    todo = idx
-    for attempt in range(30):
-        if todo.size == 0:
-            break
-        t_first = t[todo, 0]
-        t_last = t_first if first_only else t[todo, n_valid[todo] - 1]
-        shape, _ = _bazin(rng, t[todo], t_first, t_last)
-        if attempt > 0:
-            base_mag[todo] = _sample_magnitudes(rng, todo.size, _MAG_CUTOFF["default"])
-        flux[todo] = base_adu(todo) * shape
-        detected = (flux[todo] > lim_flux[todo]) & mask[todo]
-        ok = detected[:, 0] if first_only else np.any(detected, axis=1)
-        todo = todo[~ok]
-    if todo.size:  # last resort: brighten to 0.5 mag above the (first) limit
-        ratio = np.where(mask[todo], flux[todo] / lim_flux[todo], 0)
-        ratio = ratio[:, 0] if first_only else np.max(ratio, axis=1)
-        flux[todo] *= 10**0.2 / np.maximum(ratio, 1e-6)
+    if pre_detection_epochs is None:
+        _legacy_supernovae(
+            rng,
+            idx_sn,
+            t,
+            n_valid,
+            mask,
+            lim_flux,
+            flux,
+            base_mag,
+            base_adu,
+            params["sn_detected_at_first_epoch"],
+        )
+    elif idx_sn.size:
+        flux[idx_sn] = np.take_along_axis(sn_flux, window[idx_sn], axis=1)
 
     for c in ("RRL", "CEP"):
         idx = np.flatnonzero(names == c)
         if idx.size:
-            dm, _ = _pulsator(rng, t[idx], c)
+            dm, _ = _pulsator(rng, t[idx], c, params)
             flux[idx] = _mag_to_adu(
                 base_mag[idx, None] + dm, cond["zero_point"][idx], cond["exptime"][idx]
             )
@@ -818,7 +1028,8 @@ def make_hits_sequences(
         f0 = base_adu(todo)
         flux[todo] = f0 * ratio
         sig = _flux_sigma(flux[todo], {k: v[todo] for k, v in cond.items()})
-        ok = np.any(((f0 - flux[todo]) > 5.0 * sig) & mask[todo], axis=1)
+        seen = ((f0 - flux[todo]) > 5.0 * sig) & mask[todo]
+        ok = seen.sum(axis=1) >= np.minimum(eclipse_min_epochs, n_valid[todo])
         todo = todo[~ok]
     if todo.size:  # keep the last draw but make the source bright enough
         base_mag[todo] -= 1.5
@@ -829,7 +1040,10 @@ def make_hits_sequences(
 
     idx = np.flatnonzero(names == "AST")
     if idx.size:
-        epoch = (rng.random(idx.size) * n_valid[idx]).astype(int)
+        if pre_detection_epochs is None:
+            epoch = (rng.random(idx.size) * n_valid[idx]).astype(int)
+        else:
+            epoch = detect_epoch[idx]
         lim = cond["limiting_mag"][idx, epoch]
         mags = base_mag[idx]
         for _ in range(50):

@@ -136,7 +136,10 @@ class ImageEmbedder(StampInputMixin, TransformerMixin, BaseEstimator):
     def _min_stamp_side(self) -> tuple[int, str]:
         name, spec = _spec(self.backbone)
         if self.input_size is None:
-            return spec.min_size, f"{name} needs them without resizing (input_size=None)"
+            return (
+                spec.min_size,
+                f"{name} needs them without resizing (input_size=None)",
+            )
         return MIN_RESIZED_SIDE, f"{name} cannot resize smaller ones"
 
     def fit(self, X: Any, y: Any = None) -> ImageEmbedder:

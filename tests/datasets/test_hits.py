@@ -100,7 +100,8 @@ def test_hits_class_signatures():
     flux_ratio = b.true_flux[nv] / np.nanmax(b.true_flux[nv], axis=1, keepdims=True)
     # constant magnitude: counts vary only through zero points (< ~0.3 mag)
     assert np.nanmin(flux_ratio) > 0.7
-    assert 0.3 < b.host[sn].mean() < 0.7
+    hosted = make_hits_sequences({"SN": 200}, n_epochs=6, random_state=3).host
+    assert 0.4 < hosted.mean() < 0.6
 
 
 def test_hits_deterministic():
@@ -136,8 +137,19 @@ def test_hits_real_domain_calibration_and_supernovae():
     flux = np.where(ok, s.true_flux, 1.0)
     mag = s.data["zero_point"] - 2.5 * np.log10(flux / s.data["exptime"])
     np.testing.assert_allclose(mag[ok], s.true_mag[ok])
+    # without the pre-detection rule, 'real' supernova sequences start at the
+    # first detection; with it (the default), five epochs before it
+    legacy = make_hits_sequences(
+        {"SN": 40},
+        n_epochs=(6, 12),
+        domain="real",
+        pre_detection_epochs=None,
+        random_state=2,
+    )
+    assert np.all(legacy.true_mag[:, 0] < legacy.data["limiting_mag"][:, 0])
     sn = np.asarray(HITS_CLASSES)[r.target] == "SN"
-    assert np.all(r.true_mag[sn, 0] < d["limiting_mag"][sn, 0])
+    detected = (r.true_mag < d["limiting_mag"]) & m
+    assert np.all(np.argmax(detected[sn], axis=1) == 5)
 
 
 def test_hits_real_domain_eclipsing_population():
@@ -203,6 +215,11 @@ def test_hits_return_X_y():
         ({"n_epochs": 0}, "n_epochs must be"),
         ({"stamp_size": 20}, "odd int"),
         ({"domain": "hsc"}, "domain must be one of"),
+        ({"pre_detection_epochs": -1}, "pre_detection_epochs must be None"),
+        ({"pre_detection_epochs": 2.0}, "pre_detection_epochs must be None"),
+        ({"pre_detection_epochs": True}, "pre_detection_epochs must be None"),
+        ({"eclipse_min_epochs": 0}, "eclipse_min_epochs must be an int >= 1"),
+        ({"eclipse_min_epochs": "2"}, "eclipse_min_epochs must be an int >= 1"),
     ],
 )
 def test_hits_bad_parameters(kwargs, match):
@@ -239,3 +256,52 @@ def test_hits_host_images():
     if sel.any():
         assert abs(np.median(resid[sel] / b.true_flux[sel]) - 1) < 0.05
     assert "host_images" not in make_hits_sequences(1, n_epochs=5, random_state=0)
+
+
+@pytest.mark.parametrize("pre", [5, 2, 0])
+def test_hits_pre_detection_epochs(pre):
+    """Supernovae and asteroids are first detected at epoch min(pre, n_valid - 1)
+    (Carrasco-Davis et al. 2019, §3.2.1: five images before the first alert)."""
+    b = make_hits_sequences(
+        {"SN": 60, "AST": 20, "NV": 5},
+        n_epochs=(4, 14),
+        pre_detection_epochs=pre,
+        random_state=6,
+    )
+    names = np.asarray(HITS_CLASSES)[b.target]
+    m = b.data["mask"]
+    detected = (b.true_mag < b.data["limiting_mag"]) & m
+    expected = np.minimum(pre, m.sum(axis=1) - 1)
+    for c in ("SN", "AST"):
+        sel = names == c
+        assert np.all(detected[sel].any(axis=1)), c
+        np.testing.assert_array_equal(np.argmax(detected[sel], axis=1), expected[sel])
+    # supernovae keep rising or shining after the first alert
+    sn = names == "SN"
+    rows = np.flatnonzero(sn)
+    after = b.true_flux[rows, expected[sn]]
+    assert np.all(after > 0)
+
+
+def test_hits_windows_share_field_cadence():
+    """With the pre-detection rule every sequence is a window of its field's
+    cadence: epochs still increase, with HiTS-like nightly visits."""
+    b = make_hits_sequences(10, n_epochs=22, random_state=8)
+    dt = np.diff(b.data["mjd"], axis=1)
+    assert np.all(dt > 0)
+    span = b.data["mjd"][:, -1] - b.data["mjd"][:, 0]
+    assert 5 < np.median(span) < 16
+
+
+def test_hits_eclipse_min_epochs():
+    """More required in-eclipse epochs give eclipsing binaries with more
+    epochs in eclipse."""
+
+    def deep_epochs(k):
+        b = make_hits_sequences(
+            {"EB": 300}, n_epochs=10, eclipse_min_epochs=k, random_state=9
+        )
+        ratio = b.true_flux / np.nanmax(b.true_flux, axis=1, keepdims=True)
+        return np.mean(np.sum(ratio < 0.85, axis=1))
+
+    assert deep_epochs(3) > deep_epochs(1) + 0.3
