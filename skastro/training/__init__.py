@@ -1,0 +1,31 @@
+"""Long trainings on a CPU: streamed simulations, checkpoints, the papers' recipes.
+
+- :class:`SimulatedStream` — a torch ``IterableDataset`` of fresh simulated
+  examples every pass (per-worker, per-pass seeds; optional pools cached on
+  disk when simulating is slower than training);
+- :class:`TrainingCheckpoint` — a skorch callback saving weights, optimizer
+  and history every few minutes and on interrupt, and resuming fits;
+- :data:`RECIPES` and :func:`train_recipe` — the papers' set-ups trained for a
+  wall-clock budget (``skastro train RECIPE --out DIR --hours H --resume``).
+"""
+
+from ._checkpoint import CPUTime, TrainingCheckpoint, WallClockBudget, checkpoint_exists
+from ._recipes import RECIPES, Recipe, deepshadows_lsbgnet, get_recipe, simulate_lsbg
+from ._stream import SimulatedStream, StreamPass
+from ._train import build_for_training, train_recipe
+
+__all__ = [
+    "CPUTime",
+    "RECIPES",
+    "Recipe",
+    "SimulatedStream",
+    "StreamPass",
+    "TrainingCheckpoint",
+    "WallClockBudget",
+    "build_for_training",
+    "checkpoint_exists",
+    "deepshadows_lsbgnet",
+    "get_recipe",
+    "simulate_lsbg",
+    "train_recipe",
+]
