@@ -10,9 +10,18 @@
 """
 
 from ._checkpoint import CPUTime, TrainingCheckpoint, WallClockBudget, checkpoint_exists
-from ._recipes import RECIPES, Recipe, deepshadows_lsbgnet, get_recipe, simulate_lsbg
+from ._recipes import (
+    RECIPES,
+    Recipe,
+    deepshadows_lsbgnet,
+    get_recipe,
+    martinazzo_pretrainer,
+    simulate_lsbg,
+    simulate_splus_pool,
+    splus_view,
+)
 from ._stream import SimulatedStream, StreamPass
-from ._train import build_for_training, train_recipe
+from ._train import build_for_training, make_stream, simulate_ahead, train_recipe
 
 __all__ = [
     "CPUTime",
@@ -26,6 +35,11 @@ __all__ = [
     "checkpoint_exists",
     "deepshadows_lsbgnet",
     "get_recipe",
+    "make_stream",
+    "martinazzo_pretrainer",
+    "simulate_ahead",
     "simulate_lsbg",
+    "simulate_splus_pool",
+    "splus_view",
     "train_recipe",
 ]

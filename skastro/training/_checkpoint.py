@@ -124,9 +124,7 @@ class TrainingCheckpoint(Callback):
         tmp = root / "checkpoint.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        net.save_params(
-            f_params=tmp / "params.pt", f_optimizer=tmp / "optimizer.pt"
-        )
+        net.save_params(f_params=tmp / "params.pt", f_optimizer=tmp / "optimizer.pt")
         rows = net.history.to_list()
         if complete_epochs_only and rows and not _epoch_complete(rows[-1]):
             rows = rows[:-1]
@@ -159,9 +157,7 @@ class TrainingCheckpoint(Callback):
         path = _current(Path(self.dirname))
         if path is None:
             return None
-        net.load_params(
-            f_params=path / "params.pt", f_optimizer=path / "optimizer.pt"
-        )
+        net.load_params(f_params=path / "params.pt", f_optimizer=path / "optimizer.pt")
         net.history_ = net.history = History.from_file(str(path / "history.json"))
         torch.set_rng_state(torch.load(path / "rng.pt", weights_only=True))
         return path
@@ -173,7 +169,10 @@ class TrainingCheckpoint(Callback):
             path = self.load(net)
             self.resumed_from_ = None if path is None else str(path)
         self._last_save = time.monotonic()
-        if self.handle_sigterm and threading.current_thread() is threading.main_thread():
+        if (
+            self.handle_sigterm
+            and threading.current_thread() is threading.main_thread()
+        ):
             self._old_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
 
     def on_batch_end(self, net, training=False, **kwargs):

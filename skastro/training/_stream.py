@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from numbers import Integral
 from pathlib import Path
@@ -13,6 +15,32 @@ import torch
 from skorch.callbacks import Callback
 
 __all__ = ["SimulatedStream", "StreamPass"]
+
+#: A lock older than this (seconds) belongs to a process that died.
+_STALE_LOCK_S = 3600.0
+_POLL_S = 5.0
+
+
+def _stale(lock: Path) -> bool:
+    """Whether a chunk's lock file was left by a process that is gone."""
+    try:
+        age = time.time() - lock.stat().st_mtime
+        pid = int(lock.read_text() or 0)
+    except FileNotFoundError:
+        return False
+    except ValueError:
+        pid = 0
+    if age > _STALE_LOCK_S:
+        return True
+    if pid <= 0:
+        return age > 60.0  # being written: give it a minute
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _check_positive_int(value, name: str) -> int:
@@ -55,7 +83,18 @@ class SimulatedStream(torch.utils.data.IterableDataset):
     repeats : int, default=1
         Passes over each pool of examples (1: fresh examples every pass).
     cache_dir : str, path or None, default=None
-        Folder for the pool's chunks; None keeps nothing.
+        Folder for the pool's chunks; None keeps nothing. Several streams
+        with the same ``simulate`` and ``random_state`` (e.g. two networks
+        trained on views of the same simulations) can share it.
+    transform : callable or None, default=None
+        ``transform(X, y)`` -> ``(X, y)`` applied to every chunk after it is
+        simulated or read from the cache (a view of the bands, a target
+        scaling), so the cache holds the simulator's output.
+    consumer : str, default="train"
+        Name of this stream among those sharing ``cache_dir``: each records
+        the pool it reads (``consumer-<name>.json``); chunks of pools older
+        than every consumer's are deleted, and :meth:`fill` simulates ahead
+        of the slowest.
     random_state : int, default=0
         Seed of the whole stream.
 
@@ -85,6 +124,8 @@ class SimulatedStream(torch.utils.data.IterableDataset):
         chunk_size: int = 256,
         repeats: int = 1,
         cache_dir: str | os.PathLike | None = None,
+        transform: Callable | None = None,
+        consumer: str = "train",
         random_state: int = 0,
     ):
         super().__init__()
@@ -104,6 +145,17 @@ class SimulatedStream(torch.utils.data.IterableDataset):
             )
         self.random_state = int(random_state)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        if transform is not None and not callable(transform):
+            raise TypeError(
+                f"transform must be a callable transform(X, y) -> (X, y) or None; "
+                f"got {transform!r}."
+            )
+        self.transform = transform
+        if not isinstance(consumer, str) or not consumer.replace("-", "").isalnum():
+            raise ValueError(
+                f"consumer must be a name of letters, digits and '-'; got {consumer!r}."
+            )
+        self.consumer = consumer
         self.pass_index = 0
 
     def __len__(self) -> int:
@@ -116,6 +168,8 @@ class SimulatedStream(torch.utils.data.IterableDataset):
         if pass_index < 0:
             raise ValueError(f"pass_index must be an int >= 0; got {pass_index!r}.")
         self.pass_index = int(pass_index)
+        if self.cache_dir is not None:
+            self._mark_and_evict(self.pass_index // self.repeats)
 
     # ------------------------------------------------------------------ seeds
     def chunk_seed(self, pool: int, chunk: int) -> int:
@@ -141,45 +195,129 @@ class SimulatedStream(torch.utils.data.IterableDataset):
             )
         return X, y
 
-    def load_chunk(self, pool: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
-        """Chunk ``chunk`` of ``pool``: from the cache if there, else simulated
-        (and cached when ``cache_dir`` is set)."""
-        if self.cache_dir is None:
-            return self._simulate_chunk(pool, chunk)
-        path = self._chunk_path(pool, chunk)
-        if path.exists():
-            try:
-                with np.load(path, allow_pickle=False) as f:
-                    return f["X"], f["y"]
-            except (OSError, ValueError, KeyError):
-                pass  # a damaged chunk (interrupted elsewhere): simulate it again
-        X, y = self._simulate_chunk(pool, chunk)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".npz.tmp")
+    def _read(self, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
         try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, X=X, y=y)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            with np.load(path, allow_pickle=False) as f:
+                return f["X"], f["y"]
+        except (OSError, ValueError, KeyError, EOFError):
+            return None  # missing, or damaged by an interruption elsewhere
+
+    def _cached_chunk(self, pool: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+        path = self._chunk_path(pool, chunk)
+        lock = path.with_suffix(".lock")
+        while True:
+            found = self._read(path)
+            if found is not None:
+                return found
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                # another process simulates this chunk: wait for it, unless
+                # it died (its pid is gone, or the lock is too old)
+                if _stale(lock):
+                    lock.unlink(missing_ok=True)
+                else:
+                    time.sleep(_POLL_S)
+                continue
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            try:
+                X, y = self._simulate_chunk(pool, chunk)
+                fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".npz.tmp")
+                try:
+                    with os.fdopen(fd, "wb") as f:
+                        np.savez(f, X=X, y=y)
+                    os.replace(tmp, path)
+                finally:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
+            finally:
+                lock.unlink(missing_ok=True)
+            return X, y
+
+    def load_chunk(self, pool: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk ``chunk`` of ``pool``, transformed: from the cache if there,
+        else simulated (and cached when ``cache_dir`` is set)."""
+        if self.cache_dir is None:
+            X, y = self._simulate_chunk(pool, chunk)
+        else:
+            X, y = self._cached_chunk(pool, chunk)
+        if self.transform is not None:
+            X, y = self.transform(X, y)
         return X, y
 
-    def _evict(self, pool: int) -> None:
+    # ----------------------------------------------------- sharing the cache
+    def _consumer_pools(self) -> list[int]:
+        pools = []
+        for path in self.cache_dir.glob("consumer-*.json"):
+            try:
+                pools.append(int(json.loads(path.read_text())["pool"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        return pools
+
+    def _mark_and_evict(self, pool: int) -> None:
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        marker = self.cache_dir / f"consumer-{self.consumer}.json"
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pool": pool, "time": time.time()}))
+        os.replace(tmp, marker)
+        oldest = min(self._consumer_pools(), default=pool)
         for path in self.cache_dir.glob("pool*-chunk*.npz"):
             try:
-                if int(path.name[4:11]) < pool:
+                if int(path.name[4:11]) < oldest:
                     path.unlink()
             except (ValueError, FileNotFoundError):
                 pass
+
+    def fill(
+        self,
+        *,
+        ahead: int = 1,
+        max_pools: int | None = None,
+        poll_seconds: float = 30.0,
+    ) -> int:
+        """Simulate pools into ``cache_dir`` ahead of the streams reading it.
+
+        Run in a process of its own beside the training (``skastro train
+        --simulate-ahead``): keeps the pool of the slowest consumer and the
+        ``ahead`` next ones complete, simulating one chunk at a time (chunks
+        another process is simulating are skipped), and sleeps when they
+        are. Returns after ``max_pools`` pools are complete (None: never).
+
+        Returns
+        -------
+        n_simulated : int
+            Chunks this call simulated.
+        """
+        if self.cache_dir is None:
+            raise ValueError("fill needs a cache_dir to simulate into.")
+        n = 0
+        while True:
+            current = min(self._consumer_pools(), default=0)
+            todo = [
+                (pool, chunk)
+                for pool in range(current, current + ahead + 1)
+                if max_pools is None or pool < max_pools
+                for chunk in range(self.n_chunks)
+                if not self._chunk_path(pool, chunk).exists()
+                and not self._chunk_path(pool, chunk).with_suffix(".lock").exists()
+            ]
+            if not todo:
+                if max_pools is not None and current + ahead + 1 >= max_pools:
+                    return n
+                time.sleep(poll_seconds)
+                continue
+            pool, chunk = todo[0]
+            self._cached_chunk(pool, chunk)
+            n += 1
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         info = torch.utils.data.get_worker_info()
         worker, n_workers = (0, 1) if info is None else (info.id, info.num_workers)
         p = self.pass_index
         pool = p // self.repeats
-        if self.cache_dir is not None and worker == 0:
-            self._evict(pool)
         for chunk in range(worker, self.n_chunks, n_workers):
             X, y = self.load_chunk(pool, chunk)
             for i in self._order(p, chunk, len(X)):

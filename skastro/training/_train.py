@@ -14,7 +14,7 @@ from ._checkpoint import CPUTime, TrainingCheckpoint, WallClockBudget, checkpoin
 from ._recipes import Recipe, get_recipe
 from ._stream import SimulatedStream, StreamPass
 
-__all__ = ["train_recipe", "build_for_training"]
+__all__ = ["train_recipe", "build_for_training", "make_stream", "simulate_ahead"]
 
 #: Stream seeds: the training stream and the validation set (test sets are
 #: drawn by the evaluation with other seeds).
@@ -22,17 +22,45 @@ _STREAM_SEED = 20210
 _VALID_SEED = 777_001
 
 
+def _cache_dir(recipe: Recipe, out: Path) -> Path:
+    if recipe.cache is not None:
+        return out.resolve().parent / f"cache-{recipe.cache}"
+    return out / "pool"
+
+
 def _validation_set(recipe: Recipe, out: Path) -> tuple[np.ndarray, np.ndarray]:
-    path = out / "valid.npz"
+    """The fixed validation set (simulator output, cached), transformed."""
+    folder = _cache_dir(recipe, out) if recipe.cache is not None else out
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "valid.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as f:
-            return f["X"], f["y"]
-    X, y = recipe.simulate(recipe.valid_size, _VALID_SEED)
-    tmp = out / "valid.npz.tmp"
-    with open(tmp, "wb") as f:
-        np.savez(f, X=X, y=y)
-    os.replace(tmp, path)
+            X, y = f["X"], f["y"]
+    else:
+        X, y = recipe.simulate(recipe.valid_size, _VALID_SEED)
+        tmp = folder / f"valid.npz.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, X=X, y=y)
+        os.replace(tmp, path)
+    if recipe.transform is not None:
+        X, y = recipe.transform(X, y)
     return X, y
+
+
+def make_stream(recipe: Recipe | str, out: str | os.PathLike) -> SimulatedStream:
+    """The training stream of ``recipe`` for the run in ``out``."""
+    recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    out = Path(out)
+    return SimulatedStream(
+        recipe.simulate,
+        examples_per_pass=recipe.examples_per_pass,
+        chunk_size=recipe.chunk_size,
+        repeats=recipe.repeats,
+        cache_dir=_cache_dir(recipe, out) if recipe.repeats > 1 else None,
+        transform=recipe.transform,
+        consumer=recipe.name,
+        random_state=_STREAM_SEED,
+    )
 
 
 def build_for_training(
@@ -59,14 +87,7 @@ def build_for_training(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     X_valid, y_valid = _validation_set(recipe, out)
-    stream = SimulatedStream(
-        recipe.simulate,
-        examples_per_pass=recipe.examples_per_pass,
-        chunk_size=recipe.chunk_size,
-        repeats=recipe.repeats,
-        cache_dir=out / "pool" if recipe.repeats > 1 else None,
-        random_state=_STREAM_SEED,
-    )
+    stream = make_stream(recipe, out)
     est = recipe.build()
     callbacks = list(est.callbacks or [])
     callbacks += [
@@ -86,7 +107,7 @@ def build_for_training(
         max_epochs=10**6 if max_passes is None else max_passes,
         verbose=verbose,
     )
-    recipe.setup(est, X_valid[:2], y_valid[:2])
+    recipe.setup(est, X_valid, y_valid)
     return est, stream
 
 
@@ -172,3 +193,31 @@ def train_recipe(
         )
     NeuralNet.partial_fit(est, stream, None)
     return est
+
+
+def simulate_ahead(
+    recipe: Recipe | str,
+    out: str | os.PathLike,
+    *,
+    ahead: int = 1,
+    max_pools: int | None = None,
+) -> int:
+    """Simulate the pools of ``recipe``'s stream ahead of its training.
+
+    For recipes whose simulator is slower than their training
+    (``repeats > 1``); run in a process of its own beside
+    :func:`train_recipe` on the same ``out`` (``skastro train RECIPE --out
+    DIR --simulate-ahead``). See :meth:`SimulatedStream.fill`.
+
+    Returns
+    -------
+    n_simulated : int
+        Chunks simulated (only returns when ``max_pools`` is set).
+    """
+    stream = make_stream(recipe, out)
+    if stream.cache_dir is None:
+        raise ValueError(
+            "this recipe simulates every pass afresh (repeats=1): there is no "
+            "pool to simulate ahead."
+        )
+    return stream.fill(ahead=ahead, max_pools=max_pools)
