@@ -10,6 +10,8 @@
 """
 
 from ._checkpoint import CPUTime, TrainingCheckpoint, WallClockBudget, checkpoint_exists
+from ._evaluate import evaluate_lsbgnet, evaluate_pretrainer, masked_mae_ci
+from ._export import export_model, load_run, training_budget
 from ._recipes import (
     RECIPES,
     Recipe,
@@ -34,6 +36,12 @@ __all__ = [
     "build_for_training",
     "checkpoint_exists",
     "deepshadows_lsbgnet",
+    "evaluate_lsbgnet",
+    "evaluate_pretrainer",
+    "export_model",
+    "load_run",
+    "masked_mae_ci",
+    "training_budget",
     "get_recipe",
     "make_stream",
     "martinazzo_pretrainer",

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ._evaluate import evaluate_lsbgnet, evaluate_pretrainer
+
 __all__ = [
     "Recipe",
     "RECIPES",
@@ -304,6 +306,8 @@ class Recipe:
     cache : str or None
         Name of a pool cache shared by recipes with the same ``simulate``
         (their runs' folders must share a parent); None: the run's own.
+    evaluate : callable or None
+        ``evaluate(estimator, **params)`` -> metrics for the model card.
     description : str
         One line for the model card.
     """
@@ -320,6 +324,7 @@ class Recipe:
     valid_size: int = 1000
     transform: Callable | None = None
     cache: str | None = None
+    evaluate: Callable | None = None
     description: str = ""
 
 
@@ -332,9 +337,10 @@ RECIPES: dict[str, Recipe] = {
         setup=_setup_classifier,
         examples_per_pass=10240,
         chunk_size=256,
-        repeats=2,
+        repeats=4,
         num_workers=1,
         valid_size=1000,
+        evaluate=evaluate_lsbgnet,
         description=(
             "DeepShadows CNN (Tanoglidis et al. 2021) on streamed DES-like "
             "make_lsbg_stamps stamps"
@@ -356,6 +362,7 @@ for _bands in ("12", "5"):
         valid_size=1000,
         transform=partial(splus_view, bands=_bands),
         cache="splus-pool",
+        evaluate=partial(evaluate_pretrainer, bands=_bands),
         description=(
             f"{_bands}-band magnitude pretrainer (Martinazzo et al. 2021) on "
             "streamed S-PLUS-like pool stamps (load_splus_stamps)"
