@@ -56,7 +56,7 @@ class TrainingCheckpoint(Callback):
 
     - at the end of an epoch when ``every_minutes`` have passed since the
       last save (``every_minutes=0``: every epoch);
-    - after a batch when ``every_minutes`` have passed (long epochs): the
+    - after a batch when ``every_minutes > 0`` have passed (long epochs): the
       weights then include the unfinished epoch, but the history holds only
       the completed epochs, so a resumed fit repeats that epoch's number;
     - at the end of training, including after Ctrl-C (KeyboardInterrupt,
@@ -176,7 +176,7 @@ class TrainingCheckpoint(Callback):
             self._old_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
 
     def on_batch_end(self, net, training=False, **kwargs):
-        if training and self._due():
+        if training and self.every_minutes > 0 and self._due():
             self.save(net)
 
     def on_epoch_end(self, net, **kwargs):
