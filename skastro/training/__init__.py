@@ -10,7 +10,12 @@
 """
 
 from ._checkpoint import CPUTime, TrainingCheckpoint, WallClockBudget, checkpoint_exists
-from ._evaluate import evaluate_lsbgnet, evaluate_pretrainer, masked_mae_ci
+from ._evaluate import (
+    evaluate_lsbgnet,
+    evaluate_pretrainer,
+    evaluate_splus_classification,
+    masked_mae_ci,
+)
 from ._export import export_model, load_run, training_budget
 from ._recipes import (
     RECIPES,
@@ -38,6 +43,7 @@ __all__ = [
     "deepshadows_lsbgnet",
     "evaluate_lsbgnet",
     "evaluate_pretrainer",
+    "evaluate_splus_classification",
     "export_model",
     "load_run",
     "masked_mae_ci",
