@@ -22,6 +22,52 @@ def _table(df) -> dict[str, dict[str, float]]:
     }
 
 
+def _lsbg_sets(test_size: int, transfer_size: int, rs: int):
+    from ..datasets import make_lsbg_stamps
+
+    test = make_lsbg_stamps(test_size, random_state=rs, return_X_y=True)
+    hsc = make_lsbg_stamps(
+        test_size, survey="hsc", random_state=rs + 2, return_X_y=True
+    )
+    ft = make_lsbg_stamps(
+        transfer_size, survey="hsc", random_state=rs + 3, return_X_y=True
+    )
+    return test, hsc, ft
+
+
+def _lsbg_baselines(X_test, y_test, train_size: int, rs: int, n_resamples: int):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from ..datasets import make_lsbg_stamps
+    from ..metrics import bootstrap_classification_metrics
+    from ..sources import SourceFeatures
+
+    X_train, y_train = make_lsbg_stamps(
+        train_size, return_X_y=True, random_state=rs + 1
+    )
+    features = SourceFeatures().fit(X_train)
+    F_train, F_test = features.transform(X_train), features.transform(X_test)
+    boot = {"n_resamples": n_resamples, "random_state": rs}
+    svm = make_pipeline(StandardScaler(), SVC(C=1e4, gamma=1e-3)).fit(F_train, y_train)
+    rf = RandomForestClassifier(100, min_samples_split=10, random_state=rs)
+    rf.fit(F_train, y_train)
+    return {
+        "svm": _table(
+            bootstrap_classification_metrics(
+                y_test, svm.decision_function(F_test), threshold=0.0, **boot
+            )
+        ),
+        "rf": _table(
+            bootstrap_classification_metrics(
+                y_test, rf.predict_proba(F_test)[:, 1], **boot
+            )
+        ),
+    }
+
+
 def evaluate_lsbgnet(
     net,
     *,
@@ -32,6 +78,7 @@ def evaluate_lsbgnet(
     baselines: bool = True,
     transfer: bool = True,
     n_resamples: int = 1000,
+    memory=None,
 ) -> dict[str, Any]:
     """DeepShadows protocol on fresh stamps: the CNN, the baselines, transfer.
 
@@ -57,6 +104,9 @@ def evaluate_lsbgnet(
     baselines, transfer : bool, default=True
         Whether to measure them.
     n_resamples : int, default=1000
+    memory : str, joblib.Memory or None, default=None
+        Cache of the simulated sets and of the baselines' scores (which do
+        not depend on ``net``), for evaluating several checkpoints.
 
     Returns
     -------
@@ -64,71 +114,43 @@ def evaluate_lsbgnet(
         ``{"cnn": {metric: {"value", "low", "high"}}, "svm": ..., "rf": ...,
         "transfer": {"before": ..., "after": ...}, "sets": ...}``.
     """
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
+    from joblib import Memory
 
-    from ..datasets import make_lsbg_stamps
     from ..metrics import bootstrap_classification_metrics
-    from ..sources import SourceFeatures
 
+    memory = memory if isinstance(memory, Memory) else Memory(memory, verbose=0)
     rs = int(random_state)
     boot = {"n_resamples": n_resamples, "random_state": rs}
-    test = make_lsbg_stamps(test_size, random_state=rs)
+    (X_test, y_test), hsc, ft = memory.cache(_lsbg_sets)(test_size, transfer_size, rs)
     out: dict[str, Any] = {
         "sets": {
             "test": f"make_lsbg_stamps({test_size}, survey='des', random_state={rs})"
         }
     }
-    p = net.predict_proba(test.data)[:, 1]
-    out["cnn"] = _table(bootstrap_classification_metrics(test.target, p, **boot))
+    p = net.predict_proba(X_test)[:, 1]
+    out["cnn"] = _table(bootstrap_classification_metrics(y_test, p, **boot))
     if baselines:
-        X_train, y_train = make_lsbg_stamps(
-            train_size, return_X_y=True, random_state=rs + 1
+        out.update(
+            memory.cache(_lsbg_baselines)(X_test, y_test, train_size, rs, n_resamples)
         )
         out["sets"]["baseline_train"] = (
             f"make_lsbg_stamps({train_size}, survey='des', random_state={rs + 1})"
         )
-        features = SourceFeatures().fit(X_train)
-        F_train, F_test = features.transform(X_train), features.transform(test.data)
-        svm = make_pipeline(StandardScaler(), SVC(C=1e4, gamma=1e-3))
-        svm.fit(F_train, y_train)
-        out["svm"] = _table(
-            bootstrap_classification_metrics(
-                test.target, svm.decision_function(F_test), threshold=0.0, **boot
-            )
-        )
-        rf = RandomForestClassifier(100, min_samples_split=10, random_state=rs)
-        rf.fit(F_train, y_train)
-        out["rf"] = _table(
-            bootstrap_classification_metrics(
-                test.target, rf.predict_proba(F_test)[:, 1], **boot
-            )
-        )
     if transfer:
-        hsc = make_lsbg_stamps(test_size, survey="hsc", random_state=rs + 2)
-        X_ft, y_ft = make_lsbg_stamps(
-            transfer_size, survey="hsc", return_X_y=True, random_state=rs + 3
-        )
         out["sets"]["hsc_test"] = (
             f"make_lsbg_stamps({test_size}, survey='hsc', random_state={rs + 2})"
         )
         out["sets"]["hsc_fine_tune"] = (
             f"make_lsbg_stamps({transfer_size}, survey='hsc', random_state={rs + 3})"
         )
-        before = net.predict_proba(hsc.data)[:, 1]
+        before = net.predict_proba(hsc[0])[:, 1]
         tuned = copy.deepcopy(net)
         tuned.set_params(random_state=rs)
-        tuned.fine_tune(X_ft, y_ft)
-        after = tuned.predict_proba(hsc.data)[:, 1]
+        tuned.fine_tune(*ft)
+        after = tuned.predict_proba(hsc[0])[:, 1]
         out["transfer"] = {
-            "before": _table(
-                bootstrap_classification_metrics(hsc.target, before, **boot)
-            ),
-            "after": _table(
-                bootstrap_classification_metrics(hsc.target, after, **boot)
-            ),
+            "before": _table(bootstrap_classification_metrics(hsc[1], before, **boot)),
+            "after": _table(bootstrap_classification_metrics(hsc[1], after, **boot)),
             "fine_tune": {
                 "n_stamps": transfer_size,
                 "optimizer": type(tuned.optimizer_).__name__,

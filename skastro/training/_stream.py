@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from numbers import Integral
 from pathlib import Path
 
@@ -19,6 +19,13 @@ __all__ = ["SimulatedStream", "StreamPass"]
 #: A lock older than this (seconds) belongs to a process that died.
 _STALE_LOCK_S = 3600.0
 _POLL_S = 5.0
+
+
+def _n_examples(X) -> int:
+    if isinstance(X, dict):
+        lengths = {len(v) for v in X.values()}
+        return lengths.pop() if len(lengths) == 1 else -1
+    return len(X)
 
 
 def _stale(lock: Path) -> bool:
@@ -71,9 +78,11 @@ class SimulatedStream(torch.utils.data.IterableDataset):
     Parameters
     ----------
     simulate : callable
-        ``simulate(n, random_state)`` -> ``(X, y)``: ``n`` examples (arrays
-        with the examples along axis 0, already in the network's input
-        units) from an int ``random_state`` in [0, 2**32). Must be
+        ``simulate(n, random_state)`` -> ``(X, y)``: ``n`` examples (an
+        array with the examples along axis 0, or a dict of such arrays, e.g.
+        padded image sequences and their masks for a sequence network,
+        already in the network's input units) from an int ``random_state``
+        in [0, 2**32). Must be
         picklable (a module-level function or a :func:`functools.partial`
         of one) when ``iterator_train__num_workers > 0``.
     examples_per_pass : int
@@ -187,18 +196,27 @@ class SimulatedStream(torch.utils.data.IterableDataset):
 
     def _simulate_chunk(self, pool: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
         X, y = self.simulate(self.chunk_size, self.chunk_seed(pool, chunk))
-        X, y = np.asarray(X), np.asarray(y)
-        if len(X) != self.chunk_size or len(y) != self.chunk_size:
+        if isinstance(X, Mapping):
+            X = {str(k): np.asarray(v) for k, v in X.items()}
+        else:
+            X = np.asarray(X)
+        y = np.asarray(y)
+        sizes = {_n_examples(X), len(y)}
+        if sizes != {self.chunk_size}:
             raise ValueError(
-                f"simulate({self.chunk_size}, random_state) returned {len(X)} "
-                f"examples and {len(y)} targets; it must return exactly n of each."
+                f"simulate({self.chunk_size}, random_state) returned "
+                f"{_n_examples(X)} examples and {len(y)} targets; it must return "
+                "exactly n of each (every array of a dict X too)."
             )
         return X, y
 
     def _read(self, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
         try:
             with np.load(path, allow_pickle=False) as f:
-                return f["X"], f["y"]
+                if "X" in f.files:
+                    return f["X"], f["y"]
+                keys = [k[2:] for k in f.files if k.startswith("X.")]
+                return {k: f["X." + k] for k in keys}, f["y"]
         except (OSError, ValueError, KeyError, EOFError):
             return None  # missing, or damaged by an interruption elsewhere
 
@@ -227,7 +245,12 @@ class SimulatedStream(torch.utils.data.IterableDataset):
                 fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".npz.tmp")
                 try:
                     with os.fdopen(fd, "wb") as f:
-                        np.savez(f, X=X, y=y)
+                        arrays = (
+                            {"X." + k: v for k, v in X.items()}
+                            if isinstance(X, dict)
+                            else {"X": X}
+                        )
+                        np.savez(f, y=y, **arrays)
                     os.replace(tmp, path)
                 finally:
                     if os.path.exists(tmp):
@@ -320,8 +343,11 @@ class SimulatedStream(torch.utils.data.IterableDataset):
         pool = p // self.repeats
         for chunk in range(worker, self.n_chunks, n_workers):
             X, y = self.load_chunk(pool, chunk)
-            for i in self._order(p, chunk, len(X)):
-                yield X[i], y[i]
+            for i in self._order(p, chunk, len(y)):
+                if isinstance(X, dict):
+                    yield {k: v[i] for k, v in X.items()}, y[i]
+                else:
+                    yield X[i], y[i]
 
 
 class StreamPass(Callback):

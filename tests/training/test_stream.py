@@ -190,3 +190,25 @@ def test_stale_lock_helper_keeps_live_locks(tmp_path):
         partial(toy_simulate, size=4), examples_per_pass=4, chunk_size=4
     )
     assert next(iter(stream))[0].shape == (3, 4, 4)
+
+
+def dict_simulate(n, random_state):
+    X, y = toy_simulate(n, random_state)
+    return {"images": X, "mask": np.ones((n, 3), bool)}, y
+
+
+def test_dict_inputs_stream_and_cache(tmp_path):
+    stream = SimulatedStream(
+        dict_simulate, examples_per_pass=20, chunk_size=10, cache_dir=tmp_path
+    )
+    first = list(stream)
+    x, _ = first[0]
+    assert set(x) == {"images", "mask"} and x["images"].shape == (3, 8, 8)
+    again = SimulatedStream(
+        failing_simulate, examples_per_pass=20, chunk_size=10, cache_dir=tmp_path
+    )
+    for (a, ya), (b, yb) in zip(first, again):
+        np.testing.assert_array_equal(a["images"], b["images"])
+        assert ya == yb
+    batch = next(iter(torch.utils.data.DataLoader(stream, batch_size=4)))
+    assert batch[0]["mask"].shape == (4, 3)
