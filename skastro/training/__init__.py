@@ -28,7 +28,7 @@ from ._recipes import (
     splus_view,
 )
 from ._stream import SimulatedStream, StreamPass
-from ._train import build_for_training, make_stream, simulate_ahead, train_recipe
+from ._train import make_stream, simulate_ahead, train_recipe
 
 __all__ = [
     "CPUTime",
@@ -38,7 +38,6 @@ __all__ = [
     "StreamPass",
     "TrainingCheckpoint",
     "WallClockBudget",
-    "build_for_training",
     "checkpoint_exists",
     "deepshadows_lsbgnet",
     "evaluate_lsbgnet",

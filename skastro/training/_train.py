@@ -14,7 +14,7 @@ from ._checkpoint import CPUTime, TrainingCheckpoint, WallClockBudget, checkpoin
 from ._recipes import Recipe, get_recipe
 from ._stream import SimulatedStream, StreamPass
 
-__all__ = ["train_recipe", "build_for_training", "make_stream", "simulate_ahead"]
+__all__ = ["train_recipe", "make_stream", "simulate_ahead"]
 
 #: Stream seeds: the training stream and the validation set (test sets are
 #: drawn by the evaluation with other seeds).
@@ -63,7 +63,7 @@ def make_stream(recipe: Recipe | str, out: str | os.PathLike) -> SimulatedStream
     )
 
 
-def build_for_training(
+def _build_for_training(
     recipe: Recipe | str,
     out: str | os.PathLike,
     *,
@@ -167,7 +167,7 @@ def train_recipe(
             "(--resume) to continue it, or choose another folder."
         )
     torch.set_num_threads(n_threads)
-    est, stream = build_for_training(
+    est, stream = _build_for_training(
         recipe,
         out,
         hours=hours,
