@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -131,9 +132,19 @@ def export_model(
         "versions": _versions(),
         "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    save_pretrained(est, dest, card=card, dtype=dtype)
+    # written and measured beside dest, then swapped in: a model folder is
+    # never left without its measurements
+    staging = dest.with_name(dest.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    save_pretrained(est, staging, card=card, dtype=dtype)
     if evaluate and recipe.evaluate is not None:
-        loaded = load_pretrained(dest)
+        loaded = load_pretrained(staging)
         card["metrics"] = recipe.evaluate(loaded, **(eval_params or {}))
-        save_pretrained(est, dest, card=card, dtype=dtype)
+        save_pretrained(est, staging, card=card, dtype=dtype)
+    old = dest.with_name(dest.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(staging, dest)
+    shutil.rmtree(old, ignore_errors=True)
     return dest
