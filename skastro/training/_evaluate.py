@@ -194,6 +194,8 @@ def evaluate_pretrainer(
     random_state: int = 2024,
     n_resamples: int = 1000,
     test_set: tuple[np.ndarray, np.ndarray] | None = None,
+    classification: bool | dict = False,
+    memory=None,
 ) -> dict[str, Any]:
     """Magnitude MAE of a pretrainer on fresh S-PLUS-like pool objects.
 
@@ -209,6 +211,12 @@ def evaluate_pretrainer(
     test_set : (X, y), optional
         12-band pool stamps and their 12 magnitudes, to reuse one test set
         for several networks (else simulated).
+    classification : bool or dict, default=False
+        Also run :func:`evaluate_splus_classification` (a dict: its
+        parameters), under ``"classification"``.
+    memory : str, joblib.Memory or None, default=None
+        Cache of the simulated test and labelled sets, which do not depend
+        on ``net`` (to measure several networks on the same sets).
 
     Returns
     -------
@@ -218,11 +226,14 @@ def evaluate_pretrainer(
         bands only, comparable between 12- and 5-band networks),
         ``mae_per_band`` and ``sets``.
     """
+    from joblib import Memory
+
     from ..datasets import SPLUS_BANDS, SPLUS_BROAD_BANDS
     from ._recipes import simulate_splus_pool, splus_view
 
+    memory = memory if isinstance(memory, Memory) else Memory(memory, verbose=0)
     if test_set is None:
-        X, y = simulate_splus_pool(test_size, random_state)
+        X, y = memory.cache(simulate_splus_pool)(test_size, random_state)
     else:
         X, y = test_set
     Xv, yv = splus_view(X, y, bands=bands, target_scale=1.0)
@@ -230,7 +241,7 @@ def evaluate_pretrainer(
     names = list(SPLUS_BANDS) if bands == "12" else list(SPLUS_BROAD_BANDS)
     broad = [names.index(b) for b in SPLUS_BROAD_BANDS]
     boot = {"n_resamples": n_resamples, "random_state": int(random_state)}
-    return {
+    out = {
         "sets": {"test": f"simulate_splus_pool({len(X)}, random_state={random_state})"},
         "mae": masked_mae_ci(yv, pred, **boot),
         "mae_broad": masked_mae_ci(yv[:, broad], pred[:, broad], **boot),
@@ -239,6 +250,17 @@ def evaluate_pretrainer(
             for j, b in enumerate(names)
         },
     }
+    if classification:
+        params = dict(classification) if isinstance(classification, dict) else {}
+        params.setdefault("random_state", random_state)
+        n = params.get("n_test", 500) + max(params.get("n_labels", (100, 200, 500)))
+        params.setdefault(
+            "labelled", memory.cache(_splus_labelled)(n, params["random_state"])
+        )
+        out["classification"] = evaluate_splus_classification(
+            net, bands=bands, n_resamples=n_resamples, **params
+        )
+    return out
 
 
 def _accuracy_ci(y_true, y_pred, *, n_resamples: int, random_state: int) -> dict:
@@ -254,6 +276,25 @@ def _accuracy_ci(y_true, y_pred, *, n_resamples: int, random_state: int) -> dict
         random_state=random_state,
     )
     return {k: round(ci[k], 4) for k in ("value", "low", "high")}
+
+
+def _splus_labelled(n: int, random_state: int):
+    """The labelled set of a fresh simulated survey (stamps and classes)."""
+    import shutil
+    import tempfile
+
+    from sklearn.utils import Bunch
+
+    from ..datasets import load_splus_stamps
+
+    folder = tempfile.mkdtemp(prefix="skastro_labelled_")
+    try:
+        data = load_splus_stamps(
+            folder, n_pool=1, n_labelled=n, random_state=random_state
+        ).labelled
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return Bunch(stamps=data.stamps, target=np.asarray(data.target))
 
 
 def evaluate_splus_classification(
@@ -305,23 +346,11 @@ def evaluate_splus_classification(
         "test_accuracy_ci": {...}}`` (test accuracies; the interval is the
         bootstrap of the first seed's run).
     """
-    import shutil
-    import tempfile
-
-    from ..datasets import SPLUS_BANDS, SPLUS_BROAD_BANDS, load_splus_stamps
+    from ..datasets import SPLUS_BANDS, SPLUS_BROAD_BANDS
     from ..nn import PretrainedStampClassifier
 
     if labelled is None:
-        folder = tempfile.mkdtemp(prefix="skastro_labelled_")
-        try:
-            labelled = load_splus_stamps(
-                folder,
-                n_pool=1,
-                n_labelled=n_test + max(n_labels),
-                random_state=random_state,
-            ).labelled
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        labelled = _splus_labelled(n_test + max(n_labels), random_state)
     X = labelled.stamps
     if bands == "5":
         X = X[:, [SPLUS_BANDS.index(b) for b in SPLUS_BROAD_BANDS]]

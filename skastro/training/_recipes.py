@@ -369,7 +369,7 @@ for _bands in ("12", "5"):
         valid_size=1000,
         transform=partial(splus_view, bands=_bands),
         cache="splus-pool",
-        evaluate=partial(evaluate_pretrainer, bands=_bands),
+        evaluate=partial(evaluate_pretrainer, bands=_bands, classification=True),
         description=(
             f"{_bands}-band magnitude pretrainer (Martinazzo et al. 2021) on "
             "streamed S-PLUS-like pool stamps (load_splus_stamps)"

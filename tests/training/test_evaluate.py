@@ -85,3 +85,28 @@ def test_evaluate_lsbgnet_runs_the_protocol():
     assert {"cnn", "svm", "rf", "transfer", "sets"} <= set(out)
     assert set(out["cnn"]) == {"accuracy", "completeness", "purity", "roc_auc"}
     assert out["transfer"]["fine_tune"]["optimizer"] == "Adadelta"
+
+
+def test_evaluate_pretrainer_with_classification_and_cache(pretrainer, tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(10, 12, 32, 32)).astype(np.float32)
+    y = rng.uniform(15, 20, size=(10, 12)).astype(np.float32)
+    labelled = Bunch(
+        stamps=rng.normal(size=(24, 12, 32, 32)).astype(np.float32),
+        target=np.array(["STAR", "GALAXY", "QSO"] * 8),
+    )
+    out = evaluate_pretrainer(
+        pretrainer,
+        bands="5" if pretrainer.n_outputs_ == 5 else "12",
+        test_set=(X, y),
+        n_resamples=10,
+        memory=tmp_path,
+        classification=dict(
+            n_labels=(12,), n_test=12, max_epochs=2, n_top_epochs=1, labelled=labelled
+        ),
+    )
+    assert set(out["classification"]["mean"]["12"]) == {
+        "fine_tuned",
+        "frozen",
+        "scratch",
+    }
