@@ -617,6 +617,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .training._cli import run_train
+
+    return run_train(args)
+
+
 # -------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``skastro`` command."""
@@ -644,7 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
             name, parents=[common], formatter_class=_Formatter, **kwargs
         )
 
-    for add_command in (_add_demo, _add_crop, _add_features, _add_predict):
+    for add_command in (_add_demo, _add_crop, _add_features, _add_predict, _add_train):
         add_command(add)
     return parser
 
@@ -885,6 +891,42 @@ def _add_predict(add: Callable[..., argparse.ArgumentParser]) -> None:
         help="allow a class outside skastro's allowlist (repeatable)",
     )
     pred.set_defaults(func=_cmd_predict)
+
+
+def _add_train(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The ``train`` command: a paper's recipe on streamed simulations."""
+    train = add(
+        "train",
+        help="train a paper's recipe on streamed simulations, with checkpoints",
+        description="Train RECIPE ('list' lists them) for a wall-clock budget, "
+        "checkpointing to OUT; then write OUT/model (weights + model card).",
+    )
+    train.add_argument("recipe", help="recipe name, or 'list'")
+    train.add_argument("--out", default="skastro_train", help="run folder")
+    train.add_argument("--hours", type=float, default=None, help="budget (hours)")
+    train.add_argument("--resume", action="store_true", help="continue OUT's run")
+    train.add_argument("--every-minutes", type=float, default=10.0)
+    train.add_argument("--max-passes", type=int, default=None)
+    train.add_argument("--threads", type=int, default=1, help="torch threads")
+    train.add_argument(
+        "--dtype",
+        choices=["float32", "float16", "bfloat16"],
+        default="float32",
+        help="storage type of the weights",
+    )
+    train.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="measure the model on fresh simulations for its card",
+    )
+    train.add_argument(
+        "--simulate-ahead",
+        action="store_true",
+        help="only simulate the run's pools ahead of its training",
+    )
+    train.add_argument("--ahead", type=int, default=2)
+    train.add_argument("--quiet", action="store_true")
+    train.set_defaults(func=_cmd_train)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

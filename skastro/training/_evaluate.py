@@ -1,0 +1,416 @@
+"""Measure trained models on freshly simulated test sets, for their model cards."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "evaluate_lsbgnet",
+    "evaluate_pretrainer",
+    "evaluate_splus_classification",
+    "masked_mae_ci",
+]
+
+
+def _table(df) -> dict[str, dict[str, float]]:
+    return {
+        name: {k: round(float(row[k]), 4) for k in ("value", "low", "high")}
+        for name, row in df.iterrows()
+    }
+
+
+def _lsbg_sets(test_size: int, transfer_size: int, rs: int):
+    from ..datasets import make_lsbg_stamps
+
+    test = make_lsbg_stamps(test_size, random_state=rs, return_X_y=True)
+    hsc = make_lsbg_stamps(
+        test_size, survey="hsc", random_state=rs + 2, return_X_y=True
+    )
+    ft = make_lsbg_stamps(
+        transfer_size, survey="hsc", random_state=rs + 3, return_X_y=True
+    )
+    return test, hsc, ft
+
+
+def _lsbg_baselines(X_test, y_test, train_size: int, rs: int, n_resamples: int):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from ..datasets import make_lsbg_stamps
+    from ..metrics import bootstrap_classification_metrics
+    from ..sources import SourceFeatures
+
+    X_train, y_train = make_lsbg_stamps(
+        train_size, return_X_y=True, random_state=rs + 1
+    )
+    features = SourceFeatures().fit(X_train)
+    F_train, F_test = features.transform(X_train), features.transform(X_test)
+    boot = {"n_resamples": n_resamples, "random_state": rs}
+    svm = make_pipeline(StandardScaler(), SVC(C=1e4, gamma=1e-3)).fit(F_train, y_train)
+    rf = RandomForestClassifier(100, min_samples_split=10, random_state=rs)
+    rf.fit(F_train, y_train)
+    return {
+        "svm": _table(
+            bootstrap_classification_metrics(
+                y_test, svm.decision_function(F_test), threshold=0.0, **boot
+            )
+        ),
+        "rf": _table(
+            bootstrap_classification_metrics(
+                y_test, rf.predict_proba(F_test)[:, 1], **boot
+            )
+        ),
+    }
+
+
+def evaluate_lsbgnet(
+    net,
+    *,
+    test_size: int = 2000,
+    train_size: int = 2000,
+    transfer_size: int = 320,
+    random_state: int = 2024,
+    baselines: bool = True,
+    transfer: bool = True,
+    n_resamples: int = 1000,
+    memory=None,
+) -> dict[str, Any]:
+    """DeepShadows protocol on fresh stamps: the CNN, the baselines, transfer.
+
+    Tanoglidis et al. (2021): accuracy, completeness, purity and ROC AUC
+    with 95% bootstrap intervals (1000 resamples) on a DES-like test set
+    (:func:`~skastro.datasets.make_lsbg_stamps`, ``random_state``); the
+    SVM (SourceFeatures → StandardScaler → SVC(C=1e4, γ=1e-3)) and random
+    forest (100 trees, min_samples_split=10) fitted on ``train_size`` other
+    DES-like stamps; HSC-like transfer: accuracy on HSC-like stamps before
+    and after :meth:`~skastro.nn.LSBGNet.fine_tune` (the paper's η=0.005,
+    30 epochs, batches of 16) on ``transfer_size`` HSC-like stamps (a copy
+    of ``net`` is fine-tuned).
+
+    Parameters
+    ----------
+    net : fitted LSBGNet
+    test_size, train_size, transfer_size : int
+        Stamps of the test sets, of the baselines' training set and of the
+        fine-tuning set.
+    random_state : int, default=2024
+        Seeds the sets: DES test ``random_state``, baselines' training set
+        ``random_state + 1``, HSC test ``+ 2``, HSC fine-tuning ``+ 3``.
+    baselines, transfer : bool, default=True
+        Whether to measure them.
+    n_resamples : int, default=1000
+    memory : str, joblib.Memory or None, default=None
+        Cache of the simulated sets and of the baselines' scores (which do
+        not depend on ``net``), for evaluating several checkpoints.
+
+    Returns
+    -------
+    metrics : dict
+        ``{"cnn": {metric: {"value", "low", "high"}}, "svm": ..., "rf": ...,
+        "transfer": {"before": ..., "after": ...}, "sets": ...}``.
+    """
+    from joblib import Memory
+
+    from ..metrics import bootstrap_classification_metrics
+
+    memory = memory if isinstance(memory, Memory) else Memory(memory, verbose=0)
+    rs = int(random_state)
+    boot = {"n_resamples": n_resamples, "random_state": rs}
+    (X_test, y_test), hsc, ft = memory.cache(_lsbg_sets)(test_size, transfer_size, rs)
+    out: dict[str, Any] = {
+        "sets": {
+            "test": f"make_lsbg_stamps({test_size}, survey='des', random_state={rs})"
+        }
+    }
+    p = net.predict_proba(X_test)[:, 1]
+    out["cnn"] = _table(bootstrap_classification_metrics(y_test, p, **boot))
+    if baselines:
+        out.update(
+            memory.cache(_lsbg_baselines)(X_test, y_test, train_size, rs, n_resamples)
+        )
+        out["sets"]["baseline_train"] = (
+            f"make_lsbg_stamps({train_size}, survey='des', random_state={rs + 1})"
+        )
+    if transfer:
+        out["sets"]["hsc_test"] = (
+            f"make_lsbg_stamps({test_size}, survey='hsc', random_state={rs + 2})"
+        )
+        out["sets"]["hsc_fine_tune"] = (
+            f"make_lsbg_stamps({transfer_size}, survey='hsc', random_state={rs + 3})"
+        )
+        before = net.predict_proba(hsc[0])[:, 1]
+        tuned = copy.deepcopy(net)
+        tuned.set_params(random_state=rs)
+        tuned.fine_tune(*ft)
+        after = tuned.predict_proba(hsc[0])[:, 1]
+        out["transfer"] = {
+            "before": _table(bootstrap_classification_metrics(hsc[1], before, **boot)),
+            "after": _table(bootstrap_classification_metrics(hsc[1], after, **boot)),
+            "fine_tune": {
+                "n_stamps": transfer_size,
+                "optimizer": type(tuned.optimizer_).__name__,
+                "lr": 0.005,
+                "max_epochs": 30,
+                "batch_size": 16,
+            },
+        }
+    return out
+
+
+def masked_mae_ci(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    n_resamples: int = 1000,
+    random_state: int = 0,
+) -> dict[str, float]:
+    """Mean absolute error over the finite entries of ``y_true`` (mag), with a
+    95% bootstrap interval over objects (rows)."""
+    from ..metrics import bootstrap_ci
+
+    err = np.abs(np.asarray(y_pred, float) - np.asarray(y_true, float))
+    err = np.where(np.isfinite(err), err, np.nan)
+    rows = np.arange(len(err))
+
+    def mae(idx, _):
+        return float(np.nanmean(err[idx]))
+
+    ci = bootstrap_ci(
+        mae, rows, rows, n_resamples=n_resamples, random_state=random_state
+    )
+    return {k: round(ci[k], 4) for k in ("value", "low", "high")}
+
+
+def evaluate_pretrainer(
+    net,
+    *,
+    bands: str = "12",
+    test_size: int = 2000,
+    random_state: int = 2024,
+    n_resamples: int = 1000,
+    test_set: tuple[np.ndarray, np.ndarray] | None = None,
+    classification: bool | dict = False,
+    memory=None,
+) -> dict[str, Any]:
+    """Magnitude MAE of a pretrainer on fresh S-PLUS-like pool objects.
+
+    Parameters
+    ----------
+    net : fitted MagnitudePretrainer
+    bands : {"12", "5"}, default="12"
+        The bands the network reads (and predicts).
+    test_size : int, default=2000
+        Pool objects (:func:`~skastro.training.simulate_splus_pool`).
+    random_state : int, default=2024
+    n_resamples : int, default=1000
+    test_set : (X, y), optional
+        12-band pool stamps and their 12 magnitudes, to reuse one test set
+        for several networks (else simulated).
+    classification : bool or dict, default=False
+        Also run :func:`evaluate_splus_classification` (a dict: its
+        parameters), under ``"classification"``.
+    memory : str, joblib.Memory or None, default=None
+        Cache of the simulated test and labelled sets, which do not depend
+        on ``net`` (to measure several networks on the same sets).
+
+    Returns
+    -------
+    metrics : dict
+        ``mae`` (mag, over every measured magnitude the network predicts,
+        95% bootstrap interval over objects), ``mae_broad`` (the five broad
+        bands only, comparable between 12- and 5-band networks),
+        ``mae_per_band`` and ``sets``.
+    """
+    from joblib import Memory
+
+    from ..datasets import SPLUS_BANDS, SPLUS_BROAD_BANDS
+    from ._recipes import simulate_splus_pool, splus_view
+
+    memory = memory if isinstance(memory, Memory) else Memory(memory, verbose=0)
+    if test_set is None:
+        X, y = memory.cache(simulate_splus_pool)(test_size, random_state)
+    else:
+        X, y = test_set
+    Xv, yv = splus_view(X, y, bands=bands, target_scale=1.0)
+    pred = net.predict(Xv)
+    names = list(SPLUS_BANDS) if bands == "12" else list(SPLUS_BROAD_BANDS)
+    broad = [names.index(b) for b in SPLUS_BROAD_BANDS]
+    boot = {"n_resamples": n_resamples, "random_state": int(random_state)}
+    out = {
+        "sets": {"test": f"simulate_splus_pool({len(X)}, random_state={random_state})"},
+        "mae": masked_mae_ci(yv, pred, **boot),
+        "mae_broad": masked_mae_ci(yv[:, broad], pred[:, broad], **boot),
+        "mae_per_band": {
+            b: round(float(np.nanmean(np.abs(pred[:, j] - yv[:, j]))), 4)
+            for j, b in enumerate(names)
+        },
+    }
+    if classification:
+        params = dict(classification) if isinstance(classification, dict) else {}
+        params.setdefault("random_state", random_state)
+        n = params.get("n_test", 500) + max(params.get("n_labels", (100, 200, 500)))
+        params.setdefault(
+            "labelled", memory.cache(_splus_labelled)(n, params["random_state"])
+        )
+        out["classification"] = evaluate_splus_classification(
+            net, bands=bands, n_resamples=n_resamples, **params
+        )
+    return out
+
+
+def _accuracy_ci(y_true, y_pred, *, n_resamples: int, random_state: int) -> dict:
+    from sklearn.metrics import accuracy_score
+
+    from ..metrics import bootstrap_ci
+
+    ci = bootstrap_ci(
+        accuracy_score,
+        np.asarray(y_true),
+        np.asarray(y_pred),
+        n_resamples=n_resamples,
+        random_state=random_state,
+    )
+    return {k: round(ci[k], 4) for k in ("value", "low", "high")}
+
+
+def _splus_labelled(n: int, random_state: int):
+    """The labelled set of a fresh simulated survey (stamps and classes)."""
+    import shutil
+    import tempfile
+
+    from sklearn.utils import Bunch
+
+    from ..datasets import load_splus_stamps
+
+    folder = tempfile.mkdtemp(prefix="skastro_labelled_")
+    try:
+        data = load_splus_stamps(
+            folder, n_pool=1, n_labelled=n, random_state=random_state
+        ).labelled
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return Bunch(stamps=data.stamps, target=np.asarray(data.target))
+
+
+def evaluate_splus_classification(
+    pretrainer,
+    *,
+    bands: str = "12",
+    n_labels: tuple[int, ...] = (100, 200, 500),
+    n_test: int = 500,
+    seeds: tuple[int, ...] = (0,),
+    max_epochs: int = 30,
+    n_top_epochs: int = 10,
+    random_state: int = 2024,
+    n_resamples: int = 1000,
+    labelled=None,
+) -> dict[str, Any]:
+    """Star/galaxy/quasar classification from a pretrainer, with few labels.
+
+    The downstream task of Martinazzo et al. (2021, §5.2) on a fresh
+    simulated labelled set (:func:`~skastro.datasets.load_splus_stamps`,
+    ``random_state``): the first ``n_test`` objects are the test set, nested
+    subsets of the others (ordered by each seed) train
+
+    - ``fine_tuned``: the pretrained network, top layers for
+      ``n_top_epochs`` at lr 1e-3, then every layer at 1e-4;
+    - ``frozen``: the pretrained backbone kept frozen, top layers trained;
+    - ``scratch``: the same network from torchvision's VGG initialisation,
+      every layer trained at 1e-3 (the baseline that trains, see the
+      pretraining guide);
+
+    all for ``max_epochs`` epochs, batches of 16, balanced class weights.
+
+    Parameters
+    ----------
+    pretrainer : fitted MagnitudePretrainer
+    bands : {"12", "5"}, default="12"
+    n_labels : tuple of int, default=(100, 200, 500)
+    n_test : int, default=500
+    seeds : tuple of int, default=(0,)
+    max_epochs, n_top_epochs : int
+    random_state : int, default=2024
+    n_resamples : int, default=1000
+    labelled : Bunch, optional
+        ``load_splus_stamps(...).labelled`` to reuse (else simulated).
+
+    Returns
+    -------
+    metrics : dict
+        ``{"n_labels": {n: {"fine_tuned": [acc per seed], ...}}, "mean": ...,
+        "test_accuracy_ci": {...}}`` (test accuracies; the interval is the
+        bootstrap of the first seed's run).
+    """
+    from ..datasets import SPLUS_BANDS, SPLUS_BROAD_BANDS
+    from ..nn import PretrainedStampClassifier
+
+    if labelled is None:
+        labelled = _splus_labelled(n_test + max(n_labels), random_state)
+    X = labelled.stamps
+    if bands == "5":
+        X = X[:, [SPLUS_BANDS.index(b) for b in SPLUS_BROAD_BANDS]]
+    y = np.asarray(labelled.target)
+    order = np.random.default_rng(random_state).permutation(len(y))
+    test, rest = order[:n_test], order[n_test:]
+    common = dict(
+        max_epochs=max_epochs,
+        batch_size=16,
+        train_split=None,
+        verbose=0,
+    )
+    arch = pretrainer.get_params()
+    width, n_hidden = arch["module__width"], arch.get("module__n_hidden", 1024)
+    results: dict[int, dict[str, list[float]]] = {}
+    first_ci: dict[str, Any] = {}
+    for n in n_labels:
+        results[n] = {"fine_tuned": [], "frozen": [], "scratch": []}
+        for seed in seeds:
+            idx = rest[np.random.default_rng(seed).permutation(len(rest))[:n]]
+            models = {
+                "fine_tuned": PretrainedStampClassifier.from_pretrainer(
+                    pretrainer,
+                    strategy="finetune",
+                    n_top_epochs=n_top_epochs,
+                    lr=1e-3,
+                    finetune_lr=1e-4,
+                    random_state=seed,
+                    **common,
+                ),
+                "frozen": PretrainedStampClassifier.from_pretrainer(
+                    pretrainer, strategy="frozen", lr=1e-3, random_state=seed, **common
+                ),
+                "scratch": PretrainedStampClassifier(
+                    strategy="full",
+                    lr=1e-3,
+                    module__width=width,
+                    module__n_hidden=n_hidden,
+                    module__init="vgg",
+                    random_state=seed,
+                    **common,
+                ),
+            }
+            for name, model in models.items():
+                pred = model.fit(X[idx], y[idx]).predict(X[test])
+                results[n][name].append(round(float((pred == y[test]).mean()), 4))
+                if seed == seeds[0]:
+                    first_ci.setdefault(str(n), {})[name] = _accuracy_ci(
+                        y[test], pred, n_resamples=n_resamples, random_state=seed
+                    )
+    return {
+        "protocol": (
+            f"load_splus_stamps(n_labelled={n_test + max(n_labels)}, "
+            f"random_state={random_state}); {n_test} test objects; "
+            f"{max_epochs} epochs, batches of 16, seeds {list(seeds)}"
+        ),
+        "accuracy": {str(n): v for n, v in results.items()},
+        "mean": {
+            str(n): {k: round(float(np.mean(v)), 4) for k, v in r.items()}
+            for n, r in results.items()
+        },
+        "test_accuracy_ci": first_ci,
+    }

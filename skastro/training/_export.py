@@ -1,0 +1,150 @@
+"""Turn a training run into a shipped model: weights, measurements, model card."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._checkpoint import TrainingCheckpoint, checkpoint_exists
+from ._recipes import Recipe, get_recipe
+from ._train import _validation_set
+
+__all__ = ["load_run", "export_model", "training_budget"]
+
+
+def load_run(recipe: Recipe | str, out: str | os.PathLike):
+    """The estimator of a training run, from the checkpoint in ``out``."""
+    recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    out = Path(out)
+    if not checkpoint_exists(out):
+        raise ValueError(
+            f"{out} holds no training checkpoint; train first with "
+            f"`skastro train {recipe.name} --out {out} --hours H`."
+        )
+    X_valid, y_valid = _validation_set(recipe, out)
+    est = recipe.build()
+    est.set_params(verbose=0, callbacks=None)
+    recipe.setup(est, X_valid, y_valid)
+    TrainingCheckpoint(out).initialize().load(est)
+    return est
+
+
+def training_budget(history) -> dict[str, Any]:
+    """Passes, examples presented, CPU and wall-clock hours of a history."""
+    rows = [r for r in history if "train_loss" in r]
+
+    def total(key):
+        return float(sum(r.get(key, 0.0) or 0.0 for r in rows))
+
+    return {
+        "passes": len(rows),
+        "examples_presented": int(total("n_examples")),
+        "cpu_hours": round(total("cpu_s") / 3600, 3),
+        "wall_hours": round(total("dur") / 3600, 3),
+        "final_lr": rows[-1].get("event_lr") if rows else None,
+        "final_valid_loss": rows[-1].get("valid_loss") if rows else None,
+        "best_valid_loss": min(
+            (r["valid_loss"] for r in rows if "valid_loss" in r), default=None
+        ),
+    }
+
+
+def _versions() -> dict[str, str]:
+    import sklearn
+    import skorch
+    import torch
+
+    import skastro
+
+    return {
+        "skastro": skastro.__version__,
+        "torch": torch.__version__,
+        "skorch": skorch.__version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def export_model(
+    recipe: Recipe | str,
+    out: str | os.PathLike,
+    dest: str | os.PathLike | None = None,
+    *,
+    dtype: str = "float32",
+    evaluate: bool = True,
+    eval_params: dict | None = None,
+) -> Path:
+    """Write the run in ``out`` as a model for :func:`skastro.models.load_pretrained`.
+
+    The weights go to ``dest`` (default: the package's
+    ``skastro/models/weights/<model name>``) with a model card: the recipe,
+    the data, the budget (passes, examples presented, CPU hours), library
+    versions and, with ``evaluate``, the recipe's measurements on freshly
+    simulated test sets, made on the model as loaded back from ``dest``.
+
+    Parameters
+    ----------
+    recipe : str or Recipe
+    out : str or path
+        The training run's folder.
+    dest : str or path, optional
+    dtype : {"float32", "float16", "bfloat16"}, default="float32"
+        Storage type of the weights.
+    evaluate : bool, default=True
+    eval_params : dict, optional
+        Passed to the recipe's evaluation.
+
+    Returns
+    -------
+    dest : pathlib.Path
+    """
+    from ..models._pretrained import WEIGHTS_DIR, load_pretrained, save_pretrained
+
+    recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    est = load_run(recipe, out)
+    dest = Path(dest) if dest is not None else WEIGHTS_DIR / recipe.model_name
+    card = {
+        "name": recipe.model_name,
+        "description": recipe.description,
+        "recipe": {
+            "name": recipe.name,
+            "command": f"skastro train {recipe.name} --out DIR --hours H --resume",
+            "optimizer": getattr(est.optimizer, "__name__", str(est.optimizer)),
+            "lr_start": est.lr,
+            "batch_size": est.batch_size,
+            "examples_per_pass": recipe.examples_per_pass,
+            "repeats_per_pool": recipe.repeats,
+        },
+        "data": {
+            "simulator": getattr(recipe.simulate, "func", recipe.simulate).__name__,
+            "simulator_kwargs": getattr(recipe.simulate, "keywords", {}),
+            "note": "fresh simulated examples; each pool presented "
+            f"{recipe.repeats} times",
+        },
+        "budget": training_budget(est.history),
+        "versions": _versions(),
+        "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    # written and measured beside dest, then swapped in: a model folder is
+    # never left without its measurements
+    staging = dest.with_name(dest.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    save_pretrained(est, staging, card=card, dtype=dtype)
+    if evaluate and recipe.evaluate is not None:
+        loaded = load_pretrained(staging)
+        card["metrics"] = recipe.evaluate(loaded, **(eval_params or {}))
+        save_pretrained(est, staging, card=card, dtype=dtype)
+    old = dest.with_name(dest.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(staging, dest)
+    shutil.rmtree(old, ignore_errors=True)
+    return dest

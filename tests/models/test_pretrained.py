@@ -1,0 +1,113 @@
+import json
+
+import numpy as np
+import pytest
+
+from skastro.models import list_pretrained, load_pretrained, model_card, save_pretrained
+from skastro.models._pretrained import WEIGHTS_DIR, _renamed
+from skastro.nn import MagnitudePretrainer
+
+from ..training._toy import tiny_lsbgnet, toy_simulate
+
+
+@pytest.fixture(scope="module")
+def tiny_net():
+    X, y = toy_simulate(32, 0)
+    return tiny_lsbgnet(
+        max_epochs=1, train_split=None, callbacks=None, random_state=0
+    ).fit(X, y)
+
+
+def test_round_trip_keeps_predictions(tiny_net, tmp_path):
+    dest = save_pretrained(tiny_net, tmp_path / "m", card={"data": "toy"})
+    card = model_card(dest)
+    assert card["estimator"] == "LSBGNet" and card["data"] == "toy"
+    assert card["weights"]["bytes"] == (dest / "weights.pt").stat().st_size
+    loaded = load_pretrained(dest)
+    X, _ = toy_simulate(16, 1)
+    np.testing.assert_allclose(loaded.predict_proba(X), tiny_net.predict_proba(X))
+    assert loaded.module__filters == [2, 2, 2] or tuple(loaded.module__filters) == (
+        2,
+        2,
+        2,
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_storage(tiny_net, tmp_path, dtype):
+    dest = save_pretrained(tiny_net, tmp_path / dtype, dtype=dtype)
+    loaded = load_pretrained(dest)
+    X, _ = toy_simulate(16, 1)
+    np.testing.assert_allclose(
+        loaded.predict_proba(X), tiny_net.predict_proba(X), atol=2e-2
+    )
+    assert model_card(dest)["weights"]["dtype"] == dtype
+
+
+def test_regressor_fitted_attributes_are_restored(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8, 5, 32, 32)).astype(np.float32)
+    y = rng.uniform(15, 20, size=(8, 5))
+    y[0, 1] = np.nan
+    net = MagnitudePretrainer(
+        module__width=0.0625,
+        module__n_hidden=8,
+        max_epochs=1,
+        train_split=None,
+        random_state=0,
+    ).fit(X, y)
+    loaded = load_pretrained(save_pretrained(net, tmp_path / "p"))
+    assert loaded.n_outputs_ == 5
+    assert loaded.missing_fraction_ == pytest.approx(1 / 40)
+    np.testing.assert_allclose(loaded.predict(X), net.predict(X), rtol=1e-5)
+
+
+def test_bad_names_and_cards_are_refused(tiny_net, tmp_path):
+    with pytest.raises(ValueError, match="No pretrained model 'nope'; shipped models"):
+        load_pretrained("nope")
+    dest = save_pretrained(tiny_net, tmp_path / "m")
+    card = json.loads((dest / "card.json").read_text())
+    (dest / "card.json").write_text(json.dumps({**card, "estimator": "Popen"}))
+    with pytest.raises(ValueError, match="names estimator 'Popen'; only"):
+        load_pretrained(dest)
+    bad_params = {**card, "params": {**card["params"], "bogus": 1}}
+    (dest / "card.json").write_text(json.dumps(bad_params))
+    with pytest.raises(ValueError, match=r"sets \['bogus'\], which LSBGNet"):
+        load_pretrained(dest)
+    with pytest.raises(ValueError, match="save_pretrained stores"):
+        save_pretrained(object(), tmp_path / "x")
+    with pytest.raises(ValueError, match="is not fitted"):
+        save_pretrained(tiny_lsbgnet(), tmp_path / "x")
+    with pytest.raises(ValueError, match="dtype must be"):
+        save_pretrained(tiny_net, tmp_path / "x", dtype="int8")
+
+
+def test_renames_apply_only_to_the_renamed_class():
+    old = {"softening": 0.01, "l2_conv": 1.0}
+    assert _renamed("LSBGNet", {"softening", "l2_conv"}, old) == old
+    assert _renamed("LSBGNet", {"asinh_softening", "l2_conv"}, old) == {
+        "asinh_softening": 0.005,
+        "l2_conv": 1.0,
+    }
+
+
+def test_shipped_models_have_complete_cards_and_fit_the_size_budget():
+    names = list_pretrained()
+    assert "lsbgnet-des-sim" in names
+    total = sum(p.stat().st_size for p in WEIGHTS_DIR.glob("*/weights.pt"))
+    assert total <= 60e6
+    for name in names:
+        card = model_card(name)
+        for key in ("description", "recipe", "data", "budget", "versions", "metrics"):
+            assert key in card, (name, key)
+        assert card["budget"]["examples_presented"] > 0
+        net = load_pretrained(name)
+        assert net.initialized_
+
+
+def test_shipped_lsbgnet_classifies_fresh_stamps():
+    from skastro.datasets import make_lsbg_stamps
+
+    X, y = make_lsbg_stamps(200, random_state=31337, return_X_y=True)
+    acc = (load_pretrained("lsbgnet-des-sim").predict(X) == y).mean()
+    assert acc >= 0.85  # card: >= 0.90 on 2,000 stamps; 200 leave +-0.04
