@@ -13,6 +13,7 @@ import shutil
 import numpy as np
 import pytest
 
+from skastro import datasets
 from skastro._demo import DemoContext
 from skastro._demo import real as section
 from skastro.datasets import _first
@@ -34,10 +35,13 @@ def _ctx(tmp_path, size="small"):
     return DemoContext(out=out, size=size, verbose=0)
 
 
-def _serve(server, folder, paths):  # noqa: F811
+def _serve(server, folder, paths, loader):  # noqa: F811
+    """Serve ``paths`` and fill the cache with ``loader`` (the demo itself
+    reads the cache only)."""
     (server.root / folder).mkdir(exist_ok=True)
     for path in paths:
         shutil.copy(path, server.root / folder / path.name)
+    loader()
 
 
 def test_empty_cache_one_line_and_nothing_else(tmp_path, empty_cache):
@@ -93,7 +97,12 @@ def test_first_stamps_area_average():
 def test_macho_periods_real_files(realdata, server, tmp_path, monkeypatch):  # noqa: F811
     """FATSFeatures recovers >= 90 % of the MACHO catalogue periods within 1 %."""
     monkeypatch.setenv("SKASTRO_DATA", str(tmp_path / "cache"))
-    _serve(server, "macho_variables", sorted((realdata / "macho").iterdir()))
+    _serve(
+        server,
+        "macho_variables",
+        sorted((realdata / "macho").iterdir()),
+        datasets.fetch_macho_variables,
+    )
     missing: list[str] = []
     out = section._macho(_ctx(tmp_path), missing)
     assert missing == [] and out["n_curves"] == 30
@@ -112,6 +121,7 @@ def test_glimpse_match_real_files(realdata, server, tmp_path, monkeypatch):  # n
             fits_dir / "spitzer_example_image.fits",
             fits_dir / "spitzer_example_catalog.xml",
         ],
+        datasets.fetch_glimpse_field,
     )
     out = section._glimpse(_ctx(tmp_path), [])
     assert out["n_catalogue"] == 224 and out["n_catalogue_in_image"] > 200
@@ -127,6 +137,7 @@ def test_2mass_chain_real_files(realdata, server, tmp_path, monkeypatch):  # noq
         server,
         "astropy_images",
         [realdata / "fits" / f"gc_2mass_{b}.fits" for b in "jhk"],
+        datasets.fetch_2mass_galactic_center,
     )
     ctx = _ctx(tmp_path)
     out = section._twomass(ctx, {"n_stars": 60}, [])
@@ -140,6 +151,7 @@ def test_2mass_chain_real_files(realdata, server, tmp_path, monkeypatch):  # noq
         assert abs(diff["median"]) < 0.15, band
 
 
+@pytest.mark.slow
 def test_asas_small_real_files(realdata, server, tmp_path, monkeypatch):  # noqa: F811
     """Both feature sets through the same tuned forest on the same folds: the
     figures, the confusion matrix and a reloadable light-curve pipeline."""
@@ -151,6 +163,7 @@ def test_asas_small_real_files(realdata, server, tmp_path, monkeypatch):  # noqa
             realdata / "asas" / "asas_training_set.tar.gz",
             realdata / "asas" / "asas_training_set_classes.dat",
         ],
+        datasets.fetch_asas_variables,
     )
     cfg = dict(
         section.SIZES["small"],
@@ -186,8 +199,10 @@ def tiny_first(server, monkeypatch, tmp_path):  # noqa: F811
     name = _first._WHEEL.filename
     server.add("first_radio_galaxies", name, wheel)
     monkeypatch.setattr(_first, "_WHEEL", _remote(name, wheel))
+    datasets.fetch_first_radio_galaxies(subset="test")
 
 
+@pytest.mark.slow
 def test_first_one_search_four_families(tiny_first, tmp_path):
     """One GridSearchCV on the published split yields the four families, each
     with valid and test accuracy and per-class recall, and a Grad-CAM figure."""
