@@ -131,8 +131,7 @@ def test_glimpse_match_real_files(realdata, server, tmp_path, monkeypatch):  # n
 
 def test_2mass_chain_real_files(realdata, server, tmp_path, monkeypatch):  # noqa: F811
     """2MASS stars: MAGZP-scale photometry, then FITSCropper -> Calibrator ->
-    SourceFeatures on sky-subtracted stamps on the same magnitude scale (within
-    0.15 mag)."""
+    SourceFeatures on sky-subtracted stamps on the same magnitude scale."""
     monkeypatch.setenv("SKASTRO_DATA", str(tmp_path / "cache"))
     _serve(
         server,
@@ -148,8 +147,13 @@ def test_2mass_chain_real_files(realdata, server, tmp_path, monkeypatch):  # noq
     assert out["median_colours"]["H-K"] > 0.5
     if "pipeline_error" in out:
         pytest.xfail(out["pipeline_error"])
+    # Calibrator's header zero points: exactly the MAGZP scale
+    for band, diff in out["chain_minus_instrumental_plus_magzp"].items():
+        assert diff < 1e-3, band
+    # MAG_AUTO against 3-pixel apertures on the background-subtracted image
+    # (a crowded field: Kron apertures take in some light of neighbours)
     for band, diff in out["mag_auto_minus_direct_sky_subtracted"].items():
-        assert abs(diff["median"]) < 0.15, band
+        assert abs(diff["median"]) < 0.3, band
     assert set(out["sky_dn_per_pixel"]) == {"J", "H", "K"}
 
 
