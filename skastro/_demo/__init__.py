@@ -46,6 +46,7 @@ SECTIONS: list[str] = [
     "skastro._demo.hits",
     "skastro._demo.splus",
     "skastro._demo.transfer",
+    "skastro._demo.real",
 ]
 
 

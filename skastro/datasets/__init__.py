@@ -21,6 +21,7 @@ from ._alerts import read_alerts
 from ._artifacts import ARTIFACT_KINDS, inject_stamp_artifacts
 from ._asas import fetch_asas_variables
 from ._fetch_base import clear_data_home, get_data_home
+from ._fetch_images import fetch_2mass_galactic_center, fetch_glimpse_field
 from ._first import FIRST_CLASSES, fetch_first_radio_galaxies
 from ._hits import HITS_CLASSES, make_hits_sequences
 from ._lightcurves import load_macho_light_curves, make_light_curves
@@ -65,6 +66,8 @@ __all__: list[str] = [
     "fetch_asas_variables",
     "fetch_macho_variables",
     "fetch_first_radio_galaxies",
+    "fetch_2mass_galactic_center",
+    "fetch_glimpse_field",
     "FIRST_CLASSES",
     "MACHO_CLASSES",
     "read_alerts",
