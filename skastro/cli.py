@@ -441,7 +441,11 @@ def _cmd_features(args: argparse.Namespace) -> int:
         ]  # a set name ("carrasco-davis2019", "all") or one feature
     progress = _progress_on(args.progress)
     fats = FATSFeatures(
-        features, backend=args.backend, n_jobs=args.n_jobs, verbose=int(progress)
+        features,
+        backend=args.backend,
+        n_jobs=args.n_jobs,
+        verbose=int(progress),
+        duplicates=args.duplicates,
     ).fit()  # checks the feature names before the table is read
     frame = read_table(args.light_curves)
     if len(frame) == 0:
@@ -483,9 +487,17 @@ def _cmd_features(args: argparse.Namespace) -> int:
                 str(exc),
             )
             raise LightCurveError(message) from None
-    others = [w for w in caught if not issubclass(w.category, LightCurveWarning)]
-    for w in others:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for w in caught:
+        counts = getattr(w.message, "counts", None)
+        if counts:  # cleaning done on some curves: name them by the table's keys
+            head = str(w.message).split(" light curve(s) of ")[0]
+            shown = "; ".join(
+                f"{name(int(k))} ({v})" for k, v in list(counts.items())[:5]
+            )
+            more = " ..." if len(counts) > 5 else ""
+            _cli_warn(f"{head} light curve(s): {shown}{more}.", LightCurveWarning)
+        elif not issubclass(w.category, LightCurveWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     values = table.to_numpy()
     n_points = (
         curves[np.isfinite(curves["time"]) & np.isfinite(curves["mag"])]
@@ -837,6 +849,13 @@ def _add_features(add: Callable[..., argparse.ArgumentParser]) -> None:
         default="rows",
         help="with a band column: one row per (id, band), one row per id with "
         "<feature>_<band> columns, or ignore the band (all points one curve)",
+    )
+    feats.add_argument(
+        "--duplicates",
+        choices=["mean", "first", "raise"],
+        default="mean",
+        help="points of one curve at the same time: their inverse-variance "
+        "weighted mean, the first one, or an error",
     )
     feats.add_argument(
         "--progress",

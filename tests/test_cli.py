@@ -350,9 +350,20 @@ def test_features_band_column(tmp_path, capsys):
     cols = pd.read_csv(tmp_path / "cols.csv")
     assert cols.columns.tolist() == ["id", "Mean_g", "Mean_r", "Std_g", "Std_r"]
     assert cols.loc[0, "Mean_r"] - cols.loc[0, "Mean_g"] == pytest.approx(0.5)
+    # ignoring the band puts g and r points at the same times in one curve:
+    # averaged (the default policy) with a warning naming the curves ...
     code, _, err = _run(
         [*base, "--out", tmp_path / "one.csv", "--bands", "ignore"], capsys
     )
+    assert code == 0, err
+    assert "Duplicate times" in err and "id='star0'" in err
+    assert len(pd.read_csv(tmp_path / "one.csv")) == 2
+    # ... or refused with --duplicates raise
+    code, _, err = _run(
+        [*base, "--out", tmp_path / "one_r.csv", "--bands", "ignore",
+         "--duplicates", "raise"],
+        capsys,
+    )  # fmt: skip
     _assert_one_line_error(code, err, "duplicate time")
 
 
@@ -396,15 +407,18 @@ def test_features_short_curves_warn_by_id_cause_first(tmp_path, capsys):
     assert "Traceback" not in err
 
 
-def test_features_bad_curve_named_by_id(tmp_path, capsys):
-    """A zero error: the error names the curve's id, not its index."""
+def test_features_bad_point_named_by_id(tmp_path, capsys):
+    """A zero error: the point is dropped and the warning names the curve's id,
+    not its index."""
     table = _long_table()
     table.loc[table.index[-1], "err"] = 0.0
     table.to_csv(tmp_path / "lc.csv", index=False)
     code, _, err = _run(
         ["features", tmp_path / "lc.csv", "--out", tmp_path / "f.csv"], capsys
     )
-    _assert_one_line_error(code, err, "id='star1'")
+    assert code == 0, err
+    assert "Dropped missing points" in err
+    assert "id='star1' (1)" in err and "star0" not in err
 
 
 def test_features_unknown_feature_before_reading(tmp_path, capsys):
