@@ -331,7 +331,10 @@ def fitted_calibrator():
 
     X = np.random.default_rng(0).normal(10, 2, size=(6, 3, 8, 8)).astype(np.float32)
     return Calibrator(
-        zero_point=[20.0, 21.0, 22.0], stretch="asinh", clip_percentiles=(1, 99)
+        zero_point=[20.0, 21.0, 22.0],
+        pixel_scale=0.55,
+        stretch="asinh",
+        clip_percentiles=(1, 99),
     ).fit(X)
 
 
@@ -398,12 +401,6 @@ def test_fuzz_network_predict(tiny_net, X):
     assert out.shape == (len(X), 3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (branch nn): MagnitudePretrainer gives confident finite "
-    "predictions for stamps that are all NaN, without an error or a warning "
-    "(NaN read as 0)",
-)
 def test_network_all_nan_stamp_is_not_silent(tiny_net):
     """An all-NaN stamp: an error, or NaN predictions with a warning."""
     X = np.full((2, 3, 32, 32), np.nan, dtype=np.float32)
@@ -414,15 +411,9 @@ def test_network_all_nan_stamp_is_not_silent(tiny_net):
     assert np.isnan(out).all() and caught
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (skastro/utils/_validation.py check_stamps): complex stamps "
-    "are cast to real with numpy's ComplexWarning (imaginary part dropped) "
-    "instead of a clear error",
-)
 @pytest.mark.parametrize("estimator", ["calibrator", "source_features"])
 def test_complex_stamps_are_refused(fitted_calibrator, estimator):
-    """Found by the stamp fuzzers: complex64 stamps pass with a numpy warning."""
+    """Found by the stamp fuzzers: complex stamps are refused, not cast to real."""
     from skastro.sources import SourceFeatures
 
     X = np.random.default_rng(0).normal(10, 2, size=(2, 3, 8, 8)).astype(np.complex64)

@@ -119,6 +119,8 @@ _SAFE_NUMPY_FUNCTIONS = frozenset(
     }
 )
 _SAFE_FUNCTION_MODULES = ("sklearn.metrics", "skastro.metrics")
+#: Single functions that networks take as parameters (pure tensor maps).
+_SAFE_FUNCTIONS = frozenset({"skastro.nn._rcnn:step_softmax"})
 
 #: scikit-learn estimators that hold other estimators as parameters: stored
 #: as JSON nodes, so skastro and skorch steps inside them keep skastro's
@@ -213,7 +215,7 @@ class _Allowlist:
                     if name in _SAFE_NUMPY_FUNCTIONS or _is_ufunc(name)
                     else f"function {path} is not on the allowlist"
                 )
-            if _in(module, _SAFE_FUNCTION_MODULES):
+            if _in(module, _SAFE_FUNCTION_MODULES) or path in _SAFE_FUNCTIONS:
                 return None
             return f"function {path} is not on the allowlist"
         if module == "numpy" or module.startswith("numpy."):
@@ -1043,6 +1045,10 @@ class _Reader:
         net.initialize()
         for key, value in attrs.items():
             setattr(net, key, value)
+        if getattr(net, "_module_out_of_date", lambda: False)():
+            # skastro networks size themselves from the fitted data attributes
+            # (classes, bands, outputs), which initialize() clears
+            net._rebuild_for_data()
         for name, state_node in node["state"].items():
             component = getattr(net, f"{name}_", None)
             if component is None or not hasattr(component, "load_state_dict"):

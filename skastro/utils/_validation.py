@@ -165,6 +165,11 @@ def check_stamps(
     stamps : numpy.ndarray
         The stamps as a C-contiguous array of ``dtype`` (no copy if it already is).
     """
+    if np.iscomplexobj(X):
+        raise InputLayoutError(
+            f"{name} holds complex numbers ({np.asarray(X).dtype}); stamps are real "
+            "pixel values. Pass X.real (or np.abs(X)) if that is what you mean."
+        )
     try:
         arr = np.asarray(X, dtype=dtype)
     except (TypeError, ValueError) as exc:

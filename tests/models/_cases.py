@@ -122,7 +122,9 @@ def splus_fits_pipeline(directory):
         {"x": rng.uniform(16, 74, 12), "y": rng.uniform(16, 64, 12), "id": range(12)}
     )
     cropper = FITSCropper(paths, size=32, zero_point_keyword="ZP").fit(catalog)
-    stamps = Calibrator(stretch="asinh").fit_transform(cropper.transform(catalog))
+    stamps = Calibrator(stretch="asinh", pixel_scale=0.55).fit_transform(
+        cropper.transform(catalog)
+    )
     tiny = dict(
         module__width=0.0625,
         module__n_hidden=8,
@@ -133,10 +135,12 @@ def splus_fits_pipeline(directory):
     pre = MagnitudePretrainer(max_epochs=1, random_state=0, **tiny)
     pre.fit(stamps, rng.uniform(15, 20, (12, 3)))
     clf = PretrainedStampClassifier.from_pretrainer(
-        pre, strategy="frozen", max_epochs=1, random_state=0, **tiny
+        pre, freeze="head", max_epochs=1, random_state=0, **tiny
     )
     labels = np.array(["STAR", "GALAXY", "QSO"] * 4)
-    pipe = make_pipeline(cropper, Calibrator(stretch="asinh"), clf).fit(catalog, labels)
+    pipe = make_pipeline(
+        cropper, Calibrator(stretch="asinh", pixel_scale=0.55), clf
+    ).fit(catalog, labels)
     return pipe, catalog
 
 
