@@ -541,6 +541,7 @@ class FITSCropper(TransformerMixin, BaseEstimator):
                 else:
                     cut = self._extract(fid, x0[sel], y0[sel], int(side))
                     stamps[dest] = resample_flux_conserving(cut, out_side)
+        self._warn_resampled_all_nan(catalog, rows, stamps, touches)
         if self.zero_point_keyword is None:
             return stamps
         from skorch.helper import SliceDict
@@ -555,6 +556,24 @@ class FITSCropper(TransformerMixin, BaseEstimator):
             zero_point=per_object(self.zero_points_),
             pixel_scale=per_object(self.pixel_scales_),
             field=np.asarray(fields[rows]),
+        )
+
+    def _warn_resampled_all_nan(self, catalog, rows, stamps, touches) -> None:
+        """Warn about edge objects whose resampled stamps came out all NaN."""
+        if self.size != "fwhm" or not rows.size:
+            return
+        empty = np.isnan(stamps).all(axis=(1, 2, 3)) & touches[rows]
+        if not empty.any():
+            return
+        bad = rows[empty]
+        names = ", ".join(str(catalog.index[i]) for i in bad[:5])
+        warnings.warn(
+            f"{bad.size} object(s) overlap the image edge but their stamps are all "
+            f"NaN after resampling to output_size={self.output_size} (rows {names}"
+            f"{'...' if bad.size > 5 else ''}): each output pixel covers input "
+            "pixels off the image. Use off_edge='drop', or a larger output_size.",
+            OffImageWarning,
+            stacklevel=3,
         )
 
     def _apply_off_edge_policy(self, catalog, fields, x, y, sides, inside, touches):
