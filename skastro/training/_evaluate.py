@@ -280,21 +280,13 @@ def _accuracy_ci(y_true, y_pred, *, n_resamples: int, random_state: int) -> dict
 
 def _splus_labelled(n: int, random_state: int):
     """The labelled set of a fresh simulated survey (stamps and classes)."""
-    import shutil
-    import tempfile
-
     from sklearn.utils import Bunch
 
-    from ..datasets import load_splus_stamps
+    from ..datasets import make_splus_stamps
 
-    folder = tempfile.mkdtemp(prefix="skastro_labelled_")
-    try:
-        data = load_splus_stamps(
-            folder, n_pool=1, n_labelled=n, random_state=random_state
-        ).labelled
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return Bunch(stamps=data.stamps, target=np.asarray(data.target))
+    data = make_splus_stamps(n_pool=1, n_labelled=n, random_state=random_state)
+    labelled = data.labelled
+    return Bunch(stamps=labelled.stamps, target=np.asarray(labelled.target))
 
 
 def evaluate_splus_classification(
@@ -305,7 +297,7 @@ def evaluate_splus_classification(
     n_test: int = 500,
     seeds: tuple[int, ...] = (0,),
     max_epochs: int = 30,
-    n_top_epochs: int = 10,
+    warmup_epochs: int = 10,
     random_state: int = 2024,
     n_resamples: int = 1000,
     labelled=None,
@@ -313,12 +305,12 @@ def evaluate_splus_classification(
     """Star/galaxy/quasar classification from a pretrainer, with few labels.
 
     The downstream task of Martinazzo et al. (2021, §5.2) on a fresh
-    simulated labelled set (:func:`~skastro.datasets.load_splus_stamps`,
+    simulated labelled set (:func:`~skastro.datasets.make_splus_stamps`,
     ``random_state``): the first ``n_test`` objects are the test set, nested
     subsets of the others (ordered by each seed) train
 
     - ``fine_tuned``: the pretrained network, top layers for
-      ``n_top_epochs`` at lr 1e-3, then every layer at 1e-4;
+      ``warmup_epochs`` at lr 1e-3, then every layer at 1e-4;
     - ``frozen``: the pretrained backbone kept frozen, top layers trained;
     - ``scratch``: the same network from torchvision's VGG initialisation,
       every layer trained at 1e-3 (the baseline that trains, see the
@@ -333,11 +325,11 @@ def evaluate_splus_classification(
     n_labels : tuple of int, default=(100, 200, 500)
     n_test : int, default=500
     seeds : tuple of int, default=(0,)
-    max_epochs, n_top_epochs : int
+    max_epochs, warmup_epochs : int
     random_state : int, default=2024
     n_resamples : int, default=1000
     labelled : Bunch, optional
-        ``load_splus_stamps(...).labelled`` to reuse (else simulated).
+        ``make_splus_stamps(...).labelled`` to reuse (else simulated).
 
     Returns
     -------
@@ -374,18 +366,18 @@ def evaluate_splus_classification(
             models = {
                 "fine_tuned": PretrainedStampClassifier.from_pretrainer(
                     pretrainer,
-                    strategy="finetune",
-                    n_top_epochs=n_top_epochs,
+                    freeze="two_phase",
+                    warmup_epochs=warmup_epochs,
                     lr=1e-3,
                     finetune_lr=1e-4,
                     random_state=seed,
                     **common,
                 ),
                 "frozen": PretrainedStampClassifier.from_pretrainer(
-                    pretrainer, strategy="frozen", lr=1e-3, random_state=seed, **common
+                    pretrainer, freeze="head", lr=1e-3, random_state=seed, **common
                 ),
                 "scratch": PretrainedStampClassifier(
-                    strategy="full",
+                    freeze="none",
                     lr=1e-3,
                     module__width=width,
                     module__n_hidden=n_hidden,
@@ -403,7 +395,7 @@ def evaluate_splus_classification(
                     )
     return {
         "protocol": (
-            f"load_splus_stamps(n_labelled={n_test + max(n_labels)}, "
+            f"make_splus_stamps(n_labelled={n_test + max(n_labels)}, "
             f"random_state={random_state}); {n_test} test objects; "
             f"{max_epochs} epochs, batches of 16, seeds {list(seeds)}"
         ),

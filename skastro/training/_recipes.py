@@ -25,7 +25,11 @@ __all__ = [
 
 # ---------------------------------------------------------------- simulators
 def simulate_lsbg(
-    n: int, random_state: int, *, survey: str = "des", softening: float | None = 0.01
+    n: int,
+    random_state: int,
+    *,
+    survey: str = "des",
+    asinh_softening: float | None = 0.005,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` DeepShadows-like stamps as :class:`~skastro.nn.LSBGNet` inputs.
 
@@ -39,8 +43,9 @@ def simulate_lsbg(
     random_state : int
         Seed of the simulation.
     survey : {"des", "hsc"}, default="des"
-    softening : float or None, default=0.01
-        asinh softening (nanomaggies per pixel), as ``LSBGNet(softening=...)``.
+    asinh_softening : float or None, default=0.005
+        Softening ``b`` of the stretch ``asinh(x / (2 b))`` (nanomaggies per
+        pixel), as ``LSBGNet(asinh_softening=...)``.
 
     Returns
     -------
@@ -55,21 +60,22 @@ def simulate_lsbg(
     X, y = make_lsbg_stamps(
         n, survey=survey, return_X_y=True, random_state=random_state
     )
-    return LSBGNet(softening=softening).prepare_stamps(X), y.astype(np.float32)
+    stretch = LSBGNet(asinh_softening=asinh_softening)
+    return stretch.prepare_stamps(X), y.astype(np.float32)
 
 
 def simulate_splus_pool(
     n: int,
     random_state: int,
     *,
-    objects_per_field: int = 1000,
+    n_per_field: int = 1000,
     field_shape: tuple[int, int] = (1024, 1024),
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` stamps of the S-PLUS pretraining pool and their 12 magnitudes.
 
-    :func:`~skastro.datasets.load_splus_stamps` (fields of 1024×1024
+    :func:`~skastro.datasets.make_splus_stamps` (fields of 1024×1024
     pixels, the pool's cut r_err < 0.05 mag, asinh-stretched calibrated
-    fluxes) in a temporary folder, deleted afterwards.
+    fluxes; its FITS files in a temporary folder, deleted afterwards).
 
     Parameters
     ----------
@@ -77,7 +83,7 @@ def simulate_splus_pool(
         Number of pool objects.
     random_state : int
         Seed of the fields.
-    objects_per_field : int, default=1000
+    n_per_field : int, default=1000
         Objects simulated per field.
     field_shape : (int, int), default=(1024, 1024)
         Field size ``(ny, nx)``, pixels.
@@ -90,23 +96,15 @@ def simulate_splus_pool(
     y : ndarray of float32, shape (n, 12)
         AB magnitudes (NaN: undetected).
     """
-    import shutil
-    import tempfile
+    from ..datasets import SPLUS_BANDS, make_splus_stamps
 
-    from ..datasets import SPLUS_BANDS, load_splus_stamps
-
-    folder = tempfile.mkdtemp(prefix="skastro_pool_")
-    try:
-        data = load_splus_stamps(
-            folder,
-            n_pool=n,
-            n_labelled=1,
-            objects_per_field=objects_per_field,
-            field_shape=tuple(field_shape),
-            random_state=random_state,
-        )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    data = make_splus_stamps(
+        n_pool=n,
+        n_labelled=1,
+        n_per_field=n_per_field,
+        field_shape=tuple(field_shape),
+        random_state=random_state,
+    )
     y = data.pool.magnitudes[list(SPLUS_BANDS)].to_numpy(dtype=np.float32)
     return data.pool.stamps.astype(np.float32, copy=False), y
 
@@ -372,7 +370,7 @@ for _bands in ("12", "5"):
         evaluate=partial(evaluate_pretrainer, bands=_bands, classification=True),
         description=(
             f"{_bands}-band magnitude pretrainer (Martinazzo et al. 2021) on "
-            "streamed S-PLUS-like pool stamps (load_splus_stamps)"
+            "streamed S-PLUS-like pool stamps (make_splus_stamps)"
         ),
     )
 
