@@ -75,6 +75,25 @@ def _set_rng_state(net, state) -> None:
         loader.set_state(state["loader"])
 
 
+def _load_in_place(net, f_params: Path, f_optimizer: Path) -> None:
+    """Load weights and optimizer state into the net's existing module and
+    optimizer, so callbacks already bound to them (an LR scheduler) stay
+    bound; falls back to the estimator's ``load_params`` (which rebuilds
+    them) when the checkpoint was trained on data of other sizes."""
+    state = torch.load(f_params, map_location=net.device, weights_only=True)
+    from ..nn._base import METADATA_KEY
+
+    meta = state.pop(METADATA_KEY, None)
+    if meta is not None and hasattr(net, "_fitted_metadata"):
+        if json.loads(meta) != json.loads(json.dumps(net._fitted_metadata())):
+            net.load_params(f_params=f_params, f_optimizer=f_optimizer)
+            return
+    net.module_.load_state_dict(state)
+    net.optimizer_.load_state_dict(
+        torch.load(f_optimizer, map_location=net.device, weights_only=True)
+    )
+
+
 class TrainingCheckpoint(Callback):
     """Save weights, optimizer and history every few minutes; resume from them.
 
@@ -192,7 +211,7 @@ class TrainingCheckpoint(Callback):
         path = _current(Path(self.dirname))
         if path is None:
             return None
-        net.load_params(f_params=path / "params.pt", f_optimizer=path / "optimizer.pt")
+        _load_in_place(net, path / "params.pt", path / "optimizer.pt")
         net.history_ = net.history = History.from_file(str(path / "history.json"))
         _set_rng_state(net, torch.load(path / "rng.pt", weights_only=True))
         return path
