@@ -17,6 +17,7 @@ from ._evaluate import (
     evaluate_splus_classification,
     hits_forest,
     hits_protocol_set,
+    hits_shifted_domain,
     masked_mae_ci,
 )
 from ._export import export_model, load_run, training_budget
@@ -53,6 +54,7 @@ __all__ = [
     "export_model",
     "hits_forest",
     "hits_protocol_set",
+    "hits_shifted_domain",
     "load_run",
     "masked_mae_ci",
     "training_budget",

@@ -16,6 +16,7 @@ __all__ = [
     "evaluate_splus_classification",
     "hits_forest",
     "hits_protocol_set",
+    "hits_shifted_domain",
     "masked_mae_ci",
 ]
 
@@ -420,6 +421,11 @@ def evaluate_splus_classification(
 HITS_EPOCHS_SEEN = (3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 18, 20, 22)
 
 
+#: The five classes of the real HiTS test set of Carrasco-Davis et al. (2019,
+#: §4.1, Fig. 4.2): the shifted-domain average recall is over these.
+HITS_REAL_CLASSES = ("SN", "RRL", "EB", "NV", "AST")
+
+
 def hits_protocol_set(n_per_class, random_state: int, *, domain: str = "simulated"):
     """HiTS-like sequences of 22 epochs with the forest's known background.
 
@@ -635,3 +641,98 @@ def evaluate_sequence_rcnn(
             if by_k["rcnn"][k] is not None
         }
     return out
+
+
+def _average_recall(y_true, y_pred, labels) -> float:
+    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in labels]))
+
+
+def hits_shifted_domain(
+    net,
+    *,
+    n_per_class: int = 110,
+    forest_per_class: int = 1000,
+    n_trials: int = 3,
+    n_fine_tune: int = 10,
+    fine_tune_iterations: int = 1000,
+    fine_tune_batch: int = 32,
+    random_state: int = 2024,
+) -> dict[str, Any]:
+    """Shifted-domain study of Carrasco-Davis et al. (2019, §4.2, Fig. 4.2).
+
+    On sequences of the paper's five real classes simulated with
+    ``domain="real"`` (``n_per_class`` each, ``random_state + 2``): the
+    average recall of the RCNN and of the forest (trained on
+    ``forest_per_class`` simulated sequences per class, ``random_state +
+    1``), of the RCNN fine-tuned on ``n_fine_tune`` sequences per class
+    (:meth:`~skastro.nn.SequenceRCNN.fine_tune`, ``fine_tune_iterations``
+    batches replaying the forest's simulated set) and of the forest trained
+    with those sequences copied 100 times, over ``n_trials`` draws of the
+    fine-tuning sequences (recalls on the other sequences).
+
+    Returns
+    -------
+    metrics : dict
+        ``average_recall``: ``{model: {"mean", "sd", "trials"}}`` and the
+        settings.
+    """
+    from sklearn.base import clone
+
+    from ..datasets import HITS_CLASSES
+
+    rs = int(random_state)
+    X_rf, y_rf = hits_protocol_set(forest_per_class, rs + 1)
+    Xr, yr = hits_protocol_set(
+        dict.fromkeys(HITS_REAL_CLASSES, n_per_class), rs + 2, domain="real"
+    )
+    with _quiet_nan_features():
+        forest = hits_forest(rs).fit(X_rf, y_rf)
+        features = forest[:-1]
+        F_rf, F_real = features.transform(X_rf), features.transform(Xr)
+    before = {"rcnn": net.predict(Xr), "forest": forest[-1].predict(F_real)}
+    labels = [HITS_CLASSES.index(c) for c in HITS_REAL_CLASSES]
+    trials: dict[str, list[float]] = {
+        k: [] for k in ("rcnn", "forest", "rcnn_fine_tuned", "forest_augmented")
+    }
+    for trial in range(n_trials):
+        rng = np.random.default_rng([rs, trial])
+        ft = np.concatenate(
+            [
+                rng.choice(np.flatnonzero(yr == c), n_fine_tune, replace=False)
+                for c in labels
+            ]
+        )
+        rest = np.setdiff1d(np.arange(len(yr)), ft)
+        tuned = copy.deepcopy(net)
+        tuned.set_params(batch_size=fine_tune_batch, random_state=trial)
+        tuned.fine_tune(
+            Xr[ft], yr[ft], n_iterations=fine_tune_iterations, replay=(X_rf, y_rf)
+        )
+        augmented = clone(forest[-1]).fit(
+            np.vstack([F_rf, np.repeat(F_real[ft], 100, axis=0)]),
+            np.concatenate([y_rf, np.repeat(yr[ft], 100)]),
+        )
+        preds = {
+            "rcnn": before["rcnn"][rest],
+            "forest": before["forest"][rest],
+            "rcnn_fine_tuned": tuned.predict(Xr[rest]),
+            "forest_augmented": augmented.predict(F_real[rest]),
+        }
+        for name, pred in preds.items():
+            trials[name].append(round(_average_recall(yr[rest], pred, labels), 4))
+    return {
+        "protocol": (
+            f"make_hits_sequences({n_per_class} of {list(HITS_REAL_CLASSES)}, "
+            f"domain='real', random_state={rs + 2}); {n_fine_tune} per class "
+            f"to fine-tune, {fine_tune_iterations} batches of {fine_tune_batch}; "
+            f"{n_trials} trials"
+        ),
+        "average_recall": {
+            k: {
+                "mean": round(float(np.mean(v)), 4),
+                "sd": round(float(np.std(v)), 4),
+                "trials": v,
+            }
+            for k, v in trials.items()
+        },
+    }

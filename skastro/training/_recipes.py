@@ -346,11 +346,13 @@ def carrasco_davis_rcnn(
       decades between the sky noise and bright stars;
     - ``reduced=True`` (the shipped model): 16 filters instead of 64, a
       dense layer of 256 instead of 1024, an LSTM of 128 instead of 512 and
-      dropout 0.3 (0.21 M parameters against 6.5 M; about 25 times fewer
-      operations per sequence), batches of 32 at η = 1e-3 instead of 256
-      at 5e-4. The full network trains at a few sequences per second on one
-      core, against the ~7.7 million presentations the paper gave it on a
-      GPU.
+      dropout 0.3 (0.36 M parameters against 5.7 M), batches of 32 at
+      η = 1e-3 instead of 256 at 5e-4. Measured on one core of this
+      project's shared machine, the full network trains at ~7 sequences/s
+      and the reduced one at ~34 (training steps; simulating adds ~2 ms per
+      sequence): the ~7.7 million
+      presentations the paper gave the full network on a GPU would take
+      ~300 CPU hours.
 
     The learning rate is divided by 3 when the validation loss has not
     improved for 4 passes.
