@@ -230,7 +230,8 @@ def evaluate_pretrainer(
         ``mae`` (mag, over every measured magnitude the network predicts,
         95% bootstrap interval over objects), ``mae_broad`` (the five broad
         bands only, comparable between 12- and 5-band networks),
-        ``mae_per_band`` and ``sets``.
+        ``mae_per_band`` (each with its interval; objects undetected in a
+        band are left out of it) and ``sets``.
     """
     from joblib import Memory
 
@@ -252,7 +253,7 @@ def evaluate_pretrainer(
         "mae": masked_mae_ci(yv, pred, **boot),
         "mae_broad": masked_mae_ci(yv[:, broad], pred[:, broad], **boot),
         "mae_per_band": {
-            b: round(float(np.nanmean(np.abs(pred[:, j] - yv[:, j]))), 4)
+            b: masked_mae_ci(yv[:, j : j + 1], pred[:, j : j + 1], **boot)
             for j, b in enumerate(names)
         },
     }
