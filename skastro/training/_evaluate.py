@@ -350,7 +350,7 @@ def evaluate_splus_classification(
 
     if labelled is None:
         labelled = _splus_labelled(n_test + max(n_labels), random_state)
-    X = labelled.stamps
+    X = np.nan_to_num(labelled.stamps, nan=0.0)  # off-edge pixels, as splus_view
     if bands == "5":
         X = X[:, [SPLUS_BANDS.index(b) for b in SPLUS_BROAD_BANDS]]
     y = np.asarray(labelled.target)

@@ -185,6 +185,7 @@ def splus_view(
     Returns
     -------
     X : ndarray of float32, shape (n, 12 or 5, h, w)
+        NaN pixels (off the image edge) set to 0.
     y : ndarray of float32, shape (n, 12 or 5)
     """
     from ..datasets import SPLUS_BANDS, SPLUS_BROAD_BANDS
@@ -195,8 +196,11 @@ def splus_view(
         keep = [SPLUS_BANDS.index(b) for b in SPLUS_BROAD_BANDS]
     else:
         raise ValueError(f"bands must be '12' or '5'; got {bands!r}.")
+    # pixels off the image edge (NaN) become 0, as the network itself fills
+    # them (and as nan_policy="fill" would, with a warning per call)
+    stamps = np.nan_to_num(X[:, keep].astype(np.float32), nan=0.0)
     return (
-        np.ascontiguousarray(X[:, keep], dtype=np.float32),
+        np.ascontiguousarray(stamps),
         (y[:, keep] / np.float32(target_scale)).astype(np.float32),
     )
 
