@@ -130,3 +130,21 @@ def test_shipped_lsbgnet_classifies_fresh_stamps():
     X, y = make_lsbg_stamps(200, random_state=31337, return_X_y=True)
     acc = (load_pretrained("lsbgnet-des-sim").predict(X) == y).mean()
     assert acc >= 0.85  # card: >= 0.90 on 2,000 stamps; 200 leave +-0.04
+
+
+def test_shipped_rcnn_classifies_fresh_sequences():
+    from skastro.datasets import make_hits_sequences
+
+    X, y = make_hits_sequences(10, n_epochs=22, return_X_y=True, random_state=31337)
+    net = load_pretrained("sequence-rcnn-hits-sim")
+    assert net.classes_.tolist() == list(range(7))
+    # card: 0.818 [0.798, 0.838] on 1,400 sequences; 70 leave +-0.1
+    assert (net.predict(X) == y).mean() >= 0.65
+
+
+def test_shipped_pretrainer_predicts_magnitudes():
+    net = load_pretrained("magnitude-pretrainer-splus-sim")
+    assert net.n_bands_ == 12 and net.n_outputs_ == 12
+    rng = np.random.default_rng(0)
+    pred = net.predict(rng.normal(size=(4, 12, 32, 32)).astype(np.float32))
+    assert pred.shape == (4, 12) and np.isfinite(pred).all()
