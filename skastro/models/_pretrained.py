@@ -36,14 +36,9 @@ _ESTIMATORS = {
     "SequenceRCNN": "skastro.nn",
 }
 
-#: Parameter and attribute renames of the estimators (old name -> (new name,
-#: conversion)); a card written before a rename loads into the renamed class.
-_RENAMES: dict[str, dict[str, tuple[str, Any]]] = {
-    "LSBGNet": {
-        "softening": ("asinh_softening", lambda b: None if b is None else b / 2)
-    },
-    "*": {"n_channels_": ("n_bands_", None)},
-}
+#: Fitted attributes renamed since a card may have been written (old -> new).
+#: Renamed *parameters* are the estimators' own ``_renamed_params``.
+_ATTRIBUTE_RENAMES = {"n_channels_": "n_bands_"}
 
 #: skorch's bookkeeping and training-only attributes, never stored.
 _NOT_STORED = frozenset(
@@ -86,28 +81,32 @@ def _estimator_state(est) -> tuple[dict, dict]:
 
     Parameters: the network's (``module__*``) and the estimator's own (those
     skorch's :class:`~skorch.NeuralNet` does not have: stretches, target
-    scales, penalties); the training loop's settings (optimizer, learning
-    rate, epochs, iterators, callbacks) are left at the class defaults, so
-    the loaded model fine-tunes with its class's recipe. Fitted attributes:
-    the JSON-simple ones (band and output counts, ...).
+    scales, penalties), without the old names of renamed parameters; the
+    training loop's settings (optimizer, learning rate, epochs, iterators,
+    callbacks) are left at the class defaults, so the loaded model
+    fine-tunes with its class's recipe. Fitted attributes: those learned
+    from the data (classes, bands, outputs; also stored in ``weights.pt``,
+    which :func:`load_pretrained` reads), for a reader of the card.
     """
     import inspect
 
     from skorch import NeuralNet
 
     loop = set(inspect.signature(NeuralNet.__init__).parameters)
+    old_names = set(getattr(type(est), "_renamed_params", {}))
     params = {}
     for k, v in est.get_params(deep=False).items():
         v = _jsonable(v)
-        keep = k.startswith("module__") or (k not in loop and "__" not in k)
+        keep = k.startswith("module__") or (
+            k not in loop and "__" not in k and k not in old_names
+        )
         if keep and _simple(v):
             params[k] = v
-    fitted = {}
-    for k, v in vars(est).items():
-        if k.endswith("_") and not k.startswith("_") and k not in _NOT_STORED:
-            v = _jsonable(v)
-            if _simple(v):
-                fitted[k] = v
+    fitted = {
+        k: _jsonable(est.__dict__[k])
+        for k in est._all_data_attributes()
+        if k in est.__dict__
+    }
     return params, fitted
 
 
@@ -149,11 +148,16 @@ def save_pretrained(
         raise ValueError(
             f"dtype must be 'float32', 'float16' or 'bfloat16'; got {dtype!r}."
         )
+    from ..nn._base import METADATA_KEY
+
     store = getattr(torch, dtype)
     state = {
         k: (v.detach().cpu().to(store) if v.is_floating_point() else v.detach().cpu())
         for k, v in estimator.module_.state_dict().items()
     }
+    # the estimator's own description of what it learned from the data, as
+    # its save_params writes it (load_params reads it back)
+    state[METADATA_KEY] = json.dumps(estimator._fitted_metadata())
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "weights.pt.tmp"
@@ -208,15 +212,20 @@ def model_card(name: str | os.PathLike) -> dict:
         return json.load(f)
 
 
-def _renamed(cls_name: str, names: set[str], values: dict) -> dict:
-    out = {}
-    for key, value in values.items():
-        rule = _RENAMES.get(cls_name, {}).get(key) or _RENAMES["*"].get(key)
-        if rule is not None and key not in names and rule[0] in names:
-            new, convert = rule
-            out[new] = value if convert is None else convert(value)
-        else:
-            out[key] = value
+def _upgraded_params(cls: type, params: dict) -> dict:
+    """``params`` of a card with renamed parameters under their new names.
+
+    The renames are the estimator's ``_renamed_params`` (old name -> (new
+    name, conversion of the value)); a new name already set wins.
+    """
+    out = dict(params)
+    for old, (new, convert) in getattr(cls, "_renamed_params", {}).items():
+        if old not in out:
+            continue
+        value = out.pop(old)
+        if isinstance(value, str) and value == "deprecated":
+            continue
+        out.setdefault(new, convert(value))
     return out
 
 
@@ -249,8 +258,6 @@ def load_pretrained(name: str | os.PathLike, *, device: str = "cpu"):
     """
     import importlib
 
-    import torch
-
     folder = _folder(name)
     card = model_card(folder)
     cls_name = card.get("estimator")
@@ -261,7 +268,7 @@ def load_pretrained(name: str | os.PathLike, *, device: str = "cpu"):
         )
     cls = getattr(importlib.import_module(_ESTIMATORS[cls_name]), cls_name)
     known = set(cls().get_params(deep=False))
-    params = _renamed(cls_name, known, card.get("params", {}))
+    params = _upgraded_params(cls, card.get("params", {}))
     unknown = sorted(k for k in params if k not in known and "__" not in k)
     if unknown:
         raise ValueError(
@@ -269,14 +276,17 @@ def load_pretrained(name: str | os.PathLike, *, device: str = "cpu"):
             "take; the model was saved by another skastro version."
         )
     est = cls(**params, device=device, verbose=0)
-    for key, value in card.get("fitted", {}).items():
-        setattr(est, key, value)
-        rule = _RENAMES["*"].get(key)
-        if rule is not None:  # the attribute's name before/after a rename
-            setattr(est, rule[0], value)
     est.initialize()
-    state = torch.load(folder / card["weights"]["file"], weights_only=True)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    est.module_.load_state_dict(state)
+    # weights written before they carried the fitted description: the card's
+    legacy = {
+        _ATTRIBUTE_RENAMES.get(k, k): v for k, v in card.get("fitted", {}).items()
+    }
+    legacy = {k: v for k, v in legacy.items() if k in est._all_data_attributes()}
+    if legacy:
+        for key, value in legacy.items():
+            setattr(est, key, np.asarray(value) if isinstance(value, list) else value)
+        est._rebuild_for_data()
+    # float16/bfloat16 tensors are cast to the network's float32 as they load
+    est.load_params(f_params=folder / card["weights"]["file"])
     est.module_.eval()
     return est

@@ -41,12 +41,66 @@ def _epoch_complete(row: dict) -> bool:
     return "train_loss" in row
 
 
+def _rng_state(net) -> dict[str, torch.Tensor]:
+    """torch's global random state and the net's own streams (skastro's
+    estimators draw dropout from a private stream, ``_rng_``, and the batch
+    order from a generator, ``_loader_generator_``)."""
+    state = {"torch": torch.get_rng_state()}
+    private = getattr(net, "_rng_", None)
+    if private is not None:
+        state["private_cpu"] = private.cpu_state
+        for index, cuda in private.cuda_states.items():
+            state[f"private_cuda{index}"] = cuda
+    loader = getattr(net, "_loader_generator_", None)
+    if loader is not None:
+        state["loader"] = loader.get_state()
+    return state
+
+
+def _set_rng_state(net, state) -> None:
+    if isinstance(state, torch.Tensor):  # checkpoints of skastro 0.1
+        torch.set_rng_state(state)
+        return
+    torch.set_rng_state(state["torch"])
+    private = getattr(net, "_rng_", None)
+    if private is not None and "private_cpu" in state:
+        private.cpu_state = state["private_cpu"]
+        private.cuda_states = {
+            int(k[len("private_cuda") :]): v
+            for k, v in state.items()
+            if k.startswith("private_cuda")
+        }
+    loader = getattr(net, "_loader_generator_", None)
+    if loader is not None and "loader" in state:
+        loader.set_state(state["loader"])
+
+
+def _load_in_place(net, f_params: Path, f_optimizer: Path) -> None:
+    """Load weights and optimizer state into the net's existing module and
+    optimizer, so callbacks already bound to them (an LR scheduler) stay
+    bound; falls back to the estimator's ``load_params`` (which rebuilds
+    them) when the checkpoint was trained on data of other sizes."""
+    state = torch.load(f_params, map_location=net.device, weights_only=True)
+    from ..nn._base import METADATA_KEY
+
+    meta = state.pop(METADATA_KEY, None)
+    if meta is not None and hasattr(net, "_fitted_metadata"):
+        if json.loads(meta) != json.loads(json.dumps(net._fitted_metadata())):
+            net.load_params(f_params=f_params, f_optimizer=f_optimizer)
+            return
+    net.module_.load_state_dict(state)
+    net.optimizer_.load_state_dict(
+        torch.load(f_optimizer, map_location=net.device, weights_only=True)
+    )
+
+
 class TrainingCheckpoint(Callback):
     """Save weights, optimizer and history every few minutes; resume from them.
 
     The state (skorch's :meth:`~skorch.NeuralNet.save_params` files
     ``params.pt`` and ``optimizer.pt``, the history as ``history.json``,
-    torch's random-number state ``rng.pt`` and ``state.json``) is written
+    the random-number states ``rng.pt`` (torch's and the estimator's own
+    streams) and ``state.json``) is written
     to ``dirname/checkpoint``: first into a temporary folder, which then
     replaces the previous checkpoint by renames, so a checkpoint is never
     half-written (if the process dies between the renames, the previous one
@@ -130,7 +184,7 @@ class TrainingCheckpoint(Callback):
             rows = rows[:-1]
         with open(tmp / "history.json", "w") as f:
             json.dump(rows, f)
-        torch.save(torch.get_rng_state(), tmp / "rng.pt")
+        torch.save(_rng_state(net), tmp / "rng.pt")
         state = {
             "epochs": len(rows),
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -157,9 +211,9 @@ class TrainingCheckpoint(Callback):
         path = _current(Path(self.dirname))
         if path is None:
             return None
-        net.load_params(f_params=path / "params.pt", f_optimizer=path / "optimizer.pt")
+        _load_in_place(net, path / "params.pt", path / "optimizer.pt")
         net.history_ = net.history = History.from_file(str(path / "history.json"))
-        torch.set_rng_state(torch.load(path / "rng.pt", weights_only=True))
+        _set_rng_state(net, torch.load(path / "rng.pt", weights_only=True))
         return path
 
     # -------------------------------------------------------------- callbacks

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import warnings
 from typing import Any
 
 import numpy as np
@@ -10,7 +12,11 @@ import numpy as np
 __all__ = [
     "evaluate_lsbgnet",
     "evaluate_pretrainer",
+    "evaluate_sequence_rcnn",
     "evaluate_splus_classification",
+    "hits_forest",
+    "hits_protocol_set",
+    "hits_shifted_domain",
     "masked_mae_ci",
 ]
 
@@ -224,7 +230,8 @@ def evaluate_pretrainer(
         ``mae`` (mag, over every measured magnitude the network predicts,
         95% bootstrap interval over objects), ``mae_broad`` (the five broad
         bands only, comparable between 12- and 5-band networks),
-        ``mae_per_band`` and ``sets``.
+        ``mae_per_band`` (each with its interval; objects undetected in a
+        band are left out of it) and ``sets``.
     """
     from joblib import Memory
 
@@ -246,7 +253,7 @@ def evaluate_pretrainer(
         "mae": masked_mae_ci(yv, pred, **boot),
         "mae_broad": masked_mae_ci(yv[:, broad], pred[:, broad], **boot),
         "mae_per_band": {
-            b: round(float(np.nanmean(np.abs(pred[:, j] - yv[:, j]))), 4)
+            b: masked_mae_ci(yv[:, j : j + 1], pred[:, j : j + 1], **boot)
             for j, b in enumerate(names)
         },
     }
@@ -280,21 +287,13 @@ def _accuracy_ci(y_true, y_pred, *, n_resamples: int, random_state: int) -> dict
 
 def _splus_labelled(n: int, random_state: int):
     """The labelled set of a fresh simulated survey (stamps and classes)."""
-    import shutil
-    import tempfile
-
     from sklearn.utils import Bunch
 
-    from ..datasets import load_splus_stamps
+    from ..datasets import make_splus_stamps
 
-    folder = tempfile.mkdtemp(prefix="skastro_labelled_")
-    try:
-        data = load_splus_stamps(
-            folder, n_pool=1, n_labelled=n, random_state=random_state
-        ).labelled
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return Bunch(stamps=data.stamps, target=np.asarray(data.target))
+    data = make_splus_stamps(n_pool=1, n_labelled=n, random_state=random_state)
+    labelled = data.labelled
+    return Bunch(stamps=labelled.stamps, target=np.asarray(labelled.target))
 
 
 def evaluate_splus_classification(
@@ -305,7 +304,7 @@ def evaluate_splus_classification(
     n_test: int = 500,
     seeds: tuple[int, ...] = (0,),
     max_epochs: int = 30,
-    n_top_epochs: int = 10,
+    warmup_epochs: int = 10,
     random_state: int = 2024,
     n_resamples: int = 1000,
     labelled=None,
@@ -313,12 +312,12 @@ def evaluate_splus_classification(
     """Star/galaxy/quasar classification from a pretrainer, with few labels.
 
     The downstream task of Martinazzo et al. (2021, §5.2) on a fresh
-    simulated labelled set (:func:`~skastro.datasets.load_splus_stamps`,
+    simulated labelled set (:func:`~skastro.datasets.make_splus_stamps`,
     ``random_state``): the first ``n_test`` objects are the test set, nested
     subsets of the others (ordered by each seed) train
 
     - ``fine_tuned``: the pretrained network, top layers for
-      ``n_top_epochs`` at lr 1e-3, then every layer at 1e-4;
+      ``warmup_epochs`` at lr 1e-3, then every layer at 1e-4;
     - ``frozen``: the pretrained backbone kept frozen, top layers trained;
     - ``scratch``: the same network from torchvision's VGG initialisation,
       every layer trained at 1e-3 (the baseline that trains, see the
@@ -333,11 +332,11 @@ def evaluate_splus_classification(
     n_labels : tuple of int, default=(100, 200, 500)
     n_test : int, default=500
     seeds : tuple of int, default=(0,)
-    max_epochs, n_top_epochs : int
+    max_epochs, warmup_epochs : int
     random_state : int, default=2024
     n_resamples : int, default=1000
     labelled : Bunch, optional
-        ``load_splus_stamps(...).labelled`` to reuse (else simulated).
+        ``make_splus_stamps(...).labelled`` to reuse (else simulated).
 
     Returns
     -------
@@ -351,7 +350,7 @@ def evaluate_splus_classification(
 
     if labelled is None:
         labelled = _splus_labelled(n_test + max(n_labels), random_state)
-    X = labelled.stamps
+    X = np.nan_to_num(labelled.stamps, nan=0.0)  # off-edge pixels, as splus_view
     if bands == "5":
         X = X[:, [SPLUS_BANDS.index(b) for b in SPLUS_BROAD_BANDS]]
     y = np.asarray(labelled.target)
@@ -374,18 +373,18 @@ def evaluate_splus_classification(
             models = {
                 "fine_tuned": PretrainedStampClassifier.from_pretrainer(
                     pretrainer,
-                    strategy="finetune",
-                    n_top_epochs=n_top_epochs,
+                    freeze="two_phase",
+                    warmup_epochs=warmup_epochs,
                     lr=1e-3,
                     finetune_lr=1e-4,
                     random_state=seed,
                     **common,
                 ),
                 "frozen": PretrainedStampClassifier.from_pretrainer(
-                    pretrainer, strategy="frozen", lr=1e-3, random_state=seed, **common
+                    pretrainer, freeze="head", lr=1e-3, random_state=seed, **common
                 ),
                 "scratch": PretrainedStampClassifier(
-                    strategy="full",
+                    freeze="none",
                     lr=1e-3,
                     module__width=width,
                     module__n_hidden=n_hidden,
@@ -403,7 +402,7 @@ def evaluate_splus_classification(
                     )
     return {
         "protocol": (
-            f"load_splus_stamps(n_labelled={n_test + max(n_labels)}, "
+            f"make_splus_stamps(n_labelled={n_test + max(n_labels)}, "
             f"random_state={random_state}); {n_test} test objects; "
             f"{max_epochs} epochs, batches of 16, seeds {list(seeds)}"
         ),
@@ -413,4 +412,328 @@ def evaluate_splus_classification(
             for n, r in results.items()
         },
         "test_accuracy_ci": first_ci,
+    }
+
+
+# ------------------------------------------------------------------- HiTS
+#: Observation epochs seen at which the RCNN and the forest are compared by
+#: default (Carrasco-Davis et al. 2019, Fig. 4.1; the RCNN's first
+#: prediction needs a full window of 3).
+HITS_EPOCHS_SEEN = (3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 18, 20, 22)
+
+
+#: The five classes of the real HiTS test set of Carrasco-Davis et al. (2019,
+#: §4.1, Fig. 4.2): the shifted-domain average recall is over these.
+HITS_REAL_CLASSES = ("SN", "RRL", "EB", "NV", "AST")
+
+
+def hits_protocol_set(n_per_class, random_state: int, *, domain: str = "simulated"):
+    """HiTS-like sequences of 22 epochs with the forest's known background.
+
+    :func:`~skastro.datasets.make_hits_sequences` with the paper's five
+    pre-detection epochs for supernovae and asteroids (its default), 22
+    epochs (the paper's ``N_d``), and ``X["background"] = sky + host``
+    (float32 ADU per pixel): the light-curve forest's photometry subtracts
+    the known sky and host galaxy, as Carrasco-Davis et al. (2019, §3.2.3)
+    do; the RCNN ignores that key.
+
+    Returns
+    -------
+    X : SliceDict
+    y : ndarray of int
+        Indices of :data:`~skastro.datasets.HITS_CLASSES`.
+    """
+    from ..datasets import make_hits_sequences
+
+    b = make_hits_sequences(
+        n_per_class,
+        n_epochs=22,
+        domain=domain,
+        return_host_images=True,
+        random_state=random_state,
+    )
+    X = b.data
+    X["background"] = (X["sky"][..., None, None] + b.host_images).astype(np.float32)
+    return X, np.asarray(b.target)
+
+
+def hits_forest(random_state: int):
+    """The paper's light-curve forest: optimal photometry -> FATS -> RF(25, 15).
+
+    :class:`~skastro.lightcurves.LightCurveExtractor` (PSF-weighted optimal
+    photometry), the 47 FATS features of Carrasco-Davis et al. (2019,
+    appendix) with FATS' period grid, and a random forest of 25 trees of
+    depth 15 (their §3.2.3).
+    """
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from ..lightcurves import FATSFeatures, LightCurveExtractor
+
+    return make_pipeline(
+        LightCurveExtractor(),
+        FATSFeatures(features="carrasco-davis2019", period_grid="fats"),
+        RandomForestClassifier(
+            n_estimators=25, max_depth=15, random_state=random_state, n_jobs=1
+        ),
+    )
+
+
+def _hits_forest_fitted(n_per_class: int, random_state: int):
+    X, y = hits_protocol_set(n_per_class, random_state)
+    with _quiet_nan_features():
+        return hits_forest(random_state).fit(X, y)
+
+
+def _hits_forest_predictions(forest_n: int, X_test, rs: int, epochs: tuple):
+    from ..metrics import predict_by_epochs_seen
+
+    forest = _hits_forest_fitted(forest_n, rs + 1)
+    with _quiet_nan_features():
+        return predict_by_epochs_seen(forest, X_test, epochs)
+
+
+@contextlib.contextmanager
+def _quiet_nan_features():
+    """Silence FATSFeatures' NaN-feature warning: light curves of a few
+    epochs give NaN features, which the forest handles."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="FATS features are NaN")
+        yield
+
+
+def _recalls(y_true, y_pred, *, n_resamples: int, random_state: int) -> dict:
+    from ..datasets import HITS_CLASSES
+    from ..metrics import bootstrap_ci
+
+    out = {}
+    for c, name in enumerate(HITS_CLASSES):
+
+        def recall(yt, yp, c=c):
+            sel = yt == c
+            return float(np.mean(yp[sel] == c)) if sel.any() else 0.0
+
+        ci = bootstrap_ci(
+            recall, y_true, y_pred, n_resamples=n_resamples, random_state=random_state
+        )
+        out[name] = {k: round(ci[k], 4) for k in ("value", "low", "high")}
+    return out
+
+
+def _paired_difference(y, pred_a, pred_b, *, n_resamples: int, random_state: int):
+    """Bootstrap interval of accuracy(a) - accuracy(b) on the same sequences."""
+    from ..metrics import bootstrap_ci
+
+    def diff(yt, both):
+        return float(np.mean(both[:, 0] == yt) - np.mean(both[:, 1] == yt))
+
+    ci = bootstrap_ci(
+        diff,
+        np.asarray(y),
+        np.stack([pred_a, pred_b], axis=1),
+        n_resamples=n_resamples,
+        random_state=random_state,
+    )
+    return {k: round(ci[k], 4) for k in ("value", "low", "high")}
+
+
+def evaluate_sequence_rcnn(
+    net,
+    *,
+    test_per_class: int = 300,
+    forest_per_class: int = 1000,
+    epochs: tuple[int, ...] = HITS_EPOCHS_SEEN,
+    random_state: int = 2024,
+    n_resamples: int = 1000,
+    forest: bool = True,
+    memory=None,
+) -> dict[str, Any]:
+    """HiTS protocol on fresh sequences: the RCNN beside the light-curve forest.
+
+    Carrasco-Davis et al. (2019, §4.1, Fig. 4.1) on a fresh simulated test
+    set of ``test_per_class`` sequences of each class, 22 epochs
+    (:func:`hits_protocol_set`, ``random_state``): accuracy after 22
+    epochs and per-class recalls of the RCNN and of the forest
+    (:func:`hits_forest`, trained on ``forest_per_class`` other sequences
+    per class, ``random_state + 1``), with 95% bootstrap intervals over the
+    test sequences; the paired interval of the difference; and both
+    accuracies against the number of observation epochs seen, on the same
+    test sequences.
+
+    Parameters
+    ----------
+    net : fitted SequenceRCNN
+    test_per_class, forest_per_class : int
+    epochs : tuple of int
+        Observation epochs seen at which both are measured.
+    random_state : int, default=2024
+    n_resamples : int, default=1000
+    forest : bool, default=True
+        Whether to measure the forest (its FATS features cost most of the
+        evaluation's CPU time).
+    memory : str, joblib.Memory or None, default=None
+        Cache of the test set and of the forest's predictions (which do not
+        depend on ``net``), for evaluating several checkpoints.
+
+    Returns
+    -------
+    metrics : dict
+        ``{"rcnn": {"accuracy", "recall"}, "forest": ..., "rcnn_minus_forest",
+        "accuracy_by_epochs_seen": {"rcnn": {k: {...}}, "forest": ...},
+        "rcnn_minus_forest_by_epochs_seen", "sets"}``.
+    """
+    from joblib import Memory
+
+    from ..metrics import bootstrap_ci, predict_by_epochs_seen
+
+    memory = memory if isinstance(memory, Memory) else Memory(memory, verbose=0)
+    rs = int(random_state)
+    epochs = tuple(int(k) for k in epochs)
+    X_test, y_test = memory.cache(hits_protocol_set)(test_per_class, rs)
+    boot = {"n_resamples": n_resamples, "random_state": rs}
+
+    def accuracy(yt, yp):
+        return float(np.mean(yt == yp))
+
+    def summary(pred):
+        ci = bootstrap_ci(accuracy, y_test, pred, **boot)
+        return {
+            "accuracy": {k: round(ci[k], 4) for k in ("value", "low", "high")},
+            "recall": _recalls(y_test, pred, **boot),
+        }
+
+    by_k = {"rcnn": predict_by_epochs_seen(net, X_test, epochs)}
+    out: dict[str, Any] = {
+        "sets": {
+            "test": f"make_hits_sequences({test_per_class}, n_epochs=22, "
+            f"random_state={rs}) with the known background",
+        },
+        "rcnn": summary(by_k["rcnn"][22]),
+    }
+    if forest:
+        by_k["forest"] = memory.cache(_hits_forest_predictions)(
+            forest_per_class, X_test, rs, epochs
+        )
+        out["sets"]["forest_train"] = (
+            f"make_hits_sequences({forest_per_class}, n_epochs=22, "
+            f"random_state={rs + 1}) with the known background"
+        )
+        out["forest"] = summary(by_k["forest"][22])
+        out["rcnn_minus_forest"] = _paired_difference(
+            y_test, by_k["rcnn"][22], by_k["forest"][22], **boot
+        )
+    curves: dict[str, dict] = {}
+    for name, preds in by_k.items():
+        curves[name] = {}
+        for k, pred in preds.items():
+            if pred is None:
+                continue
+            ci = bootstrap_ci(accuracy, y_test, pred, **boot)
+            curves[name][str(k)] = {
+                key: round(ci[key], 4) for key in ("value", "low", "high")
+            }
+    out["accuracy_by_epochs_seen"] = curves
+    if forest:
+        out["rcnn_minus_forest_by_epochs_seen"] = {
+            str(k): _paired_difference(
+                y_test, by_k["rcnn"][k], by_k["forest"][k], **boot
+            )
+            for k in epochs
+            if by_k["rcnn"][k] is not None
+        }
+    return out
+
+
+def _average_recall(y_true, y_pred, labels) -> float:
+    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in labels]))
+
+
+def hits_shifted_domain(
+    net,
+    *,
+    n_per_class: int = 110,
+    forest_per_class: int = 1000,
+    n_trials: int = 3,
+    n_fine_tune: int = 10,
+    fine_tune_iterations: int = 1000,
+    fine_tune_batch: int = 32,
+    random_state: int = 2024,
+) -> dict[str, Any]:
+    """Shifted-domain study of Carrasco-Davis et al. (2019, §4.2, Fig. 4.2).
+
+    On sequences of the paper's five real classes simulated with
+    ``domain="real"`` (``n_per_class`` each, ``random_state + 2``): the
+    average recall of the RCNN and of the forest (trained on
+    ``forest_per_class`` simulated sequences per class, ``random_state +
+    1``), of the RCNN fine-tuned on ``n_fine_tune`` sequences per class
+    (:meth:`~skastro.nn.SequenceRCNN.fine_tune`, ``fine_tune_iterations``
+    batches replaying the forest's simulated set) and of the forest trained
+    with those sequences copied 100 times, over ``n_trials`` draws of the
+    fine-tuning sequences (recalls on the other sequences).
+
+    Returns
+    -------
+    metrics : dict
+        ``average_recall``: ``{model: {"mean", "sd", "trials"}}`` and the
+        settings.
+    """
+    from sklearn.base import clone
+
+    from ..datasets import HITS_CLASSES
+
+    rs = int(random_state)
+    X_rf, y_rf = hits_protocol_set(forest_per_class, rs + 1)
+    Xr, yr = hits_protocol_set(
+        dict.fromkeys(HITS_REAL_CLASSES, n_per_class), rs + 2, domain="real"
+    )
+    with _quiet_nan_features():
+        forest = hits_forest(rs).fit(X_rf, y_rf)
+        features = forest[:-1]
+        F_rf, F_real = features.transform(X_rf), features.transform(Xr)
+    before = {"rcnn": net.predict(Xr), "forest": forest[-1].predict(F_real)}
+    labels = [HITS_CLASSES.index(c) for c in HITS_REAL_CLASSES]
+    trials: dict[str, list[float]] = {
+        k: [] for k in ("rcnn", "forest", "rcnn_fine_tuned", "forest_augmented")
+    }
+    for trial in range(n_trials):
+        rng = np.random.default_rng([rs, trial])
+        ft = np.concatenate(
+            [
+                rng.choice(np.flatnonzero(yr == c), n_fine_tune, replace=False)
+                for c in labels
+            ]
+        )
+        rest = np.setdiff1d(np.arange(len(yr)), ft)
+        tuned = copy.deepcopy(net)
+        tuned.set_params(batch_size=fine_tune_batch, random_state=trial)
+        tuned.fine_tune(
+            Xr[ft], yr[ft], n_iterations=fine_tune_iterations, replay=(X_rf, y_rf)
+        )
+        augmented = clone(forest[-1]).fit(
+            np.vstack([F_rf, np.repeat(F_real[ft], 100, axis=0)]),
+            np.concatenate([y_rf, np.repeat(yr[ft], 100)]),
+        )
+        preds = {
+            "rcnn": before["rcnn"][rest],
+            "forest": before["forest"][rest],
+            "rcnn_fine_tuned": tuned.predict(Xr[rest]),
+            "forest_augmented": augmented.predict(F_real[rest]),
+        }
+        for name, pred in preds.items():
+            trials[name].append(round(_average_recall(yr[rest], pred, labels), 4))
+    return {
+        "protocol": (
+            f"make_hits_sequences({n_per_class} of {list(HITS_REAL_CLASSES)}, "
+            f"domain='real', random_state={rs + 2}); {n_fine_tune} per class "
+            f"to fine-tune, {fine_tune_iterations} batches of {fine_tune_batch}; "
+            f"{n_trials} trials"
+        ),
+        "average_recall": {
+            k: {
+                "mean": round(float(np.mean(v)), 4),
+                "sd": round(float(np.std(v)), 4),
+                "trials": v,
+            }
+            for k, v in trials.items()
+        },
     }

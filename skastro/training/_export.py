@@ -80,6 +80,7 @@ def export_model(
     dtype: str = "float32",
     evaluate: bool = True,
     eval_params: dict | None = None,
+    notes: dict | None = None,
 ) -> Path:
     """Write the run in ``out`` as a model for :func:`skastro.models.load_pretrained`.
 
@@ -100,6 +101,9 @@ def export_model(
     evaluate : bool, default=True
     eval_params : dict, optional
         Passed to the recipe's evaluation.
+    notes : dict, optional
+        More model-card entries (comparisons made beside the evaluation,
+        caveats), stored as they are.
 
     Returns
     -------
@@ -131,6 +135,7 @@ def export_model(
         "budget": training_budget(est.history),
         "versions": _versions(),
         "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **(notes or {}),
     }
     # written and measured beside dest, then swapped in: a model folder is
     # never left without its measurements

@@ -50,6 +50,25 @@ def _stale(lock: Path) -> bool:
     return False
 
 
+def write_arrays(f, X, y) -> None:
+    """Write ``(X, y)`` (``X`` an array or a dict of arrays) to an ``.npz`` file."""
+    arrays = (
+        {"X." + k: np.asarray(v) for k, v in X.items()}
+        if isinstance(X, Mapping)
+        else {"X": X}
+    )
+    np.savez(f, y=y, **arrays)
+
+
+def read_arrays(path) -> tuple:
+    """``(X, y)`` written by :func:`write_arrays`."""
+    with np.load(path, allow_pickle=False) as f:
+        if "X" in f.files:
+            return f["X"], f["y"]
+        keys = [k[2:] for k in f.files if k.startswith("X.")]
+        return {k: f["X." + k] for k in keys}, f["y"]
+
+
 def _check_positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
         raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
@@ -212,11 +231,7 @@ class SimulatedStream(torch.utils.data.IterableDataset):
 
     def _read(self, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
         try:
-            with np.load(path, allow_pickle=False) as f:
-                if "X" in f.files:
-                    return f["X"], f["y"]
-                keys = [k[2:] for k in f.files if k.startswith("X.")]
-                return {k: f["X." + k] for k in keys}, f["y"]
+            return read_arrays(path)
         except (OSError, ValueError, KeyError, EOFError):
             return None  # missing, or damaged by an interruption elsewhere
 
@@ -245,12 +260,7 @@ class SimulatedStream(torch.utils.data.IterableDataset):
                 fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".npz.tmp")
                 try:
                     with os.fdopen(fd, "wb") as f:
-                        arrays = (
-                            {"X." + k: v for k, v in X.items()}
-                            if isinstance(X, dict)
-                            else {"X": X}
-                        )
-                        np.savez(f, y=y, **arrays)
+                        write_arrays(f, X, y)
                     os.replace(tmp, path)
                 finally:
                     if os.path.exists(tmp):

@@ -12,7 +12,7 @@ import numpy as np
 
 from ._checkpoint import CPUTime, TrainingCheckpoint, WallClockBudget, checkpoint_exists
 from ._recipes import Recipe, get_recipe
-from ._stream import SimulatedStream, StreamPass
+from ._stream import SimulatedStream, StreamPass, read_arrays, write_arrays
 
 __all__ = ["train_recipe", "make_stream", "simulate_ahead"]
 
@@ -34,13 +34,12 @@ def _validation_set(recipe: Recipe, out: Path) -> tuple[np.ndarray, np.ndarray]:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "valid.npz"
     if path.exists():
-        with np.load(path, allow_pickle=False) as f:
-            X, y = f["X"], f["y"]
+        X, y = read_arrays(path)
     else:
         X, y = recipe.simulate(recipe.valid_size, _VALID_SEED)
         tmp = folder / f"valid.npz.{os.getpid()}.tmp"
         with open(tmp, "wb") as f:
-            np.savez(f, X=X, y=y)
+            write_arrays(f, X, y)
         os.replace(tmp, path)
     if recipe.transform is not None:
         X, y = recipe.transform(X, y)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from skastro.models import list_pretrained, load_pretrained, model_card, save_pretrained
-from skastro.models._pretrained import WEIGHTS_DIR, _renamed
-from skastro.nn import MagnitudePretrainer
+from skastro.models._pretrained import WEIGHTS_DIR, _upgraded_params
+from skastro.nn import LSBGNet, MagnitudePretrainer
 
 from ..training._toy import tiny_lsbgnet, toy_simulate
 
@@ -82,13 +82,32 @@ def test_bad_names_and_cards_are_refused(tiny_net, tmp_path):
         save_pretrained(tiny_net, tmp_path / "x", dtype="int8")
 
 
-def test_renames_apply_only_to_the_renamed_class():
+def test_cards_with_renamed_parameters_load_under_the_new_names():
+    # softening s of asinh(x / s) became asinh_softening b of asinh(x / 2b)
     old = {"softening": 0.01, "l2_conv": 1.0}
-    assert _renamed("LSBGNet", {"softening", "l2_conv"}, old) == old
-    assert _renamed("LSBGNet", {"asinh_softening", "l2_conv"}, old) == {
-        "asinh_softening": 0.005,
-        "l2_conv": 1.0,
-    }
+    assert _upgraded_params(LSBGNet, old) == {"asinh_softening": 0.005, "l2_conv": 1.0}
+    assert _upgraded_params(LSBGNet, {"softening": "deprecated"}) == {}
+    assert _upgraded_params(MagnitudePretrainer, old) == old
+
+
+def test_card_written_with_old_names_loads_without_warnings(tmp_path):
+    X, y = toy_simulate(32, 0)
+    net = tiny_lsbgnet(
+        asinh_softening=0.5, max_epochs=1, train_split=None, callbacks=None
+    ).fit(X, y)
+    dest = save_pretrained(net, tmp_path / "m")
+    card = json.loads((dest / "card.json").read_text())
+    assert "softening" not in card["params"] and card["fitted"]["n_bands_"] == 3
+    # the card as skastro 0.1 wrote it: softening s = 2 b, n_channels_
+    params = {**card["params"], "softening": 1.0}
+    del params["asinh_softening"]
+    fitted = {"n_channels_": card["fitted"]["n_bands_"]}
+    (dest / "card.json").write_text(
+        json.dumps({**card, "params": params, "fitted": fitted})
+    )
+    loaded = load_pretrained(dest)  # warnings are errors in the tests
+    assert loaded.asinh_softening == 0.5 and loaded.n_bands_ == 3
+    np.testing.assert_allclose(loaded.predict_proba(X), net.predict_proba(X))
 
 
 def test_shipped_models_have_complete_cards_and_fit_the_size_budget():
@@ -111,3 +130,21 @@ def test_shipped_lsbgnet_classifies_fresh_stamps():
     X, y = make_lsbg_stamps(200, random_state=31337, return_X_y=True)
     acc = (load_pretrained("lsbgnet-des-sim").predict(X) == y).mean()
     assert acc >= 0.85  # card: >= 0.90 on 2,000 stamps; 200 leave +-0.04
+
+
+def test_shipped_rcnn_classifies_fresh_sequences():
+    from skastro.datasets import make_hits_sequences
+
+    X, y = make_hits_sequences(10, n_epochs=22, return_X_y=True, random_state=31337)
+    net = load_pretrained("sequence-rcnn-hits-sim")
+    assert net.classes_.tolist() == list(range(7))
+    # card: 0.818 [0.798, 0.838] on 1,400 sequences; 70 leave +-0.1
+    assert (net.predict(X) == y).mean() >= 0.65
+
+
+def test_shipped_pretrainer_predicts_magnitudes():
+    net = load_pretrained("magnitude-pretrainer-splus-sim")
+    assert net.n_bands_ == 12 and net.n_outputs_ == 12
+    rng = np.random.default_rng(0)
+    pred = net.predict(rng.normal(size=(4, 12, 32, 32)).astype(np.float32))
+    assert pred.shape == (4, 12) and np.isfinite(pred).all()

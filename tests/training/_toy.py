@@ -32,8 +32,8 @@ def tiny_lsbgnet(**params):
     settings = dict(
         module__image_size=8,
         module__filters=(2, 2, 2),
-        module__dense_units=4,
-        softening=None,
+        module__n_hidden=4,
+        asinh_softening=None,
         batch_size=16,
     )
     settings.update(params)

@@ -66,7 +66,7 @@ def test_evaluate_splus_classification_compares_three_starts(pretrainer):
         n_labels=(12,),
         n_test=12,
         max_epochs=2,
-        n_top_epochs=1,
+        warmup_epochs=1,
         n_resamples=20,
         labelled=labelled,
     )
@@ -102,7 +102,7 @@ def test_evaluate_pretrainer_with_classification_and_cache(pretrainer, tmp_path)
         n_resamples=10,
         memory=tmp_path,
         classification=dict(
-            n_labels=(12,), n_test=12, max_epochs=2, n_top_epochs=1, labelled=labelled
+            n_labels=(12,), n_test=12, max_epochs=2, warmup_epochs=1, labelled=labelled
         ),
     )
     assert set(out["classification"]["mean"]["12"]) == {

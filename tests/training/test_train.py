@@ -30,8 +30,11 @@ def test_train_resume_and_export_round_trip(tmp_path):
     settings = json.loads((out / "train.json").read_text())
     assert settings["recipe"] == "toy" and settings["resume"] is True
 
-    dest = export_model(recipe, out, tmp_path / "model", evaluate=False)
+    dest = export_model(
+        recipe, out, tmp_path / "model", evaluate=False, notes={"caveat": "toy"}
+    )
     card = model_card(dest)
+    assert card["caveat"] == "toy"
     assert card["budget"]["passes"] == 3
     assert card["budget"]["examples_presented"] == 3 * 64
     assert card["estimator"] == "LSBGNet" and card["recipe"]["name"] == "toy"

@@ -1,0 +1,118 @@
+"""The HiTS RCNN recipes: streamed prepared sequences, resuming, the protocol."""
+
+import dataclasses
+from functools import partial
+
+import numpy as np
+import pytest
+import torch
+
+from skastro.models import load_pretrained, model_card
+from skastro.training import (
+    carrasco_davis_rcnn,
+    evaluate_sequence_rcnn,
+    export_model,
+    get_recipe,
+    hits_protocol_set,
+    hits_shifted_domain,
+    simulate_hits,
+    train_recipe,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _tiny_rcnn_recipe():
+    build = partial(
+        carrasco_davis_rcnn,
+        reduced=True,
+        module__n_filters=4,
+        module__n_hidden=8,
+        module__n_lstm=8,
+        batch_size=7,
+    )
+    return dataclasses.replace(
+        get_recipe("sequence-rcnn-hits-reduced"),
+        build=build,
+        examples_per_pass=14,
+        chunk_size=7,
+        valid_size=14,
+    )
+
+
+def test_simulate_hits_gives_prepared_balanced_sequences():
+    X, y = simulate_hits(14, 3)
+    assert set(X) == {"stamps", "dt", "mask"}
+    assert X["stamps"].shape == (14, 22, 21, 21) and X["stamps"].dtype == np.float32
+    assert np.bincount(y).tolist() == [2] * 7
+    np.testing.assert_array_equal(X["dt"][:, 0], 0.0)
+    with pytest.raises(ValueError, match="n must be a multiple of 7; got 10"):
+        simulate_hits(10, 0)
+
+
+def test_the_recipes_are_the_paper_network_and_the_reduced_one():
+    full, reduced = carrasco_davis_rcnn(), carrasco_davis_rcnn(reduced=True)
+    assert full.batch_size == 256 and full.lr == 5e-4  # Table 3.3's training
+    assert "module__n_filters" not in full.get_params()  # the module's 64
+    assert reduced.module__n_filters == 16 and reduced.module__n_lstm == 128
+    assert list(full.classes) == list(range(7))
+
+
+def test_rcnn_recipe_trains_resumes_and_exports(tmp_path):
+    recipe = _tiny_rcnn_recipe()
+    out = tmp_path / "run"
+    net = train_recipe(recipe, out, hours=1, max_passes=2, verbose=0)
+    assert {"valid_acc", "valid_loss", "cpu_s"} <= set(net.history[-1])
+    net = train_recipe(recipe, out, hours=1, max_passes=1, resume=True, verbose=0)
+    assert len(net.history) == 3
+    scheduler = dict(net.callbacks_)["lr_plateau"].lr_scheduler_
+    assert scheduler.optimizer is net.optimizer_  # still bound after resuming
+    dest = export_model(recipe, out, tmp_path / "model", evaluate=False)
+    assert model_card(dest)["estimator"] == "SequenceRCNN"
+    loaded = load_pretrained(dest)
+    X, _ = hits_protocol_set(1, 5)  # raw sequences, with the known background
+    np.testing.assert_allclose(loaded.predict_proba(X), net.predict_proba(X), atol=1e-5)
+    assert loaded.classes_.tolist() == list(range(7))
+
+
+@pytest.mark.slow
+def test_evaluate_sequence_rcnn_runs_the_protocol(tmp_path):
+    recipe = _tiny_rcnn_recipe()
+    train_recipe(recipe, tmp_path / "run", hours=1, max_passes=1, verbose=0)
+    # as export_model measures it: the model loaded back, class defaults
+    net = load_pretrained(
+        export_model(recipe, tmp_path / "run", tmp_path / "model", evaluate=False)
+    )
+    out = evaluate_sequence_rcnn(
+        net,
+        test_per_class=2,
+        forest_per_class=3,
+        epochs=(3, 22),
+        n_resamples=20,
+        memory=tmp_path / "cache",
+    )
+    assert set(out["accuracy_by_epochs_seen"]) == {"rcnn", "forest"}
+    assert set(out["accuracy_by_epochs_seen"]["forest"]) == {"3", "22"}
+    assert set(out["rcnn"]["recall"]) == {"SN", "RRL", "CEP", "EB", "NV", "GAL", "AST"}
+    assert -1 <= out["rcnn_minus_forest"]["value"] <= 1
+    shifted = hits_shifted_domain(
+        net,
+        n_per_class=3,
+        forest_per_class=3,
+        n_trials=1,
+        n_fine_tune=1,
+        fine_tune_iterations=2,
+        fine_tune_batch=4,
+    )
+    assert set(shifted["average_recall"]) == {
+        "rcnn",
+        "forest",
+        "rcnn_fine_tuned",
+        "forest_augmented",
+    }
