@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from .exceptions import InputLayoutError, SequenceError
-from .utils._validation import check_stamps
+from .utils._validation import check_stamps, format_rows
 
 __all__ = [
     "EXPTIME",
@@ -74,7 +74,6 @@ __all__ = [
     "check_sequences",
     "epoch_order",
     "epoch_values",
-    "format_rows",
     "sequence_mask",
     "truncate_sequences",
 ]
@@ -116,13 +115,6 @@ KEYS: dict[str, str] = {
     EXPTIME: "(n, T) exposure time, s",
     LIMITING_MAG: "(n, T) 5-sigma limiting magnitude, mag",
 }
-
-
-def format_rows(rows: Iterable[int], limit: int = 5) -> str:
-    """``"0, 3, 7"`` for the first ``limit`` rows, ``" (and 4 more)"`` after."""
-    rows = [int(r) for r in rows]
-    shown = ", ".join(str(r) for r in rows[:limit])
-    return shown + (f" (and {len(rows) - limit} more)" if len(rows) > limit else "")
 
 
 @dataclass

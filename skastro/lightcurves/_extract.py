@@ -25,9 +25,9 @@ from ..sequences import (
     check_sequences,
     epoch_order,
     epoch_values,
-    format_rows,
 )
 from ..utils._physics import gaussian_psf
+from ..utils._validation import format_rows
 
 __all__ = ["LightCurveExtractor"]
 

@@ -20,10 +20,10 @@ from ..sequences import (
     ZERO_POINT,
     check_sequences,
     epoch_values,
-    format_rows,
 )
 from ..utils import check_stamps, split_stamps_input
 from ..utils._physics import asinh_stretch
+from ..utils._validation import format_rows
 
 __all__ = ["Calibrator", "asinh_stretch", "scale_to_reference"]
 
