@@ -30,9 +30,9 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
 
 from .sequences import epoch_order, sequence_mask, truncate_sequences
+from .utils._params import Interval, validate_params
 
 __all__ = [
     "accuracy_by_epochs_seen",
@@ -145,8 +145,7 @@ def lsbg_scoring() -> dict[str, Any]:
         "n_resamples": [Interval(Integral, 1, None, closed="left")],
         "confidence": [Interval(Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
-    },
-    prefer_skip_nested_validation=True,
+    }
 )
 def bootstrap_ci(
     metric: Callable[..., float],

@@ -22,10 +22,15 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
 from sklearn.preprocessing import normalize
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from .exceptions import InputLayoutError
+from .utils._params import (
+    Interval,
+    StrOptions,
+    validate_estimator_params,
+    validate_params,
+)
 
 __all__ = ["SimilaritySearch", "precision_at_k", "rank_anomalies"]
 
@@ -148,7 +153,7 @@ class SimilaritySearch(BaseEstimator):
         -------
         self : SimilaritySearch
         """
-        self._validate_params()
+        validate_estimator_params(self)
         if self.embedder is None:
             self.embedder_ = None
         elif self.prefit:
@@ -259,8 +264,7 @@ def _as_real_array(X: Any, *, name: str) -> np.ndarray:
         "query_labels": ["array-like"],
         "neighbor_labels": ["array-like"],
         "k": [Interval(Integral, 1, None, closed="left"), None],
-    },
-    prefer_skip_nested_validation=True,
+    }
 )
 def precision_at_k(query_labels, neighbor_labels, *, k: int | None = None) -> float:
     """Fraction of the first ``k`` neighbours sharing the query's label.
@@ -299,8 +303,7 @@ def precision_at_k(query_labels, neighbor_labels, *, k: int | None = None) -> fl
         "method": [StrOptions({"lof", "nearest"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "metric": [str, callable],
-    },
-    prefer_skip_nested_validation=True,
+    }
 )
 def rank_anomalies(
     features, *, method: str = "lof", n_neighbors: int = 20, metric: str = "euclidean"

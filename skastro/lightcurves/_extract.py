@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import SequenceError
@@ -26,6 +25,7 @@ from ..sequences import (
     epoch_order,
     epoch_values,
 )
+from ..utils._params import Interval, StrOptions, validate_estimator_params
 from ..utils._physics import gaussian_psf
 from ..utils._validation import format_rows
 
@@ -213,7 +213,7 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
         -------
         self : LightCurveExtractor
         """
-        self._validate_params()
+        validate_estimator_params(self)
         stamps, meta = self._split(X)
         self.psf_source_ = self._psf_source(meta)
         self._check_inputs(stamps, meta, self.psf_source_)

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import CatalogError, InputLayoutError, SequenceError
@@ -22,6 +21,7 @@ from ..sequences import (
     epoch_values,
 )
 from ..utils import check_stamps, split_stamps_input
+from ..utils._params import Interval, StrOptions, validate_estimator_params
 from ..utils._physics import asinh_stretch
 from ..utils._validation import format_rows
 
@@ -454,7 +454,7 @@ class Calibrator(TransformerMixin, BaseEstimator):
         -------
         self : Calibrator
         """
-        self._validate_params()
+        validate_estimator_params(self)
         self._read_images()
         calibrated = self._calibrate(X)
         self.n_bands_ = calibrated.shape[1]

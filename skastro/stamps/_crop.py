@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import CatalogError, FITSFormatError, StampOverlapError
 from ..utils import as_catalog, check_catalog_columns
+from ..utils._params import Interval, Options, StrOptions, validate_estimator_params
 from ._fits import (
     BandSource,
     header_pixel_scales,
@@ -316,7 +316,7 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         -------
         self : FITSCropper
         """
-        self._validate_params()
+        validate_estimator_params(self)
         if self.images is None:
             raise ValueError(
                 "FITSCropper needs images: a FITS path, a list of paths (one per "
