@@ -71,6 +71,9 @@ class SimilaritySearch(BaseEstimator):
     labels_ : ndarray of shape (n_gallery,) or None
         The ``y`` given to ``fit`` (labels of the gallery, for
         :func:`precision_at_k`).
+    n_features_in_ : int
+        Features per object of a feature-table gallery (only without an
+        embedder).
 
     Examples
     --------
@@ -126,9 +129,11 @@ class SimilaritySearch(BaseEstimator):
                 )
         if width is not None and feats.shape[1] != width:
             raise InputLayoutError(
-                f"{name} has {feats.shape[1]} features per object but the gallery "
-                f"was indexed with {width}; query with features made "
-                "the same way as the gallery's (same embedder and bands)."
+                f"{name} has {feats.shape[1]} features, but SimilaritySearch is "
+                f"expecting {width} features as input: {feats.shape[1]} features "
+                f"per object but the gallery was indexed with {width}; query with "
+                "features made the same way as the gallery's (same embedder and "
+                "bands)."
             )
         bad = np.flatnonzero(~np.isfinite(feats).all(axis=1))
         if bad.size:
@@ -161,10 +166,12 @@ class SimilaritySearch(BaseEstimator):
         else:
             self.embedder_ = clone(self.embedder).fit(X)
         self.features_ = self._features(X)
+        if self.embedder_ is None:  # a feature table: scikit-learn's attribute
+            self.n_features_in_ = self.features_.shape[1]
         if len(self.features_) < 2:
             raise ValueError(
-                f"the gallery holds {len(self.features_)} object(s); a similarity "
-                "search needs at least 2."
+                f"the gallery holds {len(self.features_)} sample(s) (objects); a "
+                "similarity search needs at least 2."
             )
         self.index_ = NearestNeighbors(metric=self.metric).fit(self.features_)
         if self.metric == "cosine":
@@ -238,12 +245,18 @@ class SimilaritySearch(BaseEstimator):
 
 
 def _as_real_array(X: Any, *, name: str) -> np.ndarray:
-    """``X`` as a float array; complex or non-numeric input is refused."""
+    """``X`` as a float array; sparse, complex or non-numeric input is refused."""
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):  # scipy.sparse
+        raise TypeError(
+            f"{name} is a sparse {type(X).__name__}; a similarity search needs "
+            "dense features: pass X.toarray()."
+        )
     arr = np.asarray(X)
     if arr.dtype.kind == "c":
         raise InputLayoutError(
-            f"{name} holds complex numbers; distances are defined on real "
-            "features. Pass the real part, the modulus or both as columns."
+            f"Complex data not supported: {name} holds complex numbers; distances "
+            "are defined on real features. Pass the real part, the modulus or "
+            "both as columns."
         )
     if arr.dtype.kind not in "biuf":
         try:

@@ -220,6 +220,14 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
         self.stamp_shape_ = tuple(int(s) for s in stamps.shape[-2:])
         return self
 
+    def __sklearn_tags__(self):
+        """X is a sequence set (skastro.sequences), a mapping of (n, T, ...) arrays: scikit-learn's checks for 2-D tables do not apply."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.dict = True
+        tags.input_tags.allow_nan = True
+        return tags
+
     def transform(self, X: Mapping[str, Any]) -> Any:
         """Measure the light curves.
 

@@ -435,6 +435,8 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
+        tags.input_tags.two_d_array = False  # light curves: lists, mappings
+        tags.input_tags.dict = True  # padded arrays in a mapping
+        tags.input_tags.allow_nan = True  # NaN padding
         tags.requires_fit = True
         return tags

@@ -222,6 +222,13 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
             names.append("r_half")
         return np.asarray(names, dtype=object)
 
+    def __sklearn_tags__(self):
+        """X is stamps (n_objects, n_bands, h, w): scikit-learn's checks for 2-D tables do not apply."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.allow_nan = True
+        return tags
+
     def transform(self, X) -> np.ndarray:
         """Measure the features of the central object of each stamp.
 

@@ -513,6 +513,7 @@ class Calibrator(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
+        tags.input_tags.two_d_array = False  # stamps (n, bands, h, w)
+        tags.input_tags.dict = True  # stamps with metadata, sequence sets
         tags.input_tags.allow_nan = True
         return tags

@@ -501,6 +501,14 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         return self._overlap(fields, x, y, sides)[2]
 
     # ------------------------------------------------------------ transform
+    def __sklearn_tags__(self):
+        """X is a catalog (positions in named columns) and the output stamps: scikit-learn's checks for 2-D tables do not apply."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True  # field ids and band names in the catalog
+        tags.input_tags.allow_nan = True
+        return tags
+
     def transform(self, X):
         """Cut the stamps of the catalog's objects.
 
