@@ -362,22 +362,19 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
                     f"X['stamps'] {stamps.shape} or one PSF {stamps.shape[-2:]}."
                 )
             out["psf"] = psf
-        if "background" in meta:
-            bkg = np.asarray(meta["background"], dtype=float)
-            if bkg.shape != stamps.shape:
-                raise SequenceError(
-                    f"X['background'] has shape {bkg.shape}; expected the shape of "
-                    f"X['stamps'] {stamps.shape} (background per pixel, ADU)."
-                )
-            out["background"] = bkg
-        if "center" in meta:
-            center = np.asarray(meta["center"], dtype=float)
-            if center.shape != (n, T, 2):
-                raise SequenceError(
-                    f"X['center'] has shape {center.shape}; expected (n, T, 2) = "
-                    f"{(n, T, 2)} source positions (x, y) in 0-based pixels."
-                )
-            out["center"] = center
+        expected = {
+            "background": (stamps.shape, "background per pixel, ADU"),
+            "center": ((n, T, 2), "source positions (x, y), 0-based pixels"),
+        }
+        for key, (shape, meaning) in expected.items():
+            if key in meta:
+                arr = np.asarray(meta[key], dtype=float)
+                if arr.shape != shape:
+                    raise SequenceError(
+                        f"X[{key!r}] has shape {arr.shape}; expected {shape} "
+                        f"({meaning})."
+                    )
+                out[key] = arr
         return out
 
     def _photometry(

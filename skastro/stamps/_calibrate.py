@@ -80,6 +80,19 @@ def scale_to_reference(
     return out.astype(np.float32)
 
 
+def _per_object(table: np.ndarray, n: int, n_bands: int, what: str) -> np.ndarray:
+    """A per-band ``(n_bands,)`` or per-object ``(n, n_bands)`` table as
+    ``(n, n_bands)``; an error naming ``what`` for any other shape."""
+    if table.ndim == 1 and table.shape[0] == n_bands:
+        table = np.broadcast_to(table, (n, n_bands))
+    if table.shape != (n, n_bands):
+        raise InputLayoutError(
+            f"{what} have shape {table.shape}; expected (n_objects, n_bands) = "
+            f"({n}, {n_bands})."
+        )
+    return table
+
+
 class Calibrator(TransformerMixin, BaseEstimator):
     """Calibrate stamps photometrically, optionally stretch them.
 
@@ -254,13 +267,7 @@ class Calibrator(TransformerMixin, BaseEstimator):
                     f"{n_bands} "
                     "band(s); give one zero point per band."
                 )
-        if table.ndim == 1 and table.shape[0] == n_bands:
-            table = np.broadcast_to(table, (n, n_bands))
-        if table.shape != (n, n_bands):
-            raise InputLayoutError(
-                f"zero points have shape {table.shape}; expected (n_objects, n_bands) "
-                f"= ({n}, {n_bands})."
-            )
+        table = _per_object(table, n, n_bands, "zero points")
         if not np.isfinite(table).all():
             raise InputLayoutError(
                 "zero points contain NaN or inf; every (field, band) needs one."
@@ -302,13 +309,7 @@ class Calibrator(TransformerMixin, BaseEstimator):
                     f"pixel_scale must be positive (arcsec/pixel), one value or one "
                     f"per band ({n_bands}); got {self.pixel_scale!r}."
                 )
-        if table.ndim == 1 and table.shape[0] == n_bands:
-            table = np.broadcast_to(table, (n, n_bands))
-        if table.shape != (n, n_bands):
-            raise InputLayoutError(
-                f"pixel scales have shape {table.shape}; expected (n_objects, "
-                f"n_bands) = ({n}, {n_bands})."
-            )
+        table = _per_object(table, n, n_bands, "pixel scales")
         return table
 
     def _from_images(self, per_field: dict, meta: dict, n: int, what: str):
