@@ -577,6 +577,20 @@ def _check_sorted(sidx, pts, fv, sc, exact, need, tol):
 
 
 @numba.jit(**_JIT)
+def _car_vertex(
+    r, sim, fsim, sidx, nf, pts, fv, sc, exact, kp, kf, ks, ke, neg_dt, x, ev, mx
+):
+    """Evaluate vertex ``r`` of the simplex as evaluation ``nf``; returns
+    ``nf + 1``."""
+    fsim[r] = _car_eval(
+        sim[r, 0], sim[r, 1], nf, pts, fv, sc, exact, kp, kf, ks, ke,
+        neg_dt, x, ev, mx,
+    )  # fmt: skip
+    sidx[r] = nf
+    return nf + 1
+
+
+@numba.jit(**_JIT)
 def _car_start(pts, fv, sc, exact, need, tol, kp, kf, ks, ke, neg_dt, x, ev, mx):
     """scipy's initial simplex around (10, 0.5), evaluated and sorted."""
     lo, hi = 0.0, 100.0
@@ -597,12 +611,10 @@ def _car_start(pts, fv, sc, exact, need, tol, kp, kf, ks, ke, neg_dt, x, ev, mx)
     for k in range(3):
         if nf >= maxfun:
             break
-        fsim[k] = _car_eval(
-            sim[k, 0], sim[k, 1], nf, pts, fv, sc, exact, kp, kf, ks, ke,
+        nf = _car_vertex(
+            k, sim, fsim, sidx, nf, pts, fv, sc, exact, kp, kf, ks, ke,
             neg_dt, x, ev, mx,
         )  # fmt: skip
-        sidx[k] = nf
-        nf += 1
     for _ in range(2):
         _check_sorted(sidx, pts, fv, sc, exact, need, tol)
         ind = _argsort3(fsim)
@@ -625,6 +637,13 @@ def _car_converged(sim, fsim, sidx, pts, fv, sc, exact, need, tol):
         if not abs(fsim[0] - fsim[r]) <= 1e-4:
             converged = False
     return converged
+
+
+@numba.jit(**_JIT)
+def _car_accept(k, val, sim, fsim, sidx, cand, cidx):
+    """Candidate ``k`` (value ``val``) replaces the worst vertex."""
+    sim[2, 0], sim[2, 1], fsim[2] = cand[k, 0], cand[k, 1], val
+    sidx[2] = cidx[k]
 
 
 @numba.jit(**_JIT)
@@ -661,8 +680,7 @@ def _car_steps(
             else:
                 _check(nf - 1, sidx[1], pts, fv, sc, exact, need, tol, 0.0)
                 if val < fsim[1]:
-                    sim[2, 0], sim[2, 1], fsim[2] = cand[0, 0], cand[0, 1], val
-                    sidx[2] = cidx[0]
+                    _car_accept(0, val, sim, fsim, sidx, cand, cidx)
                 else:
                     _check(nf - 1, sidx[2], pts, fv, sc, exact, need, tol, 0.0)
                     steps[1] = 2 if val < fsim[2] else 3
@@ -670,23 +688,19 @@ def _car_steps(
         elif s == 1:
             _check(nf - 1, cidx[0], pts, fv, sc, exact, need, tol, 0.0)
             if val < fx[0]:
-                sim[2, 0], sim[2, 1], fsim[2] = cand[1, 0], cand[1, 1], val
-                sidx[2] = cidx[1]
+                _car_accept(1, val, sim, fsim, sidx, cand, cidx)
             else:
-                sim[2, 0], sim[2, 1], fsim[2] = cand[0, 0], cand[0, 1], fx[0]
-                sidx[2] = cidx[0]
+                _car_accept(0, fx[0], sim, fsim, sidx, cand, cidx)
         elif s == 2:
             _check(nf - 1, cidx[0], pts, fv, sc, exact, need, tol, 0.0)
             if val <= fx[0]:
-                sim[2, 0], sim[2, 1], fsim[2] = cand[2, 0], cand[2, 1], val
-                sidx[2] = cidx[2]
+                _car_accept(2, val, sim, fsim, sidx, cand, cidx)
             else:
                 doshrink = True
         else:
             _check(nf - 1, sidx[2], pts, fv, sc, exact, need, tol, 0.0)
             if val < fsim[2]:
-                sim[2, 0], sim[2, 1], fsim[2] = cand[3, 0], cand[3, 1], val
-                sidx[2] = cidx[3]
+                _car_accept(3, val, sim, fsim, sidx, cand, cidx)
             else:
                 doshrink = True
         j += 1
@@ -703,12 +717,10 @@ def _car_shrink(
             sim[r, c] = _clip(sim[0, c] + 0.5 * (sim[r, c] - sim[0, c]), 0.0, 100.0)
         if nf >= pts.shape[0]:
             return nf, True
-        fsim[r] = _car_eval(
-            sim[r, 0], sim[r, 1], nf, pts, fv, sc, exact, kp, kf, ks, ke,
+        nf = _car_vertex(
+            r, sim, fsim, sidx, nf, pts, fv, sc, exact, kp, kf, ks, ke,
             neg_dt, x, ev, mx,
         )  # fmt: skip
-        sidx[r] = nf
-        nf += 1
     return nf, False
 
 
