@@ -22,7 +22,7 @@ from skorch import NeuralNet, NeuralNetClassifier
 from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
 
-from ..exceptions import InputLayoutError, SequenceError
+from ..exceptions import SequenceError
 from ..sequences import MJD, SKY, STAMPS, ZERO_POINT, check_sequences, epoch_values
 from ..stamps import asinh_stretch, scale_to_reference
 from ..utils._params import Interval, StrOptions
@@ -472,12 +472,12 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
                 f"the original domain; got {type(replay).__name__}."
             ) from None
         if not isinstance(X, Mapping) or not isinstance(X_old, Mapping):
-            raise InputLayoutError(
+            raise SequenceError(
                 "With replay, X and replay[0] must both be sequence dicts "
                 "(SliceDict) with the same keys."
             )
         if set(X) != set(X_old):
-            raise InputLayoutError(
+            raise SequenceError(
                 "X and replay[0] must have the same keys; X has "
                 f"{sorted(X)}, replay[0] has {sorted(X_old)}."
             )
@@ -658,7 +658,7 @@ class SequenceStream:
         # a float32 copy (kept in the window), as check_stamps gives the batch API
         img = np.array(image, dtype=np.float32)
         if img.shape != (size, size):
-            raise InputLayoutError(
+            raise SequenceError(
                 f"image must be one {size}x{size} stamp (H, W); got shape {img.shape}."
             )
         if not np.isfinite(img).all():
