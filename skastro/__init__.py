@@ -42,6 +42,7 @@ _SUBMODULES = [
     "neighbors",
     "nn",
     "plotting",
+    "sequences",
     "sources",
     "stamps",
     "utils",

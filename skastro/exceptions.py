@@ -48,10 +48,14 @@ class LightCurveWarning(UserWarning):
     values were set to NaN (the message says which features and how many curves)."""
 
 
-class SequenceError(ValueError):
-    """An image sequence cannot be classified as given: all epochs masked, fewer
-    valid epochs than the network's window, NaN pixels or times at a valid
-    epoch, or times that do not increase."""
+class SequenceError(InputLayoutError):
+    """An image sequence set breaks its definition (:mod:`skastro.sequences`)
+    or cannot be used as given: not a mapping, a missing key, a per-epoch
+    array that is not (n_sequences, n_epochs), two valid epochs at the same
+    time, NaN times, pixels or metadata at a valid epoch where the tool
+    needs them, all epochs masked, or fewer valid epochs than a network's
+    window. One type for every sequence tool; a subclass of
+    :class:`InputLayoutError` (and so of ``ValueError``)."""
 
 
 class ModelFileError(ValueError):

@@ -30,7 +30,9 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
+
+from .sequences import epoch_order, sequence_mask, truncate_sequences
+from .utils._params import Interval, validate_params
 
 __all__ = [
     "accuracy_by_epochs_seen",
@@ -143,8 +145,7 @@ def lsbg_scoring() -> dict[str, Any]:
         "n_resamples": [Interval(Integral, 1, None, closed="left")],
         "confidence": [Interval(Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
-    },
-    prefer_skip_nested_validation=True,
+    }
 )
 def bootstrap_ci(
     metric: Callable[..., float],
@@ -296,80 +297,8 @@ def bootstrap_classification_metrics(
 # Accuracy against the number of observation epochs seen
 # --------------------------------------------------------------------------
 def _sequence_mask(X: Any, caller: str) -> np.ndarray:
-    """The (n, T) validity mask of a sequence mapping, checked."""
-    if not isinstance(X, Mapping):
-        raise TypeError(
-            f"{caller} expects X as a mapping of sequence arrays (e.g. the "
-            "SliceDict of skastro.datasets.make_hits_sequences) with 'mask' "
-            f"(n, T) or 'mjd' (n, T); got {type(X).__name__}."
-        )
-    if "mask" in X:
-        mask = np.asarray(X["mask"])
-        name = "mask"
-    elif "mjd" in X:
-        mask = np.isfinite(np.asarray(X["mjd"], dtype=float))
-        name = "mjd"
-    else:
-        raise KeyError(
-            f"{caller}: X has neither 'mask' nor 'mjd' to tell the valid epochs; "
-            f"it has {sorted(X)}."
-        )
-    if mask.ndim != 2:
-        raise ValueError(
-            f"{caller}: X[{name!r}] must have shape (n_sequences, n_epochs); got "
-            f"{mask.shape}."
-        )
-    return mask.astype(bool)
-
-
-def truncate_sequences(X: Mapping[str, Any], n_epochs: int) -> Any:
-    """The sequences as a classifier sees them after their first ``n_epochs`` epochs.
-
-    Every valid epoch after the ``n_epochs``-th valid one is masked
-    (``mask=False``); the arrays themselves are unchanged, so any
-    sequence classifier (:class:`~skastro.nn.SequenceRCNN`, a
-    ``LightCurveExtractor -> FATSFeatures -> forest`` pipeline) sees only
-    the first ``n_epochs`` images. Sequences with fewer valid epochs are
-    kept whole.
-
-    Parameters
-    ----------
-    X : mapping
-        Sequence arrays with a first axis of sequences, e.g. the
-        :class:`skorch.helper.SliceDict` of
-        :func:`~skastro.datasets.make_hits_sequences`; ``"mask"``
-        (n, T) bool marks the valid epochs (without it, the epochs with a
-        finite ``"mjd"``).
-    n_epochs : int
-        Number of valid epochs to keep, >= 1.
-
-    Returns
-    -------
-    X_seen : skorch.helper.SliceDict
-        The same arrays (not copied) with the new ``"mask"``.
-
-    Examples
-    --------
-    >>> from skastro.datasets import make_hits_sequences
-    >>> from skastro.metrics import truncate_sequences
-    >>> X, y = make_hits_sequences(1, n_epochs=10, return_X_y=True,
-    ...                                random_state=0)
-    >>> truncate_sequences(X, 4)["mask"].sum(axis=1)
-    array([4, 4, 4, 4, 4, 4, 4])
-    """
-    from skorch.helper import SliceDict
-
-    if (
-        not isinstance(n_epochs, Integral | np.integer)
-        or isinstance(n_epochs, bool)
-        or n_epochs < 1
-    ):
-        raise ValueError(f"n_epochs must be an int >= 1; got {n_epochs!r}.")
-    mask = _sequence_mask(X, "truncate_sequences")
-    seen = np.cumsum(mask, axis=1) <= n_epochs
-    out = SliceDict(**{k: np.asarray(v) for k, v in X.items()})
-    out["mask"] = mask & seen
-    return out
+    """The (n, T) validity mask of a sequence set (:mod:`skastro.sequences`)."""
+    return sequence_mask(X, caller=caller)
 
 
 def _check_epochs(epochs: Any, n_max: int) -> list[int]:
@@ -427,8 +356,9 @@ def predict_by_epochs_seen(
     if hasattr(estimator, "predict_proba_steps"):
         steps = np.asarray(estimator.predict_proba_steps(X))
         classes = np.asarray(getattr(estimator, "classes_", np.arange(steps.shape[-1])))
-        # position of the j-th valid epoch of each sequence
-        order = np.argsort(~mask, axis=1, kind="stable")
+        # position of the j-th valid epoch of each sequence, in time order
+        mjd = np.asarray(X["mjd"], dtype=float) if "mjd" in X else None
+        order = epoch_order(mask, mjd)
         rows = np.arange(len(mask))
         for k in ks:
             j = np.minimum(k, n_valid) - 1

@@ -22,10 +22,15 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
 from sklearn.preprocessing import normalize
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from .exceptions import InputLayoutError
+from .utils._params import (
+    Interval,
+    StrOptions,
+    validate_estimator_params,
+    validate_params,
+)
 
 __all__ = ["SimilaritySearch", "precision_at_k", "rank_anomalies"]
 
@@ -66,6 +71,9 @@ class SimilaritySearch(BaseEstimator):
     labels_ : ndarray of shape (n_gallery,) or None
         The ``y`` given to ``fit`` (labels of the gallery, for
         :func:`precision_at_k`).
+    n_features_in_ : int
+        Features per object of a feature-table gallery (only without an
+        embedder).
 
     Examples
     --------
@@ -121,9 +129,11 @@ class SimilaritySearch(BaseEstimator):
                 )
         if width is not None and feats.shape[1] != width:
             raise InputLayoutError(
-                f"{name} has {feats.shape[1]} features per object but the gallery "
-                f"was indexed with {width}; query with features made "
-                "the same way as the gallery's (same embedder and bands)."
+                f"{name} has {feats.shape[1]} features, but SimilaritySearch is "
+                f"expecting {width} features as input: {feats.shape[1]} features "
+                f"per object but the gallery was indexed with {width}; query with "
+                "features made the same way as the gallery's (same embedder and "
+                "bands)."
             )
         bad = np.flatnonzero(~np.isfinite(feats).all(axis=1))
         if bad.size:
@@ -148,7 +158,7 @@ class SimilaritySearch(BaseEstimator):
         -------
         self : SimilaritySearch
         """
-        self._validate_params()
+        validate_estimator_params(self)
         if self.embedder is None:
             self.embedder_ = None
         elif self.prefit:
@@ -156,10 +166,12 @@ class SimilaritySearch(BaseEstimator):
         else:
             self.embedder_ = clone(self.embedder).fit(X)
         self.features_ = self._features(X)
+        if self.embedder_ is None:  # a feature table: scikit-learn's attribute
+            self.n_features_in_ = self.features_.shape[1]
         if len(self.features_) < 2:
             raise ValueError(
-                f"the gallery holds {len(self.features_)} object(s); a similarity "
-                "search needs at least 2."
+                f"the gallery holds {len(self.features_)} sample(s) (objects); a "
+                "similarity search needs at least 2."
             )
         self.index_ = NearestNeighbors(metric=self.metric).fit(self.features_)
         if self.metric == "cosine":
@@ -233,12 +245,18 @@ class SimilaritySearch(BaseEstimator):
 
 
 def _as_real_array(X: Any, *, name: str) -> np.ndarray:
-    """``X`` as a float array; complex or non-numeric input is refused."""
+    """``X`` as a float array; sparse, complex or non-numeric input is refused."""
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):  # scipy.sparse
+        raise TypeError(
+            f"{name} is a sparse {type(X).__name__}; a similarity search needs "
+            "dense features: pass X.toarray()."
+        )
     arr = np.asarray(X)
     if arr.dtype.kind == "c":
         raise InputLayoutError(
-            f"{name} holds complex numbers; distances are defined on real "
-            "features. Pass the real part, the modulus or both as columns."
+            f"Complex data not supported: {name} holds complex numbers; distances "
+            "are defined on real features. Pass the real part, the modulus or "
+            "both as columns."
         )
     if arr.dtype.kind not in "biuf":
         try:
@@ -259,8 +277,7 @@ def _as_real_array(X: Any, *, name: str) -> np.ndarray:
         "query_labels": ["array-like"],
         "neighbor_labels": ["array-like"],
         "k": [Interval(Integral, 1, None, closed="left"), None],
-    },
-    prefer_skip_nested_validation=True,
+    }
 )
 def precision_at_k(query_labels, neighbor_labels, *, k: int | None = None) -> float:
     """Fraction of the first ``k`` neighbours sharing the query's label.
@@ -299,8 +316,7 @@ def precision_at_k(query_labels, neighbor_labels, *, k: int | None = None) -> fl
         "method": [StrOptions({"lof", "nearest"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "metric": [str, callable],
-    },
-    prefer_skip_nested_validation=True,
+    }
 )
 def rank_anomalies(
     features, *, method: str = "lof", n_neighbors: int = 20, metric: str = "euclidean"

@@ -1,9 +1,9 @@
 """Common checks over all public estimators.
 
 - Estimators whose ``X`` may be a 2-D table (``tabular_estimators()`` of a
-  case module) run scikit-learn's full
-  :func:`~sklearn.utils.estimator_checks.parametrize_with_checks`, with a
-  reason for each expected failure.
+  case module; their tags say ``input_tags.two_d_array``) run scikit-learn's
+  full :func:`~sklearn.utils.estimator_checks.parametrize_with_checks`, with
+  no expected failure.
 - Every public estimator runs scikit-learn's checks that need no data (the
   API checks: clone, tags, repr, parameters, ``__init__``); the image,
   sequence, light-curve and catalog estimators declare their non-tabular
@@ -61,24 +61,10 @@ NETWORK_API_FAILURES = {
     "check_set_params": _SKORCH_SET_PARAMS,
 }
 
-_NO_VALIDATE_DATA = (
-    "SimilaritySearch takes stamps as well as feature tables, so it checks X "
-    "itself instead of with scikit-learn's validate_data: no n_features_in_, its "
-    "own messages for complex and sparse X"
-)
-#: Expected failures of scikit-learn's data checks for SimilaritySearch.
-SIMILARITY_SEARCH_FAILURES = {
-    "check_fit2d_1sample": (
-        "a similarity search needs a gallery of at least 2 objects; fit says so "
-        "with a ValueError whose message differs from the one the check expects"
-    ),
-    "check_n_features_in": f"no n_features_in_: {_NO_VALIDATE_DATA}",
-    "check_n_features_in_after_fitting": f"no n_features_in_: {_NO_VALIDATE_DATA}",
-    "check_complex_data": f"complex X is cast to real: {_NO_VALIDATE_DATA}",
-    "check_estimator_sparse_tag": f"sparse X fails unclearly: {_NO_VALIDATE_DATA}",
-    "check_estimator_sparse_array": f"sparse X fails unclearly: {_NO_VALIDATE_DATA}",
-    "check_estimator_sparse_matrix": f"sparse X fails unclearly: {_NO_VALIDATE_DATA}",
-}
+#: Expected failures of scikit-learn's data checks for SimilaritySearch: none
+#: (it sets n_features_in_ for feature tables and refuses complex and sparse X
+#: with the messages the checks look for).
+SIMILARITY_SEARCH_FAILURES: dict[str, str] = {}
 
 
 def _unique_estimators():
@@ -117,12 +103,15 @@ def test_every_public_estimator_is_checked():
     assert public <= covered, f"no contract case for {sorted(public - covered)}"
 
 
-def test_networks_declare_their_input():
-    """The networks and the embedder, which scikit-learn's data checks cannot
-    feed, say why: their tags declare that they do not take a 2-D table."""
+def test_every_estimator_declares_its_input():
+    """Tags say what each estimator takes: the ones given to scikit-learn's
+    full checks take 2-D tables (input_tags.two_d_array), every other one
+    (stamps, sequence sets, light curves, catalogs) declares that it does
+    not, which is why it runs the API checks and the contract suite only."""
+    tabular = {type(est).__name__ for est in TABULAR_ESTIMATORS}
     for est in _unique_estimators():
-        if type(est).__module__.startswith("skastro.nn"):
-            assert est.__sklearn_tags__().input_tags.two_d_array is False, est
+        two_d = est.__sklearn_tags__().input_tags.two_d_array
+        assert two_d is (type(est).__name__ in tabular), type(est).__name__
 
 
 @parametrize_with_contract_checks(CONTRACT_CASES)

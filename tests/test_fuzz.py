@@ -24,10 +24,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from sklearn.utils._param_validation import InvalidParameterError
 
 import skastro
 from skastro import exceptions as skex
+from skastro.utils._params import InvalidParameterError
 
 FUZZ = settings(
     max_examples=25,

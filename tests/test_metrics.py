@@ -165,6 +165,11 @@ def test_truncate_sequences_keeps_first_epochs(sequences):
     X2["mask"][:, 0] = False
     out = truncate_sequences(X2, 2)["mask"]
     assert not out[:, 0].any() and np.all(out.sum(axis=1) == 2)
+    # epochs stored out of time order: the first k in *time* are kept
+    X3 = {"mjd": np.array([[3.0, 1.0, 2.0, np.nan]])}
+    np.testing.assert_array_equal(
+        truncate_sequences(X3, 2)["mask"], [[False, True, True, False]]
+    )
 
 
 @pytest.mark.parametrize(
@@ -179,14 +184,17 @@ def test_truncate_sequences_bad_n_epochs(sequences, n_epochs, match):
 
 
 def test_truncate_sequences_bad_X():
-    """X must be a mapping with 'mask' or 'mjd' of shape (n, T)."""
+    """X must be a mapping with 'mask' or 'mjd' of shape (n, T); every case
+    raises SequenceError, the one type of skastro.sequences (before it, a
+    TypeError or KeyError for the first two)."""
+    from skastro.exceptions import SequenceError
     from skastro.metrics import truncate_sequences
 
-    with pytest.raises(TypeError, match="mapping"):
+    with pytest.raises(SequenceError, match="mapping"):
         truncate_sequences(np.zeros((3, 4)), 2)
-    with pytest.raises(KeyError, match="neither 'mask' nor 'mjd'"):
+    with pytest.raises(SequenceError, match="neither 'mask' nor 'mjd'"):
         truncate_sequences({"stamps": np.zeros((3, 4, 5, 5))}, 2)
-    with pytest.raises(ValueError, match=r"shape \(n_sequences, n_epochs\)"):
+    with pytest.raises(SequenceError, match=r"shape \(n_sequences, n_epochs\)"):
         truncate_sequences({"mask": np.ones(3, bool)}, 2)
     # without a mask, finite times mark the valid epochs
     mjd = np.array([[1.0, 2.0, np.nan], [1.0, 2.0, 3.0]])

@@ -126,6 +126,17 @@ def test_complex_and_non_numeric_input_is_refused():
         rank_anomalies(X.astype(complex))
 
 
+def test_sparse_features_are_refused_and_tables_set_n_features_in():
+    """Sparse X raises a TypeError saying to densify; a feature table gallery
+    sets scikit-learn's n_features_in_ (what its table checks look for)."""
+    import scipy.sparse
+
+    X, _ = _clusters()
+    with pytest.raises(TypeError, match=r"sparse .*toarray\(\)"):
+        SimilaritySearch().fit(scipy.sparse.csr_matrix(X))
+    assert SimilaritySearch().fit(X).n_features_in_ == X.shape[1]
+
+
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_wrong_feature_width_is_a_clear_error(metric):
     """Queries with another number of features than the gallery: the error

@@ -15,6 +15,16 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from ..sequences import (
+    EXPTIME,
+    FWHM,
+    LIMITING_MAG,
+    MASK,
+    MJD,
+    SKY,
+    STAMPS,
+    ZERO_POINT,
+)
 from ..utils._physics import flux_to_mag
 from ._docs import fill_doc
 
@@ -340,7 +350,8 @@ def _check_stamp_size(stamp_size: Any, size: int) -> None:
         )
 
 
-_META_KEYS = ("mjd", "zero_point", "exptime", "sky", "fwhm", "limiting_mag")
+#: The per-epoch keys of skastro.sequences a ZTF packet gives.
+_META_KEYS = (MJD, ZERO_POINT, EXPTIME, SKY, FWHM, LIMITING_MAG)
 
 
 def _sequence_arrays(
@@ -359,7 +370,7 @@ def _sequence_arrays(
     seq["center"] = np.full((n, T, 2), np.nan)
     seq["band"] = np.full((n, T), "", dtype="<U1")
     seq["isdiffpos"] = np.zeros((n, T), dtype=bool)
-    seq["mask"] = np.zeros((n, T), dtype=bool)
+    seq[MASK] = np.zeros((n, T), dtype=bool)
     rows = []
     for i, (recs, cuts) in enumerate(zip(per_object, cutouts)):
         for j, ((rec, path), cut) in enumerate(zip(recs, cuts)):
@@ -369,7 +380,7 @@ def _sequence_arrays(
                 seq["center"][i, j] = center
             for key, value in _epoch_meta(c, cut, stamps).items():
                 seq[key][i, j] = value
-            seq["mask"][i, j] = cut[stamps] is not None
+            seq[MASK][i, j] = cut[stamps] is not None
             rows.append(
                 {
                     "object_id": ids[i],
@@ -378,9 +389,9 @@ def _sequence_arrays(
                     **c,
                 }
             )
-    seq["stamps"] = seq[stamps]
-    order = ("stamps", *_CUTOUTS, "mjd", "mask", "zero_point", "exptime", "sky")
-    order += ("fwhm", "center", "limiting_mag", "band", "isdiffpos")
+    seq[STAMPS] = seq[stamps]
+    order = (STAMPS, *_CUTOUTS, MJD, MASK, ZERO_POINT, EXPTIME, SKY)
+    order += (FWHM, "center", LIMITING_MAG, "band", "isdiffpos")
     return {k: seq[k] for k in order}, rows
 
 
@@ -420,22 +431,22 @@ def _epoch_meta(c: dict, cut: dict, stamps: str) -> dict[str, Any]:
     """
     exptime = c.get("exptime") or _DEFAULT_EXPTIME
     meta: dict[str, Any] = {
-        "mjd": c["jd"] - _MJD_OFFSET,
-        "exptime": exptime,
-        "zero_point": flux_to_mag(exptime, c["magzpsci"]),  # mag of 1 DN/s
+        MJD: c["jd"] - _MJD_OFFSET,
+        EXPTIME: exptime,
+        ZERO_POINT: flux_to_mag(exptime, c["magzpsci"]),  # mag of 1 DN/s
         "band": _ZTF_BANDS.get(int(c["fid"]), str(c["fid"])),
         "isdiffpos": str(c.get("isdiffpos")) in ("t", "1"),
     }
     fwhm, ratio = c.get("fwhm"), c.get("seeratio")
     if fwhm is not None and fwhm > 0:
-        meta["fwhm"] = fwhm * ratio if ratio and ratio > 0 else fwhm
+        meta[FWHM] = fwhm * ratio if ratio and ratio > 0 else fwhm
     if c.get("diffmaglim") is not None:
-        meta["limiting_mag"] = c["diffmaglim"]
+        meta[LIMITING_MAG] = c["diffmaglim"]
     sky = c.get("sky") if stamps == "difference" else None
     if sky is None and cut[stamps] is not None:
         sky = float(np.nanmedian(cut[stamps]))
     if sky is not None:
-        meta["sky"] = sky
+        meta[SKY] = sky
     return meta
 
 

@@ -26,7 +26,8 @@ from numbers import Real
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
+
+from ..utils._params import Interval, validate_params
 
 __all__ = ["ARTIFACT_KINDS", "inject_stamp_artifacts"]
 
@@ -55,8 +56,7 @@ def _robust_level(img: np.ndarray) -> tuple[float, float]:
         "kinds": [list, tuple],
         "strength": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
-    },
-    prefer_skip_nested_validation=True,
+    }
 )
 def inject_stamp_artifacts(
     stamps,

@@ -10,8 +10,8 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import Interval, validate_params
 
+from ..utils._params import Interval, validate_params
 from ._docs import fill_doc
 from ._fetch_base import FETCH_CONSTRAINTS, RemoteFile, fetch_file, get_data_home
 from ._lightcurves import light_curves_output
@@ -89,8 +89,7 @@ def _read_curves(path) -> dict[str, np.ndarray]:
         **FETCH_CONSTRAINTS,
         "as_frame": ["boolean"],
         "min_class_size": [Interval(Integral, 1, None, closed="left")],
-    },
-    prefer_skip_nested_validation=True,
+    }
 )
 @fill_doc(folder=FOLDER)
 def fetch_asas_variables(

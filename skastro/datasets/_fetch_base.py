@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
 
-from sklearn.utils._param_validation import Interval
+from ..utils._params import Interval
 
 __all__ = ["clear_data_home", "get_data_home"]
 

@@ -14,8 +14,8 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import Interval, validate_params
 
+from ..utils._params import Interval, validate_params
 from ._fetch_base import RemoteFile, fetch_file, get_data_home
 
 __all__ = ["fetch_2mass_galactic_center", "fetch_glimpse_field"]
@@ -122,9 +122,7 @@ def _pixel_scale(header, path) -> float:
     return round(float(np.sqrt(scales[0] * scales[1])), 6)
 
 
-@validate_params(
-    {"bands": [list, tuple], **_COMMON_PARAMS}, prefer_skip_nested_validation=True
-)
+@validate_params({"bands": [list, tuple], **_COMMON_PARAMS})
 def fetch_2mass_galactic_center(
     *,
     bands: tuple[str, ...] | list[str] = ("J", "H", "K"),
@@ -239,7 +237,7 @@ def fetch_2mass_galactic_center(
     )
 
 
-@validate_params(_COMMON_PARAMS, prefer_skip_nested_validation=True)
+@validate_params(_COMMON_PARAMS)
 def fetch_glimpse_field(
     *,
     data_home: str | os.PathLike | None = None,

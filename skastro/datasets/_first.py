@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import StrOptions, validate_params
 
+from ..utils._params import StrOptions, validate_params
 from ._docs import fill_doc
 from ._fetch_base import (
     FETCH_CONSTRAINTS,
@@ -132,8 +132,7 @@ def _read_h5(path: Path, subset: str) -> dict:
 
 
 @validate_params(
-    {"subset": [StrOptions({"train", "valid", "test", "all"})], **FETCH_CONSTRAINTS},
-    prefer_skip_nested_validation=True,
+    {"subset": [StrOptions({"train", "valid", "test", "all"})], **FETCH_CONSTRAINTS}
 )
 @fill_doc(folder=FOLDER)
 def fetch_first_radio_galaxies(

@@ -9,6 +9,7 @@ and Poisson + read-out noise in electrons, giving 21×21-pixel stamps per epoch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from numbers import Integral
 from typing import Any
 
@@ -17,6 +18,7 @@ from scipy import fft as sfft
 from scipy.special import erf
 from sklearn.utils import Bunch, check_random_state
 
+from ..sequences import MASK, METADATA_KEYS, STAMPS, ZERO_POINT
 from ..utils._physics import (
     elliptical_radius,
     flux_to_mag,
@@ -728,78 +730,15 @@ def make_hits_sequences(
 ) -> Bunch | tuple[Any, np.ndarray]:
     """Simulate HiTS-like g-band image sequences of seven classes of sources.
 
-    Follows the recipe of Carrasco-Davis et al. (2019, §3.1), with
-    analytic light-curve shapes where the seed used templates:
-
-    1. **Observing conditions** per CCD ("field"; each object belongs to one):
-       a HiTS 2015-like cadence of 3-5 visits per night (1.5-2 h apart) every
-       1-3 nights from MJD 57070, 87 s exposures; per epoch an airmass, a
-       seeing (log-normal night median 1.15'' × airmass^0.6, clipped to
-       0.8-2.0'', as the seed drops epochs above 2''), a zero point (25.05
-       mag for 1 ADU/s minus 0.2 mag/airmass extinction and night-to-night
-       scatter), a sky of 21.6-22.3 mag/arcsec² converted to ADU/pixel, a
-       gain of 3.8-4.3 e⁻/ADU and read noise of 6-8 e⁻ per CCD, and the 5σ
-       limiting magnitude of PSF photometry that follows (≈ 24 mag). With
-       ``pre_detection_epochs`` set (the default) each field is observed
-       8 epochs longer than a sequence and each object's sequence is a
-       window of its field's cadence.
-    2. **Light curves** (g magnitude at each epoch; base magnitudes from the
-       seed's law ``p(m) ∝ exp(0.6 m) (1 - erf(m - m_cut)) / 2`` on 15-26 mag,
-       ``m_cut`` = 22.8, or 21.5 for RR Lyrae and galaxies):
-
-       - ``SN``: Bazin et al. (2009) rise-and-decline (type Ia-like and II-like
-         time scales, time dilation by 1 + z); base magnitude = peak. The
-         first detection ("first alert": the first epoch brighter than its
-         5σ limiting magnitude, the seed's rule) is the sequence's epoch
-         ``pre_detection_epochs`` (§3.2.1: the five images before the alert
-         start the sequence): the explosion time is uniform over the
-         field's cadence and the window starts five epochs before the first
-         detection. With ``pre_detection_epochs=None``, the peak falls
-         anywhere between the first epoch and 20 days after the last, with
-         at least one detected epoch.
-       - ``RRL``: RRab (70 %, P 0.45-0.85 d, 0.6-1.3 mag) and RRc (P 0.24-0.42
-         d, 0.3-0.6 mag) Fourier-series shapes; base = middle of the range.
-       - ``CEP``: P log-uniform 2-40 d, 0.35-1.1 mag, steep-rise Fourier shape.
-       - ``EB``: detached (Gaussian primary and secondary eclipses) or contact
-         (W UMa-like) light curves; the eclipse is detected at 5σ (seed's
-         rule): at least ``eclipse_min_epochs`` epochs lie 5σ below the
-         out-of-eclipse flux (redrawn until they do).
-       - ``NV``: constant.
-       - ``GAL``: a galaxy only (no point source), constant.
-       - ``AST``: a point source at a single epoch, brighter than that
-         epoch's limiting magnitude: epoch ``pre_detection_epochs`` (its first
-         and only detection, like a supernova's), or a random epoch with
-         ``pre_detection_epochs=None``.
-    3. **Images**: the source's counts ``ADU = exptime 10^(0.4 (zp - m))``
-       (seed eq. 3.1) spread by the epoch's PSF (a pixel-integrated Gaussian
-       of the epoch's FWHM for ``domain="simulated"``) centred at a uniform
-       random sub-pixel position in the central pixel; a Sérsic bulge (n=4) +
-       exponential disk (n=1) host galaxy for 50 % of supernovae and 5 % of
-       the other point sources, the transient placed at a position drawn from
-       the disk, convolved with the same PSF; plus the sky; converted to
-       electrons (× gain), Poisson noise plus Gaussian read noise, back to
-       ADU.
-
-    ``domain="real"`` simulates a shifted survey for fine-tuning studies,
-    different in observing conditions, in the objects and in the artefacts,
-    as Carrasco-Davis et al. (2019, §4.2-4.4) found its real HiTS data to be:
-
-    - observing conditions: a Moffat PSF (β 2.5-4, ellipticity up to 0.12)
-      instead of a Gaussian, worse seeing (median 1.45''), a brighter sky
-      (21.2-22.0 mag/arcsec²), lower and noisier zero points (24.75 mag,
-      0.12 mag night scatter), gain 4.0-4.5 e⁻/ADU, read noise 7-9 e⁻, and a
-      sparser cadence;
-    - calibration: the reported ``zero_point`` differs from the true one by a
-      per-image error of 0.02 mag (rms), so constant sources scatter by that
-      much in calibrated light curves;
-    - populations (the seed's t-SNE map shows the largest simulated/real
-      discrepancies for eclipsing binaries and non-variables): 70 % of
-      eclipsing binaries are contact (W UMa) systems with periods 0.22-0.42 d
-      and depths 0.05-0.3 (simulated: 30 %, 0.25-0.6 d, 0.1-0.5); with
-      ``pre_detection_epochs=None`` supernova sequences start at the first
-      detection (peak within 20 days of it);
-    - artefacts the seed lists as not simulated: cosmic-ray hits (1-3 pixel
-      tracks of 200-3,000 e⁻ per pixel) in 2 % of the stamps.
+    The recipe of Carrasco-Davis et al. (2019, §3.1), with analytic
+    light curves where the seed used templates: per-CCD observing conditions
+    with a HiTS 2015-like cadence; light curves of the seven classes
+    :data:`HITS_CLASSES`; stamps of the source spread by each epoch's PSF,
+    Sérsic host galaxies, the sky, Poisson and read noise. ``domain="real"``
+    simulates the shifted survey the seed found its real data to be (§4.2-4.4:
+    Moffat PSF, worse seeing, brighter sky, zero-point errors, more contact
+    binaries, cosmic rays). :doc:`/user_guide/hits_simulator` gives every
+    formula and range.
 
     Parameters
     ----------
@@ -811,34 +750,25 @@ def make_hits_sequences(
         ``[min, max]``. Arrays have ``T = max`` epochs; shorter sequences are
         padded at the end.
     stamp_size : int, default=21
-        Side of the square stamps, in pixels (0.263 arcsec/pixel). Must be odd
-        and at least 7.
+        Side of the square stamps, in pixels (0.263 arcsec/pixel); odd, >= 7.
     domain : {"simulated", "real"}, default="simulated"
         Survey whose conditions are simulated (see above).
     pre_detection_epochs : int or None, default=5
-        Epochs before the first detection of supernovae and asteroids: their
-        first detection is epoch ``min(pre_detection_epochs, n_valid - 1)``
-        of the sequence (0-based), as Carrasco-Davis et al. (2019, §3.2.1)
-        build their sequences from the five images before the alert. None:
-        the rule of earlier versions (supernova peaks anywhere, asteroids at a
-        random epoch; for ``domain="real"``, supernovae detected at the first
-        epoch), which gives their output exactly.
+        Supernovae and asteroids are first detected at epoch
+        ``min(pre_detection_epochs, n_valid - 1)`` (0-based), as the seed's
+        sequences start five images before the alert (§3.2.1). None: the
+        rule of earlier versions, whose output it gives exactly.
     eclipse_min_epochs : int, default=2
         Eclipsing binaries are redrawn until at least this many valid epochs
-        are 5σ below the out-of-eclipse flux: the seed's "eclipse detected at
-        5 sigma", read as a detection that is more than one low point. 1: the
-        rule of earlier versions. The light-curve forest reaches the seed's
-        accuracy with 2 (see the user guide).
+        are 5σ below the out-of-eclipse flux (the seed's "eclipse detected at
+        5 sigma"); 1: the rule of earlier versions.
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
     return_host_images : bool, default=False
-        Add ``host_images`` to the Bunch: the noise-free host galaxy of each
-        point source as imaged at each epoch (ADU, PSF-convolved, zeros without
-        a host and for ``GAL``, whose galaxy is the source). Adding
-        ``sky + host_images`` to ``data`` as ``"background"`` lets
-        :class:`~skastro.lightcurves.LightCurveExtractor` subtract the host as
-        a "known extra source" (Carrasco-Davis et al. 2019, eq. 2.8's ``S_ij``), the analogue of
-        photometry on difference images. Doubles the memory of the output.
+        Add ``host_images`` (n, T, h, w; only with this option): each point
+        source's noise-free host galaxy at each epoch (ADU). As
+        ``"background"``, ``sky + host_images`` lets LightCurveExtractor
+        subtract the host (seed eq. 2.8's ``S_ij``). Doubles the memory.
     random_state : int, RandomState instance or None, default=None
         Seed; the output is identical for the same seed.
 
@@ -848,50 +778,32 @@ def make_hits_sequences(
         With ``n`` sequences (shuffled classes) and ``T`` epochs:
 
         data : skorch.helper.SliceDict
-            ``"stamps"`` float32 (n, T, stamp_size, stamp_size), ADU, sky
-            *not* subtracted, 0 at padded epochs; ``"mjd"`` float64 (n, T)
-            days, NaN at padded epochs, increasing; ``"mask"`` bool (n, T),
-            True at valid epochs (which come first); ``"zero_point"`` (n, T)
-            mag, ``mag = zero_point - 2.5 log10(counts_ADU / exptime)`` (for
-            ``domain="real"`` as reported, with its calibration error);
-            ``"sky"`` (n, T) ADU/pixel; ``"fwhm"`` (n, T) pixels; ``"gain"``
-            (n, T) e⁻/ADU; ``"read_noise"`` (n, T) e⁻; ``"exptime"`` (n, T)
-            s; ``"limiting_mag"`` (n, T) mag (5σ, PSF photometry). Metadata
-            arrays are float64 and NaN at padded epochs.
+            A sequence set (:mod:`skastro.sequences`): ``"stamps"`` float32
+            (n, T, stamp_size, stamp_size) ADU, 0 at padding; ``"mask"``
+            (valid epochs first, in time order); float64 (n, T) metadata
+            :data:`~skastro.sequences.METADATA_KEYS`, NaN at padding
+            (``zero_point`` as reported: with ``domain="real"``'s error).
         target : ndarray of int, shape (n,)
-            Index into ``target_names``.
-        target_names : tuple of str
-            :data:`HITS_CLASSES`.
-        true_mag : ndarray of shape (n, T)
-            Noise-free magnitude of the point source (for ``GAL``, of the whole
-            galaxy), from the true zero point; ``inf`` where the source has no
-            flux (asteroids off their epoch), NaN at padded epochs.
-        true_flux : ndarray of shape (n, T)
-            The same as total counts in the exposure, ADU (host excluded).
+            Index into ``target_names`` (:data:`HITS_CLASSES`).
+        true_mag, true_flux : ndarray of shape (n, T)
+            Noise-free magnitude (for ``GAL`` of the whole galaxy) from the
+            true zero point, ``inf`` without flux; total counts in ADU (host
+            excluded). NaN at padded epochs.
         center : ndarray of shape (n, T, 2)
-            ``(x, y)`` position of the source in the stamp (0-based pixels,
-            pixel centres at integers; the stamp centre is
-            ``(stamp_size - 1) / 2``).
-        host : ndarray of bool, shape (n,)
-            Whether a galaxy is in the stamp (always for ``GAL``).
-        host_mag : ndarray of shape (n,)
-            Total g magnitude of that galaxy, NaN without one.
+            ``(x, y)`` of the source in the stamp, 0-based pixels.
+        host, host_mag : ndarray of shape (n,)
+            Whether a galaxy is in the stamp; its g magnitude (NaN if none).
         host_images : ndarray of float32, shape (n, T, stamp_size, stamp_size)
-            Only with ``return_host_images=True`` (see above).
-        psf : str
-            ``"gaussian"`` or ``"moffat"``.
-        DESCR : str
-            A short description.
+        psf, DESCR : str
+            ``"gaussian"`` or ``"moffat"``; a short description.
 
     (data, target) : tuple
         When ``return_X_y=True``.
 
     References
     ----------
-    R. Carrasco-Davis et al., "Deep learning for image sequence
-    classification of astronomical events", PASP 131, 108006 (2019).
-    F. Förster et al., "The High Cadence Transient Survey (HiTS)", ApJ 832,
-    155 (2016). A. Bazin et al., A&A 499, 653 (2009).
+    R. Carrasco-Davis et al., PASP 131, 108006 (2019). F. Förster et al.,
+    ApJ 832, 155 (2016). A. Bazin et al., A&A 499, 653 (2009).
 
     Examples
     --------
@@ -902,6 +814,39 @@ def make_hits_sequences(
     >>> [bunch.target_names[i] for i in bunch.target[:3]]
     ['NV', 'EB', 'GAL']
     """
+    counts, lo, hi = _check_hits_arguments(
+        n_per_class,
+        n_epochs,
+        stamp_size,
+        domain,
+        pre_detection_epochs,
+        eclipse_min_epochs,
+    )
+    params = _DOMAINS[domain]
+    rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
+    pop = _draw_population(rng, counts, lo, hi, params, pre_detection_epochs)
+    flux = _light_curves(rng, pop, params, pre_detection_epochs, eclipse_min_epochs)
+    hosts = _draw_hosts(rng, pop, stamp_size)
+    stamps, host_images, dx, dy = _render_stamps(
+        rng, pop, flux, hosts, stamp_size, params, return_host_images
+    )
+    data = _sequence_set(stamps, pop.cond, pop.mask)
+    if return_X_y:
+        return data, pop.target
+    return _hits_bunch(
+        data, pop, flux, hosts, (dx, dy), host_images, stamp_size, domain, (lo, hi)
+    )
+
+
+def _check_hits_arguments(
+    n_per_class: Any,
+    n_epochs: Any,
+    stamp_size: Any,
+    domain: Any,
+    pre_detection_epochs: Any,
+    eclipse_min_epochs: Any,
+) -> tuple[np.ndarray, int, int]:
+    """Counts per class and the (min, max) epochs; a ValueError for bad values."""
     counts = _check_n_per_class(n_per_class)
     lo, hi = _check_n_epochs(n_epochs)
     if (
@@ -930,23 +875,49 @@ def make_hits_sequences(
             "pre_detection_epochs must be None or an int >= 0 (the seed's 5); got "
             f"{pre_detection_epochs!r}."
         )
-    params = _DOMAINS[domain]
-    kind = params["psf"]
-    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
-    rng = np.random.default_rng(seed)
+    return counts, lo, hi
 
-    n = int(counts.sum())
-    T = hi
+
+@dataclass
+class _Population:
+    """The objects of one simulation and the conditions of their epochs."""
+
+    target: np.ndarray  # (n,) class index
+    names: np.ndarray  # (n,) class name
+    n_valid: np.ndarray  # (n,) valid epochs
+    mask: np.ndarray  # (n, T) valid epochs first
+    base_mag: np.ndarray  # (n,) mag (changed by the light-curve draws)
+    cond: dict  # (n, T) observing conditions of each object's epochs
+    kind: str  # "gaussian" or "moffat"
+    detect_epoch: np.ndarray | None  # (n,) first detection (pre-detection rule)
+    sn_flux: np.ndarray | None  # (n_SN, T + extra) ADU over the field cadence
+    window: np.ndarray  # (n, T) the field epochs of each sequence
+
+    @property
+    def n(self) -> int:
+        return len(self.target)
+
+
+def _draw_population(
+    rng: np.random.Generator,
+    counts: np.ndarray,
+    lo: int,
+    hi: int,
+    params: dict,
+    pre_detection_epochs: int | None,
+) -> _Population:
+    """Classes, lengths, fields and base magnitudes (step 1 of the recipe);
+    with the pre-detection rule also the supernovae's windows."""
+    n, T = int(counts.sum()), hi
     target = rng.permutation(np.repeat(np.arange(len(HITS_CLASSES)), counts))
     n_valid = rng.integers(lo, hi + 1, n)
     mask = np.arange(T)[None, :] < n_valid[:, None]
-
     n_fields = int(np.clip(n // 10, 4, 3000))
     # With the pre-detection rule each object's sequence is a window of its
     # field's cadence, which has `extra` more epochs than a sequence.
     extra = 0 if pre_detection_epochs is None else _EXTRA_EPOCHS
     fields = _simulate_fields(rng, n_fields, T + extra, params)
-    fields["nea"] = _noise_equivalent_area(fields, kind)
+    fields["nea"] = _noise_equivalent_area(fields, params["psf"])
     if params["zp_calibration_error"] > 0:
         # the zero point the pipeline reports differs from the true one by a
         # per-image calibration error
@@ -955,7 +926,6 @@ def make_hits_sequences(
         ] * rng.standard_normal(fields["zero_point"].shape)
     field_of = rng.integers(0, n_fields, n)
     offset = rng.integers(0, extra + 1, n) if extra else np.zeros(n, dtype=int)
-
     names = np.asarray(HITS_CLASSES)[target]
     base_mag = np.empty(n)
     for c in HITS_CLASSES:
@@ -963,8 +933,6 @@ def make_hits_sequences(
         base_mag[sel] = _sample_magnitudes(
             rng, int(sel.sum()), _MAG_CUTOFF.get(c, _MAG_CUTOFF["default"])
         )
-
-    # ---- light curves: point-source counts (ADU) per epoch
     # epoch of the first detection ("first alert") of supernovae and
     # asteroids within their sequences
     detect_epoch = (
@@ -973,6 +941,7 @@ def make_hits_sequences(
         else None
     )
     idx_sn = np.flatnonzero(names == "SN")
+    sn_flux = None
     if pre_detection_epochs is not None and idx_sn.size:
         full = {k: v[field_of[idx_sn]] for k, v in fields.items()}
         sn_mag = base_mag[idx_sn]
@@ -985,84 +954,149 @@ def make_hits_sequences(
     cond["limiting_mag"] = cond["zero_point"] - 2.5 * np.log10(
         _limiting_flux(cond) / cond["exptime"]
     )
-    t = cond["mjd"]
-    lim_flux = _limiting_flux(cond)
-    flux = np.zeros((n, T))
+    return _Population(
+        target,
+        names,
+        n_valid,
+        mask,
+        base_mag,
+        cond,
+        params["psf"],
+        detect_epoch,
+        sn_flux,
+        window,
+    )
 
-    def base_adu(idx: np.ndarray, mags: np.ndarray | None = None) -> np.ndarray:
-        m = base_mag[idx] if mags is None else mags
-        return _mag_to_adu(m[:, None], cond["zero_point"][idx], cond["exptime"][idx])
 
+def _base_adu(pop: _Population, idx: np.ndarray, mags: np.ndarray | None = None):
+    """Counts (ADU) of constant sources ``idx`` at every epoch."""
+    m = pop.base_mag[idx] if mags is None else mags
+    return _mag_to_adu(
+        m[:, None], pop.cond["zero_point"][idx], pop.cond["exptime"][idx]
+    )
+
+
+def _light_curves(
+    rng: np.random.Generator,
+    pop: _Population,
+    params: dict,
+    pre_detection_epochs: int | None,
+    eclipse_min_epochs: int,
+) -> np.ndarray:
+    """Point-source counts (ADU) per epoch, (n, T) (step 2 of the recipe)."""
+    t, cond = pop.cond["mjd"], pop.cond
+    flux = np.zeros((pop.n, t.shape[1]))
+    idx_sn = np.flatnonzero(pop.names == "SN")
     if pre_detection_epochs is None:
         _legacy_supernovae(
             rng,
             idx_sn,
             t,
-            n_valid,
-            mask,
-            lim_flux,
+            pop.n_valid,
+            pop.mask,
+            _limiting_flux(cond),
             flux,
-            base_mag,
-            base_adu,
+            pop.base_mag,
+            lambda idx, mags=None: _base_adu(pop, idx, mags),
             params["sn_detected_at_first_epoch"],
         )
     elif idx_sn.size:
-        flux[idx_sn] = np.take_along_axis(sn_flux, window[idx_sn], axis=1)
-
+        flux[idx_sn] = np.take_along_axis(pop.sn_flux, pop.window[idx_sn], axis=1)
     for c in ("RRL", "CEP"):
-        idx = np.flatnonzero(names == c)
+        idx = np.flatnonzero(pop.names == c)
         if idx.size:
             dm, _ = _pulsator(rng, t[idx], c, params)
             flux[idx] = _mag_to_adu(
-                base_mag[idx, None] + dm, cond["zero_point"][idx], cond["exptime"][idx]
+                pop.base_mag[idx, None] + dm,
+                cond["zero_point"][idx],
+                cond["exptime"][idx],
             )
+    _eclipsing_binaries(rng, pop, flux, params, eclipse_min_epochs)
+    idx = np.flatnonzero(pop.names == "NV")
+    flux[idx] = _base_adu(pop, idx)
+    idx = np.flatnonzero(pop.names == "AST")
+    if idx.size:
+        _asteroids(rng, pop, flux, idx, pre_detection_epochs)
+    idx = np.flatnonzero(pop.names == "GAL")
+    flux[idx] = _base_adu(pop, idx)
+    return flux
 
-    idx = np.flatnonzero(names == "EB")
-    todo = idx
+
+def _eclipsing_binaries(
+    rng: np.random.Generator,
+    pop: _Population,
+    flux: np.ndarray,
+    params: dict,
+    eclipse_min_epochs: int,
+) -> None:
+    """Eclipsing binaries, redrawn until the eclipse is detected at 5σ."""
+    t = pop.cond["mjd"]
+    todo = np.flatnonzero(pop.names == "EB")
     for attempt in range(30):
         if todo.size == 0:
             break
         ratio, _ = _eclipsing(rng, t[todo], params)
         if attempt > 0:
-            base_mag[todo] = _sample_magnitudes(rng, todo.size, _MAG_CUTOFF["default"])
-        f0 = base_adu(todo)
+            pop.base_mag[todo] = _sample_magnitudes(
+                rng, todo.size, _MAG_CUTOFF["default"]
+            )
+        f0 = _base_adu(pop, todo)
         flux[todo] = f0 * ratio
-        sig = _flux_sigma(flux[todo], {k: v[todo] for k, v in cond.items()})
-        seen = ((f0 - flux[todo]) > 5.0 * sig) & mask[todo]
-        ok = seen.sum(axis=1) >= np.minimum(eclipse_min_epochs, n_valid[todo])
+        sig = _flux_sigma(flux[todo], {k: v[todo] for k, v in pop.cond.items()})
+        seen = ((f0 - flux[todo]) > 5.0 * sig) & pop.mask[todo]
+        ok = seen.sum(axis=1) >= np.minimum(eclipse_min_epochs, pop.n_valid[todo])
         todo = todo[~ok]
     if todo.size:  # keep the last draw but make the source bright enough
-        base_mag[todo] -= 1.5
+        pop.base_mag[todo] -= 1.5
         flux[todo] *= 10**0.6
 
-    idx = np.flatnonzero(names == "NV")
-    flux[idx] = base_adu(idx)
 
-    idx = np.flatnonzero(names == "AST")
-    if idx.size:
-        if pre_detection_epochs is None:
-            epoch = (rng.random(idx.size) * n_valid[idx]).astype(int)
-        else:
-            epoch = detect_epoch[idx]
-        lim = cond["limiting_mag"][idx, epoch]
-        mags = base_mag[idx]
-        for _ in range(50):
-            bad = mags > lim - 0.1
-            if not bad.any():
-                break
-            mags[bad] = _sample_magnitudes(rng, int(bad.sum()), _MAG_CUTOFF["default"])
-        mags = np.minimum(mags, lim - 0.1)
-        base_mag[idx] = mags
-        flux[idx, epoch] = _mag_to_adu(
-            mags, cond["zero_point"][idx, epoch], cond["exptime"][idx, epoch]
-        )
+def _asteroids(
+    rng: np.random.Generator,
+    pop: _Population,
+    flux: np.ndarray,
+    idx: np.ndarray,
+    pre_detection_epochs: int | None,
+) -> None:
+    """Asteroids: one epoch, brighter than its limiting magnitude."""
+    if pre_detection_epochs is None:
+        epoch = (rng.random(idx.size) * pop.n_valid[idx]).astype(int)
+    else:
+        epoch = pop.detect_epoch[idx]
+    lim = pop.cond["limiting_mag"][idx, epoch]
+    mags = pop.base_mag[idx]
+    for _ in range(50):
+        bad = mags > lim - 0.1
+        if not bad.any():
+            break
+        mags[bad] = _sample_magnitudes(rng, int(bad.sum()), _MAG_CUTOFF["default"])
+    mags = np.minimum(mags, lim - 0.1)
+    pop.base_mag[idx] = mags
+    flux[idx, epoch] = _mag_to_adu(
+        mags, pop.cond["zero_point"][idx, epoch], pop.cond["exptime"][idx, epoch]
+    )
 
-    # ---- hosts and galaxies
+
+@dataclass
+class _Hosts:
+    """Host galaxies (and the galaxies of ``GAL``)."""
+
+    host: np.ndarray  # (n,) bool
+    host_mag: np.ndarray  # (n,) mag, NaN without a host
+    index: np.ndarray  # objects with a galaxy
+    params: dict  # Sérsic parameters of those galaxies
+    gx: np.ndarray  # galaxy centre relative to the source, pixels
+    gy: np.ndarray
+
+
+def _draw_hosts(rng: np.random.Generator, pop: _Population, stamp_size: int) -> _Hosts:
+    """Which objects have a galaxy, its magnitude, shape and position."""
+    names, n = pop.names, pop.n
     is_gal = names == "GAL"
     p_host = np.where(names == "SN", 0.5, 0.05)
     host = is_gal | ((rng.random(n) < p_host) & ~is_gal)
     host_mag = np.full(n, np.nan)
-    host_mag[is_gal] = base_mag[is_gal]
+    host_mag[is_gal] = pop.base_mag[is_gal]
     hosted = host & ~is_gal
     host_mag[hosted] = _sample_magnitudes(rng, int(hosted.sum()), _MAG_CUTOFF["GAL"])
     g_idx = np.flatnonzero(host)
@@ -1074,41 +1108,53 @@ def make_hits_sequences(
     # keep the galaxy centre within the stamp
     lim_off = (stamp_size - 1) / 2.0 - 2.0
     gx, gy = np.clip(gx, -lim_off, lim_off), np.clip(gy, -lim_off, lim_off)
-    flux[is_gal] = base_adu(np.flatnonzero(is_gal))
+    return _Hosts(host, host_mag, g_idx, gp, gx, gy)
 
-    # ---- images, in chunks of objects to bound memory
+
+def _render_stamps(
+    rng: np.random.Generator,
+    pop: _Population,
+    flux: np.ndarray,
+    hosts: _Hosts,
+    stamp_size: int,
+    params: dict,
+    return_host_images: bool,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+    """Noisy stamps (ADU), host images and the sub-pixel offsets (step 3)."""
+    n, T = pop.mask.shape
+    is_gal = pop.names == "GAL"
     dx = rng.uniform(-0.5, 0.5, (n, T))
     dy = rng.uniform(-0.5, 0.5, (n, T))
     gal_pos = np.full(n, -1)
-    gal_pos[g_idx] = np.arange(g_idx.size)
+    gal_pos[hosts.index] = np.arange(hosts.index.size)
     stamps = np.empty((n, T, stamp_size, stamp_size), dtype=np.float32)
     host_images = (
         np.zeros((n, T, stamp_size, stamp_size), dtype=np.float32)
         if return_host_images
         else None
     )
-    chunk = 256 if kind == "gaussian" else 32
+    chunk = 256 if pop.kind == "gaussian" else 32
     for s in range(0, n, chunk):
         ii = np.arange(s, min(s + chunk, n))
-        sub = {k: v[ii] for k, v in cond.items()}
+        sub = {k: v[ii] for k, v in pop.cond.items()}
         img = _render_psf(
-            stamp_size, sub["fwhm"], dx[ii], dy[ii], kind, *_psf_extra(sub)
+            stamp_size, sub["fwhm"], dx[ii], dy[ii], pop.kind, *_psf_extra(sub)
         )
         img *= np.where(is_gal[ii, None], 0.0, flux[ii])[:, :, None, None]
-        hosts = np.flatnonzero(host[ii])
-        for h in range(0, hosts.size, 16):
-            loc = hosts[h : h + 16]
+        hosted = np.flatnonzero(hosts.host[ii])
+        for h in range(0, hosted.size, 16):
+            loc = hosted[h : h + 16]
             j = gal_pos[ii[loc]]
             gal = _render_galaxies(
                 stamp_size,
-                {k: v[j] for k, v in gp.items()},
-                gx[j],
-                gy[j],
-                host_mag[ii[loc]],
+                {k: v[j] for k, v in hosts.params.items()},
+                hosts.gx[j],
+                hosts.gy[j],
+                hosts.host_mag[ii[loc]],
                 {k: v[loc] for k, v in sub.items()},
                 dx[ii[loc]],
                 dy[ii[loc]],
-                kind,
+                pop.kind,
             )
             img[loc] += gal
             if host_images is not None:
@@ -1116,66 +1162,78 @@ def make_hits_sequences(
                 # source itself
                 is_host = ~is_gal[ii[loc]]
                 host_images[ii[loc][is_host]] = gal[is_host]
-        # sky, electrons, Poisson + read noise, back to ADU
-        gain = sub["gain"][:, :, None, None]
-        electrons = (img + sub["sky"][:, :, None, None]) * gain
-        noisy = rng.poisson(np.maximum(electrons, 0.0)).astype(np.float64)
-        noisy += sub["read_noise"][:, :, None, None] * rng.standard_normal(noisy.shape)
-        stamps[ii] = noisy / gain
+        stamps[ii] = _add_noise(rng, img, sub)
     if params["cosmic_ray_rate"] > 0:
-        _add_cosmic_rays(rng, stamps, mask, cond["gain"], params["cosmic_ray_rate"])
-    stamps[~mask] = 0.0
+        _add_cosmic_rays(
+            rng, stamps, pop.mask, pop.cond["gain"], params["cosmic_ray_rate"]
+        )
+    stamps[~pop.mask] = 0.0
     if host_images is not None:
-        host_images[~mask] = 0.0
+        host_images[~pop.mask] = 0.0
+    return stamps, host_images, dx, dy
 
+
+def _add_noise(rng: np.random.Generator, img: np.ndarray, cond: dict) -> np.ndarray:
+    """Sky, electrons, Poisson + read noise, back to ADU."""
+    gain = cond["gain"][:, :, None, None]
+    electrons = (img + cond["sky"][:, :, None, None]) * gain
+    noisy = rng.poisson(np.maximum(electrons, 0.0)).astype(np.float64)
+    noisy += cond["read_noise"][:, :, None, None] * rng.standard_normal(noisy.shape)
+    return noisy / gain
+
+
+def _sequence_set(stamps: np.ndarray, cond: dict, mask: np.ndarray) -> Any:
+    """The sequence set (:mod:`skastro.sequences`): stamps, metadata, mask."""
     from skorch.helper import SliceDict
 
-    meta_keys = (
-        "mjd",
-        "zero_point",
-        "sky",
-        "fwhm",
-        "gain",
-        "read_noise",
-        "exptime",
-        "limiting_mag",
-    )
-    data = {"stamps": stamps}
-    for key in meta_keys:
-        if key == "zero_point":
+    data = {STAMPS: stamps}
+    for key in METADATA_KEYS:
+        if key == ZERO_POINT:
             arr = np.array(cond.get("zero_point_reported", cond[key]), dtype=np.float64)
         else:
             arr = np.array(cond[key], dtype=np.float64)
         arr[~mask] = np.nan
         data[key] = arr
-    data["mask"] = mask
-    data = SliceDict(**data)
-    if return_X_y:
-        return data, target
+    data[MASK] = mask
+    return SliceDict(**data)
 
+
+def _hits_bunch(
+    data: Any,
+    pop: _Population,
+    flux: np.ndarray,
+    hosts: _Hosts,
+    offsets: tuple[np.ndarray, np.ndarray],
+    host_images: np.ndarray | None,
+    stamp_size: int,
+    domain: str,
+    epochs: tuple[int, int],
+) -> Bunch:
+    """The Bunch of :func:`make_hits_sequences`, with the truths."""
+    mask, cond = pop.mask, pop.cond
     true_flux = np.where(mask, flux, np.nan)
     with np.errstate(divide="ignore"):
         true_mag = flux_to_mag(flux / cond["exptime"], cond["zero_point"])
     true_mag = np.where(mask, true_mag, np.nan)
     c = (stamp_size - 1) / 2.0
-    center = np.stack([c + dx, c + dy], axis=-1)
+    center = np.stack([c + offsets[0], c + offsets[1]], axis=-1)
     center[~mask] = np.nan
     descr = (
-        f"{n} HiTS-like g-band image sequences ({domain!r} domain, {kind} PSF) of "
-        f"{len(HITS_CLASSES)} classes {HITS_CLASSES}, {lo}-{hi} epochs of "
-        f"{stamp_size}x{stamp_size} pixels at {PIXEL_SCALE} arcsec/pixel; see "
-        "skastro.datasets.make_hits_sequences."
+        f"{pop.n} HiTS-like g-band image sequences ({domain!r} domain, {pop.kind} "
+        f"PSF) of {len(HITS_CLASSES)} classes {HITS_CLASSES}, {epochs[0]}-"
+        f"{epochs[1]} epochs of {stamp_size}x{stamp_size} pixels at "
+        f"{PIXEL_SCALE} arcsec/pixel; see skastro.datasets.make_hits_sequences."
     )
     return Bunch(
         data=data,
-        target=target,
+        target=pop.target,
         target_names=HITS_CLASSES,
         true_mag=true_mag,
         true_flux=true_flux,
         center=center,
-        host=host,
-        host_mag=host_mag,
-        psf=kind,
+        host=hosts.host,
+        host_mag=hosts.host_mag,
+        psf=pop.kind,
         DESCR=descr,
-        **({"host_images": host_images} if return_host_images else {}),
+        **({"host_images": host_images} if host_images is not None else {}),
     )

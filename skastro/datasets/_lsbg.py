@@ -16,8 +16,8 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.signal import fftconvolve
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ..utils._params import Interval, StrOptions, validate_params
 from ..utils._physics import (
     elliptical_radius,
     mag_to_flux,
@@ -454,8 +454,7 @@ def _flip_labels(rng, labels: np.ndarray, fraction: float) -> np.ndarray:
         "label_noise": [Interval(Real, 0, 1, closed="both")],
         "return_X_y": ["boolean"],
         "random_state": ["random_state"],
-    },
-    prefer_skip_nested_validation=True,
+    }
 )
 def make_lsbg_stamps(
     n_samples: int = 1000,

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import validate_params
 
+from ..utils._params import validate_params
 from ._docs import fill_doc
 from ._fetch_base import FETCH_CONSTRAINTS, RemoteFile, fetch_file, get_data_home
 from ._lightcurves import light_curves_output
@@ -174,10 +174,7 @@ def _star_key(frame: pd.DataFrame, cols: tuple[str, str, str]) -> pd.Series:
     )
 
 
-@validate_params(
-    {**FETCH_CONSTRAINTS, "as_frame": ["boolean"]},
-    prefer_skip_nested_validation=True,
-)
+@validate_params({**FETCH_CONSTRAINTS, "as_frame": ["boolean"]})
 @fill_doc(folder=FOLDER)
 def fetch_macho_variables(
     *,

@@ -20,9 +20,9 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
 
 from ..utils._deprecation import renamed_params
+from ..utils._params import Interval, validate_params
 from ._splus import SPLUS_BANDS, make_splus_field
 
 __all__ = [
@@ -155,8 +155,7 @@ def _views(stamps: np.ndarray, linear: np.ndarray, rgb_scale=None):
         "max_fields": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
-    },
-    prefer_skip_nested_validation=True,
+    }
 )
 def make_splus_stamps(
     directory: str | os.PathLike | None = None,

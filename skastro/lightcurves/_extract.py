@@ -9,32 +9,32 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..exceptions import InputLayoutError
+from ..exceptions import SequenceError
+from ..sequences import (
+    EXPTIME,
+    FWHM,
+    GAIN,
+    MJD,
+    READ_NOISE,
+    SKY,
+    STAMPS,
+    ZERO_POINT,
+    check_sequences,
+    epoch_order,
+    epoch_values,
+)
+from ..utils._params import Interval, StrOptions, validate_estimator_params
 from ..utils._physics import gaussian_psf
-from ..utils._validation import check_stamps, split_stamps_input
+from ..utils._validation import format_rows
 
 __all__ = ["LightCurveExtractor"]
 
 _AB_UJY = 23.9  # AB magnitude of 1 microjansky
 _LOG_TO_MAG = 2.5 / np.log(10.0)
-_PER_EPOCH_KEYS = (
-    "mjd",
-    "mask",
-    "zero_point",
-    "sky",
-    "fwhm",
-    "gain",
-    "read_noise",
-    "exptime",
-)
-
-
-def _format_rows(rows: np.ndarray) -> str:
-    shown = ", ".join(str(int(r)) for r in rows[:5])
-    return shown + (f" (and {rows.size - 5} more)" if rows.size > 5 else "")
+#: Per-epoch values that may also be given per sequence (n,) or as a scalar.
+_PER_EPOCH_KEYS = (ZERO_POINT, SKY, FWHM, GAIN, READ_NOISE, EXPTIME)
 
 
 class LightCurveExtractor(TransformerMixin, BaseEstimator):
@@ -135,10 +135,13 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
     - ``"psf"`` (optional): PSF images, see ``psf``; ``"center"``
       (optional): (n, T, 2) source positions ``(x, y)``, 0-based pixels.
 
-    Handling of bad input:
+    Handling of bad input (the rules of :mod:`skastro.sequences`; every
+    malformed input raises :class:`~skastro.exceptions.SequenceError`
+    naming the key or the sequences):
 
-    - Epochs are sorted by time within each sequence; the output light curve
-      is in time order. Two valid epochs with the same time are an error.
+    - Epochs may be stored in any order: each sequence's valid epochs are
+      read in time order, and the output light curve is in time order. Two
+      valid epochs with the same time are an error.
     - NaN pixels get zero weight in optimal photometry (the estimate stays
       unbiased, its error grows); an aperture touching a NaN pixel gives NaN
       for that epoch, as photutils does. An epoch whose stamp is all NaN, or
@@ -147,8 +150,8 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
       with a non-positive flux (non-detections) are NaN in ``time``,
       ``mag`` and ``err``; each output row is left-aligned (valid points
       first, NaN padding at the end).
-    - Metadata arrays whose shape differs from ``(n, T)`` raise an error
-      naming the key.
+    - Metadata arrays whose shape differs from ``(n, T)`` (or ``(n,)``, a
+      scalar, where allowed) raise an error naming the key.
 
     References
     ----------
@@ -210,12 +213,20 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
         -------
         self : LightCurveExtractor
         """
-        self._validate_params()
+        validate_estimator_params(self)
         stamps, meta = self._split(X)
         self.psf_source_ = self._psf_source(meta)
         self._check_inputs(stamps, meta, self.psf_source_)
         self.stamp_shape_ = tuple(int(s) for s in stamps.shape[-2:])
         return self
+
+    def __sklearn_tags__(self):
+        """X is a sequence set (skastro.sequences), a mapping of (n, T, ...) arrays: scikit-learn's checks for 2-D tables do not apply."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.dict = True
+        tags.input_tags.allow_nan = True
+        return tags
 
     def transform(self, X: Mapping[str, Any]) -> Any:
         """Measure the light curves.
@@ -236,7 +247,7 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         stamps, meta = self._split(X)
         if tuple(stamps.shape[-2:]) != self.stamp_shape_:
-            raise InputLayoutError(
+            raise SequenceError(
                 f"X['stamps'] are {stamps.shape[-2]}x{stamps.shape[-1]} pixels but "
                 f"this LightCurveExtractor was fitted on "
                 f"{self.stamp_shape_[0]}x{self.stamp_shape_[1]} stamps; refit it or "
@@ -267,21 +278,15 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------
     def _split(self, X: Any) -> tuple[np.ndarray, dict]:
-        if not isinstance(X, Mapping):
-            raise InputLayoutError(
-                "LightCurveExtractor needs a mapping (e.g. skorch.helper.SliceDict) "
-                "with at least the keys 'stamps' (n, T, h, w) and 'mjd' (n, T); got "
-                f"{type(X).__name__}. make_hits_sequences returns one."
-            )
-        stamps, meta = split_stamps_input(X, "stamps")
-        stamps = check_stamps(stamps, ndim=4, name="X['stamps']")
-        return stamps, dict(meta)
+        checked = check_sequences(X, caller="LightCurveExtractor")
+        meta = {k: v for k, v in X.items() if k != STAMPS}
+        return checked.stamps, meta
 
     def _psf_source(self, meta: dict) -> str:
         if self.psf == "auto":
             return "given" if "psf" in meta else "gaussian"
         if self.psf == "given" and "psf" not in meta:
-            raise InputLayoutError(
+            raise SequenceError(
                 "psf='given' but X has no 'psf' key; add PSF images (n, T, h, w) "
                 "under 'psf' or use psf='gaussian' with an 'fwhm' key."
             )
@@ -300,111 +305,76 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
         return keys
 
     def _check_inputs(self, stamps: np.ndarray, meta: dict, psf_source: str) -> dict:
-        n, T = stamps.shape[:2]
-        missing = [k for k in self._needed_keys(psf_source) if k not in meta]
-        if missing:
-            raise InputLayoutError(
-                f"X lacks the key(s) {missing} needed for method={self.method!r}, "
-                f"output={self.output!r}, flux_unit={self.flux_unit!r} and a "
-                f"{psf_source} PSF; it has {sorted(meta) + ['stamps']}."
-            )
-        out: dict[str, Any] = {}
+        needed = self._needed_keys(psf_source)
+        checked = check_sequences(
+            {STAMPS: stamps, **meta},
+            required=needed,
+            caller=(
+                f"method={self.method!r}, output={self.output!r}, flux_unit="
+                f"{self.flux_unit!r} with a {psf_source} PSF"
+            ),
+        )
+        shape = checked.mask.shape
+        out: dict[str, Any] = {MJD: checked.mjd}
         for key in _PER_EPOCH_KEYS:
-            if key not in meta:
-                continue
-            arr = np.asarray(meta[key], dtype=bool if key == "mask" else float)
-            if arr.ndim == 1 and arr.shape[0] == n and key not in ("mjd", "mask"):
-                arr = np.repeat(arr[:, None], T, axis=1)
-            elif arr.ndim == 0 and key not in ("mjd", "mask"):
-                arr = np.full((n, T), arr)
-            if arr.shape != (n, T):
-                raise InputLayoutError(
-                    f"X[{key!r}] has shape {arr.shape} but X['stamps'] has shape "
-                    f"{stamps.shape}: per-epoch values must be (n_sequences, "
-                    f"n_epochs) = {(n, T)}"
-                    + (
-                        ""
-                        if key in ("mjd", "mask")
-                        else ", one value per sequence (n,), or a scalar"
-                    )
-                    + "."
-                )
-            out[key] = arr
-        if psf_source == "given":
-            psf = np.asarray(meta["psf"], dtype=float)
-            if psf.shape == stamps.shape[-2:]:
-                psf = np.broadcast_to(psf, stamps.shape)
-            if psf.shape != stamps.shape:
-                raise InputLayoutError(
-                    f"X['psf'] has shape {psf.shape}; expected the shape of "
-                    f"X['stamps'] {stamps.shape} or one PSF {stamps.shape[-2:]}."
-                )
-            out["psf"] = psf
-        if "background" in meta:
-            bkg = np.asarray(meta["background"], dtype=float)
-            if bkg.shape != stamps.shape:
-                raise InputLayoutError(
-                    f"X['background'] has shape {bkg.shape}; expected the shape of "
-                    f"X['stamps'] {stamps.shape} (background per pixel, ADU)."
-                )
-            out["background"] = bkg
-        if "center" in meta:
-            center = np.asarray(meta["center"], dtype=float)
-            if center.shape != (n, T, 2):
-                raise InputLayoutError(
-                    f"X['center'] has shape {center.shape}; expected (n, T, 2) = "
-                    f"{(n, T, 2)} source positions (x, y) in 0-based pixels."
-                )
-            out["center"] = center
-
-        mjd = out["mjd"]
-        valid = out["mask"].copy() if "mask" in out else np.isfinite(mjd)
-        bad_time = valid & ~np.isfinite(mjd)
-        if bad_time.any():
-            rows = np.unique(np.nonzero(bad_time)[0])
-            raise InputLayoutError(
-                f"X['mjd'] is NaN or infinite at epochs marked valid in X['mask'] in "
-                f"sequence(s) {_format_rows(rows)}; fix the times or set mask=False "
-                "there."
-            )
+            if key in meta:
+                out[key] = epoch_values(meta, key, shape, per_sequence=True)
+        out.update(self._image_keys(stamps, meta, psf_source))
         # epochs with unusable metadata or an all-NaN stamp are missing
+        valid = checked.mask.copy()
         for key in ("fwhm", "exptime", "zero_point", "sky", "gain"):
-            if key in out and key in self._needed_keys(psf_source) + ["sky", "gain"]:
+            if key in out and key in needed + ["sky", "gain"]:
                 valid &= np.isfinite(out[key])
         valid &= ~np.all(np.isnan(stamps), axis=(2, 3))
-        for key, low in (("fwhm", 0.0), ("exptime", 0.0), ("gain", 0.0)):
-            if key in out and np.any(out[key][valid] <= low):
-                rows = np.unique(np.nonzero(valid & (out[key] <= low))[0])
-                raise InputLayoutError(
+        for key in ("fwhm", "exptime", "gain"):
+            if key in out and np.any(out[key][valid] <= 0.0):
+                rows = np.unique(np.nonzero(valid & (out[key] <= 0.0))[0])
+                raise SequenceError(
                     f"X[{key!r}] must be positive at valid epochs; it is <= 0 in "
-                    f"sequence(s) {_format_rows(rows)}."
+                    f"sequence(s) {format_rows(rows)}."
                 )
-        # duplicate times among valid epochs
-        t = np.where(valid, mjd, np.inf)
-        order = np.argsort(t, axis=1, kind="stable")
-        ts = np.take_along_axis(t, order, axis=1)
-        vs = np.take_along_axis(valid, order, axis=1)
-        with np.errstate(invalid="ignore"):
-            dup = (np.diff(ts, axis=1) == 0) & vs[:, 1:] & vs[:, :-1]
-        if dup.any():
-            rows = np.unique(np.nonzero(dup)[0])
-            raise InputLayoutError(
-                f"Sequence(s) {_format_rows(rows)} have two valid epochs with the "
-                "same time in X['mjd']; remove or mask the duplicate exposures "
-                "(X['mask'] = False) or combine them before extracting light curves."
-            )
         n_valid = valid.sum(axis=1)
         short = np.flatnonzero(n_valid < self.min_epochs)
         if short.size and self.on_short == "raise":
-            raise InputLayoutError(
-                f"Sequence(s) {_format_rows(short)} have fewer than min_epochs="
+            raise SequenceError(
+                f"Sequence(s) {format_rows(short)} have fewer than min_epochs="
                 f"{self.min_epochs} valid epochs (valid counts "
                 f"{n_valid[short[:5]].tolist()}); drop them, or pass on_short='nan' "
                 "to get all-NaN light curves for them."
             )
         valid[short] = False
         out["valid"] = valid
-        out["order"] = order
+        out["order"] = epoch_order(valid, checked.mjd)
+        return out
+
+    @staticmethod
+    def _image_keys(stamps: np.ndarray, meta: dict, psf_source: str) -> dict:
+        """The per-pixel keys ``psf``, ``background`` and ``center``, checked."""
+        out: dict[str, Any] = {}
+        n, T = stamps.shape[:2]
+        if psf_source == "given":
+            psf = np.asarray(meta["psf"], dtype=float)
+            if psf.shape == stamps.shape[-2:]:
+                psf = np.broadcast_to(psf, stamps.shape)
+            if psf.shape != stamps.shape:
+                raise SequenceError(
+                    f"X['psf'] has shape {psf.shape}; expected the shape of "
+                    f"X['stamps'] {stamps.shape} or one PSF {stamps.shape[-2:]}."
+                )
+            out["psf"] = psf
+        expected = {
+            "background": (stamps.shape, "background per pixel, ADU"),
+            "center": ((n, T, 2), "source positions (x, y), 0-based pixels"),
+        }
+        for key, (shape, meaning) in expected.items():
+            if key in meta:
+                arr = np.asarray(meta[key], dtype=float)
+                if arr.shape != shape:
+                    raise SequenceError(
+                        f"X[{key!r}] has shape {arr.shape}; expected {shape} "
+                        f"({meaning})."
+                    )
+                out[key] = arr
         return out
 
     def _photometry(

@@ -8,12 +8,16 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils._set_output import _get_output_config
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import LightCurveWarning
+from ..utils._params import (
+    Interval,
+    StrOptions,
+    output_container,
+    validate_estimator_params,
+)
 from ._features_def import (
     ALL_FEATURES,
     DEFAULT_FEATURES,
@@ -266,7 +270,6 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         self.sort = sort
         self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any = None, y: Any = None) -> FATSFeatures:
         """Check the parameters and fix the output columns.
 
@@ -284,6 +287,7 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         -------
         self : FATSFeatures
         """
+        validate_estimator_params(self)
         self.features_ = _resolve_features(self.features)
         self.period_search_ = self._period_search()
         as_light_curve_list(  # checks missing_values and duplicates
@@ -361,7 +365,7 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
         table[~np.isfinite(table)] = np.nan
         ids = light_curve_ids(X)
         self._warn_nans(table, curves, None if ids is None else ids.tolist())
-        if _get_output_config("transform", self)["dense"] == "pandas":
+        if output_container(self) == "pandas":
             # index by curve id (a long DataFrame's ids), not by X's rows
             import pandas as pd
 
@@ -431,6 +435,8 @@ class FATSFeatures(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
+        tags.input_tags.two_d_array = False  # light curves: lists, mappings
+        tags.input_tags.dict = True  # padded arrays in a mapping
+        tags.input_tags.allow_nan = True  # NaN padding
         tags.requires_fit = True
         return tags

@@ -577,6 +577,154 @@ def _check_sorted(sidx, pts, fv, sc, exact, need, tol):
 
 
 @numba.jit(**_JIT)
+def _car_vertex(
+    r, sim, fsim, sidx, nf, pts, fv, sc, exact, kp, kf, ks, ke, neg_dt, x, ev, mx
+):
+    """Evaluate vertex ``r`` of the simplex as evaluation ``nf``; returns
+    ``nf + 1``."""
+    fsim[r] = _car_eval(
+        sim[r, 0], sim[r, 1], nf, pts, fv, sc, exact, kp, kf, ks, ke,
+        neg_dt, x, ev, mx,
+    )  # fmt: skip
+    sidx[r] = nf
+    return nf + 1
+
+
+@numba.jit(**_JIT)
+def _car_start(pts, fv, sc, exact, need, tol, kp, kf, ks, ke, neg_dt, x, ev, mx):
+    """scipy's initial simplex around (10, 0.5), evaluated and sorted."""
+    lo, hi = 0.0, 100.0
+    maxfun = pts.shape[0]
+    sim = np.empty((3, 2))
+    sim[0, 0], sim[0, 1] = 10.0, 0.5
+    sim[1, 0], sim[1, 1] = (1 + 0.05) * 10.0, 0.5
+    sim[2, 0], sim[2, 1] = 10.0, (1 + 0.05) * 0.5
+    for r in range(3):
+        for c in range(2):
+            v = sim[r, c]
+            if v > hi:
+                v = 2 * hi - v
+            sim[r, c] = _clip(v, lo, hi)
+    fsim = np.full(3, np.inf)
+    sidx = np.full(3, -1, dtype=np.int64)  # evaluation index of each vertex
+    nf = 0
+    for k in range(3):
+        if nf >= maxfun:
+            break
+        nf = _car_vertex(
+            k, sim, fsim, sidx, nf, pts, fv, sc, exact, kp, kf, ks, ke,
+            neg_dt, x, ev, mx,
+        )  # fmt: skip
+    for _ in range(2):
+        _check_sorted(sidx, pts, fv, sc, exact, need, tol)
+        ind = _argsort3(fsim)
+        sim = sim[ind].copy()
+        fsim = fsim[ind].copy()
+        sidx = sidx[ind].copy()
+    return sim, fsim, sidx, nf
+
+
+@numba.jit(**_JIT)
+def _car_converged(sim, fsim, sidx, pts, fv, sc, exact, need, tol):
+    """scipy's test ``max |x_i - x_0| <= xatol and max |f_i - f_0| <= fatol``
+    (False as soon as one value is NaN), its comparisons checked."""
+    converged = True
+    for r in range(1, 3):
+        for c in range(2):
+            if not abs(sim[r, c] - sim[0, c]) <= 1e-4:
+                converged = False
+        _check(sidx[0], sidx[r], pts, fv, sc, exact, need, tol, 1e-4)
+        if not abs(fsim[0] - fsim[r]) <= 1e-4:
+            converged = False
+    return converged
+
+
+@numba.jit(**_JIT)
+def _car_accept(k, val, sim, fsim, sidx, cand, cidx):
+    """Candidate ``k`` (value ``val``) replaces the worst vertex."""
+    sim[2, 0], sim[2, 1], fsim[2] = cand[k, 0], cand[k, 1], val
+    sidx[2] = cidx[k]
+
+
+@numba.jit(**_JIT)
+def _car_steps(
+    sim, fsim, sidx, cand, cidx, nf,
+    pts, fv, sc, exact, need, tol, kp, kf, ks, ke, neg_dt, x, ev, mx,
+):  # fmt: skip
+    """Reflect, then maybe expand / contract / contract inside (scipy's
+    order). Returns ``(nf, stop, doshrink)``."""
+    maxfun = pts.shape[0]
+    fx = np.empty(4)
+    stop = False
+    steps = np.array([0, -1])
+    nsteps = 1
+    j = 0
+    doshrink = False
+    while j < nsteps:
+        s = steps[j]
+        if nf >= maxfun:
+            stop = True
+            break
+        val = _car_eval(
+            cand[s, 0], cand[s, 1], nf, pts, fv, sc, exact, kp, kf, ks, ke,
+            neg_dt, x, ev, mx,
+        )  # fmt: skip
+        cidx[s] = nf
+        nf += 1
+        fx[s] = val
+        if s == 0:
+            _check(nf - 1, sidx[0], pts, fv, sc, exact, need, tol, 0.0)
+            if val < fsim[0]:
+                steps[1] = 1
+                nsteps = 2
+            else:
+                _check(nf - 1, sidx[1], pts, fv, sc, exact, need, tol, 0.0)
+                if val < fsim[1]:
+                    _car_accept(0, val, sim, fsim, sidx, cand, cidx)
+                else:
+                    _check(nf - 1, sidx[2], pts, fv, sc, exact, need, tol, 0.0)
+                    steps[1] = 2 if val < fsim[2] else 3
+                    nsteps = 2
+        elif s == 1:
+            _check(nf - 1, cidx[0], pts, fv, sc, exact, need, tol, 0.0)
+            if val < fx[0]:
+                _car_accept(1, val, sim, fsim, sidx, cand, cidx)
+            else:
+                _car_accept(0, fx[0], sim, fsim, sidx, cand, cidx)
+        elif s == 2:
+            _check(nf - 1, cidx[0], pts, fv, sc, exact, need, tol, 0.0)
+            if val <= fx[0]:
+                _car_accept(2, val, sim, fsim, sidx, cand, cidx)
+            else:
+                doshrink = True
+        else:
+            _check(nf - 1, sidx[2], pts, fv, sc, exact, need, tol, 0.0)
+            if val < fsim[2]:
+                _car_accept(3, val, sim, fsim, sidx, cand, cidx)
+            else:
+                doshrink = True
+        j += 1
+    return nf, stop, doshrink
+
+
+@numba.jit(**_JIT)
+def _car_shrink(
+    sim, fsim, sidx, nf, pts, fv, sc, exact, kp, kf, ks, ke, neg_dt, x, ev, mx
+):
+    """Shrink the simplex towards its best vertex. Returns ``(nf, stop)``."""
+    for r in range(1, 3):
+        for c in range(2):
+            sim[r, c] = _clip(sim[0, c] + 0.5 * (sim[r, c] - sim[0, c]), 0.0, 100.0)
+        if nf >= pts.shape[0]:
+            return nf, True
+        nf = _car_vertex(
+            r, sim, fsim, sidx, nf, pts, fv, sc, exact, kp, kf, ks, ke,
+            neg_dt, x, ev, mx,
+        )  # fmt: skip
+    return nf, False
+
+
+@numba.jit(**_JIT)
 def car_nelder_mead(
     neg_dt, x, error_vars, mean_x, known_pts, known_f, known_s, known_exact, maxfun, tol
 ):
@@ -601,51 +749,16 @@ def car_nelder_mead(
     exact = np.zeros(maxfun, dtype=np.bool_)
     need = np.zeros(maxfun, dtype=np.bool_)
     kp, kf, ks, ke = known_pts, known_f, known_s, known_exact
-    sim = np.empty((3, 2))
-    sim[0, 0], sim[0, 1] = 10.0, 0.5
-    sim[1, 0], sim[1, 1] = (1 + 0.05) * 10.0, 0.5
-    sim[2, 0], sim[2, 1] = 10.0, (1 + 0.05) * 0.5
-    for r in range(3):
-        for c in range(2):
-            v = sim[r, c]
-            if v > hi:
-                v = 2 * hi - v
-            sim[r, c] = _clip(v, lo, hi)
-    fsim = np.full(3, np.inf)
-    sidx = np.full(3, -1, dtype=np.int64)  # evaluation index of each vertex
-    nf = 0
-    p = np.empty(2)
-    for k in range(3):
-        if nf >= maxfun:
-            break
-        fsim[k] = _car_eval(
-            sim[k, 0], sim[k, 1], nf, pts, fv, sc, exact, kp, kf, ks, ke,
-            neg_dt, x, error_vars, mean_x,
-        )  # fmt: skip
-        sidx[k] = nf
-        nf += 1
-    for _ in range(2):
-        _check_sorted(sidx, pts, fv, sc, exact, need, tol)
-        ind = _argsort3(fsim)
-        sim = sim[ind].copy()
-        fsim = fsim[ind].copy()
-        sidx = sidx[ind].copy()
-
+    ev, mx = error_vars, mean_x
+    sim, fsim, sidx, nf = _car_start(
+        pts, fv, sc, exact, need, tol, kp, kf, ks, ke, neg_dt, x, ev, mx
+    )
     iterations = 1
     xbar = np.empty(2)
     cand = np.empty((4, 2))  # xr, xe, xc, xcc
     cidx = np.full(4, -1, dtype=np.int64)
     while nf < maxfun and iterations < maxfun:
-        # np.max(...) <= tol: False as soon as one value is NaN
-        converged = True
-        for r in range(1, 3):
-            for c in range(2):
-                if not abs(sim[r, c] - sim[0, c]) <= 1e-4:
-                    converged = False
-            _check(sidx[0], sidx[r], pts, fv, sc, exact, need, tol, 1e-4)
-            if not abs(fsim[0] - fsim[r]) <= 1e-4:
-                converged = False
-        if converged:
+        if _car_converged(sim, fsim, sidx, pts, fv, sc, exact, need, tol):
             break
         for c in range(2):
             xbar[c] = (sim[0, c] + sim[1, c]) / 2
@@ -653,80 +766,15 @@ def car_nelder_mead(
             cand[1, c] = _clip(3 * xbar[c] - 2 * sim[2, c], lo, hi)
             cand[2, c] = _clip(1.5 * xbar[c] - 0.5 * sim[2, c], lo, hi)
             cand[3, c] = _clip((1 - 0.5) * xbar[c] + 0.5 * sim[2, c], lo, hi)
-        # step: 0 reflect, then maybe 1 expand / 2 contract / 3 inside contract
-        fx = np.empty(4)
-        stop = False
-        steps = np.array([0, -1])
-        nsteps = 1
-        j = 0
-        doshrink = False
-        while j < nsteps:
-            s = steps[j]
-            if nf >= maxfun:
-                stop = True
-                break
-            val = _car_eval(
-                cand[s, 0], cand[s, 1], nf, pts, fv, sc, exact, kp, kf, ks, ke,
-                neg_dt, x, error_vars, mean_x,
-            )  # fmt: skip
-            cidx[s] = nf
-            nf += 1
-            fx[s] = val
-            if s == 0:
-                fxr = val
-                _check(nf - 1, sidx[0], pts, fv, sc, exact, need, tol, 0.0)
-                if fxr < fsim[0]:
-                    steps[1] = 1
-                    nsteps = 2
-                else:
-                    _check(nf - 1, sidx[1], pts, fv, sc, exact, need, tol, 0.0)
-                    if fxr < fsim[1]:
-                        sim[2, 0], sim[2, 1], fsim[2] = cand[0, 0], cand[0, 1], fxr
-                        sidx[2] = cidx[0]
-                    else:
-                        _check(nf - 1, sidx[2], pts, fv, sc, exact, need, tol, 0.0)
-                        if fxr < fsim[2]:
-                            steps[1] = 2
-                            nsteps = 2
-                        else:
-                            steps[1] = 3
-                            nsteps = 2
-            elif s == 1:
-                _check(nf - 1, cidx[0], pts, fv, sc, exact, need, tol, 0.0)
-                if val < fx[0]:
-                    sim[2, 0], sim[2, 1], fsim[2] = cand[1, 0], cand[1, 1], val
-                    sidx[2] = cidx[1]
-                else:
-                    sim[2, 0], sim[2, 1], fsim[2] = cand[0, 0], cand[0, 1], fx[0]
-                    sidx[2] = cidx[0]
-            elif s == 2:
-                _check(nf - 1, cidx[0], pts, fv, sc, exact, need, tol, 0.0)
-                if val <= fx[0]:
-                    sim[2, 0], sim[2, 1], fsim[2] = cand[2, 0], cand[2, 1], val
-                    sidx[2] = cidx[2]
-                else:
-                    doshrink = True
-            else:
-                _check(nf - 1, sidx[2], pts, fv, sc, exact, need, tol, 0.0)
-                if val < fsim[2]:
-                    sim[2, 0], sim[2, 1], fsim[2] = cand[3, 0], cand[3, 1], val
-                    sidx[2] = cidx[3]
-                else:
-                    doshrink = True
-            j += 1
+        nf, stop, doshrink = _car_steps(
+            sim, fsim, sidx, cand, cidx, nf,
+            pts, fv, sc, exact, need, tol, kp, kf, ks, ke, neg_dt, x, ev, mx,
+        )  # fmt: skip
         if doshrink and not stop:
-            for r in range(1, 3):
-                for c in range(2):
-                    sim[r, c] = _clip(sim[0, c] + 0.5 * (sim[r, c] - sim[0, c]), lo, hi)
-                if nf >= maxfun:
-                    stop = True
-                    break
-                fsim[r] = _car_eval(
-                    sim[r, 0], sim[r, 1], nf, pts, fv, sc, exact, kp, kf, ks, ke,
-                    neg_dt, x, error_vars, mean_x,
-                )  # fmt: skip
-                sidx[r] = nf
-                nf += 1
+            nf, stop = _car_shrink(
+                sim, fsim, sidx, nf, pts, fv, sc, exact, kp, kf, ks, ke,
+                neg_dt, x, ev, mx,
+            )  # fmt: skip
         if not stop:
             iterations += 1
         _check_sorted(sidx, pts, fv, sc, exact, need, tol)
@@ -734,6 +782,7 @@ def car_nelder_mead(
         sim = sim[ind].copy()
         fsim = fsim[ind].copy()
         sidx = sidx[ind].copy()
+    p = np.empty(2)
     for c in range(2):
         p[c] = sim[0, c]
     return (

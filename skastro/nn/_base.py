@@ -86,7 +86,7 @@ from ..utils._params import (
     validate_parameter_constraints,
 )
 from ..utils._torch import PrivateRNG, autocast, seeded, torch_seed_from
-from ..utils._validation import check_stamps, split_stamps_input
+from ..utils._validation import check_stamps, format_rows, split_stamps_input
 from ._backbones import backbone_layers
 
 __all__ = [
@@ -111,10 +111,7 @@ METADATA_KEY = "_skastro_metadata"
 _CHECK_CHUNK = 8192
 
 
-def _list_rows(rows: np.ndarray, limit: int = 5) -> str:
-    shown = ", ".join(str(int(r)) for r in rows[:limit])
-    more = f" (and {rows.size - limit} more)" if rows.size > limit else ""
-    return shown + more
+_list_rows = format_rows  # the rows an error names (skastro.utils._validation)
 
 
 # --------------------------------------------------------------------- loader

@@ -22,17 +22,15 @@ from skorch import NeuralNet, NeuralNetClassifier
 from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
 
-from ..exceptions import InputLayoutError, SequenceError
-from ..stamps import Calibrator, asinh_stretch
+from ..exceptions import SequenceError
+from ..sequences import MJD, SKY, STAMPS, ZERO_POINT, check_sequences, epoch_values
+from ..stamps import asinh_stretch, scale_to_reference
 from ..utils._params import Interval, StrOptions
-from ..utils._validation import check_stamps
 from ._base import ClassifierNetMixin, NetMixin, _list_rows, init_arguments
 from ._rcnn_modules import MaskedStepCrossEntropy, SequenceRCNNModule
 from ._rcnn_quant import PRECISIONS, quantized_stream_step
 
 __all__ = ["SequenceRCNN", "SequenceStream", "prepare_sequences"]
-
-_REQUIRED_KEYS = ("stamps", "mjd")
 
 
 def _concat_sequences(parts: list[Mapping]) -> SliceDict:
@@ -41,33 +39,6 @@ def _concat_sequences(parts: list[Mapping]) -> SliceDict:
     return SliceDict(
         **{k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in keys}
     )
-
-
-def reference_scale(
-    stamps: np.ndarray, sky: np.ndarray, zero_point: np.ndarray, mask: np.ndarray
-) -> np.ndarray:
-    """Carrasco-Davis et al. (2019, eqs. 3.4-3.5) via :class:`~skastro.stamps.Calibrator`.
-
-    ``(stamp - sky_t) * 10**((zp_first - zp_t) / 2.5)`` with ``zp_first`` the
-    zero point of each sequence's first valid epoch.
-
-    Parameters
-    ----------
-    stamps : ndarray of shape (n, T, H, W)
-        Pixels in ADU, sky not subtracted.
-    sky : ndarray of shape (n, T)
-        Sky level in ADU/pixel.
-    zero_point : ndarray of shape (n, T)
-        Zero points in mag.
-    mask : bool ndarray of shape (n, T)
-        Valid epochs (the others come out as 0).
-
-    Returns
-    -------
-    ndarray of shape (n, T, H, W), float32
-    """
-    X = SliceDict(stamps=stamps, sky=sky, zero_point=zero_point, mask=mask)
-    return Calibrator(method="reference").fit_transform(X)
 
 
 @dataclass
@@ -92,48 +63,6 @@ class PreparedSequences:
     n_valid: np.ndarray
 
 
-def _sequence_arrays(
-    X: Any, *, stamp_size: int | None, preprocessing: str | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``stamps (n, T, H, W)``, ``mjd (n, T)`` and ``mask (n, T)`` of ``X``, checked."""
-    if not isinstance(X, Mapping):
-        raise InputLayoutError(
-            "SequenceRCNN expects X as a mapping (skorch.helper.SliceDict) with keys "
-            f"'stamps' (n, T, H, W), 'mjd' (n, T) and 'mask' (n, T); got "
-            f"{type(X).__name__}. make_hits_sequences(...).data has this layout."
-        )
-    needed = list(_REQUIRED_KEYS)
-    if preprocessing == "reference":
-        needed += ["sky", "zero_point"]
-    missing = [k for k in needed if k not in X]
-    if missing:
-        hint = (
-            " Pass preprocessing=None to use stamps that are already sky-subtracted "
-            "and calibrated."
-            if set(missing) & {"sky", "zero_point"}
-            else ""
-        )
-        raise InputLayoutError(
-            f"X lacks the key(s) {missing}; it has {sorted(X.keys())}.{hint}"
-        )
-    stamps = check_stamps(X["stamps"], ndim=4, size=stamp_size, name="X['stamps']")
-    n, t = stamps.shape[:2]
-    mjd = np.asarray(X["mjd"], dtype=np.float64)
-    if mjd.shape != (n, t):
-        raise InputLayoutError(
-            f"X['mjd'] has shape {mjd.shape} but X['stamps'] has (n, T)=({n}, {t}) "
-            "sequences and epochs; give one MJD per epoch."
-        )
-    if "mask" not in X:
-        return stamps, mjd, np.isfinite(mjd)
-    mask = np.asarray(X["mask"])
-    if mask.shape != (n, t):
-        raise InputLayoutError(
-            f"X['mask'] has shape {mask.shape}; expected (n, T)=({n}, {t})."
-        )
-    return stamps, mjd, mask.astype(bool)
-
-
 def _check_epoch_counts(n_valid: np.ndarray, n_window: int) -> None:
     empty = np.flatnonzero(n_valid == 0)
     if empty.size:
@@ -152,17 +81,10 @@ def _check_epoch_counts(n_valid: np.ndarray, n_window: int) -> None:
         )
 
 
-def _check_valid_epochs(
-    stamps_c: np.ndarray, mjd_c: np.ndarray, mask_c: np.ndarray, order: np.ndarray
+def _check_valid_pixels(
+    stamps_c: np.ndarray, mask_c: np.ndarray, order: np.ndarray
 ) -> None:
-    """Finite times and pixels, increasing times, at the valid epochs."""
-    bad_t = mask_c & ~np.isfinite(mjd_c)
-    if bad_t.any():
-        r = np.flatnonzero(bad_t.any(axis=1))
-        raise SequenceError(
-            f"X['mjd'] is NaN or infinite at valid epochs of row(s) {_list_rows(r)}; "
-            "give every valid epoch its time, or mask the epoch (mask=False)."
-        )
+    """Finite pixels at the valid epochs (in time order)."""
     nan_pix = mask_c & ~np.isfinite(stamps_c).all(axis=(2, 3))
     if nan_pix.any():
         r, k = np.nonzero(nan_pix)
@@ -173,44 +95,6 @@ def _check_valid_epochs(
             f"{where}{' ...' if r.size > 5 else ''}. Mask those epochs "
             "(mask=False) or fill the pixels (e.g. with the sky level)."
         )
-    both = mask_c[:, 1:] & mask_c[:, :-1]
-    not_inc = both & ~(np.diff(np.where(mask_c, mjd_c, 0.0), axis=1) > 0)
-    if not_inc.any():
-        r = np.flatnonzero(not_inc.any(axis=1))
-        raise SequenceError(
-            f"X['mjd'] does not strictly increase over the valid epochs of row(s) "
-            f"{_list_rows(r)}; sort each sequence's epochs by time and drop "
-            "duplicate epochs."
-        )
-
-
-def _reference_calibrated(
-    X: Mapping, stamps_c: np.ndarray, mask_c: np.ndarray, order: np.ndarray
-) -> np.ndarray:
-    """Carrasco-Davis et al. (2019, eqs. 3.4-3.5) on the reordered epochs."""
-    n, t = mask_c.shape
-    rows = np.arange(n)[:, None]
-    sky = np.asarray(X["sky"], dtype=np.float64)
-    zp = np.asarray(X["zero_point"], dtype=np.float64)
-    for key, arr in (("sky", sky), ("zero_point", zp)):
-        if arr.shape != (n, t):
-            raise InputLayoutError(
-                f"X[{key!r}] has shape {arr.shape}; expected (n, T)=({n}, {t})."
-            )
-    sky_c, zp_c = sky[rows, order], zp[rows, order]
-    bad = mask_c & ~(np.isfinite(sky_c) & np.isfinite(zp_c))
-    if bad.any():
-        r = np.flatnonzero(bad.any(axis=1))
-        raise SequenceError(
-            f"X['sky'] or X['zero_point'] is NaN at valid epochs of row(s) "
-            f"{_list_rows(r)}; the reference pre-processing needs both."
-        )
-    return reference_scale(
-        np.where(mask_c[:, :, None, None], stamps_c, 0.0),
-        np.where(mask_c, sky_c, 0.0),
-        np.where(mask_c, zp_c, 0.0),
-        mask_c,
-    )
 
 
 def prepare_sequences(
@@ -250,33 +134,52 @@ def prepare_sequences(
 
     Raises
     ------
-    InputLayoutError
-        ``X`` is not a mapping, lacks keys, or has inconsistent shapes.
     SequenceError
-        A sequence is all masked or shorter than the window, has NaN/inf
-        pixels or MJD at a valid epoch, or its times do not increase.
+        ``X`` breaks the definition of :mod:`skastro.sequences` (not a
+        mapping, missing keys, inconsistent shapes, NaN MJD, sky or zero
+        point at a valid epoch, two valid epochs at the same time), or a
+        sequence is all masked, shorter than the window, or has NaN/inf
+        pixels at a valid epoch.
 
     Notes
     -----
-    Masked (invalid) epochs may sit anywhere: the valid epochs are moved to
-    the front, in their original order, and the rest is padding whose
-    pixels (NaN or not) are ignored.
+    Epochs may be stored in any order and masked (invalid) epochs anywhere
+    (:mod:`skastro.sequences`): the valid epochs are moved to the front in
+    time order, and the rest is padding whose pixels (NaN or not) are
+    ignored. ``epoch_index`` maps the result back to the input's epochs.
     """
-    stamps, mjd, mask = _sequence_arrays(
-        X, stamp_size=stamp_size, preprocessing=preprocessing
+    reference = preprocessing == "reference"
+    checked = check_sequences(
+        X,
+        required=(STAMPS, MJD, SKY, ZERO_POINT) if reference else (STAMPS, MJD),
+        finite=(SKY, ZERO_POINT) if reference else (),
+        stamp_size=stamp_size,
+        caller="SequenceRCNN",
+        hint=(
+            " Pass preprocessing=None to use stamps that are already sky-subtracted "
+            "and calibrated."
+            if reference
+            else ""
+        ),
     )
-    n_valid = mask.sum(axis=1)
+    n_valid, order = checked.n_valid, checked.order
     _check_epoch_counts(n_valid, n_window)
-    # valid epochs first, order kept
-    order = np.argsort(~mask, axis=1, kind="stable")
-    rows = np.arange(len(mask))[:, None]
-    mask_c = mask[rows, order]
-    mjd_c = mjd[rows, order]
-    stamps_c = stamps[rows, order]
-    _check_valid_epochs(stamps_c, mjd_c, mask_c, order)
+    # valid epochs first, in time order (skastro.sequences)
+    mask_c = checked.sorted(checked.mask)
+    mjd_c = checked.sorted(checked.mjd)
+    stamps_c = checked.sorted(checked.stamps)
+    _check_valid_pixels(stamps_c, mask_c, order)
     dt = np.where(mask_c, mjd_c - mjd_c[:, :1], 0.0).astype(np.float32)
-    if preprocessing == "reference":
-        stamps_c = _reference_calibrated(X, stamps_c, mask_c, order)
+    if reference:
+        zp_c = checked.sorted(epoch_values(X, ZERO_POINT, mask_c.shape))
+        sky_c = checked.sorted(epoch_values(X, SKY, mask_c.shape))
+        stamps_c = scale_to_reference(
+            np.where(mask_c[:, :, None, None], stamps_c, 0.0),
+            sky_c,
+            zp_c,
+            zp_c[:, :1],
+            mask=mask_c,
+        )
     stamps_c = np.where(mask_c[:, :, None, None], stamps_c, 0.0).astype(np.float32)
     if asinh_softening is not None:
         stamps_c = asinh_stretch(stamps_c, asinh_softening)
@@ -376,12 +279,15 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
     (strings such as ``"SN"``, or indices in the HiTS order SN, RRL, CEP, EB,
     NV, GAL, AST).
 
-    Bad input (each raises :class:`~skastro.exceptions.SequenceError`, a
-    ``ValueError``, naming the rows): all-masked sequences; sequences with
-    fewer valid epochs than ``n_window`` (the first prediction needs a full
-    window); NaN pixels at a valid epoch (mask the epoch instead; pixels of
-    masked epochs are ignored); MJD not strictly increasing over the valid
-    epochs. Masked epochs may sit anywhere in a sequence.
+    ``X`` is a sequence set as :mod:`skastro.sequences` defines it: epochs
+    may be stored in any order (the network reads the valid ones in time
+    order; :meth:`predict_proba_steps` answers at the input's positions) and
+    masked epochs may sit anywhere. Bad input (each raises
+    :class:`~skastro.exceptions.SequenceError`, a ``ValueError``, naming the
+    rows): all-masked sequences; sequences with fewer valid epochs than
+    ``n_window`` (the first prediction needs a full window); NaN pixels at a
+    valid epoch (mask the epoch instead; pixels of masked epochs are
+    ignored); two valid epochs at the same MJD.
 
     Examples
     --------
@@ -566,12 +472,12 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
                 f"the original domain; got {type(replay).__name__}."
             ) from None
         if not isinstance(X, Mapping) or not isinstance(X_old, Mapping):
-            raise InputLayoutError(
+            raise SequenceError(
                 "With replay, X and replay[0] must both be sequence dicts "
                 "(SliceDict) with the same keys."
             )
         if set(X) != set(X_old):
-            raise InputLayoutError(
+            raise SequenceError(
                 "X and replay[0] must have the same keys; X has "
                 f"{sorted(X)}, replay[0] has {sorted(X_old)}."
             )
@@ -752,7 +658,7 @@ class SequenceStream:
         # a float32 copy (kept in the window), as check_stamps gives the batch API
         img = np.array(image, dtype=np.float32)
         if img.shape != (size, size):
-            raise InputLayoutError(
+            raise SequenceError(
                 f"image must be one {size}x{size} stamp (H, W); got shape {img.shape}."
             )
         if not np.isfinite(img).all():
@@ -782,12 +688,10 @@ class SequenceStream:
                 )
             if self._zp_ref is None:
                 self._zp_ref = zero_point
-            # Carrasco-Davis et al. (2019, eqs. 3.4-3.5) with the first image's zero point, in
-            # float64 as Calibrator(method="reference") computes it for the
-            # batch API (reference_scale); the estimator's validation around
-            # it would cost more than the network
-            factor = 10.0 ** ((self._zp_ref - zero_point) / 2.5)
-            img = ((img.astype(np.float64) - sky) * factor).astype(np.float32)
+            # Calibrator(method="reference")'s formula, the first image as
+            # the reference (no estimator around it: it would cost more than
+            # the network)
+            img = scale_to_reference(img, sky, zero_point, self._zp_ref)
         if est.asinh_softening is not None:
             img = asinh_stretch(img, est.asinh_softening)
         if self._first_mjd is None:

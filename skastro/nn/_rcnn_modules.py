@@ -480,6 +480,23 @@ class SequenceRCNNModule(nn.Module):
 _SPARSE_MAX_DENSITY = 0.8
 
 
+def lstm_output(
+    gates: torch.Tensor,
+    state: tuple[torch.Tensor, torch.Tensor] | None,
+    output: tuple[torch.Tensor, torch.Tensor],
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """The end of one LSTM step of a stream plan, from the gate
+    pre-activations ``(N, 4 n_lstm)`` (PyTorch's i, f, g, o order): the new
+    ``(h, c)`` and the logits ``output`` (weight, bias) give on ``h``.
+    ``state=None`` is the zero state."""
+    i, f, g, o = gates.chunk(4, dim=1)
+    c = torch.sigmoid(i).mul_(torch.tanh(g))
+    if state is not None:
+        c = c.addcmul_(torch.sigmoid(f), state[1])
+    h = torch.sigmoid(o).mul_(torch.tanh(c))
+    return F.linear(h, *output), (h, c)
+
+
 class _Unsupported(Exception):
     """A layer the stream plan cannot fold; the plan falls back to the module."""
 
@@ -745,12 +762,7 @@ class _StreamPlan:
         gates = gates.addmm_(dt.to(x.dtype), self.dt_wt)
         if state is not None:  # zero state: W_hh h = 0
             gates = gates.addmm_(state[0], self.hh_wt)
-        i, f, g, o = gates.chunk(4, dim=1)
-        c = torch.sigmoid(i).mul_(torch.tanh(g))
-        if state is not None:
-            c = c.addcmul_(torch.sigmoid(f), state[1])
-        h = torch.sigmoid(o).mul_(torch.tanh(c))
-        return F.linear(h, *self.output), (h, c)
+        return lstm_output(gates, state, self.output)
 
     def _matvec(
         self, x: torch.Tensor, wt: torch.Tensor, bias: torch.Tensor

@@ -23,7 +23,7 @@ import weakref
 import torch
 import torch.nn.functional as F
 
-from ._rcnn_modules import SequenceRCNNModule, _StreamPlan
+from ._rcnn_modules import SequenceRCNNModule, _StreamPlan, lstm_output
 
 __all__ = ["PRECISIONS", "quantized_stream_step"]
 
@@ -127,12 +127,7 @@ class QuantizedStreamPlan:
         gates = gates.addmm_(dt.to(torch.float32), base.dt_wt)
         if state is not None:  # zero state: W_hh h = 0
             gates = gates.add_(self.hh(state[0]))
-        i, f, g, o = gates.chunk(4, dim=1)
-        c = torch.sigmoid(i).mul_(torch.tanh(g))
-        if state is not None:
-            c = c.addcmul_(torch.sigmoid(f), state[1])
-        h = torch.sigmoid(o).mul_(torch.tanh(c))
-        return F.linear(h, *base.output), (h, c)
+        return lstm_output(gates, state, base.output)
 
 
 def quantized_stream_step(

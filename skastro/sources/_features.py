@@ -15,10 +15,10 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import InputLayoutError
+from ..utils._params import Interval, validate_estimator_params
 from ..utils._physics import flux_to_mag, gaussian_kernel
 from ..utils._validation import check_stamps, split_stamps_input
 
@@ -191,7 +191,7 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
         -------
         self : SourceFeatures
         """
-        self._validate_params()
+        validate_estimator_params(self)
         zp = np.broadcast_to(
             np.asarray(self.zero_point, dtype=float), (len(self.bands),)
         )
@@ -221,6 +221,13 @@ class SourceFeatures(TransformerMixin, BaseEstimator):
         if self.include_radius:
             names.append("r_half")
         return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        """X is stamps (n_objects, n_bands, h, w): scikit-learn's checks for 2-D tables do not apply."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.allow_nan = True
+        return tags
 
     def transform(self, X) -> np.ndarray:
         """Measure the features of the central object of each stamp.

@@ -5,18 +5,92 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..exceptions import CatalogError, InputLayoutError
+from ..exceptions import CatalogError, InputLayoutError, SequenceError
+from ..sequences import (
+    SKY,
+    STAMPS,
+    ZERO_POINT,
+    check_sequences,
+    epoch_values,
+)
 from ..utils import check_stamps, split_stamps_input
+from ..utils._params import Interval, StrOptions, validate_estimator_params
 from ..utils._physics import asinh_stretch
+from ..utils._validation import format_rows
 
-__all__ = ["Calibrator", "asinh_stretch"]
+__all__ = ["Calibrator", "asinh_stretch", "scale_to_reference"]
+
+
+def scale_to_reference(
+    stamps: Any,
+    sky: Any,
+    zero_point: Any,
+    reference_zero_point: Any,
+    *,
+    mask: Any = None,
+) -> np.ndarray:
+    """Put epochs on the photometric scale of a reference epoch.
+
+    Carrasco-Davis et al. (2019, eqs. 3.4-3.5)::
+
+        x_norm = (x - sky_t) * 10 ** ((zp_ref - zp_t) / 2.5)
+
+    computed in float64. This is ``Calibrator(method="reference")``'s
+    formula; :class:`~skastro.nn.SequenceStream` calls it for one image.
+
+    Parameters
+    ----------
+    stamps : array-like of shape (..., h, w)
+        Pixels in ADU, sky not subtracted.
+    sky : array-like of shape (...)
+        Sky level per image, ADU/pixel.
+    zero_point : array-like of shape (...)
+        Zero point per image, mag.
+    reference_zero_point : array-like broadcastable to (...)
+        Zero point of the reference epoch, mag.
+    mask : bool array-like of shape (...), optional
+        Valid images; the others are multiplied by 0 (padding).
+
+    Returns
+    -------
+    ndarray of shape (..., h, w), float32
+        Sky-subtracted pixels in ADU at the reference zero point.
+    """
+    sky = np.asarray(sky, dtype=np.float64)
+    factor = 10.0 ** (
+        (
+            np.asarray(reference_zero_point, dtype=np.float64)
+            - np.asarray(zero_point, dtype=np.float64)
+        )
+        / 2.5
+    )
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        sky = np.where(mask, sky, 0.0)
+        factor = np.where(mask, factor, 0.0)
+    pixels = np.asarray(stamps, dtype=np.float64)
+    out = (pixels - sky[..., None, None]) * factor[..., None, None]
+    return out.astype(np.float32)
+
+
+def _per_object(table: np.ndarray, n: int, n_bands: int, what: str) -> np.ndarray:
+    """A per-band ``(n_bands,)`` or per-object ``(n, n_bands)`` table as
+    ``(n, n_bands)``; an error naming ``what`` for any other shape."""
+    if table.ndim == 1 and table.shape[0] == n_bands:
+        table = np.broadcast_to(table, (n, n_bands))
+    if table.shape != (n, n_bands):
+        raise InputLayoutError(
+            f"{what} have shape {table.shape}; expected (n_objects, n_bands) = "
+            f"({n}, {n_bands})."
+        )
+    return table
 
 
 class Calibrator(TransformerMixin, BaseEstimator):
@@ -44,12 +118,15 @@ class Calibrator(TransformerMixin, BaseEstimator):
 
         x_norm = (x - sky_t) * 10 ** ((zp_ref - zp_t) / 2.5)
 
-    with the reference the first valid epoch of each sequence
-    (``reference_epoch=0``). Sequences ``(n_objects, n_epochs, h, w)`` come in
-    a :class:`skorch.helper.SliceDict` with keys ``"stamps"``, ``"sky"``
-    ``(n_objects, n_epochs)`` in ADU/pixel and ``"zero_point"``
-    ``(n_objects, n_epochs)`` in mag; an optional ``"mask"`` marks valid
-    epochs (padded epochs stay 0).
+    with the reference the earliest valid epoch of each sequence
+    (``reference_epoch=0``; :func:`scale_to_reference`). The input is a
+    sequence set (:mod:`skastro.sequences`) with keys ``"stamps"``
+    ``(n_objects, n_epochs, h, w)``, ``"sky"`` ``(n_objects, n_epochs)`` in
+    ADU/pixel and ``"zero_point"`` ``(n_objects, n_epochs)`` in mag, finite
+    at every valid epoch; an optional ``"mask"`` marks valid epochs
+    (padded epochs stay 0) and an optional ``"mjd"`` orders them in time.
+    A malformed sequence set raises
+    :class:`~skastro.exceptions.SequenceError`.
 
     Parameters
     ----------
@@ -80,7 +157,8 @@ class Calibrator(TransformerMixin, BaseEstimator):
     method : {"splus", "reference", "none"}, default="splus"
         The calibration (see above); ``"none"`` only stretches.
     reference_epoch : int, default=0
-        Index of the reference among each sequence's valid epochs.
+        Index of the reference among each sequence's valid epochs, in time
+        order (array order without ``"mjd"``).
     stretch : {None, "asinh"}, default=None
         Optional stretch applied after calibration (:func:`asinh_stretch`).
     asinh_softening : float, default=None
@@ -189,13 +267,7 @@ class Calibrator(TransformerMixin, BaseEstimator):
                     f"{n_bands} "
                     "band(s); give one zero point per band."
                 )
-        if table.ndim == 1 and table.shape[0] == n_bands:
-            table = np.broadcast_to(table, (n, n_bands))
-        if table.shape != (n, n_bands):
-            raise InputLayoutError(
-                f"zero points have shape {table.shape}; expected (n_objects, n_bands) "
-                f"= ({n}, {n_bands})."
-            )
+        table = _per_object(table, n, n_bands, "zero points")
         if not np.isfinite(table).all():
             raise InputLayoutError(
                 "zero points contain NaN or inf; every (field, band) needs one."
@@ -237,13 +309,7 @@ class Calibrator(TransformerMixin, BaseEstimator):
                     f"pixel_scale must be positive (arcsec/pixel), one value or one "
                     f"per band ({n_bands}); got {self.pixel_scale!r}."
                 )
-        if table.ndim == 1 and table.shape[0] == n_bands:
-            table = np.broadcast_to(table, (n, n_bands))
-        if table.shape != (n, n_bands):
-            raise InputLayoutError(
-                f"pixel scales have shape {table.shape}; expected (n_objects, "
-                f"n_bands) = ({n}, {n_bands})."
-            )
+        table = _per_object(table, n, n_bands, "pixel scales")
         return table
 
     def _from_images(self, per_field: dict, meta: dict, n: int, what: str):
@@ -335,45 +401,45 @@ class Calibrator(TransformerMixin, BaseEstimator):
         return out
 
     def _calibrate(self, X) -> np.ndarray:
+        if self.method == "reference":
+            return self._reference(X)
         stamps, meta = split_stamps_input(X)
         stamps = check_stamps(stamps, name="stamps")
         n, n_bands = stamps.shape[:2]
         if self.method == "none":
             return stamps.copy()
-        if self.method == "splus":
-            zp = self._zero_points(meta, n, n_bands)
-            ps = self._pixel_scales(meta, n, n_bands)
-            factor = 10.0 ** (5.0 - 0.4 * zp) / ps**2
-            return (stamps * factor[:, :, None, None]).astype(np.float32)
-        # method == "reference": image sequences
-        for key in ("sky", "zero_point"):
-            if key not in meta:
-                raise InputLayoutError(
-                    f"method='reference' needs a SliceDict with keys 'stamps', 'sky' "
-                    f"and 'zero_point' (n_objects, n_epochs); {key!r} is missing."
-                )
-        sky = np.asarray(meta["sky"], dtype=float)
-        zp = np.asarray(meta["zero_point"], dtype=float)
-        for key, arr in (("sky", sky), ("zero_point", zp)):
-            if arr.shape != (n, n_bands):
-                raise InputLayoutError(
-                    f"{key!r} has shape {arr.shape}; expected (n_objects, n_epochs) = "
-                    f"({n}, {n_bands})."
-                )
-        mask = np.asarray(meta.get("mask", np.ones((n, n_bands), bool)), dtype=bool)
-        valid_count = mask.sum(axis=1)
-        if (valid_count <= self.reference_epoch).any():
-            row = int(np.flatnonzero(valid_count <= self.reference_epoch)[0])
-            raise InputLayoutError(
-                f"Sequence {row} has {valid_count[row]} valid epoch(s); the reference "
-                f"epoch {self.reference_epoch} does not exist."
+        zp = self._zero_points(meta, n, n_bands)  # method == "splus"
+        ps = self._pixel_scales(meta, n, n_bands)
+        factor = 10.0 ** (5.0 - 0.4 * zp) / ps**2
+        return (stamps * factor[:, :, None, None]).astype(np.float32)
+
+    def _reference(self, X) -> np.ndarray:
+        """``method="reference"`` on a sequence set (:mod:`skastro.sequences`)."""
+        checked = check_sequences(
+            X,
+            required=(STAMPS, SKY, ZERO_POINT),
+            finite=(SKY, ZERO_POINT),
+            caller="Calibrator(method='reference')",
+        )
+        short = np.flatnonzero(checked.n_valid <= self.reference_epoch)
+        if short.size:
+            raise SequenceError(
+                f"Sequence(s) {format_rows(short)} have "
+                f"{checked.n_valid[short[0]]} valid epoch(s); the reference epoch "
+                f"reference_epoch={self.reference_epoch} does not exist there. Drop "
+                "them or choose an earlier reference epoch."
             )
-        ref_idx = np.argmax(np.cumsum(mask, axis=1) > self.reference_epoch, axis=1)
-        zp_ref = zp[np.arange(n), ref_idx]
-        scale = np.where(mask, 10.0 ** ((zp_ref[:, None] - zp) / 2.5), 0.0)
-        sky = np.where(mask, sky, 0.0)
-        out = (stamps - sky[:, :, None, None]) * scale[:, :, None, None]
-        return out.astype(np.float32)
+        shape = checked.mask.shape
+        zp = epoch_values(X, ZERO_POINT, shape)
+        rows = np.arange(shape[0])
+        zp_ref = zp[rows, checked.order[:, self.reference_epoch]]
+        return scale_to_reference(
+            checked.stamps,
+            epoch_values(X, SKY, shape),
+            zp,
+            zp_ref[:, None],
+            mask=checked.mask,
+        )
 
     # ------------------------------------------------------------- estimator
     def fit(self, X, y=None):
@@ -389,7 +455,7 @@ class Calibrator(TransformerMixin, BaseEstimator):
         -------
         self : Calibrator
         """
-        self._validate_params()
+        validate_estimator_params(self)
         self._read_images()
         calibrated = self._calibrate(X)
         self.n_bands_ = calibrated.shape[1]
@@ -448,6 +514,7 @@ class Calibrator(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
+        tags.input_tags.two_d_array = False  # stamps (n, bands, h, w)
+        tags.input_tags.dict = True  # stamps with metadata, sequence sets
         tags.input_tags.allow_nan = True
         return tags

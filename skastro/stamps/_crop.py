@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import CatalogError, FITSFormatError, StampOverlapError
 from ..utils import as_catalog, check_catalog_columns
+from ..utils._params import Interval, Options, StrOptions, validate_estimator_params
 from ._fits import (
     BandSource,
     header_pixel_scales,
@@ -316,7 +316,7 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         -------
         self : FITSCropper
         """
-        self._validate_params()
+        validate_estimator_params(self)
         if self.images is None:
             raise ValueError(
                 "FITSCropper needs images: a FITS path, a list of paths (one per "
@@ -501,6 +501,14 @@ class FITSCropper(TransformerMixin, BaseEstimator):
         return self._overlap(fields, x, y, sides)[2]
 
     # ------------------------------------------------------------ transform
+    def __sklearn_tags__(self):
+        """X is a catalog (positions in named columns) and the output stamps: scikit-learn's checks for 2-D tables do not apply."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True  # field ids and band names in the catalog
+        tags.input_tags.allow_nan = True
+        return tags
+
     def transform(self, X):
         """Cut the stamps of the catalog's objects.
 

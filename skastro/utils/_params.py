@@ -10,11 +10,13 @@ is valid when it satisfies *any* of its constraints. A constraint is
 - a type (``dict``, ``str``, ``os.PathLike``, a class of the package),
 - ``None`` (the value ``None``),
 - one of the strings ``"random_state"`` (int, RandomState or None),
-  ``"boolean"`` (bool or numpy bool), ``"array-like"``, ``"callable"`` or
-  ``"no_validation"``.
+  ``"boolean"`` (bool or numpy bool), ``"verbose"`` (bool or int >= 0),
+  ``"array-like"``, ``"callable"`` or
+  ``"no_validation"`` (the builtin :func:`callable` works too).
 
 :func:`validate_parameter_constraints` checks a mapping of values (used by
 the estimators in ``fit``, or in skorch's ``initialize``);
+:func:`validate_estimator_params` checks an estimator's own parameters;
 :func:`validate_params` decorates a public function;
 :func:`output_container` says which container ``set_output`` asked for.
 """
@@ -37,6 +39,7 @@ __all__ = [
     "Options",
     "StrOptions",
     "output_container",
+    "validate_estimator_params",
     "validate_parameter_constraints",
     "validate_params",
 ]
@@ -133,12 +136,15 @@ class StrOptions(Options):
 def _describe(constraint: Any) -> str:
     if constraint is None:
         return "None"
+    if constraint is callable:
+        return "a callable"
     if isinstance(constraint, type):
         return f"an instance of {constraint.__name__!r}"
     if isinstance(constraint, str):
         return {
             "random_state": "an int, a numpy RandomState instance or None",
             "boolean": "a bool",
+            "verbose": "a bool or an int >= 0",
             "array-like": "an array-like",
             "callable": "a callable",
         }.get(constraint, constraint)
@@ -148,6 +154,8 @@ def _describe(constraint: Any) -> str:
 def _satisfies(value: Any, constraint: Any) -> bool:
     if constraint is None:
         return value is None
+    if constraint is callable:  # the builtin, as scikit-learn allows
+        return callable(value)
     if isinstance(constraint, str):
         if constraint == "no_validation":
             return True
@@ -159,6 +167,10 @@ def _satisfies(value: Any, constraint: Any) -> bool:
             )
         if constraint == "boolean":
             return isinstance(value, bool | np.bool_)
+        if constraint == "verbose":
+            return isinstance(value, bool | np.bool_) or (
+                isinstance(value, Integral) and value >= 0
+            )
         if constraint == "array-like":
             return hasattr(value, "__len__") or hasattr(value, "__array__")
         if constraint == "callable":
@@ -205,6 +217,24 @@ def validate_parameter_constraints(
             f"The {name!r} parameter of {caller_name} must be {expected}. Got "
             f"{value!r} instead."
         )
+
+
+def validate_estimator_params(estimator: Any) -> None:
+    """Check an estimator's parameters against its ``_parameter_constraints``.
+
+    Call it first in ``fit`` (scikit-learn's convention: ``__init__`` only
+    stores the parameters).
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming the parameter, the value and what is allowed.
+    """
+    validate_parameter_constraints(
+        getattr(estimator, "_parameter_constraints", {}),
+        estimator.get_params(deep=False),
+        caller_name=type(estimator).__name__,
+    )
 
 
 def validate_params(constraints: Mapping[str, list]) -> Callable:

@@ -100,6 +100,14 @@ def check_catalog_columns(
             )
 
 
+def format_rows(rows: Iterable[int], limit: int = 5) -> str:
+    """``"0, 3, 7"`` for the first ``limit`` rows, then ``" (and 4 more)"``:
+    the rows an error message names."""
+    rows = [int(r) for r in rows]
+    shown = ", ".join(str(r) for r in rows[:limit])
+    return shown + (f" (and {len(rows) - limit} more)" if len(rows) > limit else "")
+
+
 def split_stamps_input(X: Any, key: str = "stamps") -> tuple[Any, dict[str, Any]]:
     """Split ``X`` into its stamps and the metadata that travels with them.
 

@@ -6,8 +6,8 @@ import pytest
 from sklearn.pipeline import make_pipeline
 from skorch.helper import SliceDict
 
-from skastro.exceptions import CatalogError, InputLayoutError
-from skastro.stamps import Calibrator, FITSCropper, asinh_stretch
+from skastro.exceptions import CatalogError, InputLayoutError, SequenceError
+from skastro.stamps import Calibrator, FITSCropper, asinh_stretch, scale_to_reference
 
 from .conftest import write_field
 
@@ -105,6 +105,50 @@ def test_reference_epoch_constant_source_is_flat():
     np.testing.assert_allclose(out[0, :, 0, 0], flux_ref, rtol=1e-4)
 
 
+def test_reference_epoch_is_the_earliest_in_time():
+    """With 'mjd', the reference is the earliest valid epoch wherever it is
+    stored (skastro.sequences' time-order rule); the output keeps the input's
+    epoch order."""
+    rng = np.random.default_rng(0)
+    stamps = rng.uniform(100, 200, size=(1, 3, 2, 2)).astype(np.float32)
+    sky = np.array([[10.0, 20.0, 30.0]])
+    zp = np.array([[25.0, 25.5, 24.0]])
+    mjd = np.array([[3.0, 1.0, 2.0]])  # epoch 1 is the earliest
+    X = SliceDict(stamps=stamps, sky=sky, zero_point=zp, mjd=mjd)
+    out = Calibrator(method="reference").fit_transform(X)
+    np.testing.assert_allclose(out[0, 1], stamps[0, 1] - 20.0, rtol=1e-6)
+    np.testing.assert_allclose(
+        out[0, 0], (stamps[0, 0] - 10.0) * 10 ** ((25.5 - 25.0) / 2.5), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        out, scale_to_reference(stamps, sky, zp, 25.5), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda X: X["zero_point"].__setitem__((0, 1), np.nan), "NaN or infinite"),
+        (lambda X: X["mjd"].__setitem__((0, 2), 1.0), "same time"),
+        (lambda X: X["mask"].__setitem__(0, False), "reference epoch"),
+        (lambda X: X.__setitem__("sky", np.ones((1, 2))), r"shape \(1, 2\)"),
+    ],
+    ids=["nan-zero-point", "same-time", "no-valid-epoch", "sky-shape"],
+)
+def test_reference_bad_sequences_raise_sequence_error(change, match):
+    """Every malformed sequence set raises SequenceError naming what is wrong."""
+    X = {
+        "stamps": np.ones((1, 3, 2, 2)),
+        "sky": np.ones((1, 3)),
+        "zero_point": np.full((1, 3), 25.0),
+        "mjd": np.array([[1.0, 2.0, 3.0]]),
+        "mask": np.ones((1, 3), bool),
+    }
+    change(X)
+    with pytest.raises(SequenceError, match=match):
+        Calibrator(method="reference").fit(SliceDict(**X))
+
+
 def test_asinh_stretch_and_clipping():
     """The asinh stretch is Lupton's; clipping uses fitted percentiles."""
     x = np.random.default_rng(1).normal(size=(20, 2, 6, 6)).astype(np.float32)
@@ -167,8 +211,8 @@ def test_nan_pixels_stay_nan():
         (
             Calibrator(method="reference"),
             SliceDict(stamps=np.ones((1, 2, 3, 3)), sky=np.ones((1, 2))),
-            InputLayoutError,
-            "'zero_point' is missing",
+            SequenceError,  # the message of skastro.sequences, shared by every tool
+            r"lacks the key\(s\) \['zero_point'\]",
         ),
         (
             Calibrator(zero_point=pd.DataFrame({"field": [1]})),

@@ -12,6 +12,7 @@ from skastro.utils._params import (
     Options,
     StrOptions,
     output_container,
+    validate_estimator_params,
     validate_parameter_constraints,
     validate_params,
 )
@@ -24,6 +25,8 @@ CONSTRAINTS = {
     "seed": ["random_state"],
     "batch": [Interval(Integral, 1, None, closed="left"), Options(int, {-1})],
     "table": [dict],
+    "verbose": ["verbose"],
+    "fn": [str, callable],
 }
 
 
@@ -41,6 +44,10 @@ CONSTRAINTS = {
         ("seed", np.random.RandomState(0)),
         ("batch", -1),
         ("table", {}),
+        ("verbose", 2),
+        ("verbose", False),
+        ("fn", "euclidean"),
+        ("fn", len),
     ],
 )
 def test_valid_values_pass(name, value):
@@ -61,6 +68,8 @@ def test_valid_values_pass(name, value):
         ("seed", "x", "RandomState"),
         ("batch", -2, "among {-1}"),
         ("table", [], "'dict'"),
+        ("verbose", -1, "a bool or an int >= 0"),
+        ("fn", 3, "or a callable"),
     ],
 )
 def test_invalid_values_name_the_parameter(name, value, match):
@@ -75,6 +84,21 @@ def test_unknown_names_are_not_checked_and_bad_closed_refused():
     validate_parameter_constraints(CONSTRAINTS, {"other": object()}, "Thing")
     with pytest.raises(ValueError, match="closed must be"):
         Interval(Real, 0, 1, closed="open")
+
+
+def test_validate_estimator_params_checks_get_params():
+    """An estimator's own parameters are checked against its table."""
+    from sklearn.base import BaseEstimator
+
+    class Thing(BaseEstimator):
+        _parameter_constraints = CONSTRAINTS
+
+        def __init__(self, n=1):
+            self.n = n
+
+    validate_estimator_params(Thing())
+    with pytest.raises(InvalidParameterError, match="'n' parameter of Thing"):
+        validate_estimator_params(Thing(n=0))
 
 
 def test_validate_params_decorator():
