@@ -258,7 +258,8 @@ def test_verdict_wins_ties_and_chance():
         why="both trained for 4 epochs",
     )
     assert "A leads" in tie and "not a clear win" in tie
-    assert "**at chance** (0.340): A, B" in tie and "4 epochs" in tie
+    assert "**at chance** (0.340): A, B (no evidence of learning)" in tie
+    assert "4 epochs" in tie
 
 
 def test_torch_threads_restored_after_a_section(tmp_path, fake_section, monkeypatch):

@@ -112,8 +112,8 @@ def verdict(
         flat = [name for name, ci in ranked if at_chance(ci, chance)]
         if flat:
             parts.append(
-                f"**at chance** ({chance:.3f}): {', '.join(flat)} — "
-                "no evidence these learned anything"
+                f"**at chance** ({chance:.3f}): {', '.join(flat)} "
+                "(no evidence of learning)"
             )
     if paper:
         parts.append(f"paper: {paper}")

@@ -583,9 +583,10 @@ def _verdict(result: dict, size: str) -> str:
         s = SIZES[size]
         why = (
             f"unlike the paper, the forest leads: the {rcnn} is a "
-            f"{s['network']} network trained for {s['max_epochs']} epochs on "
-            f"{7 * s['n_per_class']} sequences, where the paper's trained on "
-            "14,000 for hours; the forest's 47 FATS features need far fewer"
+            f"{s['network']} network trained for {s['max_epochs']} passes over "
+            f"{7 * s['n_per_class']} sequences, where the paper's saw "
+            f"{7 * SIZES['paper']['n_per_class']:,}; the forest's 47 FATS "
+            "features need far fewer examples"
             if rcnn == "RCNN (live)"
             else "unlike the paper, the forest leads on this test set"
         )
