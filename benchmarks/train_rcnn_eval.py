@@ -10,7 +10,7 @@ On fresh test sequences (``random_state`` disjoint from the training chunks
 and the validation set), as Carrasco-Davis et al. (2019) evaluate:
 
 - test accuracy after 22 epochs and per-class recall, RCNN and the
-  light-curve forest (``skastro._demo.hits.make_forest``, trained on
+  light-curve forest (``skastro.recipes.hits_forest``, trained on
   ``--n-forest`` fresh sequences per class, photometry with the known sky
   and host), with 95% bootstrap intervals over the test sequences;
 - accuracy against the number of observation epochs seen, the same test
@@ -49,12 +49,12 @@ from train_rcnn import TEST_SEED, make_net  # noqa: E402
 
 from skastro._demo.hits import (  # noqa: E402
     REAL_CLASSES,
+    _named_recalls,
     _quiet_nan_features,
     average_recall,
-    make_forest,
-    recall_intervals,
     simulate_protocol,
 )
+from skastro.recipes import hits_forest  # noqa: E402
 from skastro.datasets import HITS_CLASSES  # noqa: E402
 from skastro.metrics import (  # noqa: E402
     accuracy_by_epochs_seen,
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     X_test, y_test = simulate_protocol(args.n_test, random_state=TEST_SEED)
     X_rf, y_rf = simulate_protocol(args.n_forest, random_state=TEST_SEED + 1)
     with _quiet_nan_features():
-        forest = make_forest(TEST_SEED).fit(X_rf, y_rf)
+        forest = hits_forest(random_state=TEST_SEED).fit(X_rf, y_rf)
         pred = {"RCNN": net.predict(X_test), "RF": forest.predict(X_test)}
         by_k = {
             "RCNN": predict_by_epochs_seen(net, X_test),
@@ -145,9 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 "recall": {
                     c: ci_dict(v)
-                    for c, v in recall_intervals(
-                        y_test, p, range(7), random_state=seed
-                    ).items()
+                    for c, v in _named_recalls(y_test, p, random_state=seed).items()
                 },
             }
             for name, p in pred.items()

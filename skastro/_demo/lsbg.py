@@ -36,7 +36,7 @@ SIZES = {
         "n_hsc_test": 480,
         "cv": 2,
         "epochs": 3,
-        "ft_epochs": 5,
+        "ft_epochs": 3,
         "noise": (),
     },
     "paper": {
@@ -271,7 +271,13 @@ def run(ctx: DemoContext) -> SectionResult:
             + " |",
         ]
     gain = after.loc["accuracy", "value"] - before.loc["accuracy", "value"]
-    why = [f"fine-tuning on HSC-like stamps changes accuracy by {gain:+.3f}"]
+    why = [
+        f"{cfg['ft_epochs']} epochs of fine-tuning on HSC-like stamps change "
+        f"accuracy by {gain:+.3f}"
+    ]
+    card = _card_transfer(cnn_name)
+    if card:
+        why[0] += f" (the model card's {card})"
     stronger = [
         fam
         for fam in ("SVM", "RF")
@@ -341,6 +347,21 @@ def run(ctx: DemoContext) -> SectionResult:
         models=models_saved,
         comparisons=comparisons,
     )
+
+
+def _card_transfer(cnn_name: str) -> str | None:
+    """The shipped model's own HSC-like transfer figures, from its card."""
+    if cnn_name != "CNN (shipped)":
+        return None
+    from ..models import model_card
+
+    tr = model_card(SHIPPED).get("metrics", {}).get("transfer", {})
+    try:
+        b, a = tr["before"]["accuracy"]["value"], tr["after"]["accuracy"]["value"]
+        epochs = tr.get("fine_tune", {}).get("max_epochs", "?")
+    except (KeyError, TypeError):
+        return None
+    return f"{epochs}-epoch run: {b:.3f} → {a:.3f}"
 
 
 def _figures(ctx, net, test, roc, plot_roc_curves, plot_grad_cam, plt) -> list[str]:
