@@ -54,13 +54,13 @@ from skastro._demo.hits import (  # noqa: E402
     average_recall,
     simulate_protocol,
 )
-from skastro.recipes import hits_forest  # noqa: E402
 from skastro.datasets import HITS_CLASSES  # noqa: E402
 from skastro.metrics import (  # noqa: E402
     accuracy_by_epochs_seen,
     bootstrap_ci,
     predict_by_epochs_seen,
 )
+from skastro.recipes import hits_forest  # noqa: E402
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "skastro" / "models" / "weights"
 NAME = "sequence-rcnn-hits-sim"
