@@ -30,18 +30,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from sklearn.base import clone
-from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import Pipeline
 
+from skastro import recipes
 from skastro.datasets import HITS_CLASSES, make_hits_sequences
-from skastro.lightcurves import FATSFeatures, LightCurveExtractor
-from skastro.nn import SequenceRCNN
+from skastro.exceptions import LightCurveWarning
 
 torch.set_num_threads(2)
 # light curves of very few points give NaN FATS features (the forest copes)
-warnings.filterwarnings("ignore", message="FATS features are NaN")
+warnings.simplefilter("ignore", LightCurveWarning)
 X, y = make_hits_sequences(20, return_X_y=True, random_state=0)
 idx_train, idx_test = train_test_split(
     np.arange(len(y)), test_size=0.25, stratify=y, random_state=0
@@ -59,12 +58,11 @@ fig.suptitle("a simulated supernova, first six epochs")
 # %%
 # One grid search, two candidates, the same folds
 # -----------------------------------------------
-rcnn = SequenceRCNN(
-    module__n_filters=8,
-    module__n_hidden=64,
-    module__n_lstm=32,
-    module__renorm_schedule=(0, 0, 0),  # batch renorm from the first step
-    module__renorm_momentum=0.05,
+# the papers' set-ups (skastro.recipes): the RCNN of Carrasco-Davis et al.
+# (2019) at its "small" size (batch renormalisation from the first step), and
+# their light-curve forest (optimal photometry -> 47 FATS features -> 25 trees)
+rcnn = recipes.hits_rcnn(
+    network="small",
     max_epochs=6,
     batch_size=32,
     lr=2e-3,
@@ -72,11 +70,7 @@ rcnn = SequenceRCNN(
     random_state=0,
     verbose=0,
 )
-forest = make_pipeline(
-    LightCurveExtractor(),
-    FATSFeatures(features="carrasco-davis2019", period_grid="fats"),  # 47, feets grid
-    RandomForestClassifier(n_estimators=25, max_depth=15, random_state=0),
-)
+forest = recipes.hits_forest(random_state=0)
 search = GridSearchCV(
     Pipeline([("model", rcnn)]),
     param_grid=[{"model": [rcnn]}, {"model": [forest]}],

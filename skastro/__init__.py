@@ -42,6 +42,7 @@ _SUBMODULES = [
     "neighbors",
     "nn",
     "plotting",
+    "recipes",
     "sequences",
     "sources",
     "stamps",

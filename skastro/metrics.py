@@ -11,7 +11,11 @@ Carrasco-Davis et al. (2019, Fig. 4.1) reports the accuracy of a sequence
 classifier against the number of observation epochs it has seen, on the
 same test objects for every model: :func:`truncate_sequences` shows a
 classifier the first ``k`` epochs of each sequence and
-:func:`accuracy_by_epochs_seen` gives the curve with bootstrap intervals.
+:func:`accuracy_by_epochs_seen` gives the curve with bootstrap intervals;
+:func:`recall_by_class_ci` gives per-class recalls with intervals.
+
+:func:`chance_level` is the score to compare a result with before reading
+anything into it (majority class, 1/k, random neighbours).
 """
 
 from __future__ import annotations
@@ -38,12 +42,14 @@ __all__ = [
     "accuracy_by_epochs_seen",
     "bootstrap_ci",
     "bootstrap_classification_metrics",
+    "chance_level",
     "completeness_score",
     "completeness_scorer",
     "lsbg_scoring",
     "predict_by_epochs_seen",
     "purity_score",
     "purity_scorer",
+    "recall_by_class_ci",
     "truncate_sequences",
 ]
 
@@ -291,6 +297,134 @@ def bootstrap_classification_metrics(
             random_state=seed,
         )
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def recall_by_class_ci(
+    y_true,
+    y_pred,
+    labels=None,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    random_state=None,
+) -> dict[Any, dict[str, float]]:
+    """Recall of each class with a bootstrap interval.
+
+    The per-class recalls Carrasco-Davis et al. (2019, Figs. 4.4-4.5) show
+    as confusion-matrix diagonals, with percentile bootstrap intervals over
+    the test set (:func:`bootstrap_ci`); every class is bootstrapped on the
+    same resamples. A resample without a class scores 0 for it.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+    labels : array-like, optional
+        Classes to measure; default those of ``y_true``, sorted.
+    n_resamples : int, default=1000
+    confidence : float, default=0.95
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    recalls : dict
+        ``label -> {"value", "low", "high", "std"}``.
+
+    Examples
+    --------
+    >>> from skastro.metrics import recall_by_class_ci
+    >>> r = recall_by_class_ci([0, 0, 1, 1], [0, 1, 1, 1], n_resamples=10,
+    ...                        random_state=0)
+    >>> r[0]["value"], r[1]["value"]
+    (0.5, 1.0)
+    """
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    labels = np.unique(y_true) if labels is None else np.asarray(labels)
+    seed = check_random_state(random_state).randint(0, 2**31 - 1)
+    out = {}
+    for c in labels.tolist():
+
+        def recall_c(yt, yp, c=c):
+            sel = yt == c
+            return float(np.mean(yp[sel] == c)) if sel.any() else 0.0
+
+        out[c] = bootstrap_ci(
+            recall_c,
+            y_true,
+            y_pred,
+            n_resamples=n_resamples,
+            confidence=confidence,
+            random_state=seed,
+        )
+    return out
+
+
+_CHANCE_METRICS = ("accuracy", "balanced_accuracy", "precision_at_k")
+
+
+def chance_level(y, *, metric: str = "accuracy", queries=None) -> float:
+    """The score a classifier or search reaches without looking at the data.
+
+    Compare a result with it before reading anything into it: a score whose
+    bootstrap interval reaches the chance level is not evidence that the
+    model learned anything.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        The labels of the test set (``"accuracy"``, ``"balanced_accuracy"``)
+        or of the gallery searched (``"precision_at_k"``).
+    metric : {"accuracy", "balanced_accuracy", "precision_at_k"}, default="accuracy"
+        ``"accuracy"``: the fraction of the most frequent class (always
+        predicting it). ``"balanced_accuracy"`` (the mean recall over
+        classes): 1 / number of classes. ``"precision_at_k"``: the expected
+        fraction of a query's class among neighbours drawn at random from
+        the gallery without the query itself, averaged over ``queries``
+        (:func:`skastro.neighbors.precision_at_k`).
+    queries : array-like, optional
+        For ``"precision_at_k"``: the labels of the queries, themselves in
+        the gallery ``y`` (default: every gallery object).
+
+    Returns
+    -------
+    chance : float in [0, 1]
+
+    Examples
+    --------
+    >>> from skastro.metrics import chance_level
+    >>> chance_level(["STAR"] * 6 + ["QSO"] * 2 + ["GALAXY"] * 2)
+    0.6
+    >>> chance_level(["STAR"] * 6 + ["QSO"] * 2, metric="balanced_accuracy")
+    0.5
+    >>> round(chance_level(["STAR"] * 6 + ["QSO"] * 2, metric="precision_at_k",
+    ...                    queries=["QSO"]), 3)
+    0.143
+    """
+    if metric not in _CHANCE_METRICS:
+        raise ValueError(
+            f"metric must be one of {list(_CHANCE_METRICS)}; got {metric!r}."
+        )
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) == 0:
+        raise ValueError(
+            f"y must be a non-empty 1-D array of labels; got shape {y.shape}."
+        )
+    classes, counts = np.unique(y, return_counts=True)
+    if metric == "accuracy":
+        return float(counts.max() / len(y))
+    if metric == "balanced_accuracy":
+        return float(1.0 / len(classes))
+    if len(y) < 2:
+        raise ValueError("precision_at_k needs a gallery of at least 2 objects.")
+    queries = y if queries is None else np.asarray(queries)
+    count = dict(zip(classes.tolist(), counts.tolist()))
+    missing = sorted({q for q in queries.tolist() if q not in count}, key=str)
+    if missing:
+        raise ValueError(
+            f"queries hold labels {missing} that are not in the gallery y; a "
+            "query must be one of the gallery objects."
+        )
+    return float(np.mean([(count[q] - 1) / (len(y) - 1) for q in queries.tolist()]))
 
 
 # --------------------------------------------------------------------------

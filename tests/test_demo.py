@@ -222,13 +222,98 @@ def test_full_demo_small(tmp_path):
     assert sum(r["paper"] != "—" for r in rows) >= 10
 
 
-def test_hits_forest_uses_seed001_feature_list():
-    """The HiTS demo forest is pinned to seed 001's 47-feature appendix list
-    (its documented figures were measured on it), not the 59-feature default."""
-    from skastro._demo.hits import SIZES, make_estimators
-    from skastro.lightcurves._features_def import SEED001_FEATURES
+def test_format_ci_and_at_chance():
+    """An interval prints as value [low, high]; it is at chance when it reaches it."""
+    from skastro._demo._report import at_chance, format_ci
 
-    _, forest = make_estimators(SIZES["small"], 0)
-    fats = forest.named_steps["fatsfeatures"].fit()
-    assert fats.features_ == SEED001_FEATURES
-    assert len(fats.get_feature_names_out()) == 47
+    ci = {"value": 0.5, "low": 0.41, "high": 0.6}
+    assert format_ci(ci) == "0.500 [0.410, 0.600]"
+    assert format_ci({"value": 0.5, "low": float("nan"), "high": 1.0}) == "0.500"
+    assert at_chance(ci, 0.45) and not at_chance(ci, 0.4)
+    assert at_chance({"value": 0.3}, 1 / 3)
+
+
+def test_verdict_wins_ties_and_chance():
+    """The verdict names the winner and the gap, says when the intervals
+    overlap, and flags models at chance."""
+    from skastro._demo._report import verdict
+
+    clear = verdict(
+        {
+            "SVM": {"value": 0.85, "low": 0.83, "high": 0.87},
+            "CNN": {"value": 0.92, "low": 0.91, "high": 0.93},
+        },
+        chance=0.5,
+        paper="Tanoglidis et al. (2021): 0.920 vs 0.819",
+    )
+    assert clear.startswith("**Verdict:** CNN wins on accuracy")
+    assert "ahead by 0.070" in clear and "do not overlap" in clear
+    assert "at chance" not in clear and "Tanoglidis et al. (2021)" in clear
+    tie = verdict(
+        {
+            "A": {"value": 0.40, "low": 0.30, "high": 0.50},
+            "B": {"value": 0.36, "low": 0.26, "high": 0.46},
+        },
+        chance=0.34,
+        why="both trained for 4 epochs",
+    )
+    assert "A leads" in tie and "not a clear win" in tie
+    assert "**at chance** (0.340): A, B (no evidence of learning)" in tie
+    assert "4 epochs" in tie
+
+
+def test_torch_threads_restored_after_a_section(tmp_path, fake_section, monkeypatch):
+    """A section may change torch's thread count; the demo restores it."""
+    import torch
+
+    def greedy(ctx):
+        torch.set_num_threads(1)
+        return _fake_run(ctx)
+
+    monkeypatch.setattr(fake_section, "run", greedy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(2, before))
+    try:
+        expected = torch.get_num_threads()
+        run_demo(tmp_path, progress=False, verbose=0)
+        assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_torch_threads_context_caps_and_restores():
+    """torch_threads sets at most n threads inside and restores them on error."""
+    import torch
+
+    from skastro._demo import torch_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError), torch_threads(1):
+        assert torch.get_num_threads() == 1
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+
+
+def test_load_shipped_says_when_a_model_is_missing(capsys):
+    """A name that is not shipped gives None and one line saying so."""
+    from skastro._demo import load_shipped
+
+    ctx = DemoContext(out=".")
+    assert load_shipped(ctx, "no-such-model") is None
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "'no-such-model' is not in this installation" in out[0]
+
+
+def test_sections_leave_global_state_alone():
+    """No section sets torch's thread count itself or silences a warning by
+    matching its text (the frame scopes the threads; filters go by category)."""
+    import importlib
+    import inspect
+    import re
+
+    for name in demo.SECTIONS:
+        source = inspect.getsource(importlib.import_module(name))
+        assert "set_num_threads" not in source, name
+        assert not re.search(
+            r"filterwarnings\(\s*\"ignore\",\s*(message=)?\"", source
+        ), name

@@ -275,3 +275,55 @@ def test_accuracy_by_epochs_seen_bad_input(sequences, kwargs, match):
     kwargs = {"y": y, **kwargs}
     with pytest.raises(ValueError, match=match):
         accuracy_by_epochs_seen(_LastEpochCount(), X, **kwargs)
+
+
+def test_recall_by_class_ci_values_and_shared_resamples():
+    """Per-class recall with an interval; a class absent from a resample scores 0."""
+    from skastro.metrics import recall_by_class_ci
+
+    y_true = np.array([0] * 10 + [1] * 10 + [2] * 10)
+    y_pred = np.array([0] * 10 + [1] * 5 + [0] * 5 + [2] * 10)
+    r = recall_by_class_ci(y_true, y_pred, random_state=0, n_resamples=200)
+    assert list(r) == [0, 1, 2]
+    assert r[0]["value"] == 1.0 and r[1]["value"] == 0.5
+    assert r[1]["low"] < 0.5 < r[1]["high"]
+    only = recall_by_class_ci(y_true, y_pred, labels=[2], n_resamples=10)
+    assert list(only) == [2] and only[2]["low"] == 1.0
+    names = recall_by_class_ci(["a", "b"], ["a", "a"], n_resamples=5, random_state=0)
+    assert names["b"]["value"] == 0.0
+
+
+def test_chance_level_per_metric():
+    """Majority class for accuracy, 1/k balanced, random neighbours for precision@k."""
+    from skastro.metrics import chance_level
+
+    y = np.array(["STAR"] * 6 + ["QSO"] * 2 + ["GALAXY"] * 2)
+    assert chance_level(y) == pytest.approx(0.6)
+    assert chance_level(y, metric="balanced_accuracy") == pytest.approx(1 / 3)
+    # a quasar query: 1 other quasar among the 9 other objects
+    assert chance_level(y, metric="precision_at_k", queries=["QSO"]) == pytest.approx(
+        1 / 9
+    )
+    every = chance_level(y, metric="precision_at_k")
+    assert every == pytest.approx((6 * 5 / 9 + 2 * 1 / 9 + 2 * 1 / 9) / 10)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"y": [0, 1], "metric": "auc"}, "metric must be one of"),
+        ({"y": []}, "non-empty 1-D"),
+        ({"y": [[0, 1]]}, "non-empty 1-D"),
+        ({"y": [0], "metric": "precision_at_k"}, "at least 2"),
+        (
+            {"y": [0, 1], "metric": "precision_at_k", "queries": [2]},
+            "not in the gallery",
+        ),
+    ],
+)
+def test_chance_level_errors(kwargs, match):
+    """Bad metric names, empty or 2-D labels, and unknown queries are refused."""
+    from skastro.metrics import chance_level
+
+    with pytest.raises(ValueError, match=match):
+        chance_level(**kwargs)

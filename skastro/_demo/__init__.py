@@ -7,6 +7,15 @@ figures and fitted models under ``ctx.out``, and returns a Markdown summary,
 its measured figures (JSON-able), its headline comparisons with the paper
 and the models to reload-check.
 
+Threads: a section may set ``TORCH_THREADS`` (default 2); torch's thread
+count is set to it, at most the current one, while the section runs and
+restored afterwards (:func:`torch_threads`), so the demo leaves the
+process as it found it.
+
+Shipped models: a section evaluates the trained model of
+:func:`skastro.models.load_pretrained` with :func:`load_shipped`, which says
+in one line when the model is not shipped in this installation.
+
 Progress: a section may set ``STEPS`` (its number of phases) and call
 ``ctx.step("what starts now")`` at the start of each phase; the demo shows
 one tqdm bar per section. Deep estimators take ``callbacks=ctx.net_callbacks()``
@@ -17,6 +26,7 @@ error is a terminal), so piped logs stay clean.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -37,7 +47,14 @@ from ._report import (
     summary_rows,
 )
 
-__all__ = ["DemoContext", "SectionResult", "SECTIONS", "run_demo"]
+__all__ = [
+    "DemoContext",
+    "SectionResult",
+    "SECTIONS",
+    "load_shipped",
+    "run_demo",
+    "torch_threads",
+]
 
 #: Section modules, in report order.
 SECTIONS: list[str] = [
@@ -118,6 +135,49 @@ class SectionResult:
     figures: list[str] = field(default_factory=list)
     models: dict[str, tuple[str, str]] = field(default_factory=dict)
     comparisons: list[tuple[str, Any, Any]] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block with torch's intra-op threads set to at most ``n``.
+
+    The previous count is restored on exit, also after an exception, so the
+    demo does not change the thread count of the process that runs it.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(int(n), before)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def load_shipped(ctx: DemoContext, name: str) -> Any | None:
+    """The shipped trained model ``name``, or None with a one-line note.
+
+    Parameters
+    ----------
+    ctx : DemoContext
+    name : str
+        A name of :func:`skastro.models.list_pretrained`.
+
+    Returns
+    -------
+    model : fitted estimator or None
+        None when this installation does not ship ``name``; the section
+        then says so and relies on its live training.
+    """
+    from ..models import list_pretrained, load_pretrained
+
+    if name not in list_pretrained():
+        ctx.log(
+            f"shipped model {name!r} is not in this installation "
+            f"({list_pretrained()}); the live training stands in for it."
+        )
+        return None
+    return load_pretrained(name)
 
 
 def save_model_for_reload(
@@ -235,7 +295,10 @@ def run_demo(
         short = name.rsplit(".", 1)[-1]
         ctx.log(f"\n== {module.TITLE} ==")
         t0 = time.perf_counter()
-        with _section_bar(ctx, f"[{number}/{len(modules)}] {short}", module):
+        with (
+            _section_bar(ctx, f"[{number}/{len(modules)}] {short}", module),
+            torch_threads(getattr(module, "TORCH_THREADS", 2)),
+        ):
             res: SectionResult = module.run(ctx)
             if res.models:
                 ctx.step("reloading models in a fresh process")

@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "at_chance",
+    "format_ci",
     "format_value",
+    "verdict",
     "summary_rows",
     "format_text_table",
     "format_markdown_table",
@@ -39,6 +42,84 @@ def format_value(value: Any) -> str:
     if isinstance(value, float):
         return "—" if math.isnan(value) else f"{value:.3f}"
     return str(value)
+
+
+def format_ci(ci: dict[str, float], digits: int = 3) -> str:
+    """``value [low, high]`` of a :func:`skastro.metrics.bootstrap_ci` result."""
+    value, low, high = ci["value"], ci.get("low"), ci.get("high")
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def at_chance(ci: dict[str, float], chance: float) -> bool:
+    """True when a score's interval reaches the chance level (or, without an
+    interval, when the score itself is at or below it)."""
+    low = ci.get("low")
+    if low is None or math.isnan(low):
+        low = ci["value"]
+    return bool(low <= chance)
+
+
+def verdict(
+    scores: dict[str, dict[str, float]],
+    *,
+    metric: str = "accuracy",
+    chance: float | None = None,
+    paper: str | None = None,
+    why: str | None = None,
+) -> str:
+    """One line in plain words: who wins, by how much, chance, the paper.
+
+    Parameters
+    ----------
+    scores : dict
+        ``model name -> {"value", "low", "high"}`` (higher is better).
+    metric : str
+        What the scores measure, for the sentence.
+    chance : float, optional
+        The chance level (:func:`skastro.metrics.chance_level`); models whose
+        interval reaches it are flagged "at chance".
+    paper : str, optional
+        The paper's figures, e.g. ``"Tanoglidis et al. (2021): 0.920 vs 0.819"``.
+    why : str, optional
+        Why our result differs from the paper, where it does.
+
+    Returns
+    -------
+    line : str
+        Markdown, starting with ``**Verdict:**``.
+    """
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1]["value"])
+    parts = []
+    if len(ranked) == 1:
+        name, ci = ranked[0]
+        parts.append(f"{name} reaches {metric} {format_ci(ci)}")
+    else:
+        (best, b), (second, s) = ranked[0], ranked[1]
+        gap = b["value"] - s["value"]
+        if b.get("low", b["value"]) > s.get("high", s["value"]):
+            how = "the intervals do not overlap"
+            head = f"{best} wins"
+        else:
+            how = "within the bootstrap intervals, so not a clear win"
+            head = f"{best} leads"
+        parts.append(
+            f"{head} on {metric}: {format_ci(b)} against {second} "
+            f"{format_ci(s)}, ahead by {gap:.3f} ({how})"
+        )
+    if chance is not None:
+        flat = [name for name, ci in ranked if at_chance(ci, chance)]
+        if flat:
+            parts.append(
+                f"**at chance** ({chance:.3f}): {', '.join(flat)} "
+                "(no evidence of learning)"
+            )
+    if paper:
+        parts.append(f"paper: {paper}")
+    if why:
+        parts.append(why)
+    return "**Verdict:** " + "; ".join(parts) + "."
 
 
 def summary_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, str]]:

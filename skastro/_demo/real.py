@@ -33,6 +33,8 @@ from . import DemoContext, SectionResult, save_model_for_reload
 
 TITLE = "Real survey data: ASAS, MACHO, FIRST radio galaxies, 2MASS and Spitzer"
 STEPS = 5
+#: Torch threads while the section runs (it always ran on one).
+TORCH_THREADS = 1
 
 #: One line that fills the cache (on a machine with internet access).
 FILL_CACHE = (
@@ -483,7 +485,6 @@ def _first(ctx: DemoContext, cfg: dict, missing: list[str]) -> dict | None:
     import tempfile
 
     import matplotlib.pyplot as plt
-    import torch
     from sklearn.base import clone
     from sklearn.model_selection import PredefinedSplit
 
@@ -519,13 +520,16 @@ def _first(ctx: DemoContext, cfg: dict, missing: list[str]) -> dict | None:
             )
         )
         X_tr, y_tr = X_tr[keep], y_tr[keep]
-    torch.set_num_threads(1)
     X_search = np.concatenate([X_tr, X_va])
     y_search = np.concatenate([y_tr, y_va])
     split = PredefinedSplit(np.r_[np.full(len(y_tr), -1), np.zeros(len(y_va), int)])
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Persisting input arguments")
+        # joblib.Memory's note that persisting a cached call was slow; joblib
+        # attributes it to the caller, the pipeline (a UserWarning)
+        warnings.filterwarnings(
+            "ignore", category=UserWarning, module="sklearn.pipeline"
+        )
         grid, pipe, GridSearchCV = build_first_search(
             cfg, memory=cache, random_state=rs, callbacks=ctx.net_callbacks()
         )
