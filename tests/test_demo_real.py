@@ -8,9 +8,14 @@ absent. Nothing is downloaded.
 
 from __future__ import annotations
 
+import re
 import shutil
+import textwrap
+import warnings
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from skastro import datasets
@@ -232,3 +237,119 @@ def test_first_one_search_four_families(tiny_first, tmp_path):
         assert list(fam["recall"]) == ["FRI", "FRII", "Compact", "Bent"]
     assert (ctx.out / "real_first_gradcam.png").is_file()
     assert out["stamp"] == {"crop_pixels": 150, "size": 32, "arcsec_per_pixel": 8.438}
+
+
+# ---------------------------------------------------------------------------
+# the docs page's recipes, "From your files to a prediction", run as written
+
+_DOCS = Path(__file__).resolve().parents[1] / "docs" / "user_guide" / "real_data.rst"
+
+
+def _recipes() -> list[str]:
+    """The python code blocks of the section 'From your files to a prediction'."""
+    text = _DOCS.read_text()
+    start = text.index("From your files to a prediction\n---")
+    end = text.index("Which estimator for which data\n~~~")
+    blocks = re.findall(
+        r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text[start:end]
+    )
+    return [textwrap.dedent(b) for b in blocks]
+
+
+@pytest.fixture
+def user_folders(realdata, tmp_path, monkeypatch):
+    """The folders a user would have, made from ../shared/realdata: 2MASS
+    images and a catalogue CSV, ASAS curves as one CSV per star, two ZTF alert
+    packets with ALeRCE's labelled r-band supernovae."""
+    import sep
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    root = tmp_path / "user"
+    (root / "field").mkdir(parents=True)
+    for b in "jhk":
+        shutil.copy(realdata / "fits" / f"gc_2mass_{b}.fits", root / "field")
+    # the catalogue: bright K stars away from the edges; a class for 30 of
+    # them (here by their K flux: the recipe's mechanics, not a science case)
+    k = fits.getdata(root / "field" / "gc_2mass_k.fits").astype(np.float64)
+    bkg = sep.Background(k)
+    objs = sep.extract(k - bkg.back(), 20.0, err=bkg.globalrms)
+    inside = (objs["x"] > 10) & (objs["x"] < k.shape[1] - 11)
+    inside &= (objs["y"] > 10) & (objs["y"] < k.shape[0] - 11)
+    objs = objs[inside][:40]
+    sky = WCS(fits.getheader(root / "field" / "gc_2mass_k.fits")).pixel_to_world(
+        objs["x"], objs["y"]
+    )
+    label = np.where(objs["flux"] > np.median(objs["flux"]), "bright", "faint")
+    label = label.astype(object)
+    label[30:] = None
+    pd.DataFrame({"ra": sky.ra.deg, "dec": sky.dec.deg, "label": label}).to_csv(
+        root / "catalog.csv", index=False
+    )
+    # ASAS curves of three classes, one CSV per star (the loader reads the
+    # cache: the files copied in, as on a machine without internet)
+    cache = tmp_path / "cache" / "asas_variables"
+    cache.mkdir(parents=True)
+    for name in ("asas_training_set.tar.gz", "asas_training_set_classes.dat"):
+        shutil.copy(realdata / "asas" / name, cache / name)
+    asas = datasets.fetch_asas_variables(
+        data_home=tmp_path / "cache", min_class_size=80, download_if_missing=False
+    )
+    (root / "curves").mkdir()
+    rows = []
+    for cls in np.unique(asas.target):
+        for i in np.flatnonzero(np.asarray(asas.target) == cls)[:8]:
+            t, m, e = asas.data[i]
+            pd.DataFrame({"hjd": t, "vmag": m, "vmag_err": e}).to_csv(
+                root / "curves" / f"{asas.ids[i]}.csv", index=False
+            )
+            rows.append((asas.ids[i], cls))
+    pd.DataFrame(rows, columns=["id", "class"]).to_csv(
+        root / "classes.csv", index=False
+    )
+    # alert packets, and labelled r-band ZTF curves of the same survey
+    (root / "alerts").mkdir()
+    for path in (realdata / "ztf_alerts").glob("*.avro"):
+        shutil.copy(path, root / "alerts")
+    det = pd.read_csv(realdata / "alerce_sne" / "30_sne_detections_corr.csv")
+    det = det[det["fid"] == 2]
+    det.rename(
+        columns={"objectId": "id", "mjd": "time", "magpsf": "mag", "sigmapsf": "err"}
+    )[["id", "time", "mag", "err"]].to_csv(root / "labelled_curves.csv", index=False)
+    lab = pd.read_csv(realdata / "alerce_sne" / "30_sne_labels.csv")
+    lab.rename(columns={"objectId": "id", "classALeRCE": "class"}).to_csv(
+        root / "labels.csv", index=False
+    )
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_docs_recipes_from_folders_to_predictions(user_folders):
+    """The page's three recipes (FITS folder + catalogue, light-curve CSVs,
+    alert packets) run as written and end in predictions."""
+    from skastro.exceptions import LightCurveWarning
+
+    recipes = _recipes()
+    assert len(recipes) == 3
+    results = []
+    for code in recipes:
+        namespace: dict = {}
+        with warnings.catch_warnings():
+            # real curves: repeated times, one-point alert curves (named in
+            # the warning, documented on the page)
+            warnings.simplefilter("ignore", LightCurveWarning)
+            exec(compile(code, str(_DOCS), "exec"), namespace)  # noqa: S102
+        results.append(namespace)
+    images, curves, alerts = results
+    assert len(images["predicted"]) == 10
+    assert set(images["predicted"]) <= {"bright", "faint"}
+    assert images["model"][-1].n_features_in_ > 10
+    assert curves["features"].shape == (24, 59)
+    assert curves["search"].best_score_ > 0.6  # Cepheids, Miras, RR Lyrae
+    assert len(curves["predicted"]) == 1
+    assert curves["predicted"][0] in set(curves["labels"])
+    assert alerts["predicted"].index.tolist() == ["ZTF17aaacxxf.r", "ZTF17aaajnnn.r"]
+    assert set(alerts["predicted"]) <= set(alerts["labels"])
+    # 29 of ALeRCE's 30 supernovae have r-band detections
+    assert alerts["X_train"].shape[0] == 29 and alerts["labels"].size == 30
+    assert alerts["photometry"]["mag"].shape[0] == 2  # one sequence per object

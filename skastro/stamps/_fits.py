@@ -362,8 +362,8 @@ def _find_sources(path: str, hdul: fits.HDUList) -> list[BandSource]:
         if not _is_image_hdu(hdu):
             continue
         shape = _data_shape(hdu)
-        if len(shape) == 0:
-            continue  # an empty primary HDU (common in MEF files)
+        if len(shape) == 0 or 0 in shape:
+            continue  # an empty primary HDU (common in MEF files), or no pixels
         _check_complete(path, index, hdu, hdul)
         header = hdu.header.copy()
         offset, raw_dtype = _raw_layout(hdul, hdu)
