@@ -2,7 +2,7 @@
 
 Carrasco-Davis et al. (2019), on their protocol: sequences of 22
 observation epochs with the five images before the first detection of
-supernovae and asteroids (:func:`simulate_protocol`); the shipped RCNN
+supernovae and asteroids (:func:`skastro.recipes.hits_protocol_set`); the shipped RCNN
 (``load_pretrained("sequence-rcnn-hits-sim")``, where this installation has
 it) beside a short live training: one
 :class:`~sklearn.model_selection.GridSearchCV` whose candidates are
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import recipes
 from . import DemoContext, SectionResult, load_shipped, save_model_for_reload
 from ._report import format_ci, verdict
 
@@ -107,45 +108,10 @@ SEED = {
 }
 
 
-#: The five classes of the paper's real HiTS test set (§4.1, Fig. 4.2): its
-#: shifted-domain average recall is over these.
-REAL_CLASSES = ("SN", "RRL", "EB", "NV", "AST")
-
 #: The paper's per-class recall of the RCNN on real HiTS data without
 #: fine-tuning (§4.2, Fig. 4.5a); its simulated per-class recalls appear only
 #: as confusion-matrix figures (Fig. 4.4).
 SEED_REAL_RECALL_RCNN = {"SN": 0.74, "RRL": 0.95, "EB": 0.66, "NV": 1.00, "AST": 0.98}
-
-
-def simulate_protocol(
-    n_per_class, *, random_state, domain: str = "simulated", n_epochs=22
-):
-    """Sequences for the paper's comparison, with the forest's known background.
-
-    ``make_hits_sequences`` with the paper's five pre-detection epochs
-    for supernovae and asteroids (its default), 22 epochs (the paper's
-    ``N_d``), and ``X["background"] = sky + host`` (float32 ADU per pixel):
-    the light-curve forest's photometry subtracts the known sky and host
-    galaxy, as the paper's §3.2.3 does ("the light curves are almost
-    perfectly derived from the images"); the RCNN ignores that key.
-
-    Returns
-    -------
-    X : SliceDict
-    y : ndarray of int
-    """
-    from ..datasets import make_hits_sequences
-
-    b = make_hits_sequences(
-        n_per_class,
-        n_epochs=n_epochs,
-        domain=domain,
-        return_host_images=True,
-        random_state=random_state,
-    )
-    X = b.data
-    X["background"] = (X["sky"][..., None, None] + b.host_images).astype(np.float32)
-    return X, b.target
 
 
 def _named_recalls(y_true, y_pred, *, random_state: int, n_resamples: int = 1000):
@@ -173,7 +139,7 @@ def forest_calibration(
 ) -> dict[str, Any]:
     """The light-curve forest on the simulator at 22 epochs (the calibration check).
 
-    Simulates ``n_per_class`` sequences per class (:func:`simulate_protocol`,
+    Simulates ``n_per_class`` sequences per class (:func:`skastro.recipes.hits_protocol_set`,
     extra ``simulator_kwargs`` go to ``make_hits_sequences``), splits off
     a stratified ``test_size``, fits :func:`skastro.recipes.hits_forest` and
     returns the test
@@ -183,7 +149,6 @@ def forest_calibration(
     from sklearn.metrics import accuracy_score, confusion_matrix
     from sklearn.model_selection import train_test_split
 
-    from .. import recipes
     from ..datasets import make_hits_sequences
     from ..metrics import bootstrap_ci
 
@@ -272,8 +237,6 @@ def _live_search(s: dict, X_train, y_train, random_state: int, callbacks):
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import Pipeline
 
-    from .. import recipes
-
     rcnn = recipes.hits_rcnn(
         network=s["network"],
         max_epochs=s["max_epochs"],
@@ -324,8 +287,10 @@ def _run_comparison(
     s = SIZES[size]
     step("simulating sequences")
     t0 = time.perf_counter()
-    X_train, y_train = simulate_protocol(s["n_per_class"], random_state=random_state)
-    X_test, y_test = simulate_protocol(
+    X_train, y_train = recipes.hits_protocol_set(
+        s["n_per_class"], random_state=random_state
+    )
+    X_test, y_test = recipes.hits_protocol_set(
         s["n_test_per_class"], random_state=random_state + 500
     )
     log(
@@ -428,7 +393,7 @@ def average_recall(y_true, y_pred, labels=None) -> float:
     from ..datasets import HITS_CLASSES
 
     if labels is None:
-        labels = [HITS_CLASSES.index(c) for c in REAL_CLASSES]
+        labels = [HITS_CLASSES.index(c) for c in recipes.HITS_REAL_CLASSES]
     return float(
         recall_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
     )
@@ -447,8 +412,8 @@ def shifted_domain_study(
     """Carrasco-Davis et al.'s (2019) adaptation study on the shifted domain.
 
     Simulates ``n_real_per_class`` sequences of each of the paper's five real
-    classes (:data:`REAL_CLASSES`: SN, RRL, EB, NV, AST) with
-    ``make_hits_sequences(domain="real")`` (:func:`simulate_protocol`);
+    classes (:data:`recipes.HITS_REAL_CLASSES`: SN, RRL, EB, NV, AST) with
+    ``make_hits_sequences(domain="real")`` (:func:`skastro.recipes.hits_protocol_set`);
     in each of ``n_trials`` trials draws 10 per class for adaptation and
     tests on the rest with the average recall over the five classes
     (:func:`average_recall`): the two models as trained on the simulated
@@ -465,8 +430,8 @@ def shifted_domain_study(
     from ..datasets import HITS_CLASSES
 
     s = SIZES[size]
-    Xr, yr = simulate_protocol(
-        dict.fromkeys(REAL_CLASSES, s["n_real_per_class"]),
+    Xr, yr = recipes.hits_protocol_set(
+        dict.fromkeys(recipes.HITS_REAL_CLASSES, s["n_real_per_class"]),
         domain="real",
         random_state=random_state + 1000,
     )
@@ -481,7 +446,7 @@ def shifted_domain_study(
         k: [] for k in ("RCNN", "RF", "RCNN fine-tuned", "RF augmented")
     }
     tuned = None
-    real_labels = [HITS_CLASSES.index(c) for c in REAL_CLASSES]
+    real_labels = [HITS_CLASSES.index(c) for c in recipes.HITS_REAL_CLASSES]
     for trial in range(s.get("n_trials", 1)):
         rng = np.random.default_rng(random_state + trial)
         ft_idx = np.concatenate(

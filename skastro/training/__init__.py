@@ -15,8 +15,6 @@ from ._evaluate import (
     evaluate_pretrainer,
     evaluate_sequence_rcnn,
     evaluate_splus_classification,
-    hits_forest,
-    hits_protocol_set,
     hits_shifted_domain,
     masked_mae_ci,
 )
@@ -52,8 +50,6 @@ __all__ = [
     "evaluate_sequence_rcnn",
     "evaluate_splus_classification",
     "export_model",
-    "hits_forest",
-    "hits_protocol_set",
     "hits_shifted_domain",
     "load_run",
     "masked_mae_ci",

@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from ..recipes import HITS_REAL_CLASSES, hits_forest, hits_protocol_set
+
 __all__ = [
     "evaluate_lsbgnet",
     "evaluate_pretrainer",
     "evaluate_sequence_rcnn",
     "evaluate_splus_classification",
-    "hits_forest",
-    "hits_protocol_set",
     "hits_shifted_domain",
     "masked_mae_ci",
 ]
@@ -422,67 +422,10 @@ def evaluate_splus_classification(
 HITS_EPOCHS_SEEN = (3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 18, 20, 22)
 
 
-#: The five classes of the real HiTS test set of Carrasco-Davis et al. (2019,
-#: §4.1, Fig. 4.2): the shifted-domain average recall is over these.
-HITS_REAL_CLASSES = ("SN", "RRL", "EB", "NV", "AST")
-
-
-def hits_protocol_set(n_per_class, random_state: int, *, domain: str = "simulated"):
-    """HiTS-like sequences of 22 epochs with the forest's known background.
-
-    :func:`~skastro.datasets.make_hits_sequences` with the paper's five
-    pre-detection epochs for supernovae and asteroids (its default), 22
-    epochs (the paper's ``N_d``), and ``X["background"] = sky + host``
-    (float32 ADU per pixel): the light-curve forest's photometry subtracts
-    the known sky and host galaxy, as Carrasco-Davis et al. (2019, §3.2.3)
-    do; the RCNN ignores that key.
-
-    Returns
-    -------
-    X : SliceDict
-    y : ndarray of int
-        Indices of :data:`~skastro.datasets.HITS_CLASSES`.
-    """
-    from ..datasets import make_hits_sequences
-
-    b = make_hits_sequences(
-        n_per_class,
-        n_epochs=22,
-        domain=domain,
-        return_host_images=True,
-        random_state=random_state,
-    )
-    X = b.data
-    X["background"] = (X["sky"][..., None, None] + b.host_images).astype(np.float32)
-    return X, np.asarray(b.target)
-
-
-def hits_forest(random_state: int):
-    """The paper's light-curve forest: optimal photometry -> FATS -> RF(25, 15).
-
-    :class:`~skastro.lightcurves.LightCurveExtractor` (PSF-weighted optimal
-    photometry), the 47 FATS features of Carrasco-Davis et al. (2019,
-    appendix) with FATS' period grid, and a random forest of 25 trees of
-    depth 15 (their §3.2.3).
-    """
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.pipeline import make_pipeline
-
-    from ..lightcurves import FATSFeatures, LightCurveExtractor
-
-    return make_pipeline(
-        LightCurveExtractor(),
-        FATSFeatures(features="carrasco-davis2019", period_grid="fats"),
-        RandomForestClassifier(
-            n_estimators=25, max_depth=15, random_state=random_state, n_jobs=1
-        ),
-    )
-
-
 def _hits_forest_fitted(n_per_class: int, random_state: int):
-    X, y = hits_protocol_set(n_per_class, random_state)
+    X, y = hits_protocol_set(n_per_class, random_state=random_state)
     with _quiet_nan_features():
-        return hits_forest(random_state).fit(X, y)
+        return hits_forest(random_state=random_state).fit(X, y)
 
 
 def _hits_forest_predictions(forest_n: int, X_test, rs: int, epochs: tuple):
@@ -552,9 +495,9 @@ def evaluate_sequence_rcnn(
 
     Carrasco-Davis et al. (2019, §4.1, Fig. 4.1) on a fresh simulated test
     set of ``test_per_class`` sequences of each class, 22 epochs
-    (:func:`hits_protocol_set`, ``random_state``): accuracy after 22
+    (:func:`~skastro.recipes.hits_protocol_set`, ``random_state``): accuracy after 22
     epochs and per-class recalls of the RCNN and of the forest
-    (:func:`hits_forest`, trained on ``forest_per_class`` other sequences
+    (:func:`~skastro.recipes.hits_forest`, trained on ``forest_per_class`` other sequences
     per class, ``random_state + 1``), with 95% bootstrap intervals over the
     test sequences; the paired interval of the difference; and both
     accuracies against the number of observation epochs seen, on the same
@@ -589,7 +532,7 @@ def evaluate_sequence_rcnn(
     memory = memory if isinstance(memory, Memory) else Memory(memory, verbose=0)
     rs = int(random_state)
     epochs = tuple(int(k) for k in epochs)
-    X_test, y_test = memory.cache(hits_protocol_set)(test_per_class, rs)
+    X_test, y_test = memory.cache(hits_protocol_set)(test_per_class, random_state=rs)
     boot = {"n_resamples": n_resamples, "random_state": rs}
 
     def accuracy(yt, yp):
@@ -682,12 +625,14 @@ def hits_shifted_domain(
     from ..datasets import HITS_CLASSES
 
     rs = int(random_state)
-    X_rf, y_rf = hits_protocol_set(forest_per_class, rs + 1)
+    X_rf, y_rf = hits_protocol_set(forest_per_class, random_state=rs + 1)
     Xr, yr = hits_protocol_set(
-        dict.fromkeys(HITS_REAL_CLASSES, n_per_class), rs + 2, domain="real"
+        dict.fromkeys(HITS_REAL_CLASSES, n_per_class),
+        random_state=rs + 2,
+        domain="real",
     )
     with _quiet_nan_features():
-        forest = hits_forest(rs).fit(X_rf, y_rf)
+        forest = hits_forest(random_state=rs).fit(X_rf, y_rf)
         features = forest[:-1]
         F_rf, F_real = features.transform(X_rf), features.transform(Xr)
     before = {"rcnn": net.predict(Xr), "forest": forest[-1].predict(F_real)}

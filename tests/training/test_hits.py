@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
+from skastro import recipes
 from skastro.models import load_pretrained, model_card
 from skastro.training import (
     carrasco_davis_rcnn,
     evaluate_sequence_rcnn,
     export_model,
     get_recipe,
-    hits_protocol_set,
     hits_shifted_domain,
     simulate_hits,
     train_recipe,
@@ -76,7 +76,9 @@ def test_rcnn_recipe_trains_resumes_and_exports(tmp_path):
     dest = export_model(recipe, out, tmp_path / "model", evaluate=False)
     assert model_card(dest)["estimator"] == "SequenceRCNN"
     loaded = load_pretrained(dest)
-    X, _ = hits_protocol_set(1, 5)  # raw sequences, with the known background
+    X, _ = recipes.hits_protocol_set(
+        1, random_state=5
+    )  # raw sequences, with the known background
     np.testing.assert_allclose(loaded.predict_proba(X), net.predict_proba(X), atol=1e-5)
     assert loaded.classes_.tolist() == list(range(7))
 
