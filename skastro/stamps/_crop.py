@@ -549,7 +549,7 @@ class FITSCropper(TransformerMixin, BaseEstimator):
                 else:
                     cut = self._extract(fid, x0[sel], y0[sel], int(side))
                     stamps[dest] = resample_flux_conserving(cut, out_side)
-        self._warn_resampled_all_nan(catalog, rows, stamps, touches)
+        self._warn_resampled_all_nan(catalog, rows, stamps, touches & ~inside)
         if self.zero_point_keyword is None:
             return stamps
         from skorch.helper import SliceDict
@@ -566,11 +566,11 @@ class FITSCropper(TransformerMixin, BaseEstimator):
             field=np.asarray(fields[rows]),
         )
 
-    def _warn_resampled_all_nan(self, catalog, rows, stamps, touches) -> None:
+    def _warn_resampled_all_nan(self, catalog, rows, stamps, on_edge) -> None:
         """Warn about edge objects whose resampled stamps came out all NaN."""
         if self.size != "fwhm" or not rows.size:
             return
-        empty = np.isnan(stamps).all(axis=(1, 2, 3)) & touches[rows]
+        empty = np.isnan(stamps).all(axis=(1, 2, 3)) & on_edge[rows]
         if not empty.any():
             return
         bad = rows[empty]

@@ -14,9 +14,11 @@ def contract_cases():
     def catalog():
         return pd.DataFrame(
             {
+                # partly off the edges, but no stamp wider than the image (that
+                # would be all NaN after resampling, with an OffImageWarning)
                 "x": rng.uniform(-2, 52, 12),
                 "y": rng.uniform(-2, 42, 12),
-                "fwhm": rng.uniform(2, 20, 12),
+                "fwhm": rng.uniform(1, 4, 12),
             }
         ), None
 
