@@ -171,12 +171,7 @@ def fetch_asas_variables(
     (797, 22)
     """
     classes_path, curves_path = fetch_files(
-        [_CLASSES, _CURVES],
-        data_home,
-        FOLDER,
-        download_if_missing=download_if_missing,
-        n_retries=n_retries,
-        delay=delay,
+        [_CLASSES, _CURVES], data_home, FOLDER, download_if_missing, n_retries, delay
     )
 
     labels, curves = _read_files(classes_path, curves_path, min_class_size)

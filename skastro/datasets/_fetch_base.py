@@ -299,7 +299,6 @@ def fetch_files(
     remotes: list[RemoteFile],
     data_home: str | os.PathLike | None,
     folder_name: str,
-    *,
     download_if_missing: bool = True,
     n_retries: int = 3,
     delay: float = 1.0,

@@ -197,13 +197,9 @@ def fetch_2mass_galactic_center(
         raise ValueError(
             f"bands must be a non-empty list of 'J', 'H', 'K'; got {list(bands)!r}."
         )
+    remotes = [_2MASS[b] for b in bands]
     paths = fetch_files(
-        [_2MASS[b] for b in bands],
-        data_home,
-        FOLDER,
-        download_if_missing=download_if_missing,
-        n_retries=n_retries,
-        delay=delay,
+        remotes, data_home, FOLDER, download_if_missing, n_retries, delay
     )
     zero_point = []
     for path in paths:
@@ -289,13 +285,9 @@ def fetch_glimpse_field(
     from astropy.io import fits
     from astropy.table import Table
 
+    remotes = [_GLIMPSE_IMAGE, _GLIMPSE_CATALOG]
     image, catalog_path = fetch_files(
-        [_GLIMPSE_IMAGE, _GLIMPSE_CATALOG],
-        data_home,
-        FOLDER,
-        download_if_missing=download_if_missing,
-        n_retries=n_retries,
-        delay=delay,
+        remotes, data_home, FOLDER, download_if_missing, n_retries, delay
     )
     try:
         catalog = Table.read(catalog_path, format="votable").to_pandas()

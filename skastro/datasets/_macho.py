@@ -267,12 +267,7 @@ def fetch_macho_variables(
     (21474, 30)
     """
     catalog_path, *curve_paths = fetch_files(
-        [_CATALOG, *_CURVES],
-        data_home,
-        FOLDER,
-        download_if_missing=download_if_missing,
-        n_retries=n_retries,
-        delay=delay,
+        [_CATALOG, *_CURVES], data_home, FOLDER, download_if_missing, n_retries, delay
     )
     catalog = _read_catalog(catalog_path)
     photometry = _read_photometry(curve_paths)
