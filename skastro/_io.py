@@ -252,15 +252,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
                 f"{' '.join(str(exc).split())})."
             ) from None
         names = [n for n in table.colnames if len(table[n].shape) <= 1]
-        frame = table[names].to_pandas()
-        for column in frame.columns:  # FITS strings come back as bytes
-            if (
-                frame[column].dtype == object
-                and len(frame)
-                and isinstance(frame[column].iloc[0], bytes)
-            ):
-                frame[column] = frame[column].str.decode("utf-8").str.rstrip()
-        return frame
+        return _decode_bytes_columns(table[names].to_pandas())
     raise ValueError(
         f"Cannot tell the table format of {where} from its extension "
         f"{suffix or '(none)'!r}; use one of {', '.join(TABLE_SUFFIXES)}."
@@ -373,10 +365,8 @@ def read_stamp_objects(path: str | os.PathLike) -> pd.DataFrame | None:
     return _read_fits_table(path, "OBJECTS")
 
 
-def _read_fits_table(path, hdu) -> pd.DataFrame:
-    from astropy.table import Table
-
-    frame = Table.read(path, hdu=hdu).to_pandas()
+def _decode_bytes_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """FITS strings come back from astropy as bytes: decode them (UTF-8, in place)."""
     for column in frame.columns:
         if (
             frame[column].dtype == object
@@ -385,6 +375,12 @@ def _read_fits_table(path, hdu) -> pd.DataFrame:
         ):
             frame[column] = frame[column].str.decode("utf-8").str.rstrip()
     return frame
+
+
+def _read_fits_table(path, hdu) -> pd.DataFrame:
+    from astropy.table import Table
+
+    return _decode_bytes_columns(Table.read(path, hdu=hdu).to_pandas())
 
 
 def stamp_wcs(path: str | os.PathLike, index: int):

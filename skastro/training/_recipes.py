@@ -304,21 +304,19 @@ def martinazzo_pretrainer(
     net : skastro.nn.MagnitudePretrainer
         Unfitted.
     """
-    from ..nn import MagnitudePretrainer
+    from ..recipes import splus_pretrainer
 
     settings = {
-        "module__width": width,
-        "module__n_hidden": 1024,
         "module__init": "vgg",
         "lr": 3e-4,
         "batch_size": 32,
-        "callbacks": [
-            _lr_plateau(patience=3),
-        ],
-        "random_state": random_state,
+        "callbacks": [_lr_plateau(patience=3)],
     }
     settings.update(params)
-    return MagnitudePretrainer(**settings)
+    # the paper's schedule sets the dense layer of 1024
+    return splus_pretrainer(
+        width=width, schedule="paper", random_state=random_state, **settings
+    )
 
 
 def carrasco_davis_rcnn(
