@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._docs import RECIPE_DOCS, fill_doc_from
 from ._evaluate import evaluate_lsbgnet, evaluate_pretrainer, evaluate_sequence_rcnn
 
 __all__ = [
@@ -226,6 +227,7 @@ def _lr_plateau(patience: int) -> tuple[str, Any]:
     )
 
 
+@fill_doc_from(RECIPE_DOCS, estimator="LSBGNet")
 def deepshadows_lsbgnet(*, random_state: int | None = 0, **params) -> Any:
     """LSBGNet for long streamed training on DES-like stamps.
 
@@ -241,15 +243,11 @@ def deepshadows_lsbgnet(*, random_state: int | None = 0, **params) -> Any:
 
     Parameters
     ----------
-    random_state : int or None, default=0
-        Seeds torch when the network is initialised.
-    **params
-        Overrides of any :class:`~skastro.nn.LSBGNet` parameter.
+    %(net_params)s
 
     Returns
     -------
-    net : skastro.nn.LSBGNet
-        Unfitted.
+    %(net_returns)s
     """
     import torch
     from skorch.dataset import ValidSplit
@@ -272,6 +270,7 @@ def deepshadows_lsbgnet(*, random_state: int | None = 0, **params) -> Any:
     return LSBGNet(**settings)
 
 
+@fill_doc_from(RECIPE_DOCS, estimator="MagnitudePretrainer")
 def martinazzo_pretrainer(
     *, width: float = 0.25, random_state: int | None = 0, **params
 ) -> Any:
@@ -294,15 +293,11 @@ def martinazzo_pretrainer(
     ----------
     width : float, default=0.25
         Filter multiplier of the VGG16 backbone (1.0 = VGG16).
-    random_state : int or None, default=0
-        Seeds torch when the network is initialised.
-    **params
-        Overrides of any :class:`~skastro.nn.MagnitudePretrainer` parameter.
+    %(net_params)s
 
     Returns
     -------
-    net : skastro.nn.MagnitudePretrainer
-        Unfitted.
+    %(net_returns)s
     """
     from ..recipes import splus_pretrainer
 
