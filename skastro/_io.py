@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,21 @@ def _first_table_hdu(hdul) -> int | None:
     return None
 
 
+@contextmanager
+def _open_hdu(path, find: Callable[[Any], Any], missing: str) -> Iterator[Any]:
+    """The HDU (or index) ``find(hdul)`` picks in FITS file ``path``, open.
+
+    A :class:`FITSFormatError` saying ``missing`` when ``find`` returns None.
+    """
+    from .stamps._fits import open_fits
+
+    with open_fits(path) as hdul:
+        hdu = find(hdul)
+        if hdu is None:
+            raise FITSFormatError(missing)
+        yield hdu
+
+
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read a table (CSV, FITS table, ECSV, VOTable, Parquet) into a DataFrame.
 
@@ -229,16 +245,12 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
 
         kwargs: dict[str, Any] = {}
         if suffix in _FITS_SUFFIXES:
-            from .stamps._fits import open_fits
-
-            with open_fits(path) as hdul:
-                hdu = _first_table_hdu(hdul)
-            if hdu is None:
-                raise FITSFormatError(
-                    f"{where} holds no FITS table (only images); a catalog or "
-                    "light-curve file needs a binary table HDU."
-                )
-            kwargs["hdu"] = hdu
+            missing = (
+                f"{where} holds no FITS table (only images); a catalog or "
+                "light-curve file needs a binary table HDU."
+            )
+            with _open_hdu(path, _first_table_hdu, missing) as hdu:
+                kwargs["hdu"] = hdu
         elif suffix in (".vot", ".xml"):
             kwargs["format"] = "votable"
         try:
@@ -321,15 +333,11 @@ def read_stamps(path: str | os.PathLike) -> np.ndarray:
                 f"{where} is not a readable numpy array file ({exc})."
             ) from None
     elif suffix in _FITS_SUFFIXES:
-        from .stamps._fits import open_fits
-
-        with open_fits(path) as hdul:
-            hdu = _stamps_hdu(hdul)
-            if hdu is None:
-                raise FITSFormatError(
-                    f"{where} has no 4-D image HDU (n_objects, n_bands, "
-                    "height, width) of stamps."
-                )
+        missing = (
+            f"{where} has no 4-D image HDU (n_objects, n_bands, height, width) "
+            "of stamps."
+        )
+        with _open_hdu(path, _stamps_hdu, missing) as hdu:
             try:
                 arr = np.array(hdu.data, dtype=np.float32)
             except (OSError, ValueError, TypeError) as exc:
