@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,21 @@ def _first_table_hdu(hdul) -> int | None:
     return None
 
 
+@contextmanager
+def _open_hdu(path, find: Callable[[Any], Any], missing: str) -> Iterator[Any]:
+    """The HDU (or index) ``find(hdul)`` picks in FITS file ``path``, open.
+
+    A :class:`FITSFormatError` saying ``missing`` when ``find`` returns None.
+    """
+    from .stamps._fits import open_fits
+
+    with open_fits(path) as hdul:
+        hdu = find(hdul)
+        if hdu is None:
+            raise FITSFormatError(missing)
+        yield hdu
+
+
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read a table (CSV, FITS table, ECSV, VOTable, Parquet) into a DataFrame.
 
@@ -229,16 +245,12 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
 
         kwargs: dict[str, Any] = {}
         if suffix in _FITS_SUFFIXES:
-            from .stamps._fits import open_fits
-
-            with open_fits(path) as hdul:
-                hdu = _first_table_hdu(hdul)
-            if hdu is None:
-                raise FITSFormatError(
-                    f"{where} holds no FITS table (only images); a catalog or "
-                    "light-curve file needs a binary table HDU."
-                )
-            kwargs["hdu"] = hdu
+            missing = (
+                f"{where} holds no FITS table (only images); a catalog or "
+                "light-curve file needs a binary table HDU."
+            )
+            with _open_hdu(path, _first_table_hdu, missing) as hdu:
+                kwargs["hdu"] = hdu
         elif suffix in (".vot", ".xml"):
             kwargs["format"] = "votable"
         try:
@@ -252,15 +264,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
                 f"{' '.join(str(exc).split())})."
             ) from None
         names = [n for n in table.colnames if len(table[n].shape) <= 1]
-        frame = table[names].to_pandas()
-        for column in frame.columns:  # FITS strings come back as bytes
-            if (
-                frame[column].dtype == object
-                and len(frame)
-                and isinstance(frame[column].iloc[0], bytes)
-            ):
-                frame[column] = frame[column].str.decode("utf-8").str.rstrip()
-        return frame
+        return _decode_bytes_columns(table[names].to_pandas())
     raise ValueError(
         f"Cannot tell the table format of {where} from its extension "
         f"{suffix or '(none)'!r}; use one of {', '.join(TABLE_SUFFIXES)}."
@@ -329,15 +333,11 @@ def read_stamps(path: str | os.PathLike) -> np.ndarray:
                 f"{where} is not a readable numpy array file ({exc})."
             ) from None
     elif suffix in _FITS_SUFFIXES:
-        from .stamps._fits import open_fits
-
-        with open_fits(path) as hdul:
-            hdu = _stamps_hdu(hdul)
-            if hdu is None:
-                raise FITSFormatError(
-                    f"{where} has no 4-D image HDU (n_objects, n_bands, "
-                    "height, width) of stamps."
-                )
+        missing = (
+            f"{where} has no 4-D image HDU (n_objects, n_bands, height, width) "
+            "of stamps."
+        )
+        with _open_hdu(path, _stamps_hdu, missing) as hdu:
             try:
                 arr = np.array(hdu.data, dtype=np.float32)
             except (OSError, ValueError, TypeError) as exc:
@@ -373,10 +373,8 @@ def read_stamp_objects(path: str | os.PathLike) -> pd.DataFrame | None:
     return _read_fits_table(path, "OBJECTS")
 
 
-def _read_fits_table(path, hdu) -> pd.DataFrame:
-    from astropy.table import Table
-
-    frame = Table.read(path, hdu=hdu).to_pandas()
+def _decode_bytes_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """FITS strings come back from astropy as bytes: decode them (UTF-8, in place)."""
     for column in frame.columns:
         if (
             frame[column].dtype == object
@@ -385,6 +383,12 @@ def _read_fits_table(path, hdu) -> pd.DataFrame:
         ):
             frame[column] = frame[column].str.decode("utf-8").str.rstrip()
     return frame
+
+
+def _read_fits_table(path, hdu) -> pd.DataFrame:
+    from astropy.table import Table
+
+    return _decode_bytes_columns(Table.read(path, hdu=hdu).to_pandas())
 
 
 def stamp_wcs(path: str | os.PathLike, index: int):

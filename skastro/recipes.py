@@ -41,6 +41,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._docs import RECIPE_DOCS, fill_doc_from
+
 __all__ = [
     "TRANSFER_BACKBONES",
     "TRANSFER_INPUT_SIZE",
@@ -169,6 +171,7 @@ def deepshadows_svm(*, C: float = 1e4, gamma: float = 1e-3) -> Any:
     )
 
 
+@fill_doc_from(RECIPE_DOCS)
 def deepshadows_forest(*, random_state: int | None = 0, n_jobs: int = 1) -> Any:
     """The DeepShadows random-forest baseline on source features.
 
@@ -178,9 +181,7 @@ def deepshadows_forest(*, random_state: int | None = 0, n_jobs: int = 1) -> Any:
 
     Parameters
     ----------
-    random_state : int or None, default=0
-    n_jobs : int, default=1
-        Trees fitted in parallel (joblib convention).
+    %(forest_params)s
 
     Returns
     -------
@@ -226,6 +227,7 @@ _RCNN_NETWORKS: dict[str, dict[str, Any]] = {
 }
 
 
+@fill_doc_from(RECIPE_DOCS, estimator="SequenceRCNN")
 def hits_rcnn(
     *, network: str = "paper", random_state: int | None = 0, **params: Any
 ) -> Any:
@@ -246,15 +248,11 @@ def hits_rcnn(
         use batch renormalisation from the first step (renormalisation
         momentum 0.05, no warm-up), since runs of a few hundred steps never
         leave the paper's 5,000-step warm-up.
-    random_state : int or None, default=0
-        Seeds torch when the network is initialised.
-    **params
-        Overrides of any :class:`~skastro.nn.SequenceRCNN` parameter.
+    %(net_params)s
 
     Returns
     -------
-    net : skastro.nn.SequenceRCNN
-        Unfitted.
+    %(net_returns)s
 
     See Also
     --------
@@ -273,6 +271,7 @@ def hits_rcnn(
     return SequenceRCNN(**settings)
 
 
+@fill_doc_from(RECIPE_DOCS)
 def hits_forest(*, random_state: int | None = 0, n_jobs: int = 1) -> Any:
     """The light-curve random forest of Carrasco-Davis et al. (2019).
 
@@ -285,9 +284,7 @@ def hits_forest(*, random_state: int | None = 0, n_jobs: int = 1) -> Any:
 
     Parameters
     ----------
-    random_state : int or None, default=0
-    n_jobs : int, default=1
-        Trees fitted in parallel (joblib convention).
+    %(forest_params)s
 
     Returns
     -------
@@ -364,6 +361,7 @@ def hits_protocol_set(
 
 
 # ---------------------------------------------------------------------- S-PLUS
+@fill_doc_from(RECIPE_DOCS, estimator="MagnitudePretrainer")
 def splus_pretrainer(
     *,
     width: float = 1.0,
@@ -386,15 +384,11 @@ def splus_pretrainer(
         ``"paper"``: dense layer of 1024, Adam η = 1e-4, batches of 128.
         ``"short"``: dense layer of 256, Adam η = 1e-3, batches of 16, for
         runs of a few epochs on a few hundred stamps.
-    random_state : int or None, default=0
-        Seeds torch when the network is initialised.
-    **params
-        Overrides of any :class:`~skastro.nn.MagnitudePretrainer` parameter.
+    %(net_params)s
 
     Returns
     -------
-    net : skastro.nn.MagnitudePretrainer
-        Unfitted.
+    %(net_returns)s
 
     See Also
     --------
@@ -473,6 +467,7 @@ def splus_classifier(
     return PretrainedStampClassifier.from_pretrainer(pretrainer, **settings)
 
 
+@fill_doc_from(RECIPE_DOCS)
 def splus_magnitude_forest(*, random_state: int | None = 0, n_jobs: int = 1) -> Any:
     """A random forest on catalog magnitudes: the baseline without images.
 
@@ -482,8 +477,7 @@ def splus_magnitude_forest(*, random_state: int | None = 0, n_jobs: int = 1) -> 
 
     Parameters
     ----------
-    random_state : int or None, default=0
-    n_jobs : int, default=1
+    %(forest_params)s
 
     Returns
     -------

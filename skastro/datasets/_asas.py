@@ -13,7 +13,7 @@ from sklearn.utils import Bunch
 
 from ..utils._params import Interval, validate_params
 from ._docs import fill_doc
-from ._fetch_base import FETCH_CONSTRAINTS, RemoteFile, fetch_file, get_data_home
+from ._fetch_base import FETCH_CONSTRAINTS, RemoteFile, fetch_files
 from ._lightcurves import light_curves_output
 
 __all__ = ["fetch_asas_variables"]
@@ -170,10 +170,9 @@ def fetch_asas_variables(
     >>> len(X), len(set(y))  # doctest: +SKIP
     (797, 22)
     """
-    folder = get_data_home(data_home) / FOLDER
-    kw = dict(download_if_missing=download_if_missing, n_retries=n_retries, delay=delay)
-    classes_path = fetch_file(_CLASSES, folder, **kw)
-    curves_path = fetch_file(_CURVES, folder, **kw)
+    classes_path, curves_path = fetch_files(
+        [_CLASSES, _CURVES], data_home, FOLDER, download_if_missing, n_retries, delay
+    )
 
     labels, curves = _read_files(classes_path, curves_path, min_class_size)
     ids = labels["filename"].to_numpy(dtype=str)

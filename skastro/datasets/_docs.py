@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .._docs import fill_doc_from
+
 __all__ = ["fill_doc"]
 
 _SHARED_DOCS: dict[str, str] = {
@@ -87,20 +89,4 @@ def fill_doc(**values: str) -> Callable:
     ``values`` fill the fragments' own placeholders (e.g. ``folder``). An
     unknown ``%(name)s`` left in the docstring is an error at import time.
     """
-
-    def decorator(func: Callable) -> Callable:
-        doc = func.__doc__ or ""
-        for key, text in _SHARED_DOCS.items():
-            doc = doc.replace(f"%({key})s", text)
-        for key, text in values.items():
-            doc = doc.replace(f"%({key})s", text)
-        if "%(" in doc:
-            start = doc.index("%(")
-            raise ValueError(
-                f"{func.__name__}'s docstring names an unknown fragment "
-                f"{doc[start : doc.index(')', start) + 2]!r}."
-            )
-        func.__doc__ = doc
-        return func
-
-    return decorator
+    return fill_doc_from(_SHARED_DOCS, **values)

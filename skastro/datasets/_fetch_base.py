@@ -293,3 +293,42 @@ def fetch_file(
                 "mirror of the data."
             ) from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def fetch_files(
+    remotes: list[RemoteFile],
+    data_home: str | os.PathLike | None,
+    folder_name: str,
+    download_if_missing: bool = True,
+    n_retries: int = 3,
+    delay: float = 1.0,
+) -> list[Path]:
+    """:func:`fetch_file` for each of ``remotes``, in ``data_home / folder_name``.
+
+    Parameters
+    ----------
+    remotes : list of RemoteFile
+        The data set's files.
+    data_home : str, path-like or None
+        The cache folder (see :func:`get_data_home`).
+    folder_name : str
+        The data set's subfolder of the cache.
+    download_if_missing, n_retries, delay
+        As in :func:`fetch_file`.
+
+    Returns
+    -------
+    paths : list of pathlib.Path
+        The cached files, in the order of ``remotes``.
+    """
+    folder = get_data_home(data_home) / folder_name
+    return [
+        fetch_file(
+            remote,
+            folder,
+            download_if_missing=download_if_missing,
+            n_retries=n_retries,
+            delay=delay,
+        )
+        for remote in remotes
+    ]

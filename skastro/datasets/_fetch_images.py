@@ -10,13 +10,13 @@ their SHA-256 checksums.
 from __future__ import annotations
 
 import os
-from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import Bunch
 
-from ..utils._params import Interval, validate_params
-from ._fetch_base import RemoteFile, fetch_file, get_data_home
+from ..utils._params import validate_params
+from ._docs import fill_doc
+from ._fetch_base import FETCH_CONSTRAINTS, RemoteFile, fetch_files
 
 __all__ = ["fetch_2mass_galactic_center", "fetch_glimpse_field"]
 
@@ -101,12 +101,8 @@ channels, and colours. The files are those of astropy's documentation
 Reference: {CITATION_GLIMPSE}
 """
 
-_COMMON_PARAMS = {
-    "data_home": [str, os.PathLike, None],
-    "download_if_missing": ["boolean"],
-    "n_retries": [Interval(Integral, 0, None, closed="left")],
-    "delay": [Interval(Real, 0.0, None, closed="left")],
-}
+#: :data:`FETCH_CONSTRAINTS` of the loaders without ``return_X_y``.
+_COMMON_PARAMS = {k: v for k, v in FETCH_CONSTRAINTS.items() if k != "return_X_y"}
 
 
 def _pixel_scale(header, path) -> float:
@@ -123,6 +119,7 @@ def _pixel_scale(header, path) -> float:
 
 
 @validate_params({"bands": [list, tuple], **_COMMON_PARAMS})
+@fill_doc(folder=FOLDER)
 def fetch_2mass_galactic_center(
     *,
     bands: tuple[str, ...] | list[str] = ("J", "H", "K"),
@@ -151,16 +148,9 @@ def fetch_2mass_galactic_center(
     bands : tuple of str, default=("J", "H", "K")
         The bands to load, in the order wanted (any of ``"J"``, ``"H"``,
         ``"K"``).
-    data_home : str or path-like, default=None
-        Cache folder; see :func:`get_data_home` (the files go to its
-        ``astropy_images`` subfolder).
-    download_if_missing : bool, default=True
-        If False, raise a :class:`FileNotFoundError` when the files are not
-        in the cache instead of downloading them.
-    n_retries : int, default=3
-        Further download attempts after a network error.
-    delay : float, default=1.0
-        Seconds between attempts.
+    %(data_home)s
+    %(download_if_missing)s
+    %(retries)s
 
     Returns
     -------
@@ -176,22 +166,13 @@ def fetch_2mass_galactic_center(
             ``mag = zero_point - 2.5 log10(flux in DN)``.
         pixel_scale : float
             Pixel side, arcsec (5.0; from the WCS ``CDELT``).
-        DESCR : str
-            Description of the data set.
-        citation : str
-            The reference to cite.
+        %(descr_citation)s
 
     Raises
     ------
     ValueError
         A band other than J, H, K.
-    FileNotFoundError
-        The files are not cached and ``download_if_missing=False``.
-    PermissionError
-        The data must be downloaded but the cache folder is not writable.
-    OSError
-        The download failed or a downloaded file is corrupt (checksum
-        mismatch); nothing is left in the cache.
+    %(fetch_raises)s
 
     See Also
     --------
@@ -216,9 +197,10 @@ def fetch_2mass_galactic_center(
         raise ValueError(
             f"bands must be a non-empty list of 'J', 'H', 'K'; got {list(bands)!r}."
         )
-    folder = get_data_home(data_home) / FOLDER
-    kw = dict(download_if_missing=download_if_missing, n_retries=n_retries, delay=delay)
-    paths = [fetch_file(_2MASS[b], folder, **kw) for b in bands]
+    remotes = [_2MASS[b] for b in bands]
+    paths = fetch_files(
+        remotes, data_home, FOLDER, download_if_missing, n_retries, delay
+    )
     zero_point = []
     for path in paths:
         header = fits.getheader(path)
@@ -238,6 +220,7 @@ def fetch_2mass_galactic_center(
 
 
 @validate_params(_COMMON_PARAMS)
+@fill_doc(folder=FOLDER)
 def fetch_glimpse_field(
     *,
     data_home: str | os.PathLike | None = None,
@@ -260,16 +243,9 @@ def fetch_glimpse_field(
 
     Parameters
     ----------
-    data_home : str or path-like, default=None
-        Cache folder; see :func:`get_data_home` (the files go to its
-        ``astropy_images`` subfolder).
-    download_if_missing : bool, default=True
-        If False, raise a :class:`FileNotFoundError` when the files are not
-        in the cache instead of downloading them.
-    n_retries : int, default=3
-        Further download attempts after a network error.
-    delay : float, default=1.0
-        Seconds between attempts.
+    %(data_home)s
+    %(download_if_missing)s
+    %(retries)s
 
     Returns
     -------
@@ -285,20 +261,11 @@ def fetch_glimpse_field(
             colours).
         pixel_scale : float
             Pixel side, arcsec (1.2).
-        DESCR : str
-            Description of the data set.
-        citation : str
-            The reference to cite.
+        %(descr_citation)s
 
     Raises
     ------
-    FileNotFoundError
-        The files are not cached and ``download_if_missing=False``.
-    PermissionError
-        The data must be downloaded but the cache folder is not writable.
-    OSError
-        The download failed or a downloaded file is corrupt (checksum
-        mismatch); nothing is left in the cache.
+    %(fetch_raises)s
 
     See Also
     --------
@@ -318,10 +285,10 @@ def fetch_glimpse_field(
     from astropy.io import fits
     from astropy.table import Table
 
-    folder = get_data_home(data_home) / FOLDER
-    kw = dict(download_if_missing=download_if_missing, n_retries=n_retries, delay=delay)
-    image = fetch_file(_GLIMPSE_IMAGE, folder, **kw)
-    catalog_path = fetch_file(_GLIMPSE_CATALOG, folder, **kw)
+    remotes = [_GLIMPSE_IMAGE, _GLIMPSE_CATALOG]
+    image, catalog_path = fetch_files(
+        remotes, data_home, FOLDER, download_if_missing, n_retries, delay
+    )
     try:
         catalog = Table.read(catalog_path, format="votable").to_pandas()
     except Exception as exc:  # astropy raises several kinds on a bad VOTable

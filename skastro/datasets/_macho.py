@@ -10,7 +10,7 @@ from sklearn.utils import Bunch
 
 from ..utils._params import validate_params
 from ._docs import fill_doc
-from ._fetch_base import FETCH_CONSTRAINTS, RemoteFile, fetch_file, get_data_home
+from ._fetch_base import FETCH_CONSTRAINTS, RemoteFile, fetch_files
 from ._lightcurves import light_curves_output
 
 __all__ = ["MACHO_CLASSES", "fetch_macho_variables"]
@@ -266,10 +266,9 @@ def fetch_macho_variables(
     >>> macho.catalog.shape[0], macho.ids.size  # doctest: +SKIP
     (21474, 30)
     """
-    folder = get_data_home(data_home) / FOLDER
-    kw = dict(download_if_missing=download_if_missing, n_retries=n_retries, delay=delay)
-    catalog_path = fetch_file(_CATALOG, folder, **kw)
-    curve_paths = [fetch_file(remote, folder, **kw) for remote in _CURVES]
+    catalog_path, *curve_paths = fetch_files(
+        [_CATALOG, *_CURVES], data_home, FOLDER, download_if_missing, n_retries, delay
+    )
     catalog = _read_catalog(catalog_path)
     photometry = _read_photometry(curve_paths)
     curves = _curves(photometry, catalog, catalog_path)

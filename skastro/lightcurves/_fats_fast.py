@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import partial
 
 import light_curve as lcpkg
 import numpy as np
@@ -29,6 +30,7 @@ from astropy.timeseries import LombScargle
 from . import _fats_kernels as K
 from ._features_def import DMDT_DM_BINS, DMDT_DT_BINS, MIN_POINTS, feature_columns
 from ._periods import PeriodSearch
+from ._rows import feature_rows
 
 __all__ = ["FAST_GROUPS", "compute_fast"]
 
@@ -312,18 +314,15 @@ def _curve_features(t, m, e, groups, col_index, n_cols, search):
     return row
 
 
-def _chunk(curves, groups, col_index, n_cols, search, progress=False):
-    if progress:
-        from tqdm.auto import tqdm
-
-        curves = tqdm(curves, desc="FATS features", unit="curve")
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        rows = [
-            _curve_features(t, m, e, groups, col_index, n_cols, search)
-            for t, m, e in curves
-        ]
-    return np.vstack(rows) if rows else np.empty((0, n_cols))
+def _row_function(groups, col_index, n_cols, search):
+    """``row(t, m, e)`` of :func:`~._rows.feature_rows` for ``groups``."""
+    return partial(
+        _curve_features,
+        groups=groups,
+        col_index=col_index,
+        n_cols=n_cols,
+        search=search,
+    )
 
 
 def compute_fast(
@@ -380,18 +379,14 @@ def compute_fast(
         if g != "lc" and g not in groups:
             groups.append(g)
     if groups:
-        if parallel is None or n_jobs == 1 or len(curves) < 2:
-            X_other = _chunk(curves, groups, col_index, n_cols, search, progress)
-        else:
-            from joblib import delayed
-
-            n_chunks = min(len(curves), 4 * n_jobs)
-            bounds = np.linspace(0, len(curves), n_chunks + 1).astype(int)
-            parts = parallel(
-                delayed(_chunk)(curves[a:b], groups, col_index, n_cols, search)
-                for a, b in zip(bounds[:-1], bounds[1:])
-            )
-            X_other = np.vstack(parts)
+        X_other = feature_rows(
+            partial(_row_function, groups, col_index, n_cols, search),
+            curves,
+            n_cols,
+            n_jobs=n_jobs,
+            parallel=parallel,
+            progress=progress,
+        )
         other_cols = [
             col_index[c]
             for f in features

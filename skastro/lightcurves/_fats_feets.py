@@ -20,13 +20,14 @@ for its features on that curve only.
 
 from __future__ import annotations
 
-import warnings
+from functools import partial
 
 import numpy as np
 
 from . import _fats_kernels as K
 from ._features_def import FEETS_MAP, MIN_POINTS, feature_columns
 from ._periods import PeriodSearch
+from ._rows import feature_rows
 
 __all__ = ["compute_feets"]
 
@@ -144,18 +145,11 @@ def _is_periodic(column: str) -> bool:
     return column in PERIODIC_FEETS or column.startswith("Signature_")
 
 
-def _chunk(curves, features, col_index, n_cols, search, progress=False):
-    spaces = _Spaces(features)
-    if progress:
-        from tqdm.auto import tqdm
-
-        curves = tqdm(curves, desc="FATS features (feets)", unit="curve")
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        rows = [
-            _curve(spaces, t, m, e, col_index, n_cols, search) for t, m, e in curves
-        ]
-    return np.vstack(rows) if rows else np.empty((0, n_cols))
+def _row_function(features, col_index, n_cols, search):
+    """``row(t, m, e)`` of :func:`~._rows.feature_rows`, with its feets spaces."""
+    return partial(
+        _curve, _Spaces(features), col_index=col_index, n_cols=n_cols, search=search
+    )
 
 
 def compute_feets(
@@ -178,14 +172,12 @@ def compute_feets(
     search = PeriodSearch() if period_search is None else period_search
     col_index = {c: i for i, c in enumerate(columns)}
     n_cols = len(columns)
-    if parallel is None or n_jobs == 1 or len(curves) < 2:
-        return _chunk(curves, features, col_index, n_cols, search, progress)
-    from joblib import delayed
-
-    n_chunks = min(len(curves), 4 * n_jobs)
-    bounds = np.linspace(0, len(curves), n_chunks + 1).astype(int)
-    parts = parallel(
-        delayed(_chunk)(curves[a:b], features, col_index, n_cols, search)
-        for a, b in zip(bounds[:-1], bounds[1:])
+    return feature_rows(
+        partial(_row_function, features, col_index, n_cols, search),
+        curves,
+        n_cols,
+        n_jobs=n_jobs,
+        parallel=parallel,
+        progress=progress,
+        desc="FATS features (feets)",
     )
-    return np.vstack(parts)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._docs import RECIPE_DOCS, fill_doc_from
 from ._evaluate import evaluate_lsbgnet, evaluate_pretrainer, evaluate_sequence_rcnn
 
 __all__ = [
@@ -206,6 +207,27 @@ def splus_view(
 
 
 # ------------------------------------------------------------------- recipes
+def _lr_plateau(patience: int) -> tuple[str, Any]:
+    """The ``("lr_plateau", ...)`` callback of every recipe.
+
+    The learning rate divided by 3 (down to 1e-6) when the validation loss
+    has not improved for ``patience`` passes.
+    """
+    from skorch.callbacks import LRScheduler
+
+    return (
+        "lr_plateau",
+        LRScheduler(
+            policy="ReduceLROnPlateau",
+            monitor="valid_loss",
+            factor=1 / 3,
+            patience=patience,
+            min_lr=1e-6,
+        ),
+    )
+
+
+@fill_doc_from(RECIPE_DOCS, estimator="LSBGNet")
 def deepshadows_lsbgnet(*, random_state: int | None = 0, **params) -> Any:
     """LSBGNet for long streamed training on DES-like stamps.
 
@@ -221,18 +243,13 @@ def deepshadows_lsbgnet(*, random_state: int | None = 0, **params) -> Any:
 
     Parameters
     ----------
-    random_state : int or None, default=0
-        Seeds torch when the network is initialised.
-    **params
-        Overrides of any :class:`~skastro.nn.LSBGNet` parameter.
+    %(net_params)s
 
     Returns
     -------
-    net : skastro.nn.LSBGNet
-        Unfitted.
+    %(net_returns)s
     """
     import torch
-    from skorch.callbacks import LRScheduler
     from skorch.dataset import ValidSplit
 
     from ..nn import LSBGNet
@@ -245,16 +262,7 @@ def deepshadows_lsbgnet(*, random_state: int | None = 0, **params) -> Any:
         "batch_size": 64,
         "train_split": ValidSplit(10, stratified=True),
         "callbacks": [
-            (
-                "lr_plateau",
-                LRScheduler(
-                    policy="ReduceLROnPlateau",
-                    monitor="valid_loss",
-                    factor=1 / 3,
-                    patience=3,
-                    min_lr=1e-6,
-                ),
-            ),
+            _lr_plateau(patience=3),
         ],
         "random_state": random_state,
     }
@@ -262,6 +270,7 @@ def deepshadows_lsbgnet(*, random_state: int | None = 0, **params) -> Any:
     return LSBGNet(**settings)
 
 
+@fill_doc_from(RECIPE_DOCS, estimator="MagnitudePretrainer")
 def martinazzo_pretrainer(
     *, width: float = 0.25, random_state: int | None = 0, **params
 ) -> Any:
@@ -284,51 +293,25 @@ def martinazzo_pretrainer(
     ----------
     width : float, default=0.25
         Filter multiplier of the VGG16 backbone (1.0 = VGG16).
-    random_state : int or None, default=0
-        Seeds torch when the network is initialised.
-    **params
-        Overrides of any :class:`~skastro.nn.MagnitudePretrainer` parameter.
+    %(net_params)s
 
     Returns
     -------
-    net : skastro.nn.MagnitudePretrainer
-        Unfitted.
+    %(net_returns)s
     """
-    from skorch.callbacks import LRScheduler
-
-    from ..nn import MagnitudePretrainer
+    from ..recipes import splus_pretrainer
 
     settings = {
-        "module__width": width,
-        "module__n_hidden": 1024,
         "module__init": "vgg",
         "lr": 3e-4,
         "batch_size": 32,
-        "callbacks": [
-            (
-                "lr_plateau",
-                LRScheduler(
-                    policy="ReduceLROnPlateau",
-                    monitor="valid_loss",
-                    factor=1 / 3,
-                    patience=3,
-                    min_lr=1e-6,
-                ),
-            ),
-        ],
-        "random_state": random_state,
+        "callbacks": [_lr_plateau(patience=3)],
     }
     settings.update(params)
-    return MagnitudePretrainer(**settings)
-
-
-#: The reduced network of the CPU runs (see :func:`carrasco_davis_rcnn`).
-REDUCED_RCNN = {
-    "n_filters": 16,
-    "n_hidden": 256,
-    "n_lstm": 128,
-    "dropout": 0.3,
-}
+    # the paper's schedule sets the dense layer of 1024
+    return splus_pretrainer(
+        width=width, schedule="paper", random_state=random_state, **settings
+    )
 
 
 def carrasco_davis_rcnn(
@@ -376,31 +359,24 @@ def carrasco_davis_rcnn(
         Unfitted; its classes are the indices 0-6 of
         :data:`~skastro.datasets.HITS_CLASSES`.
     """
-    from skorch.callbacks import EpochScoring, LRScheduler
+    from skorch.callbacks import EpochScoring
 
     from ..datasets import HITS_CLASSES
-    from ..nn import SequenceRCNN
+    from ..recipes import hits_rcnn
 
-    module = {"renorm_schedule": (0, 0, 0), "renorm_momentum": 0.05}
-    if reduced:
-        module.update(REDUCED_RCNN)
-    settings = {
-        **{f"module__{k}": v for k, v in module.items()},
+    settings: dict[str, Any] = {}
+    if not reduced:
+        # the paper's network with the reduced one's renormalisation
+        # (hits_rcnn(network="reduced") sets these and η = 1e-3)
+        settings.update(
+            module__renorm_schedule=(0, 0, 0), module__renorm_momentum=0.05, lr=5e-4
+        )
+    settings |= {
         "asinh_softening": 2.5,
         "classes": list(range(len(HITS_CLASSES))),
-        "lr": 1e-3 if reduced else 5e-4,
         "batch_size": 32 if reduced else 256,
         "callbacks": [
-            (
-                "lr_plateau",
-                LRScheduler(
-                    policy="ReduceLROnPlateau",
-                    monitor="valid_loss",
-                    factor=1 / 3,
-                    patience=4,
-                    min_lr=1e-6,
-                ),
-            ),
+            _lr_plateau(patience=4),
             # the accuracy after the last epoch of each validation sequence,
             # from predict_proba (skorch's cached validation outputs hold
             # the logits of every epoch)
@@ -415,10 +391,11 @@ def carrasco_davis_rcnn(
             ),
         ],
         "callbacks__valid_acc": None,
-        "random_state": random_state,
     }
     settings.update(params)
-    return SequenceRCNN(**settings)
+    return hits_rcnn(
+        network="reduced" if reduced else "paper", random_state=random_state, **settings
+    )
 
 
 def _last_epoch_accuracy(net, X, y) -> float:
