@@ -4,7 +4,7 @@ Run::
 
     PYTHONPATH=. python benchmarks/bench_rcnn.py [--repeats 500]
 
-One CPU thread, the full seed-001 network (Table 3.3), untrained weights
+One CPU thread, the full network of Carrasco-Davis et al. (2019, Table 3.3), untrained weights
 (timing does not depend on them). It prints:
 
 - streaming latency per alert: one new 21x21 image for one object through

@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 
 
 def test_completeness_purity_values():
-    """Completeness = TP/(TP+FN), purity = TP/(TP+FP) (seed 003 eqs. 8-9)."""
+    """Completeness = TP/(TP+FN), purity = TP/(TP+FP) (Tanoglidis et al. (2021) eqs. 8-9)."""
     y_true = np.array([1, 1, 1, 1, 0, 0, 0, 0])
     y_pred = np.array([1, 1, 1, 0, 1, 0, 0, 0])
     assert completeness_score(y_true, y_pred) == pytest.approx(3 / 4)
@@ -81,7 +81,7 @@ def test_bootstrap_ci_deterministic_and_validated():
 
 
 def test_bootstrap_classification_metrics_table():
-    """One row per metric of seed 003 Table 2, with intervals."""
+    """One row per metric of Tanoglidis et al. (2021) Table 2, with intervals."""
     rng = np.random.default_rng(2)
     y = rng.integers(0, 2, 200)
     score = np.clip(y * 0.6 + rng.random(200) * 0.5, 0, 1)

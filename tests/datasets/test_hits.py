@@ -77,7 +77,7 @@ def test_hits_flux_is_conserved():
 
 
 def test_hits_true_mag_and_flux_consistent(bunch):
-    """true_mag follows seed 001 eq. 3.1 from true_flux and the zero point."""
+    """true_mag follows Carrasco-Davis et al. (2019) eq. 3.1 from true_flux and the zero point."""
     d, m = bunch.data, bunch.data["mask"]
     ok = m & (bunch.true_flux > 0)
     flux = np.where(ok, bunch.true_flux, 1.0)

@@ -30,7 +30,7 @@ def test_make_lsbg_stamps_kinds_match_labels(bunch):
 
 
 def test_make_lsbg_stamps_positive_params_pass_selection(bunch):
-    """True LSBG parameters obey the seed-003 cuts and ranges."""
+    """True LSBG parameters obey the Tanoglidis et al. (2021) cuts and ranges."""
     p = bunch.params[bunch.target == 1]
     assert (p["mu_eff_g"] > 24.3).all()
     assert (p["r_half"] > 2.5).all()

@@ -22,7 +22,7 @@ def field(tmp_path_factory):
 
 
 def test_splus_bands_order():
-    """The 12 bands are the seed-000 names in wavelength order."""
+    """The 12 bands are the Martinazzo et al. (2021) names in wavelength order."""
     assert SPLUS_BANDS == (
         "u",
         "F378",

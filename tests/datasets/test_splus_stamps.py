@@ -1,4 +1,4 @@
-"""Tests for make_splus_stamps and splus_rgb_composite (seed-000 data sets)."""
+"""Tests for make_splus_stamps and splus_rgb_composite (the data sets of Martinazzo et al. 2021)."""
 
 import numpy as np
 import pytest

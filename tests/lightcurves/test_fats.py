@@ -131,7 +131,7 @@ def test_fats_opt_in_features_agree_with_feets():
 
 def test_fats_feets_column_mapping_is_complete():
     """Every FATS feature maps to one feets output column; the default set is
-    every single-band FATS feature, seed 001's appendix list a subset of it."""
+    every single-band FATS feature, Carrasco-Davis et al. (2019)'s appendix list a subset of it."""
     assert set(FEETS_MAP) == set(FATS_FEATURES)
     assert DEFAULT_FEATURES == FATS_FEATURES and len(FATS_FEATURES) == 59
     assert len(SEED001_FEATURES) == 47 and set(SEED001_FEATURES) < set(FATS_FEATURES)

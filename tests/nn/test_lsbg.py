@@ -1,4 +1,4 @@
-"""Tests of LSBGNet and its network DeepShadowsCNN (seed 003, Table 1)."""
+"""Tests of LSBGNet and its network DeepShadowsCNN (Tanoglidis et al. (2021), Table 1)."""
 
 import pickle
 

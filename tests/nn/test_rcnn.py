@@ -1,4 +1,4 @@
-"""Tests for SequenceRCNN, its network (seed 001 Table 3.3) and streaming."""
+"""Tests for SequenceRCNN, its network (Carrasco-Davis et al. (2019) Table 3.3) and streaming."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def _stream_sequence(stream, X, i):
 
 # -- the network ---------------------------------------------------------------
 def test_module_layers_match_table_3_3():
-    """Layer-by-layer output shapes and sizes are those of seed 001 Table 3.3."""
+    """Layer-by-layer output shapes and sizes are those of Carrasco-Davis et al. (2019) Table 3.3."""
     m = SequenceRCNNModule().eval()
     x = torch.zeros(2, 3, 21, 21)
     kinds, shapes = [], []

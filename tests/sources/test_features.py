@@ -1,4 +1,4 @@
-"""Tests of SourceFeatures, the SExtractor-like features of seed 003."""
+"""Tests of SourceFeatures, the SExtractor-like features of Tanoglidis et al. (2021)."""
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,7 @@ def _gaussian_stamp(mag=19.0, sigma_pix=4.0, noise=1e-4, colours=(0.0, 0.0)):
 
 
 def test_source_features_sixteen_named_features(stamps):
-    """Default output: the 16 features of seed 003 §2.3, finite, named."""
+    """Default output: the 16 features of Tanoglidis et al. (2021) §2.3, finite, named."""
     X, _ = stamps
     sf = SourceFeatures().fit(X)
     out = sf.transform(X)

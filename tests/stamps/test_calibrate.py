@@ -13,7 +13,7 @@ from .conftest import write_field
 
 
 def test_splus_formula_per_band():
-    """x * 10**(5 - 0.4 zp) / ps**2, seed 000 eq. 3.2, one zp per band."""
+    """x * 10**(5 - 0.4 zp) / ps**2, Martinazzo et al. (2021) eq. 3.2, one zp per band."""
     x = np.full((2, 2, 3, 3), 7.0, np.float32)
     zp = np.array([20.5, 22.0])
     out = Calibrator(zero_point=zp, pixel_scale=0.55).fit_transform(x)
