@@ -90,11 +90,11 @@ def test_deepshadows_forest_fits_on_stamps():
 def test_hits_forest_uses_the_papers_feature_list():
     """The forest is pinned to Carrasco-Davis et al.'s 47-feature list, 25 trees
     of depth 15."""
-    from skastro.lightcurves._features_def import SEED001_FEATURES
+    from skastro.lightcurves._features_def import CARRASCO_DAVIS2019_FEATURES
 
     forest = recipes.hits_forest(random_state=0)
     fats = forest.named_steps["fatsfeatures"].fit()
-    assert fats.features_ == SEED001_FEATURES
+    assert fats.features_ == CARRASCO_DAVIS2019_FEATURES
     assert len(fats.get_feature_names_out()) == 47
     rf = forest[-1]
     assert (rf.n_estimators, rf.max_depth) == (25, 15)

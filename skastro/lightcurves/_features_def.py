@@ -21,7 +21,7 @@ __all__ = [
     "OPT_IN_FEATURES",
     "RENAMED_FEATURE_SETS",
     "CARRASCO_DAVIS_2019_FEATURES",
-    "SEED001_FEATURES",
+    "CARRASCO_DAVIS2019_FEATURES",
     "feature_columns",
 ]
 
@@ -69,7 +69,7 @@ CARRASCO_DAVIS_2019_FEATURES: tuple[str, ...] = (
 )
 
 #: Former name of :data:`CARRASCO_DAVIS_2019_FEATURES`.
-SEED001_FEATURES = CARRASCO_DAVIS_2019_FEATURES
+CARRASCO_DAVIS2019_FEATURES = CARRASCO_DAVIS_2019_FEATURES
 
 _REL_PHASES = tuple(
     f"Freq{i}_harmonics_rel_phase_{j}" for i in (1, 2, 3) for j in range(4)

@@ -16,11 +16,11 @@ from skastro.datasets import load_macho_light_curves, make_light_curves
 from skastro.exceptions import LightCurveError, LightCurveWarning
 from skastro.lightcurves import FATSFeatures, as_light_curve_list
 from skastro.lightcurves._features_def import (
+    CARRASCO_DAVIS2019_FEATURES,
     CARRASCO_DAVIS_2019_FEATURES,
     DEFAULT_FEATURES,
     FATS_FEATURES,
     FEETS_MAP,
-    SEED001_FEATURES,
 )
 
 # --------------------------------------------------------------------------
@@ -134,7 +134,9 @@ def test_fats_feets_column_mapping_is_complete():
     every single-band FATS feature, Carrasco-Davis et al. (2019)'s appendix list a subset of it."""
     assert set(FEETS_MAP) == set(FATS_FEATURES)
     assert DEFAULT_FEATURES == FATS_FEATURES and len(FATS_FEATURES) == 59
-    assert len(SEED001_FEATURES) == 47 and set(SEED001_FEATURES) < set(FATS_FEATURES)
+    assert len(CARRASCO_DAVIS2019_FEATURES) == 47 and set(
+        CARRASCO_DAVIS2019_FEATURES
+    ) < set(FATS_FEATURES)
     colour = {"Color", "Eta_color", "Q31_color", "StetsonJ", "StetsonL"}
     assert not colour & set(FATS_FEATURES)
 
