@@ -926,6 +926,23 @@ def _add_train(add: Callable[..., argparse.ArgumentParser]) -> None:
     train.add_argument("--resume", action="store_true", help="continue OUT's run")
     train.add_argument("--every-minutes", type=float, default=10.0)
     train.add_argument("--max-passes", type=int, default=None)
+    train.add_argument(
+        "--init",
+        default=None,
+        metavar="NAME_OR_DIR",
+        help="start a new run from a shipped model's (or an exported model "
+        "folder's) weights, same network; its budget adds to the card's",
+    )
+    train.add_argument(
+        "--lr", type=float, default=None, help="start learning rate (the recipe's)"
+    )
+    train.add_argument(
+        "--lr-floor",
+        type=float,
+        default=None,
+        help="anneal the learning rate to this floor along a cosine over "
+        "--max-passes (else --hours) instead of the recipe's plateau schedule",
+    )
     train.add_argument("--threads", type=int, default=1, help="torch threads")
     train.add_argument(
         "--dtype",

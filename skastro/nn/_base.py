@@ -824,7 +824,10 @@ class NetMixin:
         if meta is not None:
             for key, value in json.loads(meta).items():
                 setattr(self, key, _decode_json(value))
-            self._rebuild_for_data()
+            # rebuilt only when the sizes differ: the module and optimizer
+            # otherwise stay the objects callbacks (an LR scheduler) hold
+            if self._module_out_of_date():
+                self._rebuild_for_data()
         self._sizes_open_ = False
         self.module_.load_state_dict(state)
 

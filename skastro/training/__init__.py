@@ -6,10 +6,19 @@
 - :class:`TrainingCheckpoint` — a skorch callback saving weights, optimizer
   and history every few minutes and on interrupt, and resuming fits;
 - :data:`RECIPES` and :func:`train_recipe` — the papers' set-ups trained for a
-  wall-clock budget (``skastro train RECIPE --out DIR --hours H --resume``).
+  wall-clock budget (``skastro train RECIPE --out DIR --hours H --resume``),
+  optionally warm-started from a trained model (``--init NAME``) and with the
+  learning rate annealed over the budget (:class:`CosineAnnealing`,
+  ``--lr-floor``).
 """
 
-from ._checkpoint import CPUTime, TrainingCheckpoint, WallClockBudget, checkpoint_exists
+from ._checkpoint import (
+    CosineAnnealing,
+    CPUTime,
+    TrainingCheckpoint,
+    WallClockBudget,
+    checkpoint_exists,
+)
 from ._evaluate import (
     evaluate_lsbgnet,
     evaluate_pretrainer,
@@ -35,6 +44,7 @@ from ._stream import SimulatedStream, StreamPass
 from ._train import make_stream, simulate_ahead, train_recipe
 
 __all__ = [
+    "CosineAnnealing",
     "CPUTime",
     "RECIPES",
     "Recipe",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import shutil
@@ -16,7 +17,13 @@ import torch
 from skorch.callbacks import Callback
 from skorch.history import History
 
-__all__ = ["TrainingCheckpoint", "WallClockBudget", "CPUTime", "checkpoint_exists"]
+__all__ = [
+    "TrainingCheckpoint",
+    "WallClockBudget",
+    "CosineAnnealing",
+    "CPUTime",
+    "checkpoint_exists",
+]
 
 _FILES = ("params.pt", "optimizer.pt", "history.json", "rng.pt", "state.json")
 
@@ -281,6 +288,90 @@ class WallClockBudget(Callback):
         if time.monotonic() - self._start >= 3600.0 * self.hours:
             self.stopped_ = True
             raise KeyboardInterrupt("wall-clock budget spent")
+
+
+class CosineAnnealing(Callback):
+    """Anneal the learning rate along a half cosine over a fit's budget.
+
+    Before every training batch the learning rate of every parameter group
+    is set to ``lr_min + (lr_start - lr_min) * (1 + cos(pi * p)) / 2``,
+    where ``p`` is the fraction of the budget spent (at most 1): the passes
+    completed by this fit over ``passes``, or the wall-clock time since the
+    fit began over ``hours``. The budget is the fit's own, as those of
+    :class:`WallClockBudget` and ``max_epochs``: a resumed fit anneals again
+    from ``lr_start`` (pass the learning rate reached to continue the
+    decay). The learning rate of each pass is recorded as ``event_lr``.
+
+    Parameters
+    ----------
+    lr_start : float
+        Learning rate at the start of the fit.
+    lr_min : float
+        Learning rate at the end of the budget (the floor), below
+        ``lr_start``.
+    passes : int, optional
+        Budget in passes (epochs) of this fit.
+    hours : float, optional
+        Budget in wall-clock hours of this fit (when ``passes`` is None).
+    """
+
+    def __init__(
+        self,
+        lr_start: float,
+        lr_min: float,
+        *,
+        passes: int | None = None,
+        hours: float | None = None,
+    ):
+        self.lr_start = lr_start
+        self.lr_min = lr_min
+        self.passes = passes
+        self.hours = hours
+
+    def initialize(self):
+        if not isinstance(self.lr_start, Real) or not self.lr_start > 0:
+            raise ValueError(f"lr_start must be a number > 0; got {self.lr_start!r}.")
+        if not isinstance(self.lr_min, Real) or not 0 <= self.lr_min < self.lr_start:
+            raise ValueError(
+                f"lr_min must be a number in [0, lr_start={self.lr_start!r}); got "
+                f"{self.lr_min!r}."
+            )
+        if self.passes is not None:
+            if not isinstance(self.passes, int) or not self.passes > 0:
+                raise ValueError(f"passes must be an int > 0; got {self.passes!r}.")
+        elif not isinstance(self.hours, Real) or not self.hours > 0:
+            raise ValueError(
+                "CosineAnnealing needs a budget: passes (an int > 0) or hours (a "
+                f"number > 0); got passes={self.passes!r}, hours={self.hours!r}."
+            )
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self._start = time.monotonic()
+        self._first = len(net.history)
+
+    def progress(self, net) -> float:
+        """Fraction of the budget spent, in [0, 1]."""
+        if self.passes is not None:
+            done = len(net.history) - self._first
+            if net.history and "train_loss" not in net.history[-1]:
+                done -= 1  # the pass under way
+            return min(max(done, 0) / self.passes, 1.0)
+        return min((time.monotonic() - self._start) / (3600.0 * self.hours), 1.0)
+
+    def lr(self, net) -> float:
+        """The learning rate for the next batch."""
+        cos = (1.0 + math.cos(math.pi * self.progress(net))) / 2.0
+        return self.lr_min + (self.lr_start - self.lr_min) * cos
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            lr = self.lr(net)
+            for group in net.optimizer_.param_groups:
+                group["lr"] = lr
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("event_lr", net.optimizer_.param_groups[0]["lr"])
 
 
 def _cpu_seconds() -> float:

@@ -32,6 +32,9 @@ def run_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         every_minutes=args.every_minutes,
         max_passes=args.max_passes,
+        init=args.init,
+        lr=args.lr,
+        lr_floor=args.lr_floor,
         n_threads=args.threads,
         verbose=0 if args.quiet else 1,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -13,7 +14,7 @@ import numpy as np
 
 from ._checkpoint import TrainingCheckpoint, checkpoint_exists
 from ._recipes import Recipe, get_recipe
-from ._train import _validation_set
+from ._train import INIT_FILE, _validation_set
 
 __all__ = ["load_run", "export_model", "training_budget"]
 
@@ -55,6 +56,26 @@ def training_budget(history) -> dict[str, Any]:
     }
 
 
+def _accumulated(budget: dict[str, Any], init: dict[str, Any]) -> dict[str, Any]:
+    """``budget`` of a run plus that of the model it started from."""
+    before = init.get("budget", {})
+    total = dict(budget)
+    for key, digits in (
+        ("passes", None),
+        ("examples_presented", None),
+        ("cpu_hours", 3),
+        ("wall_hours", 3),
+    ):
+        value = (before.get(key) or 0) + (budget.get(key) or 0)
+        total[key] = value if digits is None else round(value, digits)
+    return total
+
+
+def _run_settings(out: Path) -> dict[str, Any]:
+    path = out / "train.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def _versions() -> dict[str, str]:
     import sklearn
     import skorch
@@ -88,7 +109,9 @@ def export_model(
     ``skastro/models/weights/<model name>``) with a model card: the recipe,
     the data, the budget (passes, examples presented, CPU hours), library
     versions and, with ``evaluate``, the recipe's measurements on freshly
-    simulated test sets, made on the model as loaded back from ``dest``.
+    simulated test sets, made on the model as loaded back from ``dest``. A
+    run warm-started from another model (``train_recipe(init=...)``)
+    reports the budgets added up, and that model's record as ``init_from``.
 
     Parameters
     ----------
@@ -112,16 +135,27 @@ def export_model(
     from ..models._pretrained import WEIGHTS_DIR, load_pretrained, save_pretrained
 
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    out = Path(out)
     est = load_run(recipe, out)
     dest = Path(dest) if dest is not None else WEIGHTS_DIR / recipe.model_name
+    settings = _run_settings(out)
+    command = f"skastro train {recipe.name} --out DIR --hours H --resume"
+    budget = training_budget(est.history)
+    init_path = out / INIT_FILE
+    init = json.loads(init_path.read_text()) if init_path.exists() else None
+    if init is not None:
+        command += f" --init {init['init']}"
+        budget = _accumulated(budget, init)
+    if settings.get("lr_floor") is not None:
+        command += f" --lr {settings['lr']:g} --lr-floor {settings['lr_floor']:g}"
     card = {
         "name": recipe.model_name,
         "description": recipe.description,
         "recipe": {
             "name": recipe.name,
-            "command": f"skastro train {recipe.name} --out DIR --hours H --resume",
+            "command": command,
             "optimizer": getattr(est.optimizer, "__name__", str(est.optimizer)),
-            "lr_start": est.lr,
+            "lr_start": settings.get("lr", est.lr),
             "batch_size": est.batch_size,
             "examples_per_pass": recipe.examples_per_pass,
             "repeats_per_pool": recipe.repeats,
@@ -132,11 +166,19 @@ def export_model(
             "note": "fresh simulated examples; each pool presented "
             f"{recipe.repeats} times",
         },
-        "budget": training_budget(est.history),
+        "budget": budget,
         "versions": _versions(),
         "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **(notes or {}),
     }
+    if settings.get("lr_floor") is not None:
+        card["recipe"]["lr_schedule"] = (
+            f"cosine from {settings['lr']:g} to {settings['lr_floor']:g} over "
+            f"{settings['anneal_over']} (the last call's)"
+        )
+    if init is not None:
+        # the budget above includes the starting model's
+        card["init_from"] = init
     # written and measured beside dest, then swapped in: a model folder is
     # never left without its measurements
     staging = dest.with_name(dest.name + ".staging")

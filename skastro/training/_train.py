@@ -10,7 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from ._checkpoint import CPUTime, TrainingCheckpoint, WallClockBudget, checkpoint_exists
+from ._checkpoint import (
+    CosineAnnealing,
+    CPUTime,
+    TrainingCheckpoint,
+    WallClockBudget,
+    checkpoint_exists,
+)
 from ._recipes import Recipe, get_recipe
 from ._stream import SimulatedStream, StreamPass, read_arrays, write_arrays
 
@@ -70,14 +76,18 @@ def _build_for_training(
     every_minutes: float = 10.0,
     resume: bool = True,
     max_passes: int | None = None,
+    lr: float | None = None,
+    lr_floor: float | None = None,
     verbose: int = 1,
 ) -> tuple[Any, SimulatedStream]:
     """The estimator of ``recipe`` set up for a streamed, checkpointed fit.
 
     Returns the initialised estimator (validation on a fixed simulated set,
     callbacks :class:`StreamPass`, :class:`CPUTime`,
-    :class:`TrainingCheckpoint` in ``out`` and :class:`WallClockBudget`) and
-    the training stream; :func:`train_recipe` runs the fit.
+    :class:`TrainingCheckpoint` in ``out``, :class:`WallClockBudget` and,
+    with ``lr_floor``, :class:`CosineAnnealing` in place of the recipe's
+    plateau schedule) and the training stream; :func:`train_recipe` runs the
+    fit.
     """
     from skorch.dataset import Dataset
     from skorch.helper import predefined_split
@@ -88,7 +98,12 @@ def _build_for_training(
     X_valid, y_valid = _validation_set(recipe, out)
     stream = make_stream(recipe, out)
     est = recipe.build()
+    if lr is not None:
+        est.set_params(lr=lr)
     callbacks = list(est.callbacks or [])
+    if lr_floor is not None:
+        # one schedule: the annealing replaces the recipe's plateau one
+        callbacks = [c for c in callbacks if c[0] != "lr_plateau"]
     callbacks += [
         ("stream_pass", StreamPass()),
         ("cpu_time", CPUTime()),
@@ -98,6 +113,19 @@ def _build_for_training(
         ),
         ("budget", WallClockBudget(hours)),
     ]
+    if lr_floor is not None:
+        # after the checkpoint, which restores the history it counts passes in
+        callbacks.append(
+            (
+                "lr_anneal",
+                CosineAnnealing(
+                    est.lr,
+                    lr_floor,
+                    passes=max_passes,
+                    hours=None if max_passes is not None else hours,
+                ),
+            )
+        )
     est.set_params(
         callbacks=callbacks,
         train_split=predefined_split(Dataset(X_valid, y_valid)),
@@ -110,6 +138,59 @@ def _build_for_training(
     return est, stream
 
 
+#: The run folder's record of the model a run started from.
+INIT_FILE = "init.json"
+
+
+def _warm_start(est: Any, init: str | os.PathLike) -> dict[str, Any]:
+    """Load the weights of the trained model ``init`` into ``est``'s network.
+
+    ``init`` is a name of :func:`~skastro.models.list_pretrained` or a folder
+    written by :func:`~skastro.models.save_pretrained` (``OUT/model`` of a
+    run). The network must be the one ``est`` has built (same estimator,
+    same parameter names and shapes); the optimizer is left fresh. Returns
+    the record of ``init`` kept in the run folder (:data:`INIT_FILE`): its
+    name, the training budget of its card and that budget's notes.
+    """
+    from ..models import load_pretrained, model_card
+
+    source = load_pretrained(init)
+    if type(source) is not type(est):
+        raise ValueError(
+            f"init={str(init)!r} is a {type(source).__name__}; the recipe trains "
+            f"a {type(est).__name__}."
+        )
+    theirs, ours = source.module_.state_dict(), est.module_.state_dict()
+    differ = sorted(
+        key
+        for key in theirs.keys() | ours.keys()
+        if key not in theirs or key not in ours or theirs[key].shape != ours[key].shape
+    )
+    if differ:
+        shapes = ", ".join(
+            f"{k}: {tuple(theirs[k].shape) if k in theirs else 'absent'} in init, "
+            f"{tuple(ours[k].shape) if k in ours else 'absent'} in the recipe"
+            for k in differ[:3]
+        )
+        raise ValueError(
+            f"init={str(init)!r} has another network than the recipe's "
+            f"({len(differ)} parameters differ; {shapes}); start from a model "
+            "trained by the same recipe."
+        )
+    est.module_.load_state_dict(theirs)
+    card = model_card(init)
+    record = {
+        "init": str(init),
+        "name": card.get("name"),
+        "exported": card.get("exported"),
+        "budget": card.get("budget", {}),
+    }
+    for key in ("budget_note", "init_from"):
+        if key in card:
+            record[key] = card[key]
+    return record
+
+
 def train_recipe(
     recipe: Recipe | str,
     out: str | os.PathLike,
@@ -118,6 +199,9 @@ def train_recipe(
     resume: bool = False,
     every_minutes: float = 10.0,
     max_passes: int | None = None,
+    init: str | os.PathLike | None = None,
+    lr: float | None = None,
+    lr_floor: float | None = None,
     n_threads: int = 1,
     verbose: int = 1,
 ) -> Any:
@@ -128,6 +212,14 @@ def train_recipe(
     ``valid.npz`` (the fixed validation set), ``pool/`` (cached simulations
     when the recipe repeats its pools) and ``train.json`` (the run's
     settings). Pass ``resume=True`` to continue a run from its checkpoint.
+
+    ``init`` warm-starts a new run from a trained model (its weights, a
+    fresh optimizer); ``init.json`` in ``out`` then records it, and the
+    exported model card adds its budget to the run's. ``lr_floor`` anneals
+    the learning rate from ``lr`` (default: the recipe's) to ``lr_floor``
+    along a cosine over ``max_passes`` or, without it, over ``hours``
+    (:class:`~skastro.training.CosineAnnealing`), instead of the recipe's
+    division on plateaus.
 
     Parameters
     ----------
@@ -145,6 +237,16 @@ def train_recipe(
         Minutes between checkpoints.
     max_passes : int or None, default=None
         Stop after this many passes of this call (None: only the budget).
+    init : str or path, optional
+        A shipped model's name (:func:`~skastro.models.load_pretrained`) or
+        an exported model's folder to start a new run from; its network
+        must be the recipe's. Ignored when resuming from a checkpoint, which
+        holds the run's weights (the run's ``init.json`` keeps its record).
+    lr : float, optional
+        Learning rate at the start of this call (default: the recipe's).
+    lr_floor : float, optional
+        Anneal the learning rate to this value along a cosine over this
+        call's ``max_passes`` (or ``hours``); None: the recipe's schedule.
     n_threads : int, default=1
         torch threads of the training process.
     verbose : int, default=1
@@ -173,8 +275,16 @@ def train_recipe(
         every_minutes=every_minutes,
         resume=resume,
         max_passes=max_passes,
+        lr=lr,
+        lr_floor=lr_floor,
         verbose=verbose,
     )
+    if init is not None and not checkpoint_exists(out):
+        record = _warm_start(est, init)
+        with open(out / INIT_FILE, "w") as f:
+            json.dump(record, f, indent=1)
+    elif init is None and not checkpoint_exists(out) and (out / INIT_FILE).exists():
+        (out / INIT_FILE).unlink()  # a stale record of an earlier run
     with open(out / "train.json", "w") as f:
         json.dump(
             {
@@ -183,6 +293,16 @@ def train_recipe(
                 "hours": hours,
                 "resume": resume,
                 "n_threads": n_threads,
+                "init": None if init is None else str(init),
+                "lr": est.lr,
+                "lr_floor": lr_floor,
+                "anneal_over": (
+                    None
+                    if lr_floor is None
+                    else f"{max_passes} passes"
+                    if max_passes is not None
+                    else f"{hours} hours"
+                ),
                 "examples_per_pass": len(stream),
                 "repeats": recipe.repeats,
                 "num_workers": recipe.num_workers,

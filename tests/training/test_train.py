@@ -1,4 +1,5 @@
 import json
+from functools import partial
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from skastro.training import (
     train_recipe,
 )
 
-from ._toy import tiny_recipe, toy_simulate
+from ._toy import tiny_lsbgnet, tiny_recipe, toy_simulate
 
 
 def test_train_resume_and_export_round_trip(tmp_path):
@@ -78,3 +79,88 @@ def test_cli_train(capsys, tmp_path):
 def test_export_needs_a_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="holds no training checkpoint"):
         export_model(tiny_recipe(), tmp_path, tmp_path / "m", evaluate=False)
+
+
+def test_init_carries_the_weights_and_adds_up_the_budget(tmp_path):
+    recipe = tiny_recipe()
+    first = tmp_path / "first"
+    train_recipe(recipe, first, hours=1, max_passes=2, verbose=0)
+    start = export_model(recipe, first, tmp_path / "start", evaluate=False)
+    started = load_pretrained(start)
+
+    out = tmp_path / "cont"
+    net = train_recipe(recipe, out, hours=1, max_passes=1, init=start, verbose=0)
+    # a fresh optimizer, the weights of the model it starts from: the first
+    # batch of the continuation moves away from them, not from a new draw
+    trained = net.module_.state_dict()
+    fresh = tiny_recipe().build().initialize().module_.state_dict()
+    kernel = next(k for k in trained if k.endswith("weight"))
+    start_kernel = started.module_.state_dict()[kernel]
+    assert float((trained[kernel] - start_kernel).abs().max()) < float(
+        (fresh[kernel] - start_kernel).abs().max()
+    )
+    assert len(net.history) == 1  # the continuation's own history
+    card = model_card(export_model(recipe, out, tmp_path / "model", evaluate=False))
+    first_budget = model_card(start)["budget"]
+    assert card["budget"]["passes"] == 3
+    assert card["budget"]["examples_presented"] == 3 * 64
+    assert card["budget"]["cpu_hours"] == pytest.approx(
+        first_budget["cpu_hours"] + net.history[0, "cpu_s"] / 3600, abs=2e-3
+    )
+    assert card["init_from"]["init"] == str(start)
+    assert card["init_from"]["budget"]["passes"] == 2
+    assert "--init" in card["recipe"]["command"]
+
+    # resuming keeps the record; a model of another network is refused
+    train_recipe(recipe, out, hours=1, max_passes=1, resume=True, verbose=0)
+    card = model_card(export_model(recipe, out, tmp_path / "model", evaluate=False))
+    assert card["budget"]["passes"] == 4
+    other = tiny_recipe(build=partial(tiny_lsbgnet, module__n_hidden=6))
+    with pytest.raises(ValueError, match="has another network than the recipe's"):
+        train_recipe(other, tmp_path / "other", hours=1, max_passes=1, init=start)
+    with pytest.raises(ValueError, match="No pretrained model 'nope'"):
+        train_recipe(recipe, tmp_path / "nope", hours=1, max_passes=1, init="nope")
+
+
+def test_lr_floor_anneals_along_a_cosine_over_the_passes(tmp_path):
+    recipe = tiny_recipe()
+    net = train_recipe(
+        recipe,
+        tmp_path / "run",
+        hours=1,
+        max_passes=4,
+        lr=1e-3,
+        lr_floor=1e-5,
+        verbose=0,
+    )
+    lrs = net.history[:, "event_lr"]
+    # the lr of each pass's last batch: (1 + cos(pi k / 4)) / 2 for k = 0..3
+    expected = [
+        1e-5 + (1e-3 - 1e-5) * (1 + np.cos(np.pi * k / 4)) / 2 for k in range(4)
+    ]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-6)
+    assert lrs[-1] < 1e-3 / 5
+    names = dict(net.callbacks_)
+    assert "lr_plateau" not in names and "lr_anneal" in names
+    card = model_card(
+        export_model(recipe, tmp_path / "run", tmp_path / "model", evaluate=False)
+    )
+    assert "cosine from 0.001 to 1e-05 over 4 passes" in card["recipe"]["lr_schedule"]
+    assert card["budget"]["final_lr"] == pytest.approx(expected[-1])
+
+
+def test_cosine_annealing_over_hours_and_bad_budgets():
+    from skastro.training import CosineAnnealing
+
+    anneal = CosineAnnealing(1e-3, 1e-5, hours=1.0).initialize()
+    net = tiny_recipe().build().initialize()
+    anneal.on_train_begin(net)
+    assert anneal.lr(net) == pytest.approx(1e-3, rel=1e-4)
+    anneal._start -= 1800.0  # half the hour spent
+    assert anneal.lr(net) == pytest.approx((1e-3 + 1e-5) / 2, rel=1e-4)
+    anneal._start -= 3600.0
+    assert anneal.lr(net) == pytest.approx(1e-5)
+    with pytest.raises(ValueError, match="needs a budget"):
+        CosineAnnealing(1e-3, 1e-5).initialize()
+    with pytest.raises(ValueError, match="lr_min must be a number in"):
+        CosineAnnealing(1e-3, 1e-2, passes=3).initialize()
