@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 from skorch import NeuralNet, NeuralNetClassifier
+from skorch.callbacks import EpochScoring
 from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
+from skorch.utils import to_numpy
 
 from ..exceptions import SequenceError
 from ..sequences import MJD, SKY, STAMPS, ZERO_POINT, check_sequences, epoch_values
@@ -194,6 +196,23 @@ def step_softmax(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits.float(), dim=-1)
 
 
+def _last_epoch_accuracy(net: NeuralNet, X: Any, y: Any) -> float:
+    """Validation accuracy after the last valid epoch of each sequence.
+
+    ``net.forward_iter`` yields skorch's cached validation outputs (the
+    logits of every epoch and the step mask) or, uncached,
+    :meth:`SequenceRCNN.evaluation_step`'s (the last epoch's logits first).
+    """
+    hits = []
+    for out in net.forward_iter(X, training=False):
+        if len(out) == 2:
+            logits, step_mask = out
+            last = step_mask.sum(dim=1) - 1
+            out = (logits[torch.arange(len(logits)), last],)
+        hits.append(out[0].argmax(dim=-1).cpu())
+    return float(np.mean(torch.cat(hits).numpy() == to_numpy(y)))
+
+
 class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
     """Recurrent convolutional classifier of image sequences (Carrasco-Davis et al. 2019).
 
@@ -363,6 +382,21 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
     def _prepare_X(self, X: Any) -> SliceDict:
         """Validate and pre-process ``X`` (see :func:`prepare_sequences`)."""
         return self._prepare(X).data
+
+    @property
+    def _default_callbacks(self):
+        # valid_acc: the accuracy after the last valid epoch of each sequence
+        return [
+            (
+                name,
+                EpochScoring(
+                    _last_epoch_accuracy, name="valid_acc", lower_is_better=False
+                ),
+            )
+            if name == "valid_acc"
+            else (name, cb)
+            for name, cb in super()._default_callbacks
+        ]
 
     def evaluation_step(self, batch, training=False):
         """Logits after the last valid epoch, then those of every step and the

@@ -359,8 +359,6 @@ def carrasco_davis_rcnn(
         Unfitted; its classes are the indices 0-6 of
         :data:`~skastro.datasets.HITS_CLASSES`.
     """
-    from skorch.callbacks import EpochScoring
-
     from ..datasets import HITS_CLASSES
     from ..recipes import hits_rcnn
 
@@ -375,37 +373,13 @@ def carrasco_davis_rcnn(
         "asinh_softening": 2.5,
         "classes": list(range(len(HITS_CLASSES))),
         "batch_size": 32 if reduced else 256,
-        "callbacks": [
-            _lr_plateau(patience=4),
-            # the accuracy after the last epoch of each validation sequence,
-            # from predict_proba (skorch's cached validation outputs hold
-            # the logits of every epoch)
-            (
-                "valid_acc_last",
-                EpochScoring(
-                    _last_epoch_accuracy,
-                    name="valid_acc",
-                    lower_is_better=False,
-                    use_caching=False,
-                ),
-            ),
-        ],
-        "callbacks__valid_acc": None,
+        # valid_acc is the estimator's: the accuracy after the last epoch
+        "callbacks": [_lr_plateau(patience=4)],
     }
     settings.update(params)
     return hits_rcnn(
         network="reduced" if reduced else "paper", random_state=random_state, **settings
     )
-
-
-def _last_epoch_accuracy(net, X, y) -> float:
-    from skorch.dataset import Dataset
-    from skorch.utils import is_dataset, to_numpy
-
-    # X holds prepared sequences (stamps, dt, mask): a dataset skips the
-    # estimator's pre-processing
-    proba = net.predict_proba(X if is_dataset(X) else Dataset(X, None))
-    return float(np.mean(np.argmax(proba, axis=1) == to_numpy(y)))
 
 
 def _setup_from_sample(net, X, y) -> None:

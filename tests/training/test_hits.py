@@ -118,3 +118,29 @@ def test_evaluate_sequence_rcnn_runs_the_protocol(tmp_path):
         "rcnn_fine_tuned",
         "forest_augmented",
     }
+
+
+def test_default_valid_acc_is_the_accuracy_after_the_last_epoch():
+    # the estimator's own valid_acc (skorch's cached validation outputs hold
+    # the logits of every epoch) against predictions on the validation set
+    from skorch.dataset import Dataset
+    from skorch.helper import predefined_split
+
+    X_valid, y_valid = simulate_hits(21, 4)
+    net = recipes.hits_rcnn(
+        network="reduced",
+        module__n_filters=4,
+        module__n_hidden=8,
+        module__n_lstm=8,
+        asinh_softening=2.5,
+        classes=list(range(7)),
+        batch_size=7,
+        max_epochs=2,
+        train_split=predefined_split(Dataset(X_valid, y_valid)),
+        random_state=0,
+    )
+    X, y = simulate_hits(28, 3)
+    net.fit(Dataset(X, y), None)
+    proba = net.predict_proba(Dataset(X_valid, None))
+    expected = float(np.mean(proba.argmax(axis=1) == y_valid))
+    assert net.history[-1, "valid_acc"] == pytest.approx(expected)

@@ -164,3 +164,14 @@ def test_cosine_annealing_over_hours_and_bad_budgets():
         CosineAnnealing(1e-3, 1e-5).initialize()
     with pytest.raises(ValueError, match="lr_min must be a number in"):
         CosineAnnealing(1e-3, 1e-2, passes=3).initialize()
+
+
+def test_load_params_keeps_the_optimizer_the_lr_scheduler_holds(tmp_path):
+    net = train_recipe(
+        tiny_recipe(), tmp_path / "run", hours=1, max_passes=1, verbose=0
+    )
+    optimizer, module = net.optimizer_, net.module_
+    net.save_params(f_params=tmp_path / "p.pt", f_optimizer=tmp_path / "o.pt")
+    net.load_params(f_params=tmp_path / "p.pt", f_optimizer=tmp_path / "o.pt")
+    assert net.optimizer_ is optimizer and net.module_ is module
+    assert dict(net.callbacks_)["lr_plateau"].lr_scheduler_.optimizer is optimizer
