@@ -300,7 +300,8 @@ class CosineAnnealing(Callback):
     fit began over ``hours``. The budget is the fit's own, as those of
     :class:`WallClockBudget` and ``max_epochs``: a resumed fit anneals again
     from ``lr_start`` (pass the learning rate reached to continue the
-    decay). The learning rate of each pass is recorded as ``event_lr``.
+    decay). The learning rate of each pass's last batch is recorded as
+    ``event_lr``.
 
     Parameters
     ----------
@@ -369,9 +370,9 @@ class CosineAnnealing(Callback):
             lr = self.lr(net)
             for group in net.optimizer_.param_groups:
                 group["lr"] = lr
-
-    def on_epoch_end(self, net, **kwargs):
-        net.history.record("event_lr", net.optimizer_.param_groups[0]["lr"])
+            # in the pass's row as it runs: a pass that ends the fit (the
+            # wall-clock budget) keeps it too
+            net.history.record("event_lr", lr)
 
 
 def _cpu_seconds() -> float:

@@ -147,6 +147,11 @@ def test_lr_floor_anneals_along_a_cosine_over_the_passes(tmp_path):
     )
     assert "cosine from 0.001 to 1e-05 over 4 passes" in card["recipe"]["lr_schedule"]
     assert card["budget"]["final_lr"] == pytest.approx(expected[-1])
+    # over hours: the pass that ends the budget keeps its learning rate
+    net = train_recipe(
+        recipe, tmp_path / "hours", hours=1e-9, lr=1e-3, lr_floor=1e-5, verbose=0
+    )
+    assert len(net.history) == 1 and net.history[-1, "event_lr"] == 1e-5
 
 
 def test_cosine_annealing_over_hours_and_bad_budgets():
