@@ -21,9 +21,9 @@ the others (ordered by the seed) train, at each label budget:
 
 All networks: batches of 16, balanced class weights, no validation split;
 the epochs are fixed before any test accuracy is seen, so that every budget
-gets at least ~400 optimiser steps: ``clip(6000 / n_labels, 15, 60)`` (60
-epochs at 100 labels, 15 at 500 and more). The final training loss of each
-run is printed to show the fits converged.
+gets at least 250 optimiser steps: ``clip(4000 / n_labels, 8, 40)`` (40
+epochs at 100 labels, 16 at 250, 8 at 500 and more). The final training
+loss of each run is printed, to tell whether the fits converged.
 
 Printed: test accuracy per method and budget, the mean over seeds with a
 95% bootstrap interval over test objects (:func:`skastro.metrics.bootstrap_ci`
@@ -37,8 +37,7 @@ test set are flagged *at chance*.
 The 12- against 5-band comparison of fine-tuned networks needs a 5-band
 pretrainer, which is not shipped; it is not run here.
 
-Usage (one CPU thread; about 15-20 CPU minutes on the 2-core build machine
-with the defaults)::
+Usage (one CPU thread; about 10 CPU minutes with the defaults)::
 
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 5 python benchmarks/study_splus_finetune.py
     python benchmarks/study_splus_finetune.py --labels 20,40 --seeds 0 --n-test 60  # smoke
@@ -64,8 +63,8 @@ METHODS = ("fine-tuned", "frozen", "scratch", "forest")
 
 
 def epochs_for(n_labels: int) -> int:
-    """Training epochs at a label budget: >= ~400 steps of 16, 15 to 60 epochs."""
-    return int(np.clip(round(6000 / n_labels), 15, 60))
+    """Training epochs at a label budget: >= 250 steps of 16, 8 to 40 epochs."""
+    return int(np.clip(round(4000 / n_labels), 8, 40))
 
 
 def make_model(method: str, pretrainer, n_labels: int, seed: int):
@@ -213,9 +212,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(
         "  final training loss: "
         + "; ".join(
-            f"{n}: " + ", ".join(
-                f"{m} {np.mean(losses[m, n]):.3f}" for m in METHODS[:3]
-            )
+            f"{n}: "
+            + ", ".join(f"{m} {np.mean(losses[m, n]):.3f}" for m in METHODS[:3])
             for n in budgets
         )
     )
@@ -249,9 +247,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"    {detail}")
     at_chance = [f"{m} at {n}" for (m, n), ci in table.items() if ci["low"] <= chance]
     print(f"  at chance: {', '.join(at_chance) if at_chance else 'none'}")
-    print(
-        "  12 bands >= 5 bands fine-tuned: not run (no 5-band pretrainer is shipped)"
-    )
+    print("  12 bands >= 5 bands fine-tuned: not run (no 5-band pretrainer is shipped)")
     cpu = time.process_time() - cpu0
     print(
         f"CPU time {cpu / 60:.1f} min (simulation {sim_cpu / 60:.1f}, fits "
