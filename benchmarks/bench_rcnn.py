@@ -42,13 +42,13 @@ The shipped reduced network (16 filters, dense 256, LSTM 128), ``--stream-only
 (load average 6.8-8.8, other jobs' training on both cores), median per alert
 (fastest):
 
-=========  =========================  =========================
-precision  before                     after
-=========  =========================  =========================
+=========  ==========================  ==========================
+precision  before                      after
+=========  ==========================  ==========================
 float32    1.50, 1.12 ms (0.56, 0.50)  1.03, 0.76 ms (0.46, 0.44)
 int8       1.18, 0.76 ms (0.52, 0.44)  0.85, 0.74 ms (0.43, 0.44)
 bfloat16   1.69, 1.14 ms (0.62, 0.53)  1.28, 0.94 ms (0.56, 0.53)
-=========  =========================  =========================
+=========  ==========================  ==========================
 
 Where an alert of it goes (fastest of 3,000, one thread): the six
 convolutions 190 µs (compute-bound: a 16→16 convolution on 21x21 takes as
