@@ -62,16 +62,17 @@ from skastro.models import load_pretrained  # noqa: E402
 METHODS = ("fine-tuned", "frozen", "scratch", "forest")
 
 
-def epochs_for(n_labels: int) -> int:
-    """Training epochs at a label budget: >= 250 steps of 16, 8 to 40 epochs."""
-    return int(np.clip(round(4000 / n_labels), 8, 40))
+def epochs_for(n_labels: int, min_epochs: int = 8) -> int:
+    """Training epochs at a label budget: >= 250 steps of 16, ``min_epochs``
+    to 40 epochs."""
+    return int(np.clip(round(4000 / n_labels), min_epochs, max(40, min_epochs)))
 
 
-def make_model(method: str, pretrainer, n_labels: int, seed: int):
+def make_model(method: str, pretrainer, n_labels: int, seed: int, min_epochs: int):
     """The unfitted estimator of ``method`` from :mod:`skastro.recipes`."""
     if method == "forest":
         return recipes.splus_magnitude_forest(random_state=seed)
-    epochs = epochs_for(n_labels)
+    epochs = epochs_for(n_labels, min_epochs)
     common = dict(
         schedule="short",
         max_epochs=epochs,
@@ -121,8 +122,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--labels", default="100,250,500,1000")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--n-test", type=int, default=1000)
+    parser.add_argument(
+        "--n-train",
+        type=int,
+        default=None,
+        help="objects the budgets are drawn from (default: the largest budget); "
+        "the same value gives the same test set",
+    )
     parser.add_argument("--random-state", type=int, default=16_016)
     parser.add_argument("--n-resamples", type=int, default=1000)
+    parser.add_argument(
+        "--min-epochs",
+        type=int,
+        default=8,
+        help="fewest epochs at any budget (more: closer to convergence, dearer)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     budgets = [int(v) for v in args.labels.split(",")]
@@ -130,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     cpu0, wall0 = time.process_time(), time.perf_counter()
 
     pretrainer = load_pretrained("magnitude-pretrainer-splus-sim")
-    n_labelled = args.n_test + max(budgets)
+    n_labelled = args.n_test + max(args.n_train or 0, max(budgets))
     # make_splus_stamps stops simulating fields on the total count of clean
     # objects; galaxies are flagged (blended) more often than the others, so
     # a pool of half the labelled set makes it simulate enough fields for
@@ -160,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
         for n in budgets:
             idx = perm[:n]  # nested subsets for one seed
             for m in METHODS:
-                model = make_model(m, pretrainer, n, seed)
+                model = make_model(m, pretrainer, n, seed, args.min_epochs)
                 c0 = time.process_time()
                 if m == "forest":
                     preds[m, n][:, j] = model.fit(mags[idx], y[idx]).predict(mags[test])
@@ -208,7 +222,10 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{ci['value']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}]"
                 f" ({acc.min():.3f}-{acc.max():.3f}){flag}"
             )
-        print(f"{n:6d} {epochs_for(n):6d}  " + "  ".join(f"{c:>33s}" for c in cells))
+        print(
+            f"{n:6d} {epochs_for(n, args.min_epochs):6d}  "
+            + "  ".join(f"{c:>33s}" for c in cells)
+        )
     print(
         "  final training loss: "
         + "; ".join(
