@@ -52,9 +52,8 @@ bfloat16   1.69, 1.14, 1.45 ms (0.53-0.62)   1.28, 0.94, 1.18 ms (0.52-0.56)
 
 Under this load the 1 ms median target is met in 2 of the 3 "after" runs for
 float32 (none before), 3 of 3 for int8 (1 before), 1 of 3 for bfloat16
-(none before);
-about 1.4x faster per alternate pair for float32. On an idle core an alert
-takes about 0.45 ms.
+(none before); float32 is about 1.4x faster per alternate pair. On an idle
+core an alert takes about 0.45 ms.
 
 Where an alert of it goes (fastest of 3,000, one thread): the six
 convolutions 190 µs (compute-bound: a 16→16 convolution on 21x21 takes as
