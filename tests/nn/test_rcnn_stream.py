@@ -56,6 +56,7 @@ def test_stream_step_equals_eval_network(sparse, n, monkeypatch):
     """stream_step equals eval() encode_windows + step, with or without a state."""
     # always gather the non-zero rows, or never (the path a GPU takes)
     monkeypatch.setattr(_rcnn_modules, "_SPARSE_MAX_DENSITY", 1.01 if sparse else -1.0)
+    monkeypatch.setattr(_rcnn_modules, "_SPARSE_MIN_BYTES", 0 if sparse else 1 << 62)
     torch.manual_seed(0)
     m = SequenceRCNNModule()
     _randomise_renorms(m)
@@ -142,6 +143,74 @@ def test_plan_rebuilt_when_weights_change():
     check()
     m.double()
     assert check().dense_wt.dtype == torch.float64
+
+
+def test_plan_rebuilt_when_a_layer_without_weights_is_replaced():
+    """A swapped activation (no parameters of its own) is seen too."""
+    torch.manual_seed(5)
+    m = SequenceRCNNModule(**SMALL_MODULE)
+    windows, dt = torch.randn(1, 3, 21, 21), torch.zeros(1, 3)
+    with torch.inference_mode():
+        m.stream_step(windows, dt)
+    plan = m._stream_plan
+    assert plan.folded and plan.is_current(m)
+    m.cnn[2] = torch.nn.Tanh()
+    assert not plan.is_current(m)
+    with torch.inference_mode():
+        got = m.stream_step(windows, dt)
+    assert not m._stream_plan.folded  # Tanh does not fold: the module runs
+    _assert_step_close(got, _reference(m, windows, dt, None))
+
+
+def test_small_matrices_take_one_dense_product(monkeypatch):
+    """Weights under _SPARSE_MIN_BYTES skip the row gather, with equal results."""
+    torch.manual_seed(6)
+    m = SequenceRCNNModule(**SMALL_MODULE)
+    _randomise_renorms(m, seed=6)
+    windows, dt = 3.0 * torch.randn(1, 3, 21, 21), torch.zeros(1, 3)
+    calls = []
+    real = _rcnn_modules.F.embedding_bag
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_rcnn_modules.F, "embedding_bag", spy)
+    with torch.inference_mode():
+        dense = m.stream_step(windows, dt)
+        assert calls == []
+        monkeypatch.setattr(_rcnn_modules, "_SPARSE_MIN_BYTES", 0)
+        gathered = m.stream_step(windows, dt)
+    assert len(calls) == 2  # the dense layer and the LSTM input
+    _assert_step_close(gathered, dense)
+    _assert_step_close(dense, _reference(m, windows, dt, None))
+
+
+def test_shipped_network_streams_as_the_batch_api():
+    """The shipped RCNN: the float32 stream equals predict_proba_steps; the
+    bfloat16 stream stays within 1e-2 of it at every step, the int8 one
+    within 5e-2 (benchmarks/bench_rcnn.py, 140 sequences x 20 steps: largest
+    difference 3.7e-3 for bfloat16, 1.6e-2 for int8, over the 1e-2 goal)."""
+    from skastro.datasets import make_hits_sequences
+    from skastro.models import load_pretrained
+
+    net = load_pretrained("sequence-rcnn-hits-sim")
+    X, _ = make_hits_sequences(2, n_epochs=22, return_X_y=True, random_state=4242)
+    steps = net.predict_proba_steps(X)
+    streamed = {p: [] for p in ("float32", "int8", "bfloat16")}
+    for precision, out in streamed.items():
+        for i in range(len(X["mask"])):
+            out.append(_stream_sequence(net.stream(precision=precision), X, i))
+    valid = [np.flatnonzero(X["mask"][i]) for i in range(len(X["mask"]))]
+    want = np.concatenate([steps[i, v] for i, v in enumerate(valid)])
+    ref = np.concatenate(streamed["float32"])
+    np.testing.assert_allclose(ref, want, atol=1e-5, equal_nan=True)
+    ok = np.isfinite(ref).all(axis=1)
+    assert ok.sum() >= len(valid) * 15
+    for precision, bound in (("int8", 5e-2), ("bfloat16", 1e-2)):
+        got = np.concatenate(streamed[precision])
+        np.testing.assert_array_equal(np.isfinite(got), np.isfinite(ref))
+        assert np.abs(got[ok] - ref[ok]).max() < bound, precision
 
 
 def test_plan_is_not_pickled():
