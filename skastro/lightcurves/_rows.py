@@ -98,10 +98,7 @@ def backend_rows(
     columns: Sequence[str],
     *,
     period_search: PeriodSearch | None = None,
-    n_jobs: int = 1,
-    parallel: Callable | None = None,
-    progress: bool = False,
-    desc: str = "FATS features",
+    **options: Any,
 ) -> np.ndarray:
     """A backend's feature matrix ``(n_curves, len(columns))``.
 
@@ -120,18 +117,12 @@ def backend_rows(
         Output columns, in order.
     period_search : PeriodSearch, optional
         The period search (default: the survey grid's defaults).
-    n_jobs, parallel, progress, desc
-        As for :func:`feature_rows`.
+    **options
+        ``n_jobs``, ``parallel``, ``progress``, ``desc`` of
+        :func:`feature_rows`.
     """
     search = PeriodSearch() if period_search is None else period_search
     col_index = {c: i for i, c in enumerate(columns)}
     n_cols = len(columns)
-    return feature_rows(
-        partial(row_function, spec, col_index, n_cols, search),
-        curves,
-        n_cols,
-        n_jobs=n_jobs,
-        parallel=parallel,
-        progress=progress,
-        desc=desc,
-    )
+    make_row = partial(row_function, spec, col_index, n_cols, search)
+    return feature_rows(make_row, curves, n_cols, **options)
