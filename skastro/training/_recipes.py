@@ -245,11 +245,7 @@ def deepshadows_lsbgnet(*, random_state: int | None = 0, **params) -> Any:
 
     Parameters
     ----------
-    %(net_params)s
-
-    Returns
-    -------
-    %(net_returns)s
+    %(net_params_returns)s
     """
     from skorch.dataset import ValidSplit
 
