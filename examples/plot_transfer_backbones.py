@@ -86,14 +86,18 @@ print(f"pretraining MAE (scaled): {pre.history[-1, 'train_loss']:.4f}")
 # units) and 6 epochs. From scratch every layer trains; from the pretrained
 # weights the head trains alone for two epochs, then the last 7 backbone
 # layers join (Martinazzo, Espadoto & Hirata's (2020) two-phase
-# fine-tuning). Every backbone sees the stamps resized to the same
-# :data:`~skastro.recipes.TRANSFER_INPUT_SIZE` pixels, and the same folds.
+# fine-tuning). Same folds for every candidate. The recipe resizes every
+# backbone's input to :data:`~skastro.recipes.TRANSFER_INPUT_SIZE` (75 pixels,
+# InceptionV3's smallest) so that the five see equal inputs; that costs about
+# five times the compute of 32×32 stamps, so here each backbone takes the
+# stamps at its own smallest input instead (``input_size="auto"``: 32 pixels,
+# 75 for InceptionV3), which keeps the run to a few minutes.
 y = np.asarray(lab.target)
 train, test = train_test_split(
     np.arange(len(y)), test_size=0.33, stratify=y, random_state=0
 )
 base = recipes.transfer_classifier(
-    input_size=recipes.TRANSFER_INPUT_SIZE,
+    input_size="auto",
     max_epochs=6,
     batch_size=16,
     module__n_hidden=256,
