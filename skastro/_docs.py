@@ -12,16 +12,30 @@ from collections.abc import Callable, Mapping
 
 __all__ = ["RECIPE_DOCS", "fill_doc_from"]
 
-#: Fragments of the recipes' docstrings (``skastro.recipes``,
-#: ``skastro.training``); ``%(estimator)s`` is the network's class name.
-RECIPE_DOCS: dict[str, str] = {
-    "net_params": """random_state : int or None, default=0
+_NET_PARAMS = """random_state : int or None, default=0
         Seeds torch when the network is initialised.
     **params
-        Overrides of any :class:`~skastro.nn.%(estimator)s` parameter.""",
-    "net_returns": """net : skastro.nn.%(estimator)s
-        Unfitted.""",
-    "forest_params": """random_state : int or None, default=0
+        Overrides of any :class:`~skastro.nn.%(estimator)s` parameter
+        (e.g. ``max_epochs``, ``callbacks``)."""
+_NET_RETURNS = """net : skastro.nn.%(estimator)s
+        Unfitted."""
+
+#: Fragments of the recipes' docstrings (``skastro.recipes``,
+#: ``skastro.training``); ``%(estimator)s`` is the network's class name.
+#: ``net_params_returns`` ends a network recipe's Parameters section and
+#: gives its Returns section; ``forest_parameters`` is the whole Parameters
+#: section of a random-forest recipe.
+RECIPE_DOCS: dict[str, str] = {
+    "net_params": _NET_PARAMS,
+    "net_returns": _NET_RETURNS,
+    "net_params_returns": f"""{_NET_PARAMS}
+
+    Returns
+    -------
+    {_NET_RETURNS}""",
+    "forest_parameters": """Parameters
+    ----------
+    random_state : int or None, default=0
         Seeds the forest.
     n_jobs : int, default=1
         Trees fitted in parallel (joblib convention).""",

@@ -636,6 +636,44 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 # -------------------------------------------------------------------- parser
+# -- options several commands share ------------------------------------------
+_TABLE_OUT = "output table (.csv, .fits, .ecsv, .parquet)"
+
+
+def _add_output(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--out`` (required) and ``--overwrite``."""
+    parser.add_argument("--out", required=True, help=what)
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace --out if it exists"
+    )
+
+
+def _add_progress(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--progress/--no-progress``: None (the default) means "if a terminal"."""
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"{what} (default: only when stderr is a terminal)",
+    )
+
+
+def _add_choice(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    choices: tuple[str, ...],
+    text: str | None = None,
+) -> None:
+    """A choice option; its default is its first choice."""
+    parser.add_argument(flag, choices=list(choices), default=choices[0], help=text)
+
+
+def _add_column_options(parser: argparse.ArgumentParser, **defaults: str) -> None:
+    """``--NAME-column`` for each ``NAME=help`` (default None: found by alias)."""
+    for name, text in defaults.items():
+        parser.add_argument(f"--{name}-column", default=None, help=text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``skastro`` command."""
     from . import __version__
@@ -675,18 +713,13 @@ def _add_demo(add: Callable[..., argparse.ArgumentParser]) -> None:
         description="Simulate data, run the papers' comparisons, write a report.",
     )
     demo.add_argument("--out", default="skastro_demo", help="output folder")
-    demo.add_argument("--size", choices=["small", "paper"], default="small")
+    _add_choice(demo, "--size", ("small", "paper"))
     demo.add_argument(
         "--sections", nargs="+", default=None, help="run only these sections"
     )
     demo.add_argument("--random-state", type=int, default=0)
     demo.add_argument("--quiet", action="store_true")
-    demo.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="show progress bars (default: only when stderr is a terminal)",
-    )
+    _add_progress(demo, "show progress bars")
     demo.set_defaults(func=_cmd_demo)
 
 
@@ -712,10 +745,7 @@ def _add_crop(add: Callable[..., argparse.ArgumentParser]) -> None:
         help="one FITS file per band, one multi-band file, or FIELD=PATH pairs "
         "(several fields; repeat a FIELD for its band files)",
     )
-    crop.add_argument("--out", required=True, help="output stamps file (.fits or .npy)")
-    crop.add_argument(
-        "--overwrite", action="store_true", help="replace --out if it exists"
-    )
+    _add_output(crop, "output stamps file (.fits or .npy)")
     crop.add_argument(
         "--size",
         default="32",
@@ -731,11 +761,11 @@ def _add_crop(add: Callable[..., argparse.ArgumentParser]) -> None:
     crop.add_argument(
         "--output-size", type=int, default=32, help="stamp side for --size fwhm"
     )
-    crop.add_argument(
+    _add_choice(
+        crop,
         "--coords",
-        choices=["pixel", "world"],
-        default="pixel",
-        help="positions in pixels, or sky degrees through the images' WCS",
+        ("pixel", "world"),
+        "positions in pixels, or sky degrees through the images' WCS",
     )
     crop.add_argument(
         "--position-columns",
@@ -745,33 +775,24 @@ def _add_crop(add: Callable[..., argparse.ArgumentParser]) -> None:
         help="position columns (default: x/y, X_IMAGE/Y_IMAGE, ... or ra/dec, "
         "ALPHA_J2000/DELTA_J2000, ..., any case)",
     )
-    crop.add_argument(
+    _add_choice(
+        crop,
         "--origin",
-        choices=["auto", "0", "1"],
-        default="auto",
-        help="pixel convention: 0 numpy (first pixel centre 0.0), 1 FITS; auto: "
+        ("auto", "0", "1"),
+        "pixel convention: 0 numpy (first pixel centre 0.0), 1 FITS; auto: "
         "1 for SExtractor's X_IMAGE/Y_IMAGE, else 0",
     )
-    crop.add_argument(
+    _add_choice(
+        crop,
         "--off-edge",
-        choices=["pad", "drop", "raise"],
-        default="pad",
-        help="objects near the edge: NaN-pad, leave out, or stop with an error",
+        ("pad", "drop", "raise"),
+        "objects near the edge: NaN-pad, leave out, or stop with an error",
     )
-    crop.add_argument(
-        "--fwhm-column",
-        default=None,
-        help="FWHM column in pixels (default: fwhm, FWHM_IMAGE, any case)",
-    )
-    crop.add_argument(
-        "--id-column",
-        default=None,
-        help="id column kept in OBJECTS (default: id, NUMBER, ..., any case)",
-    )
-    crop.add_argument(
-        "--field-column",
-        default=None,
-        help="field id column (default: field, any case)",
+    _add_column_options(
+        crop,
+        fwhm="FWHM column in pixels (default: fwhm, FWHM_IMAGE, any case)",
+        id="id column kept in OBJECTS (default: id, NUMBER, ..., any case)",
+        field="field id column (default: field, any case)",
     )
     crop.add_argument(
         "--field", default=None, help="crop only the catalog rows of this field"
@@ -809,12 +830,7 @@ def _add_features(add: Callable[..., argparse.ArgumentParser]) -> None:
     feats.add_argument(
         "light_curves", help="CSV/FITS/ECSV/Parquet table, one row per point"
     )
-    feats.add_argument(
-        "--out", required=True, help="output table (.csv, .fits, .ecsv, .parquet)"
-    )
-    feats.add_argument(
-        "--overwrite", action="store_true", help="replace --out if it exists"
-    )
+    _add_output(feats, _TABLE_OUT)
     feats.add_argument(
         "--features",
         nargs="+",
@@ -822,47 +838,31 @@ def _add_features(add: Callable[..., argparse.ArgumentParser]) -> None:
         help="FATS feature names, or one set name: carrasco-davis2019 (Carrasco-Davis et al.'s "
         "(2019) 47), fats, all (default: every single-band FATS feature, 59)",
     )
-    feats.add_argument("--backend", choices=["fast", "feets"], default="fast")
+    _add_choice(feats, "--backend", ("fast", "feets"))
     feats.add_argument("--n-jobs", type=int, default=None, help="parallel workers")
-    feats.add_argument(
-        "--id-column", default=None, help="default: id, object_id, oid, ... (any case)"
+    _add_column_options(
+        feats,
+        id="default: id, object_id, oid, ... (any case)",
+        time="default: time, mjd, t, hjd, ... (any case)",
+        mag="default: mag, magnitude, m (any case)",
+        err="default: err, error, mag_err, magerr, sigma (any case)",
+        band="default: band, filter, passband, fid (any case)",
     )
-    feats.add_argument(
-        "--time-column", default=None, help="default: time, mjd, t, hjd, ... (any case)"
-    )
-    feats.add_argument(
-        "--mag-column", default=None, help="default: mag, magnitude, m (any case)"
-    )
-    feats.add_argument(
-        "--err-column",
-        default=None,
-        help="default: err, error, mag_err, magerr, sigma (any case)",
-    )
-    feats.add_argument(
-        "--band-column",
-        default=None,
-        help="default: band, filter, passband, fid (any case)",
-    )
-    feats.add_argument(
+    _add_choice(
+        feats,
         "--bands",
-        choices=["rows", "columns", "ignore"],
-        default="rows",
-        help="with a band column: one row per (id, band), one row per id with "
+        ("rows", "columns", "ignore"),
+        "with a band column: one row per (id, band), one row per id with "
         "<feature>_<band> columns, or ignore the band (all points one curve)",
     )
-    feats.add_argument(
+    _add_choice(
+        feats,
         "--duplicates",
-        choices=["mean", "first", "raise"],
-        default="mean",
-        help="points of one curve at the same time: their inverse-variance "
+        ("mean", "first", "raise"),
+        "points of one curve at the same time: their inverse-variance "
         "weighted mean, the first one, or an error",
     )
-    feats.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress bar (default: only when stderr is a terminal)",
-    )
+    _add_progress(feats, "progress bar")
     feats.set_defaults(func=_cmd_features)
 
 
@@ -880,22 +880,15 @@ def _add_predict(add: Callable[..., argparse.ArgumentParser]) -> None:
     pred.add_argument(
         "input", help="catalog (CSV/FITS/... table) or stamps (.npy/.fits)"
     )
-    pred.add_argument(
-        "--out", required=True, help="output table (.csv, .fits, .ecsv, .parquet)"
-    )
-    pred.add_argument(
-        "--overwrite", action="store_true", help="replace --out if it exists"
-    )
+    _add_output(pred, _TABLE_OUT)
     pred.add_argument(
         "--stamps", action="store_true", help="INPUT is a stamps file (.fits or .npy)"
     )
     pred.add_argument(
         "--proba", action="store_true", help="add class probabilities p_<class>"
     )
-    pred.add_argument(
-        "--id-column",
-        default=None,
-        help="id column to keep (default: id, NUMBER, ..., any case)",
+    _add_column_options(
+        pred, id="id column to keep (default: id, NUMBER, ..., any case)"
     )
     pred.add_argument(
         "--trust-pickle",
@@ -944,11 +937,11 @@ def _add_train(add: Callable[..., argparse.ArgumentParser]) -> None:
         "--max-passes (else --hours) instead of the recipe's plateau schedule",
     )
     train.add_argument("--threads", type=int, default=1, help="torch threads")
-    train.add_argument(
+    _add_choice(
+        train,
         "--dtype",
-        choices=["float32", "float16", "bfloat16"],
-        default="float32",
-        help="storage type of the weights",
+        ("float32", "float16", "bfloat16"),
+        "storage type of the weights",
     )
     train.add_argument(
         "--evaluate",

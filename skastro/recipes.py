@@ -84,6 +84,7 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 
 # ------------------------------------------------------------------ DeepShadows
+@fill_doc_from(RECIPE_DOCS, estimator="LSBGNet")
 def deepshadows_cnn(
     *, schedule: str = "paper", random_state: int | None = 0, **params: Any
 ) -> Any:
@@ -103,16 +104,7 @@ def deepshadows_cnn(
         of 32: Adadelta with the paper's L2 needs about 50,000 steps (100
         epochs of 30,000 stamps) to leave its start-up phase, which a run of
         a few hundred steps never does.
-    random_state : int or None, default=0
-        Seeds torch when the network is initialised.
-    **params
-        Overrides of any :class:`~skastro.nn.LSBGNet` parameter (e.g.
-        ``max_epochs``, ``callbacks``).
-
-    Returns
-    -------
-    net : skastro.nn.LSBGNet
-        Unfitted.
+    %(net_params_returns)s
 
     See Also
     --------
@@ -179,9 +171,7 @@ def deepshadows_forest(*, random_state: int | None = 0, n_jobs: int = 1) -> Any:
     (:class:`~skastro.sources.SourceFeatures`) into a random forest of 100
     trees with ``min_samples_split=10``.
 
-    Parameters
-    ----------
-    %(forest_params)s
+    %(forest_parameters)s
 
     Returns
     -------
@@ -248,11 +238,7 @@ def hits_rcnn(
         use batch renormalisation from the first step (renormalisation
         momentum 0.05, no warm-up), since runs of a few hundred steps never
         leave the paper's 5,000-step warm-up.
-    %(net_params)s
-
-    Returns
-    -------
-    %(net_returns)s
+    %(net_params_returns)s
 
     See Also
     --------
@@ -282,9 +268,7 @@ def hits_forest(*, random_state: int | None = 0, n_jobs: int = 1) -> Any:
     period grid (:class:`~skastro.lightcurves.FATSFeatures`), and a random
     forest of 25 trees of depth at most 15.
 
-    Parameters
-    ----------
-    %(forest_params)s
+    %(forest_parameters)s
 
     Returns
     -------
@@ -384,11 +368,7 @@ def splus_pretrainer(
         ``"paper"``: dense layer of 1024, Adam η = 1e-4, batches of 128.
         ``"short"``: dense layer of 256, Adam η = 1e-3, batches of 16, for
         runs of a few epochs on a few hundred stamps.
-    %(net_params)s
-
-    Returns
-    -------
-    %(net_returns)s
+    %(net_params_returns)s
 
     See Also
     --------
@@ -409,6 +389,7 @@ def splus_pretrainer(
     return MagnitudePretrainer(**settings)
 
 
+@fill_doc_from(RECIPE_DOCS, estimator="PretrainedStampClassifier")
 def splus_classifier(
     pretrainer: Any = None,
     *,
@@ -437,16 +418,7 @@ def splus_classifier(
         ``"paper"``: Adam η = 1e-4, then 1e-5 for the whole network after 10
         top-only epochs, batches of 128. ``"short"``: η = 1e-3 then 1e-4,
         batches of 16.
-    random_state : int or None, default=0
-        Seeds torch when the network is initialised.
-    **params
-        Overrides of any :class:`~skastro.nn.PretrainedStampClassifier`
-        parameter (e.g. ``max_epochs``, ``warmup_epochs``).
-
-    Returns
-    -------
-    clf : skastro.nn.PretrainedStampClassifier
-        Unfitted.
+    %(net_params_returns)s
     """
     _check_choice("schedule", schedule, _SCHEDULES)
     from .nn import PretrainedStampClassifier
@@ -475,9 +447,7 @@ def splus_magnitude_forest(*, random_state: int | None = 0, n_jobs: int = 1) -> 
     of the catalog (NaN for undetected bands is handled by the forest), to
     tell what the stamps add over photometry.
 
-    Parameters
-    ----------
-    %(forest_params)s
+    %(forest_parameters)s
 
     Returns
     -------
@@ -492,6 +462,7 @@ def splus_magnitude_forest(*, random_state: int | None = 0, n_jobs: int = 1) -> 
 
 
 # -------------------------------------------------------------------- transfer
+@fill_doc_from(RECIPE_DOCS, estimator="TransferCNNClassifier")
 def transfer_classifier(
     backbone: str = "vgg16",
     *,
@@ -525,15 +496,7 @@ def transfer_classifier(
         Side (pixels) stamps are resized to inside the network; the default
         is the same for every backbone, so that they are compared on equal
         inputs.
-    random_state : int or None, default=0
-        Seeds torch when the network is initialised.
-    **params
-        Overrides of any :class:`~skastro.nn.TransferCNNClassifier` parameter.
-
-    Returns
-    -------
-    clf : skastro.nn.TransferCNNClassifier
-        Unfitted.
+    %(net_params_returns)s
     """
     _check_choice("backbone", backbone, TRANSFER_BACKBONES)
     from .nn import TransferCNNClassifier

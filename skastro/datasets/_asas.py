@@ -132,10 +132,7 @@ def fetch_asas_variables(
         classes, 797 curves, that the comparisons in the docs use).
     %(retries)s
 
-    Returns
-    -------
-    data : sklearn.utils.Bunch
-        Dictionary-like object with:
+    %(bunch_returns)s
 
         data : list of tuple of ndarray, or pandas.DataFrame
             The light curves: ``(time, mag, err)`` float64 arrays sorted by
@@ -150,8 +147,6 @@ def fetch_asas_variables(
 
     %(X_y_tuple)s
 
-    Raises
-    ------
     %(fetch_raises)s
 
     See Also

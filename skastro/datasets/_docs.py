@@ -29,13 +29,19 @@ _SHARED_DOCS: dict[str, str] = {
         Further download attempts after a network error.
     delay : float, default=1.0
         Seconds between attempts.""",
+    "bunch_returns": """Returns
+    -------
+    data : sklearn.utils.Bunch
+        Dictionary-like object with:""",
     "descr_citation": """DESCR : str
             Description of the data set.
         citation : str
             The reference to cite.""",
     "X_y_tuple": """(data, target) : tuple
         When ``return_X_y=True``.""",
-    "fetch_raises": """FileNotFoundError
+    "fetch_raises": """Raises
+    ------
+    FileNotFoundError
         The files are not cached and ``download_if_missing=False``.
     PermissionError
         The data must be downloaded (or unpacked) but the cache folder is

@@ -152,10 +152,7 @@ def fetch_2mass_galactic_center(
     %(download_if_missing)s
     %(retries)s
 
-    Returns
-    -------
-    data : sklearn.utils.Bunch
-        Dictionary-like object with:
+    %(bunch_returns)s
 
         filenames : list of str
             Path of the cached FITS file of each band, in ``bands`` order.
@@ -168,11 +165,9 @@ def fetch_2mass_galactic_center(
             Pixel side, arcsec (5.0; from the WCS ``CDELT``).
         %(descr_citation)s
 
-    Raises
-    ------
+    %(fetch_raises)s
     ValueError
         A band other than J, H, K.
-    %(fetch_raises)s
 
     See Also
     --------
@@ -247,10 +242,7 @@ def fetch_glimpse_field(
     %(download_if_missing)s
     %(retries)s
 
-    Returns
-    -------
-    data : sklearn.utils.Bunch
-        Dictionary-like object with:
+    %(bunch_returns)s
 
         filename : str
             Path of the cached FITS image.
@@ -263,8 +255,6 @@ def fetch_glimpse_field(
             Pixel side, arcsec (1.2).
         %(descr_citation)s
 
-    Raises
-    ------
     %(fetch_raises)s
 
     See Also

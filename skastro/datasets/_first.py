@@ -166,10 +166,7 @@ def fetch_first_radio_galaxies(
     %(return_X_y)s
     %(retries)s
 
-    Returns
-    -------
-    data : sklearn.utils.Bunch
-        Dictionary-like object with:
+    %(bunch_returns)s
 
         data : ndarray of float32 of shape (n_images, 1, 300, 300)
             The images (channels first), the published 8-bit values divided
@@ -190,8 +187,6 @@ def fetch_first_radio_galaxies(
 
     %(X_y_tuple)s
 
-    Raises
-    ------
     %(fetch_raises)s
 
     References

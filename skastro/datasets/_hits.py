@@ -768,7 +768,7 @@ def make_hits_sequences(
         Add ``host_images`` (n, T, h, w; only with this option): each point
         source's noise-free host galaxy at each epoch (ADU). As
         ``"background"``, ``sky + host_images`` lets LightCurveExtractor
-        subtract the host (seed eq. 2.8's ``S_ij``). Doubles the memory.
+        subtract the host (``S_ij`` of Carrasco-Davis et al. 2019, eq. 2.8). Doubles the memory.
     random_state : int, RandomState instance or None, default=None
         Seed; the output is identical for the same seed.
 
@@ -794,6 +794,8 @@ def make_hits_sequences(
         host, host_mag : ndarray of shape (n,)
             Whether a galaxy is in the stamp; its g magnitude (NaN if none).
         host_images : ndarray of float32, shape (n, T, stamp_size, stamp_size)
+            Each point source's noise-free host galaxy at each epoch, ADU
+            (only with ``return_host_images=True``).
         psf, DESCR : str
             ``"gaussian"`` or ``"moffat"``; a short description.
 

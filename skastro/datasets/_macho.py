@@ -207,10 +207,7 @@ def fetch_macho_variables(
         :class:`~skastro.lightcurves.FATSFeatures`.
     %(retries)s
 
-    Returns
-    -------
-    data : sklearn.utils.Bunch
-        Dictionary-like object with:
+    %(bunch_returns)s
 
         data : pandas.DataFrame or list of tuple of ndarray
             The 30 example light curves (15 stars x bands R, B), missing
@@ -240,8 +237,6 @@ def fetch_macho_variables(
 
     %(X_y_tuple)s
 
-    Raises
-    ------
     %(fetch_raises)s
 
     See Also

@@ -157,7 +157,7 @@ class LightCurveExtractor(TransformerMixin, BaseEstimator):
     ----------
     T. Naylor, "An optimal extraction algorithm for imaging photometry",
     MNRAS 296, 339 (1998). R. Carrasco-Davis et al., PASP 131, 108006
-    (2019), Carrasco-Davis et al. (2019, §2.1.6.)
+    (2019), §2.1.6.
 
     Examples
     --------

@@ -29,8 +29,7 @@ from astropy.timeseries import LombScargle
 
 from . import _fats_kernels as K
 from ._features_def import DMDT_DM_BINS, DMDT_DT_BINS, MIN_POINTS, feature_columns
-from ._periods import PeriodSearch
-from ._rows import feature_rows
+from ._rows import backend_rows
 
 __all__ = ["FAST_GROUPS", "compute_fast"]
 
@@ -325,17 +324,12 @@ def _row_function(groups, col_index, n_cols, search):
     )
 
 
-def compute_fast(
-    curves,
-    features,
-    columns,
-    *,
-    period_search=None,
-    n_jobs=1,
-    parallel=None,
-    progress=False,
-):
+def compute_fast(curves, features, columns, *, n_jobs=1, **options):
     """Feature matrix ``(n_curves, len(columns))`` of the fast backend.
+
+    The features of the ``light-curve`` package in one batch call, the
+    others curve by curve (:func:`~._rows.backend_rows`, whose parameters
+    ``options`` are).
 
     Parameters
     ----------
@@ -345,19 +339,14 @@ def compute_fast(
         FATS feature names.
     columns : sequence of str
         Output columns, in order.
-    period_search : PeriodSearch, optional
-        The period search (default: the survey grid's defaults).
     n_jobs : int
         Number of workers.
-    parallel : callable or None
-        ``joblib.Parallel`` instance used for the per-curve groups.
-    progress : bool
-        Show a tqdm progress bar (single process only).
+    **options
+        ``period_search``, ``parallel``, ``progress`` of
+        :func:`~._rows.backend_rows`.
     """
-    search = PeriodSearch() if period_search is None else period_search
     col_index = {c: i for i, c in enumerate(columns)}
-    n_cols = len(columns)
-    X = np.full((len(curves), n_cols), np.nan)
+    X = np.full((len(curves), len(columns)), np.nan)
     lc_names = [f for f in features if FAST_GROUPS[f] == "lc"]
     ok = [i for i, c in enumerate(curves) if c[0].size >= MIN_POINTS]
     if lc_names and ok:
@@ -379,13 +368,8 @@ def compute_fast(
         if g != "lc" and g not in groups:
             groups.append(g)
     if groups:
-        X_other = feature_rows(
-            partial(_row_function, groups, col_index, n_cols, search),
-            curves,
-            n_cols,
-            n_jobs=n_jobs,
-            parallel=parallel,
-            progress=progress,
+        X_other = backend_rows(
+            _row_function, groups, curves, columns, n_jobs=n_jobs, **options
         )
         other_cols = [
             col_index[c]

@@ -26,8 +26,7 @@ import numpy as np
 
 from . import _fats_kernels as K
 from ._features_def import FEETS_MAP, MIN_POINTS, feature_columns
-from ._periods import PeriodSearch
-from ._rows import feature_rows
+from ._rows import backend_rows
 
 __all__ = ["compute_feets"]
 
@@ -152,32 +151,14 @@ def _row_function(features, col_index, n_cols, search):
     )
 
 
-def compute_feets(
-    curves,
-    features,
-    columns,
-    *,
-    period_search=None,
-    n_jobs=1,
-    parallel=None,
-    progress=False,
-):
+def compute_feets(curves, features, columns, **options):
     """Feature matrix ``(n_curves, len(columns))`` computed by feets.
 
     With ``period_search.grid == "survey"`` each curve's frequency grid
     (range and oversampling) and false-alarm settings are passed to feets'
     Lomb-Scargle and Fourier extractors; feets then takes the three highest
     grid values of that periodogram (no ranking of peaks by a Fourier fit).
+    ``options`` are those of :func:`~._rows.backend_rows`.
     """
-    search = PeriodSearch() if period_search is None else period_search
-    col_index = {c: i for i, c in enumerate(columns)}
-    n_cols = len(columns)
-    return feature_rows(
-        partial(_row_function, features, col_index, n_cols, search),
-        curves,
-        n_cols,
-        n_jobs=n_jobs,
-        parallel=parallel,
-        progress=progress,
-        desc="FATS features (feets)",
-    )
+    options.setdefault("desc", "FATS features (feets)")
+    return backend_rows(_row_function, features, curves, columns, **options)

@@ -3,17 +3,22 @@
 The loop both FATS backends (``_fats_fast``, ``_fats_feets``) run over the
 curves: each curve's row from a per-curve function, warnings of degenerate
 curves silenced, and, with a ``joblib.Parallel``, the curves cut into
-``4 * n_jobs`` chunks.
+``4 * n_jobs`` chunks; :func:`backend_rows` is that loop with what both
+backends give their row functions (the period search, the output columns).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
 
 import numpy as np
 
-__all__ = ["feature_rows"]
+from ._periods import PeriodSearch
+
+__all__ = ["backend_rows", "feature_rows"]
 
 RowFunction = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -84,3 +89,40 @@ def feature_rows(
         for a, b in zip(bounds[:-1], bounds[1:])
     )
     return np.vstack(parts)
+
+
+def backend_rows(
+    row_function: Callable[..., RowFunction],
+    spec: Any,
+    curves: Sequence,
+    columns: Sequence[str],
+    *,
+    period_search: PeriodSearch | None = None,
+    **options: Any,
+) -> np.ndarray:
+    """A backend's feature matrix ``(n_curves, len(columns))``.
+
+    Parameters
+    ----------
+    row_function : callable
+        ``row_function(spec, col_index, n_cols, search)`` -> ``row``, the
+        ``make_row`` of :func:`feature_rows` (a module-level function, so that
+        it pickles): ``row`` fills the columns ``col_index`` maps to (column
+        name -> position) of a row of ``n_cols`` values.
+    spec : object
+        What the backend computes (feature names or feature groups).
+    curves : list of (time, mag, err)
+        Validated curves (:func:`as_light_curve_list`).
+    columns : sequence of str
+        Output columns, in order.
+    period_search : PeriodSearch, optional
+        The period search (default: the survey grid's defaults).
+    **options
+        ``n_jobs``, ``parallel``, ``progress``, ``desc`` of
+        :func:`feature_rows`.
+    """
+    search = PeriodSearch() if period_search is None else period_search
+    col_index = {c: i for i, c in enumerate(columns)}
+    n_cols = len(columns)
+    make_row = partial(row_function, spec, col_index, n_cols, search)
+    return feature_rows(make_row, curves, n_cols, **options)

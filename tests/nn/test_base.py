@@ -64,6 +64,25 @@ def test_string_labels_in_labels_out(name):
     assert est.score(X, y) == pytest.approx(np.mean(pred == y))
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("name", sorted(CLASSIFIERS))
+def test_binary_and_multiclass_string_labels(name, n_classes):
+    """Two or three string classes in, the same strings out; LSBGNet, binary
+    like the DeepShadows network (Tanoglidis et al. 2021), refuses a third
+    class by name."""
+    est, X, y = CLASSIFIERS[name]()
+    labels = np.array(["alpha", "beta", "gamma"][:n_classes])
+    y = labels[np.arange(len(y)) % n_classes]
+    if name == "LSBGNet" and n_classes == 3:
+        with pytest.raises(ValueError, match="binary classifier but y holds 3"):
+            est.fit(X, y)
+        return
+    est.fit(X, y)
+    assert est.classes_.tolist() == labels.tolist()
+    assert set(est.predict(X).tolist()) <= set(labels.tolist())
+    assert est.predict_proba(X).shape == (len(y), n_classes)
+
+
 @pytest.mark.parametrize("name", sorted(CLASSIFIERS))
 @pytest.mark.parametrize(
     "make_y, match",
