@@ -67,8 +67,11 @@ N_FATS = 59
 
 
 def _realdata_home() -> Path | None:
-    """A loader cache made of links to ../shared/realdata/asas, if present."""
-    for candidate in (ROOT.parent / "shared" / "realdata", ROOT / "shared" / "realdata"):
+    """A loader cache holding copies of ../shared/realdata/asas, if present."""
+    for candidate in (
+        ROOT.parent / "shared" / "realdata",
+        ROOT / "shared" / "realdata",
+    ):
         folder = candidate / "asas"
         if (folder / "asas_training_set.tar.gz").is_file():
             home = Path(tempfile.mkdtemp(prefix="skastro_asas_"))

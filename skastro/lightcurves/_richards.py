@@ -71,6 +71,7 @@ __all__ = ["RICHARDS_FEATURES", "N_HARMONICS", "richards_features"]
 #: Harmonics of the simultaneous Fourier fit at the best period.
 N_HARMONICS = 4
 
+
 def _fourier_design(ts: np.ndarray, f: float, n_harmonics: int) -> np.ndarray:
     """Columns ``1, sin(2 pi k f t), cos(2 pi k f t)`` for ``k = 1..n``."""
     arg = 2.0 * np.pi * f * ts[:, None] * np.arange(1, n_harmonics + 1)[None, :]
