@@ -13,7 +13,10 @@ minima).
 
 Every feature is computed from the best period of the
 :class:`~skastro.lightcurves._periods.PeriodSearch` that ``PeriodLS`` uses,
-so the two agree. Definitions (``f1 = 1 / PeriodLS``; ``m`` magnitudes;
+refined within one grid step on either side by the Fourier fit (a grid
+frequency is up to half a step off the peak, which over a multi-year
+baseline shifts the k-th harmonic's phase by up to ``k pi / oversampling``).
+Definitions (``f1`` that refined best frequency; ``m`` magnitudes;
 ``MAD`` the median absolute deviation from the median):
 
 ``R21``, ``R31``
@@ -64,12 +67,15 @@ from __future__ import annotations
 import numpy as np
 
 from ._features_def import RICHARDS_FEATURES
-from ._periods import PeriodSearch
+from ._periods import PeriodSearch, harmonic_rss
 
 __all__ = ["RICHARDS_FEATURES", "N_HARMONICS", "richards_features"]
 
 #: Harmonics of the simultaneous Fourier fit at the best period.
 N_HARMONICS = 4
+
+#: Frequencies tried within one grid step on either side of the best one.
+N_REFINE = 21
 
 
 def _fourier_design(ts: np.ndarray, f: float, n_harmonics: int) -> np.ndarray:
@@ -114,7 +120,7 @@ def richards_features(
         The period search of ``PeriodLS`` (its grid is reused for the
         second frequency).
     f1 : float
-        The best frequency (``1 / PeriodLS``), cycles/day.
+        The best frequency (``1 / PeriodLS``), cycles/day; refined here.
 
     Returns
     -------
@@ -125,6 +131,12 @@ def richards_features(
     y = m - np.mean(m)
     var = float(np.var(y))
     n_h = min(N_HARMONICS, max(1, (t.size - 2) // 2 - 1))
+    # the grid's frequency is within half a step of the peak: over a long
+    # baseline that half step moves the k-th harmonic's phase by up to
+    # k pi / oversampling, enough to blur amplitudes and phases
+    _, df, _ = search.frequency_grid(t)
+    trial = f1 + df * np.linspace(-1.0, 1.0, N_REFINE)
+    f1 = float(trial[np.argmin(harmonic_rss(ts, y, trial, n_h))])
     amps, phases, resid, coef = _fourier_fit(ts, y, f1, n_h)
     out = dict.fromkeys(RICHARDS_FEATURES, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
