@@ -38,11 +38,15 @@ The curves come from :func:`skastro.datasets.fetch_asas_variables`: its
 cache (``--data-home``), or ../shared/realdata/asas where present (the
 project's copy of the same files).
 
-Measured (one core of the shared 2-core development machine), accuracy
-(nested, tuned forest) [95 % bootstrap interval] / untuned forest:
-fats 0.738 [0.706, 0.769] / 0.730; light-curve 0.750 [0.721, 0.779] /
-0.731; fats+richards and fats+richards+light-curve: see
-docs/user_guide/real_data.rst (section "ASAS variable stars").
+Measured (one core of the shared 2-core development machine; features of
+the 797 curves 2.5-7 minutes with the machine's load), accuracy [95 %
+bootstrap interval], nested tuned forest / untuned forest:
+fats 0.738 [0.706, 0.769] / 0.730 [0.699, 0.762];
+fats+richards not measured / 0.755 [0.726, 0.785];
+light-curve 0.750 [0.721, 0.779] / 0.731 [0.703, 0.763];
+fats+richards+light-curve not measured / 0.764 [0.735, 0.792].
+Per-class recall and the errors: docs/user_guide/real_data.rst (section
+"ASAS variable stars").
 """
 
 from __future__ import annotations
