@@ -26,7 +26,7 @@ Feature sets (``--variants``):
 * ``fats+richards+light-curve``: both tables side by side (106 columns).
 
 The feature tables are computed once and cached (``--cache``, an ``.npz``);
-the cross-validation then costs only the forests (about 15 minutes per
+the cross-validation then costs only the forests (15-30 minutes per
 feature set on one core for the nested search, 1 minute untuned).
 
 Usage::
@@ -42,7 +42,7 @@ Measured (one core of the shared 2-core development machine; features of
 the 797 curves 2.5-7 minutes with the machine's load), accuracy [95 %
 bootstrap interval], nested tuned forest / untuned forest:
 fats 0.738 [0.706, 0.769] / 0.730 [0.699, 0.762];
-fats+richards not measured / 0.755 [0.726, 0.785];
+fats+richards 0.762 [0.733, 0.790] / 0.755 [0.726, 0.785];
 light-curve 0.750 [0.721, 0.779] / 0.731 [0.703, 0.763];
 fats+richards+light-curve not measured / 0.764 [0.735, 0.792].
 Per-class recall and the errors: docs/user_guide/real_data.rst (section
