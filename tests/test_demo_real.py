@@ -163,7 +163,8 @@ def test_2mass_chain_real_files(realdata, server, tmp_path, monkeypatch):  # noq
 
 @pytest.mark.slow
 def test_asas_small_real_files(realdata, server, tmp_path, monkeypatch):  # noqa: F811
-    """Both feature sets through the same tuned forest on the same folds: the
+    """The feature sets (FATSFeatures, with the Richards et al. features,
+    light-curve) through the same tuned forest on the same folds: the
     figures, the confusion matrix and a reloadable light-curve pipeline."""
     monkeypatch.setenv("SKASTRO_DATA", str(tmp_path / "cache"))
     _serve(
@@ -188,7 +189,8 @@ def test_asas_small_real_files(realdata, server, tmp_path, monkeypatch):  # noqa
         "Mira",
         "RR_Lyrae_FM",
     ]
-    for name in ("FATSFeatures", "light-curve"):
+    assert out["results"]["FATSFeatures + Richards"]["n_features"] == 79
+    for name in ("FATSFeatures", "FATSFeatures + Richards", "light-curve"):
         r = out["results"][name]
         assert r["accuracy"]["low"] <= r["accuracy"]["value"] <= r["accuracy"]["high"]
         assert set(r["recall"]) == set(out["classes"])

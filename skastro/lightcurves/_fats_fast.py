@@ -15,6 +15,9 @@
   (:func:`_car_minimize`).
 * Slotted autocorrelation, autocorrelation length and the Delta m - Delta t
   histogram are compiled loops over pairs / lags.
+* The opt-in features of Richards et al. (2011) (:mod:`._richards`; not FATS
+  features, feets has none) are computed here for both backends, from the
+  same best period as ``PeriodLS``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ import numpy as np
 from astropy.timeseries import LombScargle
 
 from . import _fats_kernels as K
-from ._features_def import DMDT_DM_BINS, DMDT_DT_BINS, MIN_POINTS, feature_columns
+from ._features_def import (
+    DMDT_DM_BINS,
+    DMDT_DT_BINS,
+    MIN_POINTS,
+    RICHARDS_FEATURES,
+    feature_columns,
+)
+from ._richards import richards_features
 from ._rows import backend_rows
 
 __all__ = ["FAST_GROUPS", "compute_fast"]
@@ -93,6 +103,7 @@ FAST_GROUPS.update(
     }
 )
 FAST_GROUPS.update({name: "fourier" for name in _HARMONICS})
+FAST_GROUPS.update({name: "richards" for name in RICHARDS_FEATURES})
 
 
 # ---------------------------------------------------------------------------
@@ -281,6 +292,11 @@ def _dmdt(t, m, e):
     return dict(zip(feature_columns("DeltamDeltat"), counts.reshape(-1)))
 
 
+def _richards(t, m, e, cache):
+    freqs, _, best = cache["periodogram"]
+    return richards_features(t, m, e, cache["search"], float(freqs[best]))
+
+
 _PLAIN = {
     "basic": _basic,
     "acf": _acf,
@@ -288,7 +304,12 @@ _PLAIN = {
     "slotted": _slotted,
     "dmdt": _dmdt,
 }
-_PERIODIC = {"ls": _ls, "fourier": _fourier, "signature": _signature}
+_PERIODIC = {
+    "ls": _ls,
+    "fourier": _fourier,
+    "signature": _signature,
+    "richards": _richards,
+}
 
 
 def _curve_features(t, m, e, groups, col_index, n_cols, search):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "ALL_FATS_FEATURES",
     "ALL_FEATURES",
     "DEFAULT_FEATURES",
     "FATS_FEATURES",
@@ -20,6 +21,7 @@ __all__ = [
     "MIN_POINTS",
     "OPT_IN_FEATURES",
     "RENAMED_FEATURE_SETS",
+    "RICHARDS_FEATURES",
     "CARRASCO_DAVIS_2019_FEATURES",
     "CARRASCO_DAVIS2019_FEATURES",
     "feature_columns",
@@ -86,14 +88,45 @@ DEFAULT_FEATURES: tuple[str, ...] = FATS_FEATURES
 #: Multi-column features, computed only when named.
 OPT_IN_FEATURES: tuple[str, ...] = ("Signature", "DeltamDeltat")
 
-ALL_FEATURES: tuple[str, ...] = FATS_FEATURES + OPT_IN_FEATURES
+#: Period and folded-curve features of Richards et al. (2011, 2012) that FATS
+#: lacks (see :mod:`._richards` for their definitions); opt-in.
+RICHARDS_FEATURES: tuple[str, ...] = (
+    "R21",
+    "R31",
+    "phi21_sin",
+    "phi21_cos",
+    "phi31_sin",
+    "phi31_cos",
+    "model_amplitude",
+    "model_skew",
+    "rise_fraction",
+    "var_ratio",
+    "scatter_res_raw",
+    "f2_over_f1",
+    "A2f_over_A1f",
+    "var_ratio2",
+    "p2p_over_mad",
+    "p2p_fold_over_mad",
+    "p2p_fold2p_over_fold",
+    "fold2p_slope_10",
+    "fold2p_slope_90",
+    "noise_ratio",
+)
+
+#: Every FATS feature (the single-band ones and the multi-column opt-ins).
+ALL_FATS_FEATURES: tuple[str, ...] = FATS_FEATURES + OPT_IN_FEATURES
+
+#: Every name accepted by ``FATSFeatures(features=[...])``.
+ALL_FEATURES: tuple[str, ...] = ALL_FATS_FEATURES + RICHARDS_FEATURES
 
 #: Named feature sets accepted by ``FATSFeatures(features=...)``.
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "default": DEFAULT_FEATURES,
     "fats": FATS_FEATURES,
     "carrasco-davis2019": CARRASCO_DAVIS_2019_FEATURES,
-    "all": ALL_FEATURES,
+    "all": ALL_FATS_FEATURES,
+    "richards": RICHARDS_FEATURES,
+    "fats+richards": FATS_FEATURES + RICHARDS_FEATURES,
 }
 
 #: Former set names -> their readable names (accepted with a FutureWarning).
