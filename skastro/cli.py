@@ -677,7 +677,12 @@ def _add_demo(add: Callable[..., argparse.ArgumentParser]) -> None:
     demo.add_argument("--out", default="skastro_demo", help="output folder")
     demo.add_argument("--size", choices=["small", "paper"], default="small")
     demo.add_argument(
-        "--sections", nargs="+", default=None, help="run only these sections"
+        "--sections",
+        nargs="+",
+        default=None,
+        metavar="SECTION",
+        help="run only these sections, in the report's order: stamps, lsbg, "
+        "hits, splus, transfer, real (default: all)",
     )
     demo.add_argument("--random-state", type=int, default=0)
     demo.add_argument("--quiet", action="store_true")
