@@ -99,3 +99,26 @@ def test_splus_section_tiny_with_the_shipped_pretrainer(tmp_path, monkeypatch):
     verdict = res.summary.splitlines()[-1]
     assert verdict.startswith("**Verdict:**") and "Martinazzo et al. (2021)" in verdict
     assert reload_check(tmp_path, *res.models["splus_finetuned_fits_to_class"])
+
+
+def test_lsbg_section_tiny_with_the_shipped_cnn(tmp_path, monkeypatch):
+    """The shipped CNN beside the SVM and forest on the same test stamps; the
+    verdict names it and quotes the card's HSC-like transfer."""
+    from skastro._demo import lsbg
+
+    _needs(lsbg.SHIPPED)
+    tiny = dict(
+        lsbg.SIZES["small"], n_baseline=40, n_live=40, n_test=60, n_hsc_test=40
+    )
+    tiny["epochs"] = 1
+    monkeypatch.setitem(lsbg.SIZES, "small", tiny)
+    res = lsbg.run(_ctx(tmp_path))
+    m = res.metrics
+    assert m["cnn"] == "CNN (shipped)"
+    assert set(m["test"]) == {"CNN", "SVM", "RF"}
+    assert set(m["live_cv_accuracy"]) == {"CNN", "SVM", "RF"}
+    assert m["transfer"]["after"] is None and m["transfer"]["model_card"]
+    verdict = res.summary.splitlines()[-1]
+    assert verdict.startswith("**Verdict:**") and "CNN (shipped)" in verdict
+    assert "the model card's" in verdict
+    assert {"lsbg_roc.png"} <= set(res.figures)
