@@ -107,9 +107,7 @@ def test_lsbg_section_tiny_with_the_shipped_cnn(tmp_path, monkeypatch):
     from skastro._demo import lsbg
 
     _needs(lsbg.SHIPPED)
-    tiny = dict(
-        lsbg.SIZES["small"], n_baseline=40, n_live=40, n_test=60, n_hsc_test=40
-    )
+    tiny = dict(lsbg.SIZES["small"], n_baseline=40, n_live=40, n_test=60, n_hsc_test=40)
     tiny["epochs"] = 1
     monkeypatch.setitem(lsbg.SIZES, "small", tiny)
     res = lsbg.run(_ctx(tmp_path))
