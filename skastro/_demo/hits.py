@@ -57,7 +57,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "batch_size": 32,
         "lr": 1e-3,
         "cv": 2,
-        "fine_tune_iterations": 40,
+        "fine_tune_iterations": 30,
         "n_fine_tune": 10,
         "n_trials": 1,
         "epochs": (3, 5, 10, 22),
