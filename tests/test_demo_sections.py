@@ -101,6 +101,7 @@ def test_splus_section_tiny_with_the_shipped_pretrainer(tmp_path, monkeypatch):
     assert reload_check(tmp_path, *res.models["splus_finetuned_fits_to_class"])
 
 
+@pytest.mark.slow
 def test_lsbg_section_tiny_with_the_shipped_cnn(tmp_path, monkeypatch):
     """The shipped CNN beside the SVM and forest on the same test stamps; the
     verdict names it and quotes the card's HSC-like transfer."""
@@ -120,3 +121,23 @@ def test_lsbg_section_tiny_with_the_shipped_cnn(tmp_path, monkeypatch):
     assert verdict.startswith("**Verdict:**") and "CNN (shipped)" in verdict
     assert "the model card's" in verdict
     assert {"lsbg_roc.png"} <= set(res.figures)
+
+
+# a bootstrap resample of 8 tiny test stamps may lack a class
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true:UserWarning")
+def test_transfer_section_tiny(tmp_path, monkeypatch):
+    """One grid search (a backbone from scratch and from our weights), the
+    similarity search against its chance level, the anomaly ranking."""
+    from skastro._demo import transfer
+
+    monkeypatch.setitem(transfer._SIZES, "small", (24, 24, 1, 2, ("vgg16",), 32))
+    res = transfer.run(_ctx(tmp_path))
+    m = res.metrics
+    assert set(m["grid_cv_balanced_accuracy"]) == {
+        "vgg16 / scratch",
+        "vgg16 / pretrained (ours)",
+    }
+    assert 0.0 <= m["qso_precision_at_10"]["VGG16, our pretrained weights"] <= 1.0
+    assert 0.0 <= m["anomaly_roc_auc"] <= 1.0
+    assert res.summary.count("**Verdict:**") == 2
+    assert reload_check(tmp_path, *res.models["transfer_best_classifier"])
