@@ -118,3 +118,21 @@ def test_evaluate_sequence_rcnn_runs_the_protocol(tmp_path):
         "rcnn_fine_tuned",
         "forest_augmented",
     }
+
+
+def test_hits_forest_calibration_measures_the_forest_on_a_split():
+    """The simulator's calibration check: a stratified split, the paper's
+    forest, accuracy and per-class recalls with intervals, the confusion
+    matrix; simulator parameters reach make_hits_sequences."""
+    from skastro.training import hits_forest_calibration
+
+    out = hits_forest_calibration(
+        3, n_resamples=20, random_state=1, stamp_size=15, pre_detection_epochs=None
+    )
+    assert (out["n_train"], out["n_test"]) == (14, 7)
+    acc = out["accuracy"]
+    assert 0.0 <= acc["low"] <= acc["value"] <= acc["high"] <= 1.0
+    assert set(out["recall"]) == {"SN", "RRL", "CEP", "EB", "NV", "GAL", "AST"}
+    confusion = np.asarray(out["confusion"])
+    assert confusion.shape == (7, 7) and confusion.sum() == out["n_test"]
+    assert np.isclose(np.trace(confusion) / out["n_test"], acc["value"], atol=1e-4)
