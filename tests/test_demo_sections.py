@@ -141,3 +141,28 @@ def test_transfer_section_tiny(tmp_path, monkeypatch):
     assert 0.0 <= m["anomaly_roc_auc"] <= 1.0
     assert res.summary.count("**Verdict:**") == 2
     assert reload_check(tmp_path, *res.models["transfer_best_classifier"])
+
+
+def test_hits_section_tiny_without_the_shipped_rcnn(tmp_path, monkeypatch, capsys):
+    """Where the RCNN is not shipped the section says so in one line and
+    measures an RCNN trained live instead."""
+    from skastro._demo import hits
+
+    tiny = dict(
+        hits.SIZES["small"],
+        n_per_class=3,
+        n_test_per_class=2,
+        n_real_per_class=2,
+        n_fine_tune=1,
+        fine_tune_iterations=2,
+        max_epochs=1,
+        epochs=(3, 22),
+    )
+    monkeypatch.setitem(hits.SIZES, "small", tiny)
+    monkeypatch.setattr(hits, "SHIPPED", "no-such-model")
+    res = hits.run(DemoContext(out=tmp_path, size="small", verbose=1))
+    assert "'no-such-model' is not in this installation" in capsys.readouterr().out
+    assert res.metrics["rcnn"] == "RCNN (live)"
+    assert "`no-such-model` is not shipped in this installation" in res.summary
+    verdict = res.summary.splitlines()[-1]
+    assert "RCNN (live)" in verdict and "model card" not in verdict
