@@ -33,7 +33,7 @@ from . import DemoContext, SectionResult, load_shipped, save_model_for_reload
 from ._report import format_ci, verdict
 
 TITLE = "HiTS sequences: SequenceRCNN vs LightCurveExtractor -> FATS -> RandomForest"
-STEPS = 5
+STEPS = 4
 
 #: The shipped model this section evaluates.
 SHIPPED = "sequence-rcnn-hits-sim"

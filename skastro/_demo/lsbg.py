@@ -20,7 +20,7 @@ from . import DemoContext, SectionResult, load_shipped, save_model_for_reload
 from ._report import format_ci, verdict
 
 TITLE = "LSBGs versus artifacts (DeepShadows, Tanoglidis et al. 2021)"
-STEPS = 6
+STEPS = 5
 
 #: The shipped model this section evaluates.
 SHIPPED = "lsbgnet-des-sim"
