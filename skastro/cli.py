@@ -715,7 +715,12 @@ def _add_demo(add: Callable[..., argparse.ArgumentParser]) -> None:
     demo.add_argument("--out", default="skastro_demo", help="output folder")
     _add_choice(demo, "--size", ("small", "paper"))
     demo.add_argument(
-        "--sections", nargs="+", default=None, help="run only these sections"
+        "--sections",
+        nargs="+",
+        default=None,
+        metavar="SECTION",
+        help="run only these sections, in the report's order: stamps, lsbg, "
+        "hits, splus, transfer, real (default: all)",
     )
     demo.add_argument("--random-state", type=int, default=0)
     demo.add_argument("--quiet", action="store_true")

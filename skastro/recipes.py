@@ -302,6 +302,7 @@ def hits_protocol_set(
     random_state: int | None = 0,
     domain: str = "simulated",
     n_epochs: int = 22,
+    **simulator_kwargs: Any,
 ) -> tuple[Any, Any]:
     """HiTS-like sequences for the paper's comparison, with the known background.
 
@@ -321,6 +322,9 @@ def hits_protocol_set(
         ``"real"``: the shifted domain of the paper's real-data test.
     n_epochs : int, default=22
         Observation epochs per sequence.
+    **simulator_kwargs
+        Further parameters of :func:`~skastro.datasets.make_hits_sequences`
+        (e.g. to vary the simulator's difficulty).
 
     Returns
     -------
@@ -338,6 +342,7 @@ def hits_protocol_set(
         domain=domain,
         return_host_images=True,
         random_state=random_state,
+        **simulator_kwargs,
     )
     X = b.data
     X["background"] = (X["sky"][..., None, None] + b.host_images).astype(np.float32)

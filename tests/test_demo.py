@@ -317,3 +317,22 @@ def test_sections_leave_global_state_alone():
         assert not re.search(
             r"filterwarnings\(\s*\"ignore\",\s*(message=)?\"", source
         ), name
+
+
+def test_cli_help_lists_the_sections(capsys):
+    """``skastro demo --help`` names every section, in the report's order."""
+    assert main(["demo", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    names = [m.rsplit(".", 1)[-1] for m in demo.SECTIONS]
+    assert ", ".join(names) in text
+
+
+def test_run_demo_records_cpu_time(tmp_path, fake_section):
+    """Each section's wall-clock and CPU seconds are in results.json and the
+    report."""
+    results = run_demo(tmp_path, progress=False, verbose=0)
+    timing = results[fake_section.__name__]
+    assert timing["seconds"] >= 0 and timing["cpu_seconds"] >= 0
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["_total_cpu_seconds"] == timing["cpu_seconds"]
+    assert "s CPU_" in (tmp_path / "report.md").read_text(encoding="utf-8")

@@ -261,103 +261,36 @@ def run_demo(
     Returns
     -------
     results : dict
-        Per section: its metrics, figures, timing, headline comparisons and
-        reload checks. Also writes ``report.md``, ``report.html`` and
-        ``results.json`` to ``out``, and prints the summary table.
+        Per section: its metrics, figures, timing (wall-clock ``seconds``
+        and ``cpu_seconds``, this process and its children), headline
+        comparisons and reload checks. Also writes ``report.md``,
+        ``report.html`` and ``results.json`` to ``out``, and prints the
+        summary table.
     """
     if size not in ("small", "paper"):
         raise ValueError(f"size must be 'small' or 'paper'; got {size!r}.")
+    modules = _section_modules(sections)
     out = Path(out).resolve()  # saved pipelines name their files by absolute paths
     out.mkdir(parents=True, exist_ok=True)
     if progress is None:
         progress = _interactive()
-    progress = bool(progress and verbose)
     ctx = DemoContext(
         out=out,
         size=size,
         random_state=random_state,
         verbose=verbose,
-        progress=progress,
+        progress=bool(progress and verbose),
     )
-    modules = SECTIONS
-    if sections is not None:
-        known = {m.rsplit(".", 1)[-1]: m for m in SECTIONS}
-        unknown = [s for s in sections if s not in known]
-        if unknown:
-            raise ValueError(
-                f"unknown demo section(s) {unknown}; choose among {sorted(known)}."
-            )
-        modules = [known[s] for s in sections]
     results: dict[str, Any] = {}
     report = ["# skastro demo report", "", f"size: `{size}`", ""]
     for number, name in enumerate(modules, 1):
         module = importlib.import_module(name)
         short = name.rsplit(".", 1)[-1]
-        ctx.log(f"\n== {module.TITLE} ==")
-        t0 = time.perf_counter()
-        with (
-            _section_bar(ctx, f"[{number}/{len(modules)}] {short}", module),
-            torch_threads(getattr(module, "TORCH_THREADS", 2)),
-        ):
-            res: SectionResult = module.run(ctx)
-            if res.models:
-                ctx.step("reloading models in a fresh process")
-            reloads = {
-                key: reload_check(out, *paths) for key, paths in res.models.items()
-            }
-        elapsed = time.perf_counter() - t0
-        results[short] = {
-            "title": module.TITLE,
-            "seconds": round(elapsed, 1),
-            "metrics": res.metrics,
-            "figures": res.figures,
-            "models": {k: v[0] for k, v in res.models.items()},
-            "reload_identical": reloads,
-            "comparisons": [list(c) for c in res.comparisons],
-        }
-        report += [f"## {module.TITLE}", "", res.summary, ""]
-        for fig in res.figures:
-            report += [f"![{Path(fig).stem}]({fig})", ""]
-        if reloads:
-            report += ["Reloaded in a fresh CPU process, identical predictions:", ""]
-            report += [f"- `{k}`: {'yes' if ok else 'NO'}" for k, ok in reloads.items()]
-            report.append("")
-        report.append(f"_Section time: {elapsed:.1f} s_")
-        report.append("")
-        ctx.log(res.summary)
-        ctx.log(f"({elapsed:.1f} s)")
-    rows = summary_rows(results)
-    total = sum(r["seconds"] for r in results.values())
-    if rows:
-        report[4:4] = [
-            "## Summary",
-            "",
-            "One row per headline result; the paper's figure where it has one "
-            "(the papers used real survey data and far larger samples).",
-            "",
-            format_markdown_table(rows),
-            "",
-            f"_Total time: {total:.0f} s_",
-            "",
-        ]
-    text = "\n".join(report)
-    (out / "report.md").write_text(text, encoding="utf-8")
-    (out / "report.html").write_text(
-        markdown_to_html(text, title=f"skastro demo report ({size})", base=out),
-        encoding="utf-8",
-    )
-    (out / "results.json").write_text(
-        json.dumps(
-            {**results, "_summary": rows, "_total_seconds": round(total, 1)},
-            indent=2,
-            default=str,
+        results[short], lines = _run_section(
+            ctx, module, f"[{number}/{len(modules)}] {short}"
         )
-    )
-    if rows:
-        ctx.log("\nSummary (ours vs the paper's figure):\n")
-        ctx.log(format_text_table(rows))
-    ctx.log(f"\nTotal time {total:.0f} s.")
-    ctx.log(f"Report written to {out / 'report.md'} and {out / 'report.html'}")
+        report += lines
+    _write_report(ctx, results, report)
     failed = [
         f"{s}:{k}"
         for s, r in results.items()
@@ -367,6 +300,112 @@ def run_demo(
     if failed:
         raise RuntimeError(f"reloaded models gave different predictions: {failed}")
     return results
+
+
+def _section_modules(sections: list[str] | None) -> list[str]:
+    """The modules of the sections named ``sections`` (all when None)."""
+    if sections is None:
+        return SECTIONS
+    known = {m.rsplit(".", 1)[-1]: m for m in SECTIONS}
+    unknown = [s for s in sections if s not in known]
+    if unknown:
+        raise ValueError(
+            f"unknown demo section(s) {unknown}; choose among {sorted(known)}."
+        )
+    return [known[s] for s in sections]
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and its finished children."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _run_section(
+    ctx: DemoContext, module: Any, bar: str
+) -> tuple[dict[str, Any], list[str]]:
+    """Run one section and its reload checks: its results and report lines."""
+    ctx.log(f"\n== {module.TITLE} ==")
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    with (
+        _section_bar(ctx, bar, module),
+        torch_threads(getattr(module, "TORCH_THREADS", 2)),
+    ):
+        res: SectionResult = module.run(ctx)
+        if res.models:
+            ctx.step("reloading models in a fresh process")
+        reloads = {
+            key: reload_check(ctx.out, *paths) for key, paths in res.models.items()
+        }
+    elapsed, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+    result = {
+        "title": module.TITLE,
+        "seconds": round(elapsed, 1),
+        "cpu_seconds": round(cpu, 1),
+        "metrics": res.metrics,
+        "figures": res.figures,
+        "models": {k: v[0] for k, v in res.models.items()},
+        "reload_identical": reloads,
+        "comparisons": [list(c) for c in res.comparisons],
+    }
+    lines = [f"## {module.TITLE}", "", res.summary, ""]
+    for fig in res.figures:
+        lines += [f"![{Path(fig).stem}]({fig})", ""]
+    if reloads:
+        lines += ["Reloaded in a fresh CPU process, identical predictions:", ""]
+        lines += [f"- `{k}`: {'yes' if ok else 'NO'}" for k, ok in reloads.items()]
+        lines.append("")
+    timing = f"{elapsed:.1f} s wall-clock, {cpu:.1f} s CPU"
+    lines += [f"_Section time: {timing}_", ""]
+    ctx.log(res.summary)
+    ctx.log(f"({timing})")
+    return result, lines
+
+
+def _write_report(ctx: DemoContext, results: dict[str, Any], report: list[str]):
+    """Write report.md, report.html and results.json; print the summary."""
+    out = ctx.out
+    rows = summary_rows(results)
+    total = sum(r["seconds"] for r in results.values())
+    cpu = sum(r["cpu_seconds"] for r in results.values())
+    if rows:
+        report[4:4] = [
+            "## Summary",
+            "",
+            "One row per headline result; the paper's figure where it has one "
+            "(the papers used real survey data and far larger samples).",
+            "",
+            format_markdown_table(rows),
+            "",
+            f"_Total time: {total:.0f} s wall-clock, {cpu:.0f} s CPU_",
+            "",
+        ]
+    text = "\n".join(report)
+    (out / "report.md").write_text(text, encoding="utf-8")
+    (out / "report.html").write_text(
+        markdown_to_html(text, title=f"skastro demo report ({ctx.size})", base=out),
+        encoding="utf-8",
+    )
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                **results,
+                "_summary": rows,
+                "_total_seconds": round(total, 1),
+                "_total_cpu_seconds": round(cpu, 1),
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    if rows:
+        ctx.log("\nSummary (ours vs the paper's figure):\n")
+        ctx.log(format_text_table(rows))
+    ctx.log(f"\nTotal time {total:.0f} s wall-clock, {cpu:.0f} s CPU.")
+    ctx.log(f"Report written to {out / 'report.md'} and {out / 'report.html'}")
 
 
 def _interactive() -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import time
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from . import DemoContext, SectionResult, load_shipped, save_model_for_reload
 from ._report import format_ci, verdict
 
 TITLE = "LSBGs versus artifacts (DeepShadows, Tanoglidis et al. 2021)"
-STEPS = 6
+STEPS = 5
 
 #: The shipped model this section evaluates.
 SHIPPED = "lsbgnet-des-sim"
@@ -112,30 +113,113 @@ def _live_search(cnn, train, cfg: dict, rs: int):
     }
 
 
+def _simulate(ctx: DemoContext, cfg: dict) -> dict[str, Any]:
+    """DES-like training and test stamps, HSC-like test (and fine-tuning) stamps."""
+    from ..datasets import make_lsbg_stamps
+
+    rs = ctx.random_state
+    t0 = time.perf_counter()
+    sets = {
+        "train": make_lsbg_stamps(cfg["n_baseline"], random_state=rs),
+        "test": make_lsbg_stamps(cfg["n_test"], random_state=rs + 1),
+        "hsc_test": make_lsbg_stamps(
+            cfg["n_hsc_test"], survey="hsc", random_state=rs + 3
+        ),
+    }
+    if cfg["ft_epochs"]:
+        sets["hsc_ft"] = make_lsbg_stamps(
+            cfg["n_ft"], survey="hsc", random_state=rs + 2
+        )
+    ctx.log(f"simulated stamps in {time.perf_counter() - t0:.0f} s")
+    return sets
+
+
+def _test_tables(net, train, test, rs: int):
+    """The CNN and the paper's SVM and forest (fitted on ``train``) on the
+    test set: bootstrap tables and the ROC scores."""
+    from .. import recipes
+    from ..metrics import bootstrap_classification_metrics
+    from ..sources import SourceFeatures
+
+    # the baselines' features once for both (the recipes' first step)
+    features = SourceFeatures().fit(train.data)
+    F_train, F_test = features.transform(train.data), features.transform(test.data)
+    svm = recipes.deepshadows_svm()[1:].fit(F_train, train.target)
+    forest = recipes.deepshadows_forest(random_state=rs)[1:].fit(F_train, train.target)
+    tables, roc = {}, {}
+    for fam, model, X in (
+        ("CNN", net, test.data),
+        ("SVM", svm, F_test),
+        ("RF", forest, F_test),
+    ):
+        score, thr = _score(model, X)
+        roc[fam] = (test.target, score)
+        tables[fam] = bootstrap_classification_metrics(
+            test.target, score, threshold=thr, random_state=rs
+        )
+    return tables, roc
+
+
+def _transfer(cfg: dict, net, sets: dict, rs: int):
+    """HSC-like accuracy before (and, with ``ft_epochs``, after) fine-tuning
+    on HSC-like stamps (Tanoglidis et al. 2021, §5)."""
+    import torch
+
+    from ..metrics import bootstrap_classification_metrics
+
+    hsc_test = sets["hsc_test"]
+    before = bootstrap_classification_metrics(
+        hsc_test.target, net.predict_proba(hsc_test.data)[:, 1], random_state=rs
+    )
+    if not cfg["ft_epochs"]:
+        return before, None
+    tuned = copy.deepcopy(net)  # keep the DES model unchanged
+    # the paper's Adadelta η = 0.005; a live CNN trained with Adam (short
+    # schedule) fine-tunes at 1/20 of its training rate instead
+    adadelta = net.optimizer is torch.optim.Adadelta
+    tuned.fine_tune(
+        sets["hsc_ft"].data,
+        sets["hsc_ft"].target,
+        lr=0.005 if adadelta else net.lr / 20,
+        max_epochs=cfg["ft_epochs"],
+    )
+    after = bootstrap_classification_metrics(
+        hsc_test.target, tuned.predict_proba(hsc_test.data)[:, 1], random_state=rs
+    )
+    return before, after
+
+
+def _label_noise(cfg: dict, train, test, rs: int, cnn_params: dict) -> dict:
+    """CNN test accuracy against training label noise (Tanoglidis et al.
+    2021, §6.3): one CNN trained per level, at size "paper" only."""
+    from .. import recipes
+
+    noise_acc = {}
+    rng = np.random.RandomState(rs)
+    for level in cfg["noise"]:
+        y = train.target.copy()
+        flip = rng.permutation(len(y))[: int(round(level * len(y)))]
+        y[flip] = 1 - y[flip]
+        noisy = recipes.deepshadows_cnn(random_state=rs, **cnn_params).fit(
+            train.data, y
+        )
+        noise_acc[level] = float((noisy.predict(test.data) == test.target).mean())
+    return noise_acc
+
+
 def run(ctx: DemoContext) -> SectionResult:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import torch
     from sklearn.base import clone
 
     from .. import recipes
-    from ..datasets import make_lsbg_stamps
-    from ..metrics import bootstrap_classification_metrics, chance_level
-    from ..plotting import plot_grad_cam, plot_roc_curves
-    from ..sources import SourceFeatures
 
     cfg = SIZES[ctx.size]
     rs = ctx.random_state
     ctx.step("simulating stamps")
-    t0 = time.perf_counter()
-    train = make_lsbg_stamps(cfg["n_baseline"], random_state=rs)
-    test = make_lsbg_stamps(cfg["n_test"], random_state=rs + 1)
-    if cfg["ft_epochs"]:
-        hsc_ft = make_lsbg_stamps(cfg["n_ft"], survey="hsc", random_state=rs + 2)
-    hsc_test = make_lsbg_stamps(cfg["n_hsc_test"], survey="hsc", random_state=rs + 3)
-    ctx.log(f"simulated stamps in {time.perf_counter() - t0:.0f} s")
+    sets = _simulate(ctx, cfg)
+    train, test = sets["train"], sets["test"]
 
     ctx.step("live GridSearchCV: CNN, SVM, RF")
     t0 = time.perf_counter()
@@ -152,64 +236,14 @@ def run(ctx: DemoContext) -> SectionResult:
     if net is None:
         cnn_name = "CNN (live)"
         net = clone(live_cnn).fit(train.data, train.target)
-    # the baselines' features once for both (the recipes' first step)
-    features = SourceFeatures().fit(train.data)
-    F_train, F_test = features.transform(train.data), features.transform(test.data)
-    baselines = {
-        "SVM": recipes.deepshadows_svm()[1:].fit(F_train, train.target),
-        "RF": recipes.deepshadows_forest(random_state=rs)[1:].fit(
-            F_train, train.target
-        ),
-    }
-    tables, roc = {}, {}
-    for fam, model, X in (
-        ("CNN", net, test.data),
-        ("SVM", baselines["SVM"], F_test),
-        ("RF", baselines["RF"], F_test),
-    ):
-        score, thr = _score(model, X)
-        roc[fam] = (test.target, score)
-        tables[fam] = bootstrap_classification_metrics(
-            test.target, score, threshold=thr, random_state=rs
-        )
+    tables, roc = _test_tables(net, train, test, rs)
 
-    # transfer to the HSC-like survey (Tanoglidis et al. 2021, §5)
     ctx.step("transfer to the HSC-like survey")
-    before = bootstrap_classification_metrics(
-        hsc_test.target, net.predict_proba(hsc_test.data)[:, 1], random_state=rs
-    )
-    after = None
-    if cfg["ft_epochs"]:
-        tuned = copy.deepcopy(net)  # keep the DES model unchanged
-        # the paper's Adadelta η = 0.005; a live CNN trained with Adam (short
-        # schedule) fine-tunes at 1/20 of its training rate instead
-        adadelta = net.optimizer is torch.optim.Adadelta
-        tuned.fine_tune(
-            hsc_ft.data,
-            hsc_ft.target,
-            lr=0.005 if adadelta else net.lr / 20,
-            max_epochs=cfg["ft_epochs"],
-        )
-        after = bootstrap_classification_metrics(
-            hsc_test.target, tuned.predict_proba(hsc_test.data)[:, 1], random_state=rs
-        )
-    card = _card_transfer(cnn_name)
-
-    # label noise (Tanoglidis et al. 2021, §6.3): paper size only (one CNN
-    # trained per level)
-    noise_acc = {}
-    rng = np.random.RandomState(rs)
-    for level in cfg["noise"]:
-        y = train.target.copy()
-        flip = rng.permutation(len(y))[: int(round(level * len(y)))]
-        y[flip] = 1 - y[flip]
-        noisy = recipes.deepshadows_cnn(random_state=rs, **cnn_params).fit(
-            train.data, y
-        )
-        noise_acc[level] = float((noisy.predict(test.data) == test.target).mean())
+    before, after = _transfer(cfg, net, sets, rs)
+    noise_acc = _label_noise(cfg, train, test, rs, cnn_params)
 
     ctx.step("figures")
-    figures = _figures(ctx, net, test, roc, plot_roc_curves, plot_grad_cam, plt)
+    figures = _figures(ctx, net, test, roc)
     models_saved = {
         "lsbg_svm_pipeline": save_model_for_reload(
             ctx,
@@ -218,14 +252,54 @@ def run(ctx: DemoContext) -> SectionResult:
             test.data[:32],
         )
     }
+    result = {
+        "cfg": cfg,
+        "cnn_name": cnn_name,
+        "schedule": schedule,
+        "tables": tables,
+        "cv_acc": cv_acc,
+        "before": before,
+        "after": after,
+        "card": _card_transfer(cnn_name),
+        "noise_acc": noise_acc,
+        "test": test,
+    }
+    lines, chance = _summary(result)
+    metrics = {
+        "test": {fam: tables[fam].to_dict(orient="index") for fam in tables},
+        "cnn": cnn_name,
+        "live_cv_accuracy": cv_acc,
+        "chance_accuracy": chance,
+        "transfer": {
+            "before": before.to_dict(orient="index"),
+            "after": None if after is None else after.to_dict(orient="index"),
+            "model_card": result["card"],
+        },
+        "label_noise_accuracy": {str(k): v for k, v in noise_acc.items()},
+        "live_seconds": round(t_live, 1),
+    }
+    return SectionResult(
+        summary="\n".join(lines),
+        metrics=metrics,
+        figures=figures,
+        models=models_saved,
+        comparisons=_comparisons(result),
+    )
 
+
+def _summary(r: dict) -> tuple[list[str], float]:
+    """The section's Markdown lines (tables and verdict) and the chance level."""
+    from ..metrics import chance_level
+
+    cfg, cnn_name, tables = r["cfg"], r["cnn_name"], r["tables"]
+    before, after, card, noise_acc = r["before"], r["after"], r["card"], r["noise_acc"]
     acc = {
         f"{cnn_name}" if fam == "CNN" else fam: {
             k: float(tables[fam].loc["accuracy", k]) for k in ("value", "low", "high")
         }
         for fam in ("CNN", "SVM", "RF")
     }
-    chance = chance_level(test.target)
+    chance = chance_level(r["test"].target)
     lines = [
         f"Test set: {cfg['n_test']} fresh DES-like stamps. {cnn_name}: "
         f"`load_pretrained({SHIPPED!r})` (or trained live when not shipped); "
@@ -247,10 +321,10 @@ def run(ctx: DemoContext) -> SectionResult:
     lines += [
         "",
         f"Live training (the pipeline trains): one GridSearchCV over the CNN "
-        f"({cfg['epochs']} epochs, {schedule} schedule), the SVM and the forest "
+        f"({cfg['epochs']} epochs, {r['schedule']} schedule), the SVM and the forest "
         f"on {cfg['n_live']} stamps, {cfg['cv']} folds shared by all: CV "
         "accuracy "
-        + ", ".join(f"{k} {m:.3f} ± {s:.3f}" for k, (m, s) in cv_acc.items())
+        + ", ".join(f"{k} {m:.3f} ± {s:.3f}" for k, (m, s) in r["cv_acc"].items())
         + ".",
         "",
         f"Transfer to the HSC-like survey ({cfg['n_hsc_test']} fresh test "
@@ -315,19 +389,13 @@ def run(ctx: DemoContext) -> SectionResult:
             why="; ".join(why) or None,
         ),
     ]
-    metrics = {
-        "test": {fam: tables[fam].to_dict(orient="index") for fam in tables},
-        "cnn": cnn_name,
-        "live_cv_accuracy": cv_acc,
-        "chance_accuracy": chance,
-        "transfer": {
-            "before": before.to_dict(orient="index"),
-            "after": None if after is None else after.to_dict(orient="index"),
-            "model_card": card,
-        },
-        "label_noise_accuracy": {str(k): v for k, v in noise_acc.items()},
-        "live_seconds": round(t_live, 1),
-    }
+    return lines, chance
+
+
+def _comparisons(r: dict) -> list[tuple]:
+    """The headline rows of the summary table."""
+    cnn_name, tables, noise_acc = r["cnn_name"], r["tables"], r["noise_acc"]
+    before, after, cv_acc = r["before"], r["after"], r["cv_acc"]
     comparisons = [
         (
             f"{cnn_name if fam == 'CNN' else fam} test {m}",
@@ -358,13 +426,7 @@ def run(ctx: DemoContext) -> SectionResult:
                 PAPER["noise"][worst],
             )
         )
-    return SectionResult(
-        summary="\n".join(lines),
-        metrics=metrics,
-        figures=figures,
-        models=models_saved,
-        comparisons=comparisons,
-    )
+    return comparisons
 
 
 def _card_transfer(cnn_name: str) -> str | None:
@@ -382,8 +444,12 @@ def _card_transfer(cnn_name: str) -> str | None:
     return f"{epochs}-epoch fine-tuning: {b:.3f} → {a:.3f}"
 
 
-def _figures(ctx, net, test, roc, plot_roc_curves, plot_grad_cam, plt) -> list[str]:
+def _figures(ctx, net, test, roc) -> list[str]:
     """ROC curves of the three models and Grad-CAM of the CNN's four outcomes."""
+    import matplotlib.pyplot as plt
+
+    from ..plotting import plot_grad_cam, plot_roc_curves
+
     figures = []
     ax = plot_roc_curves(roc)
     ax.set_title("DES-like test set")

@@ -774,6 +774,167 @@ def _glimpse(ctx: DemoContext, missing: list[str]) -> dict | None:
 # ---------------------------------------------------------------------------
 
 
+def _asas_report(asas: dict) -> tuple[list[str], list[tuple]]:
+    """The ASAS table and per-class recalls."""
+    lines: list[str] = []
+    comparisons: list[tuple] = []
+    res = asas["results"]
+    lines += [
+        f"**ASAS** ({asas['n_curves']} curves, {len(asas['classes'])} classes; "
+        "5-fold stratified CV, the same folds for both feature sets; a random "
+        "forest tuned by GridSearchCV on 3 inner folds of each training part "
+        "(nested); accuracy of the out-of-fold predictions with a 95% "
+        "bootstrap interval):",
+        "",
+        "| features | columns | inner CV accuracy (all curves) | nested out-of-fold accuracy | untuned (500 trees) | forest tuned on all curves |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in res.items():
+        forest = ", ".join(
+            f"{k.split('__')[1]}={v}" for k, v in r["best_params"].items()
+        )
+        lines.append(
+            f"| {name} | {r['n_features']} | {r['cv_accuracy']:.3f} | "
+            f"{_fmt_ci(r['accuracy'])} | {r['untuned_accuracy']:.3f} | {forest} |"
+        )
+    lines += [
+        "",
+        "Per-class recall (FATSFeatures / + Richards / light-curve): "
+        + "; ".join(
+            f"{c} " + "/".join(f"{r['recall'][c]:.2f}" for r in res.values())
+            for c in asas["classes"]
+        ),
+        "",
+    ]
+    comparisons += [
+        (
+            "ASAS accuracy, FATSFeatures -> tuned forest",
+            res["FATSFeatures"]["accuracy"]["value"],
+            LITERATURE["asas_accuracy"],
+        ),
+        (
+            "ASAS accuracy, FATSFeatures + Richards -> tuned forest",
+            res["FATSFeatures + Richards"]["accuracy"]["value"],
+            LITERATURE["asas_accuracy"],
+        ),
+        (
+            "ASAS accuracy, light-curve features -> tuned forest",
+            res["light-curve"]["accuracy"]["value"],
+            None,
+        ),
+    ]
+
+    return lines, comparisons
+
+
+def _macho_report(macho: dict) -> tuple[list[str], list[tuple]]:
+    """The MACHO period check."""
+    lines: list[str] = []
+    comparisons: list[tuple] = []
+    fails = ", ".join(
+        f"{f['id']} ({f['class']}, ratio {f['ratio']})" for f in macho["failures"]
+    )
+    lines += [
+        f"**MACHO**: FATSFeatures' PeriodLS within 1% of the catalogue period "
+        f"for {macho['n_within_1pct']} of {macho['n_curves']} curves "
+        f"({macho['within_1pct']:.0%}); misses: {fails or 'none'}.",
+        "",
+    ]
+    comparisons.append(
+        ("MACHO periods within 1% of the catalogue", macho["within_1pct"], None)
+    )
+
+    return lines, comparisons
+
+
+def _first_report(first: dict) -> tuple[list[str], list[tuple]]:
+    """The FIRST radio-galaxy table."""
+    lines: list[str] = []
+    comparisons: list[tuple] = []
+    st = first["stamp"]
+    lines += [
+        f"**FIRST radio galaxies** (train {first['n_train']}, valid "
+        f"{first['n_valid']}, test {first['n_test']}; the central "
+        f"{st['crop_pixels']} pixels area-averaged to {st['size']}x{st['size']} "
+        f'({st["arcsec_per_pixel"]}" pixels); one GridSearchCV, the published '
+        "valid split selects, test accuracy with a 95% bootstrap interval):",
+        "",
+        "| model | valid accuracy | test accuracy | recall FRI / FRII / Compact / Bent |",
+        "|---|---|---|---|",
+    ]
+    for fam, r in first["families"].items():
+        rec = " / ".join(f"{v:.2f}" for v in r["recall"].values())
+        lines.append(
+            f"| {fam} | {r['valid_accuracy']:.3f} | {_fmt_ci(r['test_accuracy'])} | {rec} |"
+        )
+    lines.append("")
+    for fam, r in first["families"].items():
+        comparisons.append(
+            (f"FIRST test accuracy, {fam}", r["test_accuracy"]["value"], None)
+        )
+
+    return lines, comparisons
+
+
+def _twomass_report(tm: dict) -> tuple[list[str], list[tuple]]:
+    """The 2MASS photometry check."""
+    lines: list[str] = []
+    comparisons: list[tuple] = []
+    lines.append(
+        f"**2MASS Galactic centre**: {tm['n_stars']} stars detected on K "
+        f"(sep, 10 sigma); magnitudes on the header MAGZP scale (3-pixel "
+        f"apertures) span {tm['direct_mag_range']}; median colours "
+        f"{tm['median_colours']}."
+    )
+    if "pipeline_error" in tm:
+        lines.append(
+            f"FITSCropper -> Calibrator -> SourceFeatures fails: {tm['pipeline_error']}"
+        )
+    else:
+        lines.append(
+            "FITSCropper -> Calibrator (header MAGZP) -> SourceFeatures MAG_AUTO "
+            "minus the MAGZP-scale magnitudes (median, robust scatter): as cut "
+            f"{tm['mag_auto_minus_direct']} (SourceFeatures subtracts no sky; "
+            f"median sky {tm['sky_dn_per_pixel']} DN/pixel); after subtracting "
+            "the median of each stamp's outer frame "
+            f"{tm['mag_auto_minus_direct_sky_subtracted']}. Calibrator's factor "
+            "equals 10**(5 - 0.4 MAGZP) / ps**2 (header zero points) to "
+            f"{tm['calibration_factor_max_rel_error']:.1e}."
+        )
+        for b, d in tm["mag_auto_minus_direct_sky_subtracted"].items():
+            comparisons.append(
+                (
+                    f"2MASS {b}: MAG_AUTO (sky-subtracted stamps) - MAGZP-scale mag",
+                    d["median"],
+                    None,
+                )
+            )
+    lines.append("")
+    return lines, comparisons
+
+
+def _glimpse_report(glimpse: dict) -> tuple[list[str], list[tuple]]:
+    """The GLIMPSE detections against its catalogue."""
+    lines: list[str] = []
+    comparisons: list[tuple] = []
+    lines += [
+        f"**Spitzer GLIMPSE**: {glimpse['n_detected']} sources detected (sep, 5 "
+        f"sigma); {glimpse['match_fraction_1arcsec']:.0%} of the "
+        f"{glimpse['n_catalogue_in_image']} catalogue sources on the image have "
+        f'one within 1" ({glimpse["match_fraction_2arcsec"]:.0%} within 2"; '
+        f'median offset {glimpse["median_offset_arcsec"]}").',
+        "",
+    ]
+    comparisons.append(
+        (
+            'GLIMPSE catalogue sources matched within 1"',
+            glimpse["match_fraction_1arcsec"],
+            None,
+        )
+    )
+    return lines, comparisons
+
+
 def run(ctx: DemoContext) -> SectionResult:
     import matplotlib
 
@@ -786,157 +947,43 @@ def run(ctx: DemoContext) -> SectionResult:
     comparisons: list[tuple[str, Any, Any]] = []
     lines: list[str] = []
 
+    def add(report: tuple[list[str], list[tuple]]) -> None:
+        lines.extend(report[0])
+        comparisons.extend(report[1])
+
     ctx.step("ASAS: FATSFeatures (+ Richards) and light-curve features, tuned forests")
     asas = _asas(ctx, cfg, missing)
     if asas is not None:
-        res = asas["results"]
         figures.append("real_asas_confusion.png")
         models["real_asas_fats_forest"] = asas.pop("model")
-        for r in res.values():
+        for r in asas["results"].values():
             r.pop("pred")
             r.pop("model")
         metrics["asas"] = asas
-        lines += [
-            f"**ASAS** ({asas['n_curves']} curves, {len(asas['classes'])} classes; "
-            "5-fold stratified CV, the same folds for both feature sets; a random "
-            "forest tuned by GridSearchCV on 3 inner folds of each training part "
-            "(nested); accuracy of the out-of-fold predictions with a 95% "
-            "bootstrap interval):",
-            "",
-            "| features | columns | inner CV accuracy (all curves) | nested out-of-fold accuracy | untuned (500 trees) | forest tuned on all curves |",
-            "|---|---|---|---|---|---|",
-        ]
-        for name, r in res.items():
-            forest = ", ".join(
-                f"{k.split('__')[1]}={v}" for k, v in r["best_params"].items()
-            )
-            lines.append(
-                f"| {name} | {r['n_features']} | {r['cv_accuracy']:.3f} | "
-                f"{_fmt_ci(r['accuracy'])} | {r['untuned_accuracy']:.3f} | {forest} |"
-            )
-        lines += [
-            "",
-            "Per-class recall (FATSFeatures / + Richards / light-curve): "
-            + "; ".join(
-                f"{c} " + "/".join(f"{r['recall'][c]:.2f}" for r in res.values())
-                for c in asas["classes"]
-            ),
-            "",
-        ]
-        comparisons += [
-            (
-                "ASAS accuracy, FATSFeatures -> tuned forest",
-                res["FATSFeatures"]["accuracy"]["value"],
-                LITERATURE["asas_accuracy"],
-            ),
-            (
-                "ASAS accuracy, FATSFeatures + Richards -> tuned forest",
-                res["FATSFeatures + Richards"]["accuracy"]["value"],
-                LITERATURE["asas_accuracy"],
-            ),
-            (
-                "ASAS accuracy, light-curve features -> tuned forest",
-                res["light-curve"]["accuracy"]["value"],
-                None,
-            ),
-        ]
+        add(_asas_report(asas))
 
     ctx.step("MACHO: periods against the catalogue")
     macho = _macho(ctx, missing)
     if macho is not None:
         metrics["macho"] = macho
-        fails = ", ".join(
-            f"{f['id']} ({f['class']}, ratio {f['ratio']})" for f in macho["failures"]
-        )
-        lines += [
-            f"**MACHO**: FATSFeatures' PeriodLS within 1% of the catalogue period "
-            f"for {macho['n_within_1pct']} of {macho['n_curves']} curves "
-            f"({macho['within_1pct']:.0%}); misses: {fails or 'none'}.",
-            "",
-        ]
-        comparisons.append(
-            ("MACHO periods within 1% of the catalogue", macho["within_1pct"], None)
-        )
+        add(_macho_report(macho))
 
     ctx.step("FIRST radio galaxies: CNNs against SourceFeatures")
     first = _first(ctx, cfg, missing)
     if first is not None:
         figures.append("real_first_gradcam.png")
         metrics["first"] = first
-        st = first["stamp"]
-        lines += [
-            f"**FIRST radio galaxies** (train {first['n_train']}, valid "
-            f"{first['n_valid']}, test {first['n_test']}; the central "
-            f"{st['crop_pixels']} pixels area-averaged to {st['size']}x{st['size']} "
-            f'({st["arcsec_per_pixel"]}" pixels); one GridSearchCV, the published '
-            "valid split selects, test accuracy with a 95% bootstrap interval):",
-            "",
-            "| model | valid accuracy | test accuracy | recall FRI / FRII / Compact / Bent |",
-            "|---|---|---|---|",
-        ]
-        for fam, r in first["families"].items():
-            rec = " / ".join(f"{v:.2f}" for v in r["recall"].values())
-            lines.append(
-                f"| {fam} | {r['valid_accuracy']:.3f} | {_fmt_ci(r['test_accuracy'])} | {rec} |"
-            )
-        lines.append("")
-        for fam, r in first["families"].items():
-            comparisons.append(
-                (f"FIRST test accuracy, {fam}", r["test_accuracy"]["value"], None)
-            )
+        add(_first_report(first))
 
     ctx.step("2MASS and Spitzer images")
     tm = _twomass(ctx, cfg, missing)
     if tm is not None:
         metrics["2mass"] = tm
-        lines.append(
-            f"**2MASS Galactic centre**: {tm['n_stars']} stars detected on K "
-            f"(sep, 10 sigma); magnitudes on the header MAGZP scale (3-pixel "
-            f"apertures) span {tm['direct_mag_range']}; median colours "
-            f"{tm['median_colours']}."
-        )
-        if "pipeline_error" in tm:
-            lines.append(
-                f"FITSCropper -> Calibrator -> SourceFeatures fails: {tm['pipeline_error']}"
-            )
-        else:
-            lines.append(
-                "FITSCropper -> Calibrator (header MAGZP) -> SourceFeatures MAG_AUTO "
-                "minus the MAGZP-scale magnitudes (median, robust scatter): as cut "
-                f"{tm['mag_auto_minus_direct']} (SourceFeatures subtracts no sky; "
-                f"median sky {tm['sky_dn_per_pixel']} DN/pixel); after subtracting "
-                "the median of each stamp's outer frame "
-                f"{tm['mag_auto_minus_direct_sky_subtracted']}. Calibrator's factor "
-                "equals 10**(5 - 0.4 MAGZP) / ps**2 (header zero points) to "
-                f"{tm['calibration_factor_max_rel_error']:.1e}."
-            )
-            for b, d in tm["mag_auto_minus_direct_sky_subtracted"].items():
-                comparisons.append(
-                    (
-                        f"2MASS {b}: MAG_AUTO (sky-subtracted stamps) - MAGZP-scale mag",
-                        d["median"],
-                        None,
-                    )
-                )
-        lines.append("")
+        add(_twomass_report(tm))
     glimpse = _glimpse(ctx, missing)
     if glimpse is not None:
         metrics["glimpse"] = glimpse
-        lines += [
-            f"**Spitzer GLIMPSE**: {glimpse['n_detected']} sources detected (sep, 5 "
-            f"sigma); {glimpse['match_fraction_1arcsec']:.0%} of the "
-            f"{glimpse['n_catalogue_in_image']} catalogue sources on the image have "
-            f'one within 1" ({glimpse["match_fraction_2arcsec"]:.0%} within 2"; '
-            f'median offset {glimpse["median_offset_arcsec"]}").',
-            "",
-        ]
-        comparisons.append(
-            (
-                'GLIMPSE catalogue sources matched within 1"',
-                glimpse["match_fraction_1arcsec"],
-                None,
-            )
-        )
+        add(_glimpse_report(glimpse))
     ctx.step("report")
     if missing:
         lines.insert(

@@ -3,22 +3,29 @@
 Reduced version of the study in ``examples/plot_splus_pretraining.py``: an
 unlabelled pool and a fainter labelled set from simulated S-PLUS fields; the
 shipped 12-band pretrainer (``load_pretrained("magnitude-pretrainer-splus-sim")``,
-where this installation has it) and a short live pretraining
-(:func:`skastro.recipes.splus_pretrainer`); frozen and fine-tuned
-classifiers from the pretrained backbone, the same network from scratch
-(:func:`skastro.recipes.splus_classifier`) and a random forest on catalog
-magnitudes (:func:`skastro.recipes.splus_magnitude_forest`), with bootstrap
-intervals; the fine-tuned FITS catalog → class pipeline is saved for the
-fresh-process reload check.
+where this installation has it) beside a short live pretraining
+(:func:`skastro.recipes.splus_pretrainer`), both measured by
+:func:`skastro.training.evaluate_pretrainer` on the same held-out pool
+stamps; frozen and fine-tuned classifiers from the pretrained backbone, the
+same network from scratch (:func:`skastro.recipes.splus_classifier`) and a
+random forest on catalog magnitudes
+(:func:`skastro.recipes.splus_magnitude_forest`), with bootstrap intervals;
+the fine-tuned FITS catalog → class pipeline is saved for the fresh-process
+reload check.
+
+The simulated stamps hold NaN pixels where they reach past the field's
+edge; the networks read those as 0 (:func:`skastro.training.splus_view`,
+as the shipped model was trained), and the FITS pipeline is checked on the
+test objects whose stamps lie inside their field.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
-from ..datasets import SPLUS_BANDS
 from . import DemoContext, SectionResult, load_shipped, save_model_for_reload
 from ._report import format_ci, verdict
 
@@ -29,213 +36,298 @@ TORCH_THREADS = 1
 #: The shipped model this section evaluates.
 SHIPPED = "magnitude-pretrainer-splus-sim"
 
-# (pool, labelled, pretraining epochs, classifier epochs, top-only epochs, width)
-_SIZES = {
-    "small": (600, 400, 6, 14, 5, 0.125),
-    "paper": (20000, 10000, 100, 110, 10, 1.0),
+#: Settings per demo size: objects in the pool and the labelled set, epochs
+#: of the live pretraining, of the classifiers and of their top-only warm-up,
+#: the VGG16 width of the live networks (1.0: the paper's), and the
+#: simulated fields (:func:`skastro.datasets.make_splus_stamps`).
+SIZES: dict[str, dict[str, Any]] = {
+    "small": {
+        "n_pool": 600,
+        "n_labelled": 400,
+        "pretrain_epochs": 4,
+        "classifier_epochs": 12,
+        "warmup_epochs": 4,
+        "width": 0.125,
+        "n_per_field": 1000,
+        "field_shape": (1024, 1024),
+    },
+    "paper": {
+        "n_pool": 20000,
+        "n_labelled": 10000,
+        "pretrain_epochs": 100,
+        "classifier_epochs": 110,
+        "warmup_epochs": 10,
+        "width": 1.0,
+        "n_per_field": 1000,
+        "field_shape": (1024, 1024),
+    },
 }
 
-
-def _mae_ci(model, stamps, mags, rs: int) -> dict[str, float]:
-    """Mean absolute magnitude error over bands and objects, bootstrapped over
-    objects (undetected bands, NaN, left out)."""
-    from ..metrics import bootstrap_ci
-
-    diff = np.abs(np.asarray(model.predict(stamps), dtype=float) - mags)
-    ok = np.isfinite(diff)
-    n = ok.sum(axis=1)
-    err = np.where(ok, diff, 0.0).sum(axis=1)[n > 0] / n[n > 0]
-    return bootstrap_ci(lambda e, _: float(np.mean(e)), err, err, random_state=rs)
+#: Martinazzo et al. (2021), 12 bands: magnitude MAE of the pretext task
+#: (mag) and the test accuracy of the fine-tuned and frozen classifiers.
+PAPER = {"mae": 0.049, "fine-tuned": 0.9367, "frozen": 0.6859}
 
 
-def run(ctx: DemoContext) -> SectionResult:
-    from sklearn.metrics import accuracy_score, recall_score
+def _net_params(ctx: DemoContext) -> dict[str, Any]:
+    params: dict[str, Any] = {"verbose": 0, "random_state": ctx.random_state}
+    if ctx.net_callbacks():
+        params["callbacks"] = ctx.net_callbacks()
+    return params
+
+
+def _pretraining(ctx: DemoContext, s: dict, data) -> dict[str, Any]:
+    """The live pretraining and the shipped pretrainer, measured on the same
+    held-out pool stamps (:func:`skastro.training.evaluate_pretrainer`)."""
     from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
 
     from .. import recipes
-    from ..datasets import make_splus_stamps
-    from ..metrics import bootstrap_ci, chance_level
-    from ..stamps import Calibrator, FITSCropper
+    from ..training import evaluate_pretrainer, splus_view
 
     rs = ctx.random_state
-    n_pool, n_lab, pre_epochs, clf_epochs, top_epochs, width = _SIZES[ctx.size]
-    schedule = "short" if width < 1 else "paper"  # short CPU runs: larger rates
-    net = {"verbose": 0, "random_state": rs}
-    if ctx.net_callbacks():
-        net["callbacks"] = ctx.net_callbacks()
-    ctx.step("simulating fields, cropping stamps")
+    pool = data.pool
+    X, y = splus_view(pool.stamps, pool.magnitudes.to_numpy(), target_scale=1.0)
+    train, test = train_test_split(np.arange(len(y)), test_size=0.1, random_state=rs)
     t0 = time.perf_counter()
-    data = make_splus_stamps(
-        ctx.out / "splus_pretraining", n_pool=n_pool, n_labelled=n_lab, random_state=rs
-    )
-    t_data = time.perf_counter() - t0
-    pool, lab = data.pool, data.labelled
-    ctx.log(
-        f"pool {n_pool} objects (mean r {pool.catalog.r.mean():.2f}), labelled "
-        f"{n_lab} (mean r {lab.catalog.r.mean():.2f}) in {t_data:.0f} s"
-    )
-
-    ctx.step("magnitude pretraining")
-    t0 = time.perf_counter()
-    pool_tr, pool_te = train_test_split(
-        np.arange(n_pool), test_size=0.1, random_state=rs
-    )
-    mags = pool.magnitudes.to_numpy()
     live = recipes.splus_pretrainer(
-        width=width, schedule=schedule, max_epochs=pre_epochs, **net
-    ).fit(pool.stamps[pool_tr], mags[pool_tr])
-    mae = {"live": _mae_ci(live, pool.stamps[pool_te], mags[pool_te], rs)}
+        width=s["width"],
+        schedule="short" if s["width"] < 1 else "paper",
+        max_epochs=s["pretrain_epochs"],
+        **_net_params(ctx),
+    ).fit(X[train], y[train])
+    nets = {"live": live}
     shipped = load_shipped(ctx, SHIPPED)
     if shipped is not None:
-        mae["shipped"] = _mae_ci(shipped, pool.stamps[pool_te], mags[pool_te], rs)
-    pre = shipped if shipped is not None else live
-    mae_band = np.nanmean(np.abs(pre.predict(pool.stamps[pool_te]) - mags[pool_te]), 0)
-    t_pre = time.perf_counter() - t0
-    ctx.log(
-        f"pretraining in {t_pre:.0f} s, MAE { {k: round(v['value'], 3) for k, v in mae.items()} } mag"
-    )
-
-    y = lab.target
-    tr, te = train_test_split(
-        np.arange(n_lab), test_size=0.3, stratify=y, random_state=rs
-    )
-    clf_params = dict(
-        schedule=schedule, warmup_epochs=top_epochs, max_epochs=clf_epochs, **net
-    )
-    t0 = time.perf_counter()
-    acc, recall, models = {}, {}, {}
+        nets["shipped"] = shipped
+    held_out = (pool.stamps[test], pool.magnitudes.to_numpy()[test])
+    scores = {
+        name: evaluate_pretrainer(net, test_set=held_out, random_state=rs)
+        for name, net in nets.items()
+    }
     start = "shipped" if shipped is not None else "live"
-    for name, freeze, source in (
-        (f"frozen ({start} pretrainer)", "head", pre),
-        (f"fine-tuned ({start} pretrainer)", "two_phase", pre),
-        ("from scratch", "none", None),
-    ):
-        ctx.step(f"classifier: {name}")
-        params = dict(clf_params)
-        if source is None:
-            params["module__width"] = width
-            params["module__n_hidden"] = 256 if width < 1 else 1024
-        clf = recipes.splus_classifier(source, freeze=freeze, **params)
-        clf.fit(lab.stamps[tr], y[tr])
-        models[name] = clf
-        pred = clf.predict(lab.stamps[te])
-        acc[name] = bootstrap_ci(accuracy_score, y[te], pred, random_state=rs)
-        recall[name] = dict(
-            zip(
-                clf.classes_.tolist(),
-                np.round(recall_score(y[te], pred, average=None), 3).tolist(),
-            )
-        )
-    ctx.step("random forest on magnitudes")
-    mag_table = lab.magnitudes.to_numpy()
-    rf = recipes.splus_magnitude_forest(random_state=rs).fit(mag_table[tr], y[tr])
-    rf_pred = rf.predict(mag_table[te])
-    acc["RF on magnitudes"] = bootstrap_ci(
-        accuracy_score, y[te], rf_pred, random_state=rs
-    )
-    recall["RF on magnitudes"] = dict(
-        zip(
-            rf.classes_.tolist(),
-            np.round(recall_score(y[te], rf_pred, average=None), 3).tolist(),
-        )
-    )
-    t_clf = time.perf_counter() - t0
+    return {
+        "start": start,
+        "net": nets[start],
+        "n_test": len(test),
+        "mae": {name: sc["mae"] for name, sc in scores.items()},
+        "mae_per_band": {
+            name: {b: v["value"] for b, v in sc["mae_per_band"].items()}
+            for name, sc in scores.items()
+        },
+        "seconds": time.perf_counter() - t0,
+    }
 
-    ctx.step("FITS catalog -> class pipeline")
-    tuned = models[f"fine-tuned ({start} pretrainer)"]
+
+def _classifiers(ctx: DemoContext, s: dict, data, pre: dict) -> dict[str, Any]:
+    """Frozen, fine-tuned and from-scratch networks and the magnitude forest
+    on the labelled set: test accuracy (bootstrap interval) and recalls."""
+    from sklearn.metrics import accuracy_score, recall_score
+    from sklearn.model_selection import train_test_split
+
+    from .. import recipes
+    from ..metrics import bootstrap_ci
+
+    rs = ctx.random_state
+    lab = data.labelled
+    X, y = np.nan_to_num(lab.stamps, nan=0.0), np.asarray(lab.target)
+    train, test = train_test_split(
+        np.arange(len(y)), test_size=0.3, stratify=y, random_state=rs
+    )
+    params = dict(
+        schedule="short" if s["width"] < 1 else "paper",
+        warmup_epochs=s["warmup_epochs"],
+        max_epochs=s["classifier_epochs"],
+        **_net_params(ctx),
+    )
+    scratch = {
+        "module__width": s["width"],
+        "module__n_hidden": 256 if s["width"] < 1 else 1024,
+    }
+    start, source = pre["start"], pre["net"]
+    candidates = {
+        f"frozen ({start} pretrainer)": recipes.splus_classifier(
+            source, freeze="head", **params
+        ),
+        f"fine-tuned ({start} pretrainer)": recipes.splus_classifier(
+            source, freeze="two_phase", **params
+        ),
+        "from scratch": recipes.splus_classifier(
+            None, freeze="none", **params, **scratch
+        ),
+    }
+    t0 = time.perf_counter()
+    acc, recall, preds = {}, {}, {}
+    for name, clf in candidates.items():
+        ctx.step(f"classifier: {name}")
+        preds[name] = clf.fit(X[train], y[train]).predict(X[test])
+    ctx.step("random forest on magnitudes")
+    mags = lab.magnitudes.to_numpy()
+    forest = recipes.splus_magnitude_forest(random_state=rs).fit(mags[train], y[train])
+    preds["RF on magnitudes"] = forest.predict(mags[test])
+    classes = np.unique(y)
+    for name, pred in preds.items():
+        acc[name] = bootstrap_ci(accuracy_score, y[test], pred, random_state=rs)
+        per_class = recall_score(y[test], pred, labels=classes, average=None)
+        recall[name] = dict(zip(classes.tolist(), np.round(per_class, 3).tolist()))
+    return {
+        "accuracy": acc,
+        "recall": recall,
+        "tuned": candidates[f"fine-tuned ({start} pretrainer)"],
+        "train": train,
+        "test": test,
+        "y_test": y[test],
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def _fits_pipeline(ctx: DemoContext, data, clf: dict) -> dict[str, Any]:
+    """FITS catalog → FITSCropper → Calibrator → fine-tuned classifier, on the
+    test objects whose stamps lie inside their field: its predictions equal
+    the stamps' and it is saved for the reload check."""
+    from sklearn.pipeline import make_pipeline
+
+    from ..stamps import Calibrator, FITSCropper
+
+    lab, test = data.labelled, clf["test"]
+    inside = test[np.isfinite(lab.stamps[test]).all(axis=(1, 2, 3))]
+    catalog = lab.catalog.iloc[inside].reset_index(drop=True)
     cropper = FITSCropper(data.images, size="fwhm", zero_point_keyword="ZP")
     calibrator = Calibrator(stretch="asinh", asinh_softening=1e-4)
-    test_catalog = lab.catalog.iloc[te].reset_index(drop=True)
-    cropper.fit(test_catalog)
-    calibrator.fit(cropper.transform(test_catalog.iloc[:4]))
-    pipe = make_pipeline(cropper, calibrator, tuned)
+    cropper.fit(catalog)
+    calibrator.fit(cropper.transform(catalog.iloc[:4]))
+    pipe = make_pipeline(cropper, calibrator, clf["tuned"])
     same = bool(
-        np.array_equal(pipe.predict(test_catalog), tuned.predict(lab.stamps[te]))
+        np.array_equal(pipe.predict(catalog), clf["tuned"].predict(lab.stamps[inside]))
     )
-    paths = save_model_for_reload(
-        ctx, "splus_finetuned_fits_to_class", pipe, test_catalog
-    )
+    name = "splus_finetuned_fits_to_class"
+    return {
+        "n_objects": len(inside),
+        "n_test": len(test),
+        "same": same,
+        "paths": save_model_for_reload(ctx, name, pipe, catalog),
+    }
 
-    chance = chance_level(y[te])
-    rows = [
-        "| model | accuracy | recall GALAXY / QSO / STAR |",
-        "|---|---|---|",
-    ]
-    for name, r in recall.items():
+
+def _card_mae() -> str | None:
+    """The shipped pretrainer's MAE on its card's larger test set."""
+    from ..models import model_card
+
+    try:
+        metrics = model_card(SHIPPED)["metrics"]
+        return f"{format_ci(metrics['mae'])} on {metrics['sets']['test']}"
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _summary(s: dict, data, pre: dict, clf: dict, fits: dict) -> str:
+    """The section's Markdown: MAE, the accuracy table, the verdict."""
+    from ..metrics import chance_level
+
+    pool, lab = data.pool, data.labelled
+    acc, start = clf["accuracy"], pre["start"]
+    chance = chance_level(clf["y_test"])
+    rows = ["| model | accuracy | recall GALAXY / QSO / STAR |", "|---|---|---|"]
+    for name, r in clf["recall"].items():
         rows.append(
-            f"| {name} | {format_ci(acc[name])} | "
-            f"{r.get('GALAXY', 0):.2f} / {r.get('QSO', 0):.2f} / {r.get('STAR', 0):.2f} |"
+            f"| {name} | {format_ci(acc[name])} | {r.get('GALAXY', 0):.2f} / "
+            f"{r.get('QSO', 0):.2f} / {r.get('STAR', 0):.2f} |"
         )
+    mae = ", ".join(f"{k} {format_ci(v)}" for k, v in pre["mae"].items())
+    card = _card_mae() if start == "shipped" else None
     why = None
-    best = max(acc, key=lambda k: acc[k]["value"])
-    if best == "RF on magnitudes":
+    if max(acc, key=lambda k: acc[k]["value"]) == "RF on magnitudes":
         why = (
             "unlike the paper, the forest on catalog magnitudes leads: it is "
             "handed the 12 magnitudes the pretext task must learn from pixels, "
-            f"and the networks saw {len(tr)} labelled stamps for {clf_epochs} "
-            "epochs (the paper: tens of thousands, 100+ epochs)"
+            f"and the networks saw {len(clf['train'])} labelled stamps for "
+            f"{s['classifier_epochs']} epochs (the paper: tens of thousands, "
+            "100+ epochs)"
         )
-    mae_line = ", ".join(f"{k} {format_ci(v)}" for k, v in mae.items())
-    summary = "\n".join(
+    return "\n".join(
         [
-            f"Pool {n_pool} objects (mean r {pool.catalog.r.mean():.2f}), labelled "
-            f"{n_lab} (mean r {lab.catalog.r.mean():.2f}); live pretraining: VGG16 "
-            f"width {width}, {pre_epochs} epochs; "
+            f"Pool {len(pool.stamps)} objects (mean r {pool.catalog.r.mean():.2f}), labelled "
+            f"{len(lab.stamps)} (mean r {lab.catalog.r.mean():.2f}); live "
+            f"pretraining: VGG16 width {s['width']}, {s['pretrain_epochs']} "
+            "epochs; "
             + (
-                f"shipped pretrainer `load_pretrained({SHIPPED!r})`."
-                if shipped is not None
+                f"shipped pretrainer `load_pretrained({SHIPPED!r})`; the "
+                "classifiers start from it."
+                if start == "shipped"
                 else f"`{SHIPPED}` is not shipped in this installation: the "
                 "classifiers start from the live pretraining."
             )
-            + f" Test set {len(te)} objects (chance {chance:.3f}, the majority "
-            "class); 95% bootstrap intervals.",
+            + f" Test set {len(clf['test'])} objects (chance {chance:.3f}, the "
+            "majority class); 95% bootstrap intervals.",
             "",
-            f"Pretraining MAE on {len(pool_te)} held-out pool stamps (mag): "
-            f"{mae_line} (Martinazzo et al. 2021, 12 bands: 0.049)",
+            f"Pretraining MAE on {pre['n_test']} held-out pool stamps (mag, every "
+            f"measured band): {mae}"
+            + (f"; the shipped model's card: {card}" if card else "")
+            + f" (Martinazzo et al. 2021, 12 bands: {PAPER['mae']}).",
             "",
             *rows,
             "",
-            f"FITS pipeline predictions equal the stamps' predictions: {same}.",
+            f"FITS catalog → class pipeline on the {fits['n_objects']} of "
+            f"{fits['n_test']} test objects whose stamps lie inside their field: "
+            f"predictions equal the stamps' predictions: {fits['same']}.",
             "",
             verdict(
                 acc,
                 chance=chance,
-                paper="Martinazzo et al. (2021), 12 bands: fine-tuned 0.937, "
-                "frozen 0.686",
+                paper="Martinazzo et al. (2021), 12 bands: fine-tuned "
+                f"{PAPER['fine-tuned']:.3f}, frozen {PAPER['frozen']:.3f}",
                 why=why,
             ),
         ]
     )
-    tuned_name, frozen_name = (
-        f"fine-tuned ({start} pretrainer)",
-        f"frozen ({start} pretrainer)",
+
+
+def run(ctx: DemoContext) -> SectionResult:
+    from ..datasets import make_splus_stamps
+
+    s = SIZES[ctx.size]
+    ctx.step("simulating fields, cropping stamps")
+    t0 = time.perf_counter()
+    data = make_splus_stamps(
+        ctx.out / "splus_pretraining",
+        n_pool=s["n_pool"],
+        n_labelled=s["n_labelled"],
+        n_per_field=s["n_per_field"],
+        field_shape=s["field_shape"],
+        random_state=ctx.random_state,
     )
+    t_data = time.perf_counter() - t0
+    ctx.log(f"simulated fields and cropped stamps in {t_data:.0f} s")
+    ctx.step("magnitude pretraining")
+    pre = _pretraining(ctx, s, data)
+    ctx.log(f"pretraining MAE in {pre['seconds']:.0f} s: {pre['mae']}")
+    clf = _classifiers(ctx, s, data, pre)
+    ctx.step("FITS catalog -> class pipeline")
+    fits = _fits_pipeline(ctx, data, clf)
+    acc, start = clf["accuracy"], pre["start"]
+    tuned, frozen = f"fine-tuned ({start} pretrainer)", f"frozen ({start} pretrainer)"
     return SectionResult(
-        summary=summary,
+        summary=_summary(s, data, pre, clf, fits),
         metrics={
-            "pretraining_mae_mag": mae,
-            "pretraining_mae_per_band": dict(
-                zip(SPLUS_BANDS, np.round(mae_band, 4).tolist())
-            ),
+            "pretrainer": start,
+            "pretraining_mae_mag": pre["mae"],
+            "pretraining_mae_per_band": pre["mae_per_band"],
             "accuracy": acc,
-            "chance_accuracy": chance,
-            "recall": recall,
-            "fits_pipeline_matches": same,
+            "recall": clf["recall"],
+            "fits_pipeline_matches": fits["same"],
+            "fits_pipeline_objects": fits["n_objects"],
             "seconds": {
                 "data": round(t_data, 1),
-                "pretraining": round(t_pre, 1),
-                "classifiers": round(t_clf, 1),
+                "pretraining": round(pre["seconds"], 1),
+                "classifiers": round(clf["seconds"], 1),
             },
         },
-        models={"splus_finetuned_fits_to_class": paths},
+        models={"splus_finetuned_fits_to_class": fits["paths"]},
         comparisons=[
             *[
-                (f"pretraining MAE, 12 bands, {k} (mag)", v["value"], 0.049)
-                for k, v in mae.items()
+                (f"pretraining MAE, 12 bands, {k} (mag)", v["value"], PAPER["mae"])
+                for k, v in pre["mae"].items()
             ],
-            (f"{tuned_name} accuracy", acc[tuned_name]["value"], 0.9367),
-            (f"{frozen_name} accuracy", acc[frozen_name]["value"], 0.6859),
+            (f"{tuned} accuracy", acc[tuned]["value"], PAPER["fine-tuned"]),
+            (f"{frozen} accuracy", acc[frozen]["value"], PAPER["frozen"]),
             ("from-scratch accuracy", acc["from scratch"]["value"], None),
             (
                 "RF on catalog magnitudes accuracy",

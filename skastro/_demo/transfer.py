@@ -12,6 +12,7 @@ injected artifacts; every score is set beside its chance level.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -33,26 +34,15 @@ _SIZES = {
 }
 
 
-def run(ctx: DemoContext) -> SectionResult:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
-
+def _pretrain(ctx: DemoContext, cfg: tuple) -> dict[str, Any]:
+    """Simulated stamps and the full-width VGG16 magnitude pretraining whose
+    weights are "our pretrained weights" (nothing is downloaded)."""
     from .. import recipes
-    from ..datasets import inject_stamp_artifacts, make_splus_stamps
-    from ..metrics import bootstrap_ci, chance_level
-    from ..neighbors import SimilaritySearch, precision_at_k, rank_anomalies
-    from ..nn import ImageEmbedder
-    from ..plotting import plot_stamp_gallery
+    from ..datasets import make_splus_stamps
+    from ..training import splus_view
 
-    n_pool, n_lab, pre_epochs, clf_epochs, backbones, size = _SIZES[ctx.size]
-    backbones = backbones or recipes.TRANSFER_BACKBONES
-    size = size or recipes.TRANSFER_INPUT_SIZE
+    n_pool, n_lab, pre_epochs, _, _, _ = cfg
     small = ctx.size == "small"
-    progress = {"callbacks": ctx.net_callbacks()} if ctx.net_callbacks() else {}
-    ctx.step("stamps, VGG16 magnitude pretraining")
     t0 = time.perf_counter()
     data = make_splus_stamps(
         ctx.out / "transfer_stamps",
@@ -60,8 +50,10 @@ def run(ctx: DemoContext) -> SectionResult:
         n_labelled=n_lab,
         random_state=ctx.random_state + 1,
     )
-    pool, lab = data.pool, data.labelled
-    y = np.asarray(lab.target)
+    # pixels off the field's edge (NaN) are read as 0, as the networks fill them
+    X_pool, mags = splus_view(
+        data.pool.stamps, data.pool.magnitudes.to_numpy(), target_scale=1.0
+    )
     pre = recipes.splus_pretrainer(
         schedule="short" if small else "paper",
         module__n_hidden=1024,
@@ -69,13 +61,35 @@ def run(ctx: DemoContext) -> SectionResult:
         train_split=None,
         verbose=0,
         random_state=ctx.random_state,
-        **progress,
-    ).fit(pool.stamps, pool.magnitudes.to_numpy())
-    weights = pre.pretrained_weights()
-    t_pre = time.perf_counter() - t0
-    ctx.log(f"stamps and full-width VGG16 pretraining in {t_pre:.0f} s")
+        **_progress(ctx),
+    ).fit(X_pool, mags)
+    seconds = time.perf_counter() - t0
+    ctx.log(f"stamps and full-width VGG16 pretraining in {seconds:.0f} s")
+    return {
+        "X": np.nan_to_num(data.labelled.stamps, nan=0.0),
+        "y": np.asarray(data.labelled.target),
+        "weights": pre.pretrained_weights(),
+        "seconds": seconds,
+    }
 
-    ctx.step("grid search over backbones")
+
+def _progress(ctx: DemoContext) -> dict[str, Any]:
+    return {"callbacks": ctx.net_callbacks()} if ctx.net_callbacks() else {}
+
+
+def _grid_search(ctx: DemoContext, cfg: tuple, X, y, weights) -> dict[str, Any]:
+    """One GridSearchCV over the backbones, from scratch and from our
+    weights, at the same input size; the best one on held-out stamps."""
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+
+    from .. import recipes
+    from ..metrics import bootstrap_ci
+
+    _, n_lab, _, clf_epochs, backbones, size = cfg
+    backbones = backbones or recipes.TRANSFER_BACKBONES
+    size = size or recipes.TRANSFER_INPUT_SIZE
+    small = ctx.size == "small"
     t0 = time.perf_counter()
     tr, te = train_test_split(
         np.arange(n_lab), test_size=0.33, stratify=y, random_state=ctx.random_state
@@ -88,7 +102,7 @@ def run(ctx: DemoContext) -> SectionResult:
         verbose=0,
         random_state=ctx.random_state,
         **({"module__n_hidden": 256} if small else {}),
-        **progress,
+        **_progress(ctx),
     )
     grid = GridSearchCV(
         base,
@@ -103,7 +117,7 @@ def run(ctx: DemoContext) -> SectionResult:
         ],
         cv=StratifiedKFold(2, shuffle=True, random_state=ctx.random_state),
         scoring="balanced_accuracy",
-    ).fit(lab.stamps[tr], y[tr])
+    ).fit(X[tr], y[tr])
     res = grid.cv_results_
     cv_rows = []
     for params, score, sd, fit_s in zip(
@@ -118,21 +132,32 @@ def run(ctx: DemoContext) -> SectionResult:
     test_ci = bootstrap_ci(
         balanced_accuracy_score,
         y[te],
-        grid.predict(lab.stamps[te]),
+        grid.predict(X[te]),
         random_state=ctx.random_state,
     )
-    test_score = test_ci["value"]
-    best = f"{grid.best_params_['backbone']} ({cv_rows[grid.best_index_][1]})"
-    models = {
-        "transfer_best_classifier": save_model_for_reload(
-            ctx, "transfer_best_classifier", grid.best_estimator_, lab.stamps[te][:16]
-        )
+    name = "transfer_best_classifier"
+    seconds = time.perf_counter() - t0
+    ctx.log(f"grid search over {len(cv_rows)} candidates in {seconds:.0f} s")
+    return {
+        "grid": grid,
+        "cv_rows": cv_rows,
+        "test_ci": test_ci,
+        "n_train": len(tr),
+        "size": size,
+        "best": f"{grid.best_params_['backbone']} ({cv_rows[grid.best_index_][1]})",
+        "models": {
+            name: save_model_for_reload(ctx, name, grid.best_estimator_, X[te][:16])
+        },
+        "seconds": seconds,
     }
-    t_grid = time.perf_counter() - t0
-    ctx.log(f"grid search over {len(cv_rows)} candidates in {t_grid:.0f} s")
 
-    ctx.step("similarity search, anomaly ranking")
-    t0 = time.perf_counter()
+
+def _similarity(ctx: DemoContext, X, y, weights, best_estimator) -> dict[str, Any]:
+    """QSO precision@10 of a similarity search in three feature spaces."""
+    from ..metrics import chance_level
+    from ..neighbors import SimilaritySearch, precision_at_k
+    from ..nn import ImageEmbedder
+
     k = 10
     qso = np.flatnonzero(y == "QSO")
     precision = {}
@@ -143,37 +168,64 @@ def run(ctx: DemoContext) -> SectionResult:
             ImageEmbedder("efficientnet_b0", random_state=ctx.random_state),
         ),
     ):
-        search = SimilaritySearch(embedder, n_neighbors=k + 1).fit(lab.stamps, y)
-        _, idx = search.kneighbors(lab.stamps[qso])
+        search = SimilaritySearch(embedder, n_neighbors=k + 1).fit(X, y)
+        _, idx = search.kneighbors(X[qso])
         precision[name] = precision_at_k(y[qso], y[idx[:, 1:]])
-    search = SimilaritySearch(grid.best_estimator_, n_neighbors=k + 1, prefit=True)
-    _, idx = search.fit(lab.stamps, y).kneighbors(lab.stamps[qso])
+    search = SimilaritySearch(best_estimator, n_neighbors=k + 1, prefit=True)
+    _, idx = search.fit(X, y).kneighbors(X[qso])
     precision["best classifier's hidden layer (supervised)"] = precision_at_k(
         y[qso], y[idx[:, 1:]]
     )
-    chance_qso = chance_level(y, metric="precision_at_k", queries=y[qso])
+    chance = chance_level(y, metric="precision_at_k", queries=y[qso])
+    return {"precision": precision, "chance": chance}
 
-    spoiled = inject_stamp_artifacts(
-        lab.stamps, fraction=0.03, random_state=ctx.random_state
-    )
+
+def _anomalies(ctx: DemoContext, X, y) -> dict[str, Any]:
+    """LOF ranking of stamps with injected artifacts, and a gallery of the
+    most unusual ones."""
+    from sklearn.metrics import roc_auc_score
+
+    from ..datasets import inject_stamp_artifacts
+    from ..neighbors import rank_anomalies
+    from ..nn import ImageEmbedder
+    from ..plotting import plot_stamp_gallery
+
+    spoiled = inject_stamp_artifacts(X, fraction=0.03, random_state=ctx.random_state)
     feats = ImageEmbedder(
         "efficientnet_b0", random_state=ctx.random_state
     ).fit_transform(spoiled.stamps)
     order, scores = rank_anomalies(feats, method="lof", n_neighbors=20)
     n_bad = int(spoiled.is_artifact.sum())
-    top_hit = float(spoiled.is_artifact[order[:n_bad]].mean())
-    auc = float(roc_auc_score(spoiled.is_artifact, scores))
     top = order[:16]
     fig = plot_stamp_gallery(
-        np.nan_to_num(spoiled.stamps[top]).max(axis=1),
+        spoiled.stamps[top].max(axis=1),
         titles=[spoiled.kind[i] or y[i] for i in top],
         highlight=spoiled.is_artifact[top],
     )
     fig.suptitle("most unusual stamps; red: injected artifacts", fontsize=9)
     gallery = "transfer_anomaly_gallery.png"
     fig.savefig(ctx.out / gallery, dpi=110)
-    t_embed = time.perf_counter() - t0
+    import matplotlib.pyplot as plt
 
+    plt.close(fig)
+    return {
+        "n_bad": n_bad,
+        "top_hit": float(spoiled.is_artifact[order[:n_bad]].mean()),
+        "auc": float(roc_auc_score(spoiled.is_artifact, scores)),
+        "gallery": gallery,
+    }
+
+
+def _summary(ctx: DemoContext, cfg: tuple, y, g: dict, sim: dict, anomaly: dict):
+    """The section's Markdown, the chance balanced accuracy and the
+    candidates at chance in CV."""
+    from ..metrics import chance_level
+
+    n_pool, n_lab, pre_epochs, clf_epochs, _, _ = cfg
+    cv_rows, test_ci, best = g["cv_rows"], g["test_ci"], g["best"]
+    precision, chance_qso = sim["precision"], sim["chance"]
+    n_bad, top_hit, auc = anomaly["n_bad"], anomaly["top_hit"], anomaly["auc"]
+    size, tr = g["size"], np.arange(g["n_train"])
     rows = [
         "| backbone | start | balanced accuracy (2-fold CV) | fit s |",
         "|---|---|---|---|",
@@ -244,6 +296,29 @@ def run(ctx: DemoContext) -> SectionResult:
             f"{auc:.3f}.",
         ]
     )
+    return summary, chance_bal, flat
+
+
+def run(ctx: DemoContext) -> SectionResult:
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    cfg = _SIZES[ctx.size]
+    ctx.step("stamps, VGG16 magnitude pretraining")
+    pre = _pretrain(ctx, cfg)
+    X, y = pre["X"], pre["y"]
+    ctx.step("grid search over backbones")
+    g = _grid_search(ctx, cfg, X, y, pre["weights"])
+    ctx.step("similarity search, anomaly ranking")
+    t0 = time.perf_counter()
+    sim = _similarity(ctx, X, y, pre["weights"], g["grid"].best_estimator_)
+    anomaly = _anomalies(ctx, X, y)
+    t_embed = time.perf_counter() - t0
+    cv_rows, test_ci, best = g["cv_rows"], g["test_ci"], g["best"]
+    precision, chance_qso = sim["precision"], sim["chance"]
+    auc, top_hit = anomaly["auc"], anomaly["top_hit"]
+    summary, chance_bal, flat = _summary(ctx, cfg, y, g, sim, anomaly)
     return SectionResult(
         summary=summary,
         metrics={
@@ -257,13 +332,13 @@ def run(ctx: DemoContext) -> SectionResult:
             "anomaly_top_fraction": top_hit,
             "anomaly_roc_auc": auc,
             "seconds": {
-                "data_and_pretraining": round(t_pre, 1),
-                "grid_search": round(t_grid, 1),
+                "data_and_pretraining": round(pre["seconds"], 1),
+                "grid_search": round(g["seconds"], 1),
                 "embedding_search_anomaly": round(t_embed, 1),
             },
         },
-        figures=[gallery],
-        models=models,
+        figures=[anomaly["gallery"]],
+        models=g["models"],
         comparisons=[
             *[
                 (
@@ -278,7 +353,11 @@ def run(ctx: DemoContext) -> SectionResult:
                 for b, s, v, _, _ in cv_rows
             ],
             ("chance balanced accuracy (1/3)", chance_bal, None),
-            (f"best backbone {best}, held-out balanced accuracy", test_score, None),
+            (
+                f"best backbone {best}, held-out balanced accuracy",
+                test_ci["value"],
+                None,
+            ),
             *[(f"QSO precision@10, {n}", v, None) for n, v in precision.items()],
             ("QSO precision@10, chance", chance_qso, None),
             ("anomaly ranking ROC AUC (injected artifacts)", auc, None),

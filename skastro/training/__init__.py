@@ -24,6 +24,7 @@ from ._evaluate import (
     evaluate_pretrainer,
     evaluate_sequence_rcnn,
     evaluate_splus_classification,
+    hits_forest_calibration,
     hits_shifted_domain,
     masked_mae_ci,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "evaluate_sequence_rcnn",
     "evaluate_splus_classification",
     "export_model",
+    "hits_forest_calibration",
     "hits_shifted_domain",
     "load_run",
     "masked_mae_ci",

@@ -144,3 +144,21 @@ def test_default_valid_acc_is_the_accuracy_after_the_last_epoch():
     proba = net.predict_proba(Dataset(X_valid, None))
     expected = float(np.mean(proba.argmax(axis=1) == y_valid))
     assert net.history[-1, "valid_acc"] == pytest.approx(expected)
+
+
+def test_hits_forest_calibration_measures_the_forest_on_a_split():
+    """The simulator's calibration check: a stratified split, the paper's
+    forest, accuracy and per-class recalls with intervals, the confusion
+    matrix; simulator parameters reach make_hits_sequences."""
+    from skastro.training import hits_forest_calibration
+
+    out = hits_forest_calibration(
+        3, n_resamples=20, random_state=1, stamp_size=15, pre_detection_epochs=None
+    )
+    assert (out["n_train"], out["n_test"]) == (14, 7)
+    acc = out["accuracy"]
+    assert 0.0 <= acc["low"] <= acc["value"] <= acc["high"] <= 1.0
+    assert set(out["recall"]) == {"SN", "RRL", "CEP", "EB", "NV", "GAL", "AST"}
+    confusion = np.asarray(out["confusion"])
+    assert confusion.shape == (7, 7) and confusion.sum() == out["n_test"]
+    assert np.isclose(np.trace(confusion) / out["n_test"], acc["value"], atol=1e-4)
