@@ -817,13 +817,9 @@ def make_hits_sequences(
     ['NV', 'EB', 'GAL']
     """
     counts, lo, hi = _check_hits_arguments(
-        n_per_class,
-        n_epochs,
-        stamp_size,
-        domain,
-        pre_detection_epochs,
+        n_per_class, n_epochs, stamp_size, domain, pre_detection_epochs,
         eclipse_min_epochs,
-    )
+    )  # fmt: skip
     params = _DOMAINS[domain]
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
     pop = _draw_population(rng, counts, lo, hi, params, pre_detection_epochs)

@@ -285,6 +285,7 @@ def train_recipe(
             json.dump(record, f, indent=1)
     elif init is None and not checkpoint_exists(out) and (out / INIT_FILE).exists():
         (out / INIT_FILE).unlink()  # a stale record of an earlier run
+    over = f"{max_passes} passes" if max_passes is not None else f"{hours} hours"
     with open(out / "train.json", "w") as f:
         json.dump(
             {
@@ -296,13 +297,7 @@ def train_recipe(
                 "init": None if init is None else str(init),
                 "lr": est.lr,
                 "lr_floor": lr_floor,
-                "anneal_over": (
-                    None
-                    if lr_floor is None
-                    else f"{max_passes} passes"
-                    if max_passes is not None
-                    else f"{hours} hours"
-                ),
+                "anneal_over": None if lr_floor is None else over,
                 "examples_per_pass": len(stream),
                 "repeats": recipe.repeats,
                 "num_workers": recipe.num_workers,
