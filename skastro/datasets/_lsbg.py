@@ -42,33 +42,28 @@ _OUT_SCALE = _FIELD_ARCSEC / _SIZE
 #: AB zero point of nanomaggies: mag = 22.5 - 2.5 log10(flux / nmgy).
 _ZP = 22.5
 
-#: Survey set-ups. ``depth10`` is the 10σ point-source depth (mag) in a 1.95″
-#: diameter aperture per band (DES DR1, Abbott et al. 2018; HSC-SSP Wide,
-#: Aihara et al. 2018 ≈ 1.7 mag deeper); ``sky`` the dark-sky brightness
-#: (mag/arcsec²); ``fwhm`` the range of g-band seeing (arcsec), other bands
-#: scaled by ``band_fwhm``; ``beta`` the Moffat index of the PSF;
-#: ``mix`` the artifact mix (star_halo, cirrus, spiral_knot, tidal).
+# one row a key: its values for (DES, HSC)
+_SURVEY_TABLE = {
+    "pixel_scale": (0.263, 0.168),
+    "depth10": ((24.33, 24.08, 22.69), (26.1, 25.8, 24.6)),
+    "sky": ((22.0, 21.2, 18.7), (22.1, 21.1, 18.9)),
+    "fwhm": ((1.0, 1.6), (0.6, 0.9)),
+    "band_fwhm": ((1.0, 0.93, 0.87), (1.0, 0.95, 0.9)),
+    "beta": (3.0, 2.5),
+    "mix": ((0.35, 0.2, 0.25, 0.2), (0.25, 0.3, 0.2, 0.25)),
+    "gradient": (0.0015, 0.0008),
+}
+
+#: Survey set-ups, ``LSBG_SURVEYS[survey][key]``. ``depth10`` is the 10σ
+#: point-source depth (mag) in a 1.95″ diameter aperture per band (DES DR1,
+#: Abbott et al. 2018; HSC-SSP Wide, Aihara et al. 2018 ≈ 1.7 mag deeper);
+#: ``sky`` the dark-sky brightness (mag/arcsec²); ``fwhm`` the range of
+#: g-band seeing (arcsec), other bands scaled by ``band_fwhm``; ``beta`` the
+#: Moffat index of the PSF; ``mix`` the artifact mix (star_halo, cirrus,
+#: spiral_knot, tidal).
 LSBG_SURVEYS: dict[str, dict] = {
-    "des": {
-        "pixel_scale": 0.263,
-        "depth10": (24.33, 24.08, 22.69),
-        "sky": (22.0, 21.2, 18.7),
-        "fwhm": (1.0, 1.6),
-        "band_fwhm": (1.0, 0.93, 0.87),
-        "beta": 3.0,
-        "mix": (0.35, 0.2, 0.25, 0.2),
-        "gradient": 0.0015,
-    },
-    "hsc": {
-        "pixel_scale": 0.168,
-        "depth10": (26.1, 25.8, 24.6),
-        "sky": (22.1, 21.1, 18.9),
-        "fwhm": (0.6, 0.9),
-        "band_fwhm": (1.0, 0.95, 0.9),
-        "beta": 2.5,
-        "mix": (0.25, 0.3, 0.2, 0.25),
-        "gradient": 0.0008,
-    },
+    survey: {key: values[column] for key, values in _SURVEY_TABLE.items()}
+    for column, survey in enumerate(("des", "hsc"))
 }
 
 # ---------------------------------------------------------------------------
@@ -208,6 +203,17 @@ def _add_galaxy(scene, rng, mag_g, r_half, n, q, x0, y0, colours):
     )
 
 
+def _add_random_galaxy(
+    scene, rng, mag_range, r_half_range, n, q_range, x0, y0, colours
+):
+    """:func:`_add_galaxy` with the magnitude, half-light radius (arcsec) and
+    axis ratio drawn uniformly, in that order, from ``(low, high)`` ranges."""
+    mag_g = rng.uniform(*mag_range)
+    r_half = rng.uniform(*r_half_range)
+    q = rng.uniform(*q_range)
+    _add_galaxy(scene, rng, mag_g, r_half, n, q, x0, y0, colours)
+
+
 def _add_lsbg(scene, rng, x0=0.0, y0=0.0):
     r_half, mu_eff, n, q, mag_g = _lsbg_params(rng)
     g_r, r_z = _random_colour(rng, "lsbg")
@@ -283,12 +289,9 @@ def _star_halo(scene, rng):
         scene.add_star(_colour_fluxes(rng.uniform(11.5, 15.0), g_r, r_z), x0, y0)
     else:  # giant elliptical
         colours = _random_colour(rng, "host")
-        mag, r_half, q = (
-            rng.uniform(14.0, 16.5),
-            rng.uniform(6.0, 15.0),
-            rng.uniform(0.6, 1.0),
+        _add_random_galaxy(
+            scene, rng, (14.0, 16.5), (6.0, 15.0), 4.0, (0.6, 1.0), x0, y0, colours
         )
-        _add_galaxy(scene, rng, mag, r_half, 4.0, q, x0, y0, colours)
     for _ in range(rng.integers(1, 4)):  # the blend at the centre
         _add_compact(
             scene,
@@ -346,12 +349,9 @@ def _spiral_knot(scene, rng):
     for i in range(rng.integers(1, 4)):  # star-forming knots, one near the centre
         kx, ky = rng.normal(0, 0.7 if i == 0 else 4.0, size=2)
         colours = _random_colour(rng, "knot")
-        mag, r_half, q = (
-            rng.uniform(21.0, 23.5),
-            rng.uniform(0.8, 2.5),
-            rng.uniform(0.5, 1.0),
+        _add_random_galaxy(
+            scene, rng, (21.0, 23.5), (0.8, 2.5), 0.7, (0.5, 1.0), kx, ky, colours
         )
-        _add_galaxy(scene, rng, mag, r_half, 0.7, q, kx, ky, colours)
 
 
 def _tidal(scene, rng):
