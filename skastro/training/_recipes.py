@@ -410,23 +410,23 @@ class Recipe:
         streamed fit.
     examples_per_pass : int
         Examples per pass (one skorch epoch).
-    chunk_size : int
+    chunk_size : int, default=256
         Examples per simulator call.
-    repeats : int
+    repeats : int, default=1
         Passes over each pool of simulated examples.
-    num_workers : int
+    num_workers : int, default=1
         DataLoader workers simulating beside the training process.
-    valid_size : int
+    valid_size : int, default=1000
         Examples of the fixed validation set drawn at the start.
-    transform : callable or None
+    transform : callable or None, default=None
         ``transform(X, y)`` -> ``(X, y)`` applied to simulated chunks (see
         :class:`~skastro.training.SimulatedStream`).
-    cache : str or None
+    cache : str or None, default=None
         Name of a pool cache shared by recipes with the same ``simulate``
         (their runs' folders must share a parent); None: the run's own.
-    evaluate : callable or None
+    evaluate : callable or None, default=None
         ``evaluate(estimator, **params)`` -> metrics for the model card.
-    description : str
+    description : str, default=""
         One line for the model card.
     """
 
@@ -454,10 +454,7 @@ RECIPES: dict[str, Recipe] = {
         simulate=partial(simulate_lsbg, survey="des"),
         setup=_setup_from_sample,
         examples_per_pass=10240,
-        chunk_size=256,
         repeats=4,
-        num_workers=1,
-        valid_size=1000,
         evaluate=evaluate_lsbgnet,
         description=(
             "DeepShadows CNN (Tanoglidis et al. 2021) on streamed DES-like "
@@ -476,8 +473,6 @@ for _bands in ("12", "5"):
         examples_per_pass=10000,
         chunk_size=500,
         repeats=8,
-        num_workers=1,
-        valid_size=1000,
         transform=partial(splus_view, bands=_bands),
         cache="splus-pool",
         evaluate=partial(evaluate_pretrainer, bands=_bands, classification=True),
@@ -498,7 +493,6 @@ for _reduced in (False, True):
         setup=_setup_from_sample,
         examples_per_pass=4200,
         chunk_size=700,
-        repeats=1,
         num_workers=0,
         valid_size=1400,
         evaluate=evaluate_sequence_rcnn,
