@@ -283,27 +283,18 @@ class SequenceRCNNModule(nn.Module):
         self.n_filters = n_filters
         self.n_hidden = n_hidden
         self.n_lstm = n_lstm
-        warmup, r_steps, d_steps = renorm_schedule
-
-        def brn(n: int) -> BatchRenorm:
-            return BatchRenorm(
-                n,
-                momentum=renorm_momentum,
-                r_max=renorm_r_max,
-                d_max=renorm_d_max,
-                warmup_steps=warmup,
-                r_max_steps=r_steps,
-                d_max_steps=d_steps,
-            )
-
-        layers: list[nn.Module] = [brn(n_window)]
+        # the settings of every batch renormalisation
+        schedule = ("warmup_steps", "r_max_steps", "d_max_steps")
+        renorm = dict(zip(schedule, renorm_schedule, strict=True))
+        renorm.update(momentum=renorm_momentum, r_max=renorm_r_max, d_max=renorm_d_max)
+        layers: list[nn.Module] = [BatchRenorm(n_window, **renorm)]
         in_ch = n_window
         for _block in range(2):
             for _conv in range(3):
                 layers += [
                     nn.Conv2d(in_ch, n_filters, kernel_size=3, stride=1, padding=1),
                     nn.ReLU(),
-                    brn(n_filters),
+                    BatchRenorm(n_filters, **renorm),
                 ]
                 in_ch = n_filters
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True))
