@@ -285,7 +285,12 @@ class SequenceRCNNModule(nn.Module):
         self.n_lstm = n_lstm
         # the settings of every batch renormalisation
         schedule = ("warmup_steps", "r_max_steps", "d_max_steps")
-        renorm = dict(zip(schedule, renorm_schedule, strict=True))
+        if len(renorm_schedule) != len(schedule):
+            raise ValueError(
+                "renorm_schedule must be 3 step counts (warmup, r_max ramp, "
+                f"d_max ramp); got {renorm_schedule!r}."
+            )
+        renorm = dict(zip(schedule, renorm_schedule))
         renorm.update(momentum=renorm_momentum, r_max=renorm_r_max, d_max=renorm_d_max)
         layers: list[nn.Module] = [BatchRenorm(n_window, **renorm)]
         in_ch = n_window

@@ -653,3 +653,8 @@ def test_demo_hits_section_small(tmp_path):
         "forest_augmented",
     }
     assert (tmp_path / "hits_comparison.png").exists()
+
+
+def test_module_refuses_a_renorm_schedule_of_the_wrong_length():
+    with pytest.raises(ValueError, match="renorm_schedule must be 3 step counts"):
+        SequenceRCNNModule(renorm_schedule=(0, 0))
