@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,17 +69,29 @@ def make_stream(recipe: Recipe | str, out: str | os.PathLike) -> SimulatedStream
     )
 
 
+@dataclass(frozen=True)
+class _RunSettings:
+    """How one run trains (the arguments of :func:`train_recipe`)."""
+
+    hours: float
+    every_minutes: float
+    resume: bool
+    max_passes: int | None
+    lr: float | None
+    lr_floor: float | None
+
+    @property
+    def anneal_over(self) -> str | None:
+        """What the cosine annealing spans, or None without ``lr_floor``."""
+        if self.lr_floor is None:
+            return None
+        if self.max_passes is not None:
+            return f"{self.max_passes} passes"
+        return f"{self.hours} hours"
+
+
 def _build_for_training(
-    recipe: Recipe | str,
-    out: str | os.PathLike,
-    *,
-    hours: float = 1.0,
-    every_minutes: float = 10.0,
-    resume: bool = True,
-    max_passes: int | None = None,
-    lr: float | None = None,
-    lr_floor: float | None = None,
-    verbose: int = 1,
+    recipe: Recipe, out: Path, run: _RunSettings, verbose: int
 ) -> tuple[Any, SimulatedStream]:
     """The estimator of ``recipe`` set up for a streamed, checkpointed fit.
 
@@ -92,16 +105,14 @@ def _build_for_training(
     from skorch.dataset import Dataset
     from skorch.helper import predefined_split
 
-    recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     X_valid, y_valid = _validation_set(recipe, out)
     stream = make_stream(recipe, out)
     est = recipe.build()
-    if lr is not None:
-        est.set_params(lr=lr)
+    if run.lr is not None:
+        est.set_params(lr=run.lr)
     callbacks = list(est.callbacks or [])
-    if lr_floor is not None:
+    if run.lr_floor is not None:
         # one schedule: the annealing replaces the recipe's plateau one
         callbacks = [c for c in callbacks if c[0] != "lr_plateau"]
     callbacks += [
@@ -109,20 +120,20 @@ def _build_for_training(
         ("cpu_time", CPUTime()),
         (
             "checkpoint",
-            TrainingCheckpoint(out, every_minutes=every_minutes, resume=resume),
+            TrainingCheckpoint(out, every_minutes=run.every_minutes, resume=run.resume),
         ),
-        ("budget", WallClockBudget(hours)),
+        ("budget", WallClockBudget(run.hours)),
     ]
-    if lr_floor is not None:
+    if run.lr_floor is not None:
         # after the checkpoint, which restores the history it counts passes in
         callbacks.append(
             (
                 "lr_anneal",
                 CosineAnnealing(
                     est.lr,
-                    lr_floor,
-                    passes=max_passes,
-                    hours=None if max_passes is not None else hours,
+                    run.lr_floor,
+                    passes=run.max_passes,
+                    hours=None if run.max_passes is not None else run.hours,
                 ),
             )
         )
@@ -131,7 +142,7 @@ def _build_for_training(
         train_split=predefined_split(Dataset(X_valid, y_valid)),
         iterator_train__shuffle=False,
         iterator_train__num_workers=recipe.num_workers,
-        max_epochs=10**6 if max_passes is None else max_passes,
+        max_epochs=10**6 if run.max_passes is None else run.max_passes,
         verbose=verbose,
     )
     recipe.setup(est, X_valid, y_valid)
@@ -268,24 +279,14 @@ def train_recipe(
             "(--resume) to continue it, or choose another folder."
         )
     torch.set_num_threads(n_threads)
-    est, stream = _build_for_training(
-        recipe,
-        out,
-        hours=hours,
-        every_minutes=every_minutes,
-        resume=resume,
-        max_passes=max_passes,
-        lr=lr,
-        lr_floor=lr_floor,
-        verbose=verbose,
-    )
+    run = _RunSettings(hours, every_minutes, resume, max_passes, lr, lr_floor)
+    est, stream = _build_for_training(recipe, out, run, verbose)
     if init is not None and not checkpoint_exists(out):
         record = _warm_start(est, init)
         with open(out / INIT_FILE, "w") as f:
             json.dump(record, f, indent=1)
     elif init is None and not checkpoint_exists(out) and (out / INIT_FILE).exists():
         (out / INIT_FILE).unlink()  # a stale record of an earlier run
-    over = f"{max_passes} passes" if max_passes is not None else f"{hours} hours"
     with open(out / "train.json", "w") as f:
         json.dump(
             {
@@ -297,7 +298,7 @@ def train_recipe(
                 "init": None if init is None else str(init),
                 "lr": est.lr,
                 "lr_floor": lr_floor,
-                "anneal_over": None if lr_floor is None else over,
+                "anneal_over": run.anneal_over,
                 "examples_per_pass": len(stream),
                 "repeats": recipe.repeats,
                 "num_workers": recipe.num_workers,
