@@ -711,7 +711,7 @@ def hits_shifted_domain(
     - ``recovered_fraction = (after - before) / gap``: the part of that
       cost the adaptation wins back (1: back to the in-domain level; it
       can exceed 1, since the shifted domain's own ceiling is not the
-      in-domain level, or be negative).
+      in-domain level, or be negative; NaN where the gap is not positive).
 
     The paper gives no in-domain average recall over the five classes; its
     simulated accuracy over seven classes (0.953) puts its gap near 0.10
@@ -722,8 +722,7 @@ def hits_shifted_domain(
     net : fitted SequenceRCNN
         Left unchanged (each trial fine-tunes a copy).
     n_per_class : int, default=110
-        Shifted sequences per class (the paper's real set had 20 to 170 per
-        class).
+        Shifted sequences per class.
     forest_per_class : int, default=1000
         Simulated sequences per class of the forest's training set and of
         the replayed set.
