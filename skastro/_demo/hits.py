@@ -44,7 +44,9 @@ SHIPPED = "sequence-rcnn-hits-sim"
 #: :func:`skastro.recipes.hits_rcnn`'s for the live RCNN; ``epochs``: the
 #: observation epochs seen at which the RCNN and the forest are compared;
 #: ``n_real_per_class``, ``n_fine_tune`` (sequences per class to adapt on),
-#: ``fine_tune_iterations``, ``n_trials``: the
+#: ``fine_tune_iterations``, ``fine_tune_freeze`` (``fine_tune(freeze=...)``:
+#: ``"cnn"`` keeps the convolutional weights, a third of the CPU time per
+#: iteration; ``"none"`` the paper's), ``n_trials``: the
 #: shifted-domain study (:func:`skastro.training.hits_shifted_domain`).
 #: "small" takes one to two minutes of CPU time.
 SIZES: dict[str, dict[str, Any]] = {
@@ -57,7 +59,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "batch_size": 32,
         "lr": 1e-3,
         "cv": 2,
-        "fine_tune_iterations": 30,
+        "fine_tune_iterations": 100,
+        "fine_tune_freeze": "cnn",
         "n_fine_tune": 10,
         "n_trials": 1,
         "epochs": (3, 5, 10, 22),
@@ -72,6 +75,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "lr": 1e-3,
         "cv": 3,
         "fine_tune_iterations": 150,
+        "fine_tune_freeze": "cnn",
         "n_fine_tune": 10,
         "n_trials": 1,
         "epochs": (3, 5, 8, 12, 16, 22),
@@ -87,6 +91,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "lr": 1e-3,
         "cv": 2,
         "fine_tune_iterations": 1000,
+        "fine_tune_freeze": "cnn",
         "n_fine_tune": 10,
         "n_trials": 3,
         "epochs": (3, 5, 8, 12, 16, 22),
@@ -101,6 +106,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "lr": 5e-4,
         "cv": 3,
         "fine_tune_iterations": 1000,
+        "fine_tune_freeze": "none",
         "n_fine_tune": 10,
         "n_trials": 5,
         "epochs": tuple(range(3, 23)),
@@ -216,6 +222,7 @@ def run_comparison(
             n_trials=s["n_trials"],
             n_fine_tune=s["n_fine_tune"],
             fine_tune_iterations=s["fine_tune_iterations"],
+            fine_tune_params={"freeze": s["fine_tune_freeze"]},
             random_state=rs + 1000,
         )
         seconds["shifted"] = time.perf_counter() - t0
@@ -344,6 +351,29 @@ def plot_comparison(result: dict, path) -> None:
     plt.close(fig)
 
 
+def _trial_ci(summary: dict) -> dict:
+    """A summary over trials of :func:`skastro.training.hits_shifted_domain`
+    as ``{"value", "low", "high"}`` for :func:`format_ci`."""
+    return {"value": summary["mean"], "low": summary["low"], "high": summary["high"]}
+
+
+def _shifted_gap_sentence(shifted: dict, rcnn: str) -> str:
+    """The shifted-domain gap and the fraction of it fine-tuning recovers."""
+    gap, frac = shifted["gap"], shifted["recovered_fraction"]
+    return (
+        f"Gap = in-domain (simulated, same five classes) minus shifted average "
+        f"recall: {rcnn} {format_ci(shifted['in_domain']['rcnn'])} − "
+        f"{format_ci(shifted['shifted']['rcnn'])} = {format_ci(gap['rcnn'])}; "
+        f"fine-tuning recovers {format_ci(_trial_ci(frac['rcnn']))} of it "
+        f"((after − before) / gap, per trial). RF: gap "
+        f"{format_ci(gap['forest'])}, recovered "
+        f"{format_ci(_trial_ci(frac['forest']))}. Paper: gap ≈ 0.10, "
+        "recovered ≈ 0.9 (0.85 → 0.94 on real HiTS; it gives no in-domain "
+        "five-class average recall, its simulated accuracy over seven "
+        "classes is 0.953)."
+    )
+
+
 def _verdict(result: dict, size: str) -> str:
     """Who wins at 22 observation epochs, by how much (paired), and why."""
     test, rcnn = result["test"], result["rcnn"]
@@ -370,6 +400,18 @@ def _verdict(result: dict, size: str) -> str:
             f"network trained for {seen}, where the paper's full network saw "
             "30,000 batches of 256"
         )
+    shifted = result["shifted"]
+    tuned = shifted["average_recall"]["rcnn_fine_tuned"]
+    why.append(
+        f"shifted domain (average recall, five classes): {rcnn} "
+        f"{shifted['average_recall']['rcnn']['mean']:.3f} → fine-tuned "
+        f"{format_ci(_trial_ci(tuned))}, recovering "
+        f"{format_ci(_trial_ci(shifted['recovered_fraction']['rcnn']))} of its gap "
+        f"{format_ci(shifted['gap']['rcnn'])}; RF "
+        f"{shifted['average_recall']['forest']['mean']:.3f} → "
+        f"{shifted['average_recall']['forest_augmented']['mean']:.3f} "
+        "(paper 0.85 → 0.94, RF 0.88 → 0.94)"
+    )
     return verdict(
         {rcnn: test["rcnn"]["accuracy"], "RF": test["forest"]["accuracy"]},
         metric="accuracy at 22 observation epochs",
@@ -434,20 +476,19 @@ def _summary(result: dict, size: str) -> list[str]:
         f"| shifted domain ({rcnn}), average recall on "
         f"{5 * (s['n_real_per_class'] - s['n_fine_tune'])} sequences | ours ("
         + (
-            f"mean ± sd over {s['n_trials']} trials"
+            f"mean [95% t interval] over {s['n_trials']} trials"
             if s["n_trials"] > 1
             else "one trial"
         )
         + ") | paper (real HiTS) |",
         "|---|---|---|",
     ]
-    spread = s["n_trials"] > 1  # one trial has no spread to show
     rows += [
-        f"| {_SHIFTED_NAMES[k]} | {v['mean']:.3f}"
-        + (f" ± {v['sd']:.3f}" if spread else "")
-        + f" | {SEED['real_average_recall'][_SHIFTED_NAMES[k]]:.2f} |"
+        f"| {_SHIFTED_NAMES[k]} | {format_ci(_trial_ci(v))} | "
+        f"{SEED['real_average_recall'][_SHIFTED_NAMES[k]]:.2f} |"
         for k, v in result["shifted"]["average_recall"].items()
     ]
+    rows += ["", _shifted_gap_sentence(result["shifted"], rcnn)]
     rows += ["", f"Shifted-domain protocol: {result['shifted']['protocol']}."]
     return rows
 
@@ -488,6 +529,13 @@ def run(ctx: DemoContext) -> SectionResult:
         )
         for k, v in result["shifted"]["average_recall"].items()
     ]
+    comparisons.append(
+        (
+            "shifted domain, fraction of the RCNN's gap recovered by fine-tuning",
+            result["shifted"]["recovered_fraction"]["rcnn"]["mean"],
+            None,
+        )
+    )
     return SectionResult(
         summary="\n".join(
             [*_summary(result, ctx.size), "", _verdict(result, ctx.size)]

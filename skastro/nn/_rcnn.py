@@ -414,6 +414,7 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
         lr: float | None = None,
         replay: tuple[Any, Any] | None = None,
         replay_fraction: float = 0.75,
+        freeze: str = "none",
     ):
         """Continue training a fitted model on a few sequences (Carrasco-Davis et al. 2019, §3.2.4).
 
@@ -450,6 +451,19 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
             batch; same keys as ``X``.
         replay_fraction : float, default=0.75
             Expected fraction of each batch drawn from ``replay``, in (0, 1).
+        freeze : {"none", "cnn", "features"}, default="none"
+            Layers whose weights stay fixed during fine-tuning: ``"none"``
+            trains every layer (the seed's fine-tuning); ``"cnn"`` the
+            convolutional part (``module_.cnn``: convolutions and batch
+            renormalisation scales), training the dense layer, the LSTM and
+            the output; ``"features"`` the convolutional part and the dense
+            layer after it, training only the LSTM and the output. Frozen
+            batch renormalisations still update their moving statistics from
+            the batches (they follow the new domain's inputs), and nothing is
+            back-propagated through frozen layers, so each iteration costs
+            less (a third of the time with ``"cnn"`` for the reduced network
+            on a CPU). The parameters' ``requires_grad`` flags are restored
+            afterwards.
 
         Returns
         -------
@@ -458,6 +472,7 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
         self.check_is_fitted()
         if not isinstance(n_iterations, int | np.integer) or n_iterations < 1:
             raise ValueError(f"n_iterations must be an int >= 1; got {n_iterations!r}.")
+        frozen = self._frozen_parameters(freeze)
         n = len(np.asarray(y))
         saved = {
             "warm_start": self.warm_start,
@@ -475,13 +490,18 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
             )
             epochs = 1
         old_iter = {k: self.__dict__[k] for k in temporary if k in self.__dict__}
+        trainable = [p.requires_grad for p in frozen]
         try:
+            for p in frozen:
+                p.requires_grad_(False)
             self.set_params(warm_start=True, max_epochs=epochs, train_split=None)
             if lr is not None:
                 self.set_params(lr=lr)
             self.__dict__.update(temporary)
             self.fit(X, y)
         finally:
+            for p, flag in zip(frozen, trainable, strict=True):
+                p.requires_grad_(flag)
             for k in temporary:
                 self.__dict__.pop(k, None)
             self.__dict__.update(old_iter)
@@ -489,6 +509,26 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
             if lr is not None:
                 self.set_params(lr=old_lr)
         return self
+
+    #: Submodules of :class:`SequenceRCNNModule` whose weights
+    #: ``fine_tune(freeze=...)`` keeps fixed.
+    _FINE_TUNE_FREEZE = {"none": (), "cnn": ("cnn",), "features": ("cnn", "dense")}
+
+    def _frozen_parameters(self, freeze: Any) -> list[torch.nn.Parameter]:
+        """The parameters ``fine_tune(freeze=freeze)`` keeps fixed."""
+        if not isinstance(freeze, str) or freeze not in self._FINE_TUNE_FREEZE:
+            raise ValueError(
+                f"freeze must be one of {sorted(self._FINE_TUNE_FREEZE)}; got "
+                f"{freeze!r}."
+            )
+        parts = self._FINE_TUNE_FREEZE[freeze]
+        missing = [name for name in parts if not hasattr(self.module_, name)]
+        if missing:
+            raise ValueError(
+                f"freeze={freeze!r} needs the module's {missing} submodules, which "
+                f"{type(self.module_).__name__} lacks; use freeze='none'."
+            )
+        return [p for name in parts for p in getattr(self.module_, name).parameters()]
 
     def _replay_batches(
         self, X, y, replay: Any, fraction: Any, n_iterations: int

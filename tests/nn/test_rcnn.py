@@ -405,6 +405,49 @@ def test_fine_tune_with_replay_mixes_batches(data):
 
 
 @pytest.mark.parametrize(
+    "freeze, fixed, trained",
+    [
+        ("cnn", ("cnn",), ("dense", "lstm", "output")),
+        ("features", ("cnn", "dense"), ("lstm", "output")),
+        ("none", (), ("cnn", "dense", "lstm", "output")),
+    ],
+)
+def test_fine_tune_freeze_keeps_the_frozen_weights(
+    fitted, data, freeze, fixed, trained
+):
+    """freeze: the named parts keep their weights, the rest trains, and every
+    parameter is trainable again afterwards."""
+    X, y = data
+    clf = pickle.loads(pickle.dumps(fitted))
+
+    def weights(part):
+        return [
+            p.detach().clone()
+            for name, p in getattr(clf.module_, part).named_parameters()
+            if "weight" in name
+        ]
+
+    w0 = {part: weights(part) for part in fixed + trained}
+    clf.fine_tune(X[:7], y[:7], n_iterations=3, lr=1e-2, freeze=freeze)
+    for part in fixed:
+        assert all(torch.equal(a, b) for a, b in zip(w0[part], weights(part))), part
+    for part in trained:
+        assert not all(torch.equal(a, b) for a, b in zip(w0[part], weights(part))), part
+    assert all(p.requires_grad for p in clf.module_.parameters())
+
+
+def test_fine_tune_bad_freeze(fitted, data):
+    """An unknown freeze names the allowed values and trains nothing."""
+    X, y = data
+    clf = pickle.loads(pickle.dumps(fitted))
+    w0 = clf.module_.output.weight.detach().clone()
+    with pytest.raises(ValueError, match=r"freeze must be one of \['cnn', 'features'"):
+        clf.fine_tune(X, y, n_iterations=2, freeze="backbone")
+    assert torch.equal(w0, clf.module_.output.weight)
+    assert len(clf.history) == len(fitted.history)
+
+
+@pytest.mark.parametrize(
     "kwargs, error, match",
     [
         ({"replay_fraction": 1.0}, ValueError, "replay_fraction"),

@@ -162,3 +162,59 @@ def test_hits_forest_calibration_measures_the_forest_on_a_split():
     confusion = np.asarray(out["confusion"])
     assert confusion.shape == (7, 7) and confusion.sum() == out["n_test"]
     assert np.isclose(np.trace(confusion) / out["n_test"], acc["value"], atol=1e-4)
+
+
+def test_hits_shifted_domain_gap_and_recovered_fraction():
+    """The gap is in-domain minus shifted average recall and the recovered
+    fraction (after - before) / gap, per trial, with intervals over trials
+    and over sequences; fine_tune_params reach fine_tune."""
+    X, y = recipes.hits_protocol_set(1, random_state=3)
+    net = recipes.hits_rcnn(
+        network="small",
+        module__n_filters=4,
+        module__n_hidden=8,
+        module__n_lstm=8,
+        classes=list(range(7)),
+        batch_size=7,
+        max_epochs=1,
+        train_split=None,
+        random_state=0,
+        verbose=0,
+    ).fit(X, y)
+    out = hits_shifted_domain(
+        net,
+        n_per_class=3,
+        forest_per_class=1,
+        n_trials=2,
+        n_fine_tune=1,
+        fine_tune_iterations=2,
+        fine_tune_batch=4,
+        fine_tune_params={"freeze": "cnn", "lr": 1e-4},
+        n_resamples=50,
+    )
+    recall = out["average_recall"]
+    assert set(recall) == {"rcnn", "forest", "rcnn_fine_tuned", "forest_augmented"}
+    assert len(recall["rcnn_fine_tuned"]["trials"]) == 2
+    assert out["fine_tune"]["freeze"] == "cnn" and "'freeze': 'cnn'" in out["protocol"]
+    for model, after in (("rcnn", "rcnn_fine_tuned"), ("forest", "forest_augmented")):
+        ci = out["in_domain"][model]
+        assert 0.0 <= ci["low"] <= ci["value"] <= ci["high"] <= 1.0
+        gap = out["gap"][model]
+        assert gap["value"] == pytest.approx(
+            ci["value"] - out["shifted"][model]["value"], abs=2e-4
+        )
+        assert gap["low"] <= gap["high"]
+        for g, before, tuned, frac in zip(
+            gap["trials"],
+            recall[model]["trials"],
+            recall[after]["trials"],
+            out["recovered_fraction"][model]["trials"],
+            strict=True,
+        ):
+            assert g == pytest.approx(ci["value"] - before, abs=2e-4)
+            if g > 0:
+                assert frac == pytest.approx((tuned - before) / g, rel=0.01, abs=1e-3)
+    with pytest.raises(ValueError, match=r"fine_tune_params takes .*\['epochs'\]"):
+        hits_shifted_domain(net, fine_tune_params={"epochs": 3})
+    with pytest.raises(ValueError, match="n_fine_tune must be in"):
+        hits_shifted_domain(net, n_per_class=3, n_fine_tune=3)
