@@ -32,7 +32,7 @@ from ._base import (
     StampNetMixin,
     init_arguments,
 )
-from ._weights import load_backbone_weights, resolve_backbone_weights
+from ._weights import load_backbone_weights, resolve_backbone_weights, vgg16_width
 
 __all__ = ["BatchNormSafeLoader", "MaxNorm", "TransferCNNClassifier", "TransferNet"]
 
@@ -65,6 +65,8 @@ class TransferNet(nn.Module):
         the paper used ("default settings").
     input_size : "auto", int or None, default="auto"
         Resizing of the stamps (see :class:`BackboneNet`).
+    width : float, default=1.0
+        Filter multiplier of a VGG16 backbone (see :class:`BackboneNet`).
 
     Notes
     -----
@@ -83,9 +85,12 @@ class TransferNet(nn.Module):
         dropout: float = 0.5,
         negative_slope: float = 0.3,
         input_size: str | int | None = "auto",
+        width: float = 1.0,
     ):
         super().__init__()
-        self.backbone = BackboneNet(backbone, in_channels, input_size=input_size)
+        self.backbone = BackboneNet(
+            backbone, in_channels, input_size=input_size, width=width
+        )
         self.hidden = nn.Linear(self.backbone.n_features, n_hidden)
         nn.init.xavier_uniform_(self.hidden.weight)
         nn.init.constant_(self.hidden.bias, 0.01)
@@ -174,8 +179,10 @@ class TransferCNNClassifier(
         name (``vgg16-397923af.pth`` …) in ``weights_dir`` or torch's hub
         cache, never downloaded — the error says how to fetch it on a
         connected machine. A path or a state dict: torchvision's format. A
-        fitted :class:`~skastro.nn.MagnitudePretrainer` (full width): VGG16
-        weights learned on astronomical stamps. Three-band weights are
+        fitted :class:`~skastro.nn.MagnitudePretrainer`: VGG16 weights
+        learned on astronomical stamps (a narrow pretrainer's,
+        ``module__width < 1``, build a VGG16 of its width, see
+        ``module__width``). Three-band weights are
         adapted to other band counts (each band gets the mean RGB filter
         times 3 / C).
     weights_dir : path-like or None, default=None
@@ -234,7 +241,8 @@ class TransferCNNClassifier(
         Deprecated name of ``l2_dense`` (removed in the next release).
     **kwargs
         Other skorch parameters; network ones as ``module__n_hidden``,
-        ``module__dropout``, ``module__negative_slope``.
+        ``module__dropout``, ``module__negative_slope``, ``module__width``
+        (VGG16's filter multiplier; read from VGG16 ``weights``).
 
     Attributes
     ----------
@@ -355,6 +363,11 @@ class TransferCNNClassifier(
             first = next((w for w in (weights or {}).values() if w.ndim == 4), None)
             if first is not None:
                 kwargs["in_channels"] = int(first.shape[1])
+        if self.backbone == "vgg16" and "width" not in kwargs:
+            # VGG16 weights of a narrow pretrainer build a VGG16 of their width
+            width = vgg16_width(self._initial_weights())
+            if width is not None:
+                kwargs["width"] = width
         return kwargs
 
     def _initial_weights(self) -> dict | None:

@@ -202,17 +202,47 @@ def test_magnitude_pretrainer_weights_start_the_vgg16_backbone():
         ).fit(X, np.array([0, 1] * 3))
 
 
-def test_narrow_pretrainer_weights_are_refused():
-    X = _stamps(n=4, bands=3)
+def test_narrow_pretrainer_weights_build_a_vgg16_of_their_width():
+    """A quarter-width pretrainer (as the shipped one) starts the classifier
+    and the embedder: a VGG16 of its width with its very weights."""
+    X = _stamps(n=6, bands=3)
     pre = MagnitudePretrainer(
         module__width=0.0625,
         module__n_hidden=4,
         max_epochs=1,
         train_split=None,
         verbose=0,
-    ).fit(X, np.ones((4, 3)) * 18)
-    with pytest.raises(ValueError, match="width=0.0625"):
-        ImageEmbedder("vgg16", weights=pre).fit(X)
+        random_state=0,
+    ).fit(X, np.ones((6, 3)) * 18)
+    assert ImageEmbedder("vgg16", weights=pre).fit(X).transform(X).shape == (6, 32)
+    clf = TransferCNNClassifier(
+        backbone="vgg16",
+        weights=pre.pretrained_weights(),
+        freeze="head",
+        max_epochs=1,
+        module__n_hidden=8,
+        train_split=None,
+        verbose=0,
+        random_state=0,
+    ).fit(X, np.array(["a", "b"] * 3))
+    backbone = clf.module_.backbone
+    assert (backbone.width, backbone.n_features) == (0.0625, 32)
+    theirs = pre.module_.state_dict()
+    for name, value in backbone.net.state_dict().items():
+        assert torch.equal(value, theirs[f"backbone.{name}"]), name
+    # from scratch, the same narrow VGG16 by module__width; other backbones refuse it
+    scratch = TransferCNNClassifier(
+        backbone="vgg16",
+        module__width=0.0625,
+        max_epochs=1,
+        module__n_hidden=8,
+        train_split=None,
+        verbose=0,
+        random_state=0,
+    ).fit(X, np.array(["a", "b"] * 3))
+    assert scratch.module_.backbone.n_features == 32
+    with pytest.raises(ValueError, match="VGG16 only"):
+        BackboneNet("densenet121", width=0.5)
 
 
 def test_missing_imagenet_file_says_how_to_fetch_it(tmp_path):
