@@ -347,6 +347,43 @@ def test_head_freezing_keeps_the_backbone_and_max_norm_bounds_the_hidden_layer()
     torch.testing.assert_close(clf_pen - plain, expected)
 
 
+def test_feature_norm_standardises_small_pretrained_features_for_the_head():
+    """Pooled features of a few hundredths (as the shipped pretrainer's)
+    reach the hidden layer standardised with feature_norm; the recipe turns
+    it on with pretrained weights only, and a pickled network without it
+    still runs."""
+    from skastro import recipes
+    from skastro.nn import TransferNet
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = TransferNet(
+            "vgg16", 3, 2, width=0.0625, n_hidden=4, feature_norm=True
+        ).train()
+    seen = []
+    net.backbone.register_forward_hook(lambda mod, inp, out: seen.append(out))
+    net.hidden.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    x = torch.from_numpy(_stamps(n=16, bands=3))
+    net(x)
+    raw, features = seen
+    assert features.shape == (16, 32)
+    # features that vary well above BatchNorm's eps (1e-5) come out standardised
+    live = raw.var(dim=0, unbiased=False) > 1e-3
+    assert live.sum() >= 8
+    assert torch.allclose(features.mean(dim=0), torch.zeros(32), atol=1e-4)
+    assert torch.allclose(
+        features.std(dim=0, unbiased=False)[live],
+        torch.ones(int(live.sum())),
+        atol=1e-2,
+    )
+    assert recipes.transfer_classifier(weights={}).get_params()["module__feature_norm"]
+    assert "module__feature_norm" not in recipes.transfer_classifier().get_params()
+    # a network pickled before the option (no feature_norm module) still runs
+    plain = TransferNet("vgg16", 3, 2, width=0.0625, n_hidden=4).eval()
+    assert "feature_norm" not in plain._modules
+    assert plain(x).shape == (16, 2)
+
+
 def test_two_phase_needs_epochs_after_warmup():
     with pytest.raises(ValueError, match="warmup_epochs"):
         TransferCNNClassifier(
