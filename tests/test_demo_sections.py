@@ -159,6 +159,33 @@ def test_transfer_section_tiny(tmp_path, monkeypatch):
     assert reload_check(tmp_path, *res.models["transfer_best_classifier"])
 
 
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true:UserWarning")
+@pytest.mark.filterwarnings("ignore:A single label was found:UserWarning")
+def test_transfer_section_tiny_without_the_shipped_pretrainer(tmp_path, monkeypatch):
+    """Where the pretrainer is not shipped, a short live pretraining of the
+    same quarter-width VGG16 gives "our" weights, and the section says so."""
+    from skastro._demo import transfer
+
+    tiny = dict(
+        transfer.SIZES["small"],
+        n_pool=24,
+        n_labelled=24,
+        pretrain_epochs=2,
+        epochs=2,
+        warmup_epochs=1,
+        backbones=(),
+    )
+    monkeypatch.setitem(transfer.SIZES, "small", tiny)
+    monkeypatch.setattr(transfer, "SHIPPED", "no-such-model")
+    res = transfer.run(_ctx(tmp_path))
+    m = res.metrics
+    assert m["pretrained_weights"] == "live (2 epochs on 24 stamps)"
+    assert "vgg16 (0.25 width) / ours, fine-tuned" in m["grid_cv_balanced_accuracy"]
+    assert "our pretrained weights (live" in "".join(m["qso_precision_at_10"])
+    assert "magnitude pretrainer, live (2 epochs on 24 stamps)" in res.summary
+
+
 def test_hits_section_tiny_without_the_shipped_rcnn(tmp_path, monkeypatch, capsys):
     """Where the RCNN is not shipped the section says so in one line and
     measures an RCNN trained live instead."""
