@@ -74,7 +74,7 @@ class TransferNet(nn.Module):
         other pretrained weights may not be — those of the shipped
         magnitude pretrainer vary by about 0.02 — and Adam moves the hidden
         layer's output by about ``lr`` times their scale per step, so a new
-        head on them barely leaves the chance loss in a few hundred steps;
+        head on them barely leaves the chance loss in a hundred steps;
         standardised, it learns at the same pace whatever their units.
         For a backbone trained from scratch its running statistics lag
         behind the changing features (keep it off there).
