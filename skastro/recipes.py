@@ -482,8 +482,10 @@ def transfer_classifier(
     (:data:`TRANSFER_BACKBONES`) with a new head, dense 2048 + LeakyReLU +
     dropout 0.5, Adam (η = 1e-3), no L2 on the head (λ = 0) and balanced
     class weights. From ``weights`` the network is fine-tuned in two phases
-    (the head alone, then the last 7 layers); from scratch every layer
-    trains.
+    (the head alone, then the last 7 layers) and the backbone's pooled
+    features are standardised before the new head
+    (``module__feature_norm=True``, see :class:`~skastro.nn.TransferNet`);
+    from scratch every layer trains.
 
     λ = 0 is the setting of their best runs from scratch: with their preset
     λ = 0.1, VGG16 from scratch reaches only 0.562 validation accuracy on
@@ -517,5 +519,7 @@ def transfer_classifier(
         "class_weight": "balanced",
         "random_state": random_state,
     }
+    if weights is not None:
+        settings["module__feature_norm"] = True
     settings.update(params)
     return TransferCNNClassifier(**settings)

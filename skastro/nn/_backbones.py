@@ -23,6 +23,7 @@ from torch import nn
 
 from ..exceptions import InputLayoutError
 from ..utils._torchvision import import_torchvision
+from ._pretrain_modules import VGG16Backbone
 
 # Import torchvision now, through the shim: unpickling a fitted model
 # imports skastro's classes first and then torchvision's, which must not fail
@@ -81,6 +82,27 @@ def _replace(module: nn.Module, dotted: str, new: nn.Module) -> None:
     setattr(parent, attr, new)
 
 
+class _NarrowVGG16(nn.Module):
+    """torchvision's VGG16 without its classifier, ``width`` times as many
+    filters per convolution: the same layer names (``features.N``) and
+    torchvision's initialisation (He-normal with ``fan_out``, zero biases)."""
+
+    def __init__(self, width: float):
+        super().__init__()
+        self.features = VGG16Backbone(3, width=width).features
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.n_features = self.features[-3].out_channels
+        for layer in self.features:
+            if isinstance(layer, nn.Conv2d):
+                nn.init.kaiming_normal_(
+                    layer.weight, mode="fan_out", nonlinearity="relu"
+                )
+                nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.avgpool(self.features(x)), 1)
+
+
 class BackboneNet(nn.Module):
     """A torchvision network without its classifier, for ``C``-band stamps.
 
@@ -98,6 +120,12 @@ class BackboneNet(nn.Module):
         minimum (32 pixels; 75 for InceptionV3) up to that minimum; an int
         resizes every stamp to that side; ``None`` never resizes, and smaller
         stamps raise an error.
+    width : float, default=1.0
+        Filter multiplier of VGG16's convolutions (``"vgg16"`` only; 1.0 is
+        torchvision's VGG16). A narrower VGG16 has the same layers and layer
+        names with ``round(width * n)`` filters each, as
+        :class:`~skastro.nn.VGG16Backbone`, so the weights of a narrow
+        :class:`~skastro.nn.MagnitudePretrainer` load into it.
 
     Attributes
     ----------
@@ -107,7 +135,8 @@ class BackboneNet(nn.Module):
         7x7). Its parameter names are torchvision's, so torchvision state
         dicts load into it.
     n_features : int
-        Length of the output feature vector (512, 1024, 2048, 2048, 1280).
+        Length of the output feature vector (512, 1024, 2048, 2048, 1280;
+        ``round(512 * width)`` for a narrow VGG16).
     min_size : int
         Smallest stamp side the network accepts, pixels.
 
@@ -124,9 +153,17 @@ class BackboneNet(nn.Module):
         in_channels: int = 3,
         *,
         input_size: str | int | None = "auto",
+        width: float = 1.0,
     ):
         super().__init__()
         key, spec = _spec(name)
+        if not width > 0:
+            raise ValueError(f"width must be positive; got {width!r}.")
+        if width != 1.0 and key != "vgg16":
+            raise ValueError(
+                f"width={width!r} applies to VGG16 only; {key} is built as "
+                "torchvision defines it (width=1.0)."
+            )
         if not (input_size is None or input_size == "auto" or int(input_size) > 0):
             raise ValueError(
                 f"input_size must be 'auto', a positive int or None; got {input_size!r}."
@@ -137,11 +174,14 @@ class BackboneNet(nn.Module):
                 f"of {key}; use input_size='auto' or at least {spec.min_size}."
             )
         tv = import_torchvision()
-        net = getattr(tv.models, spec.builder)(
-            weights=None, **dict(spec.builder_kwargs)
-        )
-        for attr in spec.head:
-            setattr(net, attr, nn.Identity())
+        if width != 1.0:
+            net = _NarrowVGG16(width)
+        else:
+            net = getattr(tv.models, spec.builder)(
+                weights=None, **dict(spec.builder_kwargs)
+            )
+            for attr in spec.head:
+                setattr(net, attr, nn.Identity())
         if key == "vgg16":
             net.avgpool = nn.AdaptiveAvgPool2d(1)
         conv_name, conv = _first_conv(net)
@@ -162,7 +202,8 @@ class BackboneNet(nn.Module):
         self.name = key
         self.in_channels = int(in_channels)
         self.input_size = input_size
-        self.n_features = spec.n_features
+        self.width = float(width)
+        self.n_features = net.n_features if width != 1.0 else spec.n_features
         self.min_size = spec.min_size
         self.first_conv = conv_name
 

@@ -22,7 +22,7 @@ from ..utils._torch import autocast, seeded, torch_seed_from
 from ._backbones import BACKBONES, BackboneNet, _spec
 from ._base import StampInputMixin
 from ._transfer import MIN_RESIZED_SIDE
-from ._weights import load_backbone_weights, resolve_backbone_weights
+from ._weights import load_backbone_weights, resolve_backbone_weights, vgg16_width
 
 __all__ = ["ImageEmbedder"]
 
@@ -167,11 +167,18 @@ class ImageEmbedder(StampInputMixin, TransformerMixin, BaseEstimator):
         seed = None
         if self.weights is None and self.random_state is not None:
             seed = torch_seed_from(self.random_state)
-        with seeded(seed):
-            net = BackboneNet(self.backbone, self.n_bands_, input_size=self.input_size)
         state = resolve_backbone_weights(
             self.weights, self.backbone, weights_dir=self.weights_dir
         )
+        # VGG16 weights of a narrow pretrainer build a VGG16 of their width
+        width = vgg16_width(state) if _spec(self.backbone)[0] == "vgg16" else None
+        with seeded(seed):
+            net = BackboneNet(
+                self.backbone,
+                self.n_bands_,
+                input_size=self.input_size,
+                width=width or 1.0,
+            )
         if state is not None:
             load_backbone_weights(net, state)
         net.eval().requires_grad_(False)

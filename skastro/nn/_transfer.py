@@ -32,7 +32,7 @@ from ._base import (
     StampNetMixin,
     init_arguments,
 )
-from ._weights import load_backbone_weights, resolve_backbone_weights
+from ._weights import load_backbone_weights, resolve_backbone_weights, vgg16_width
 
 __all__ = ["BatchNormSafeLoader", "MaxNorm", "TransferCNNClassifier", "TransferNet"]
 
@@ -65,10 +65,24 @@ class TransferNet(nn.Module):
         the paper used ("default settings").
     input_size : "auto", int or None, default="auto"
         Resizing of the stamps (see :class:`BackboneNet`).
+    width : float, default=1.0
+        Filter multiplier of a VGG16 backbone (see :class:`BackboneNet`).
+    feature_norm : bool, default=False
+        Standardise the pooled backbone features (batch normalisation,
+        :class:`~torch.nn.BatchNorm1d`) before the hidden layer. The paper's
+        head has none: ImageNet features are of order one. Features of
+        other pretrained weights may not be — those of the shipped
+        magnitude pretrainer vary by about 0.02 — and Adam moves the hidden
+        layer's output by about ``lr`` times their scale per step, so a new
+        head on them barely leaves the chance loss in a hundred steps;
+        standardised, it learns at the same pace whatever their units.
+        For a backbone trained from scratch its running statistics lag
+        behind the changing features (keep it off there).
 
     Notes
     -----
-    Parameter groups: ``backbone.*`` (the torchvision network), ``hidden.*``
+    Parameter groups: ``backbone.*`` (the torchvision network),
+    ``feature_norm.*`` (with ``feature_norm=True``), ``hidden.*``
     (Dense 2048, Glorot-uniform weights, biases 0.01) and ``head.*`` (the
     output layer). :meth:`embed` returns the hidden layer's activations.
     """
@@ -83,9 +97,15 @@ class TransferNet(nn.Module):
         dropout: float = 0.5,
         negative_slope: float = 0.3,
         input_size: str | int | None = "auto",
+        width: float = 1.0,
+        feature_norm: bool = False,
     ):
         super().__init__()
-        self.backbone = BackboneNet(backbone, in_channels, input_size=input_size)
+        self.backbone = BackboneNet(
+            backbone, in_channels, input_size=input_size, width=width
+        )
+        if feature_norm:
+            self.feature_norm = nn.BatchNorm1d(self.backbone.n_features)
         self.hidden = nn.Linear(self.backbone.n_features, n_hidden)
         nn.init.xavier_uniform_(self.hidden.weight)
         nn.init.constant_(self.hidden.bias, 0.01)
@@ -95,7 +115,11 @@ class TransferNet(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The ``(n, n_hidden)`` activations of the hidden layer."""
-        return self.activation(self.hidden(self.backbone(x)))
+        features = self.backbone(x)
+        norm = self._modules.get("feature_norm")  # absent: the paper's head
+        if norm is not None:
+            features = norm(features)
+        return self.activation(self.hidden(features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.embed(x)))
@@ -174,8 +198,10 @@ class TransferCNNClassifier(
         name (``vgg16-397923af.pth`` …) in ``weights_dir`` or torch's hub
         cache, never downloaded — the error says how to fetch it on a
         connected machine. A path or a state dict: torchvision's format. A
-        fitted :class:`~skastro.nn.MagnitudePretrainer` (full width): VGG16
-        weights learned on astronomical stamps. Three-band weights are
+        fitted :class:`~skastro.nn.MagnitudePretrainer`: VGG16 weights
+        learned on astronomical stamps (a narrow pretrainer's,
+        ``module__width < 1``, build a VGG16 of its width, see
+        ``module__width``). Three-band weights are
         adapted to other band counts (each band gets the mean RGB filter
         times 3 / C).
     weights_dir : path-like or None, default=None
@@ -234,7 +260,8 @@ class TransferCNNClassifier(
         Deprecated name of ``l2_dense`` (removed in the next release).
     **kwargs
         Other skorch parameters; network ones as ``module__n_hidden``,
-        ``module__dropout``, ``module__negative_slope``.
+        ``module__dropout``, ``module__negative_slope``, ``module__width``
+        (VGG16's filter multiplier; read from VGG16 ``weights``).
 
     Attributes
     ----------
@@ -355,6 +382,11 @@ class TransferCNNClassifier(
             first = next((w for w in (weights or {}).values() if w.ndim == 4), None)
             if first is not None:
                 kwargs["in_channels"] = int(first.shape[1])
+        if self.backbone == "vgg16" and "width" not in kwargs:
+            # VGG16 weights of a narrow pretrainer build a VGG16 of their width
+            width = vgg16_width(self._initial_weights())
+            if width is not None:
+                kwargs["width"] = width
         return kwargs
 
     def _initial_weights(self) -> dict | None:

@@ -44,6 +44,7 @@ __all__ = [
     "load_stamp_net_weights",
     "read_weights",
     "resolve_backbone_weights",
+    "vgg16_width",
 ]
 
 #: Keys of a full torchvision model that belong to the removed classifier.
@@ -244,8 +245,8 @@ def resolve_backbone_weights(
     Parameters
     ----------
     weights : None, "imagenet", path, mapping, PretrainedWeights or MagnitudePretrainer
-        As for :func:`read_weights`; a pretrainer's weights are VGG16's and
-        must be full width (``module__width=1``).
+        As for :func:`read_weights`; a pretrainer's weights are VGG16's, of
+        its width (:func:`vgg16_width` reads it).
     name : str
         Backbone name.
     weights_dir : path-like, optional
@@ -264,16 +265,34 @@ def resolve_backbone_weights(
             f"MagnitudePretrainer weights are VGG16 weights; they cannot start a "
             f"{key} backbone. Use backbone='vgg16'."
         )
-    if weights.width != 1.0:
-        raise ValueError(
-            f"the pretrainer was built with module__width={weights.width}; only "
-            "full-width VGG16 weights (width=1.0) fit torchvision's VGG16."
-        )
     return {
         k.removeprefix("backbone."): v
         for k, v in weights.state_dict.items()
         if k.startswith("backbone.features.")
     }
+
+
+def vgg16_width(state_dict: Mapping[str, torch.Tensor] | None) -> float | None:
+    """Filter multiplier of VGG16 weights: the first convolution's filters / 64.
+
+    Parameters
+    ----------
+    state_dict : mapping of str to torch.Tensor, or None
+        VGG16 weights with torchvision's key names (``features.0.weight``,
+        optionally prefixed), as :func:`resolve_backbone_weights` returns.
+
+    Returns
+    -------
+    width : float or None
+        1.0 for torchvision's VGG16, 0.25 for the shipped quarter-width
+        pretrainer; None without weights or without that key.
+    """
+    for key, value in (state_dict or {}).items():
+        for prefix in ("module.", "backbone.", "net."):
+            key = key.removeprefix(prefix)
+        if key == "features.0.weight":
+            return value.shape[0] / _VGG16_FIRST_FILTERS
+    return None
 
 
 def _torchvision_keys(

@@ -202,17 +202,47 @@ def test_magnitude_pretrainer_weights_start_the_vgg16_backbone():
         ).fit(X, np.array([0, 1] * 3))
 
 
-def test_narrow_pretrainer_weights_are_refused():
-    X = _stamps(n=4, bands=3)
+def test_narrow_pretrainer_weights_build_a_vgg16_of_their_width():
+    """A quarter-width pretrainer (as the shipped one) starts the classifier
+    and the embedder: a VGG16 of its width with its very weights."""
+    X = _stamps(n=6, bands=3)
     pre = MagnitudePretrainer(
         module__width=0.0625,
         module__n_hidden=4,
         max_epochs=1,
         train_split=None,
         verbose=0,
-    ).fit(X, np.ones((4, 3)) * 18)
-    with pytest.raises(ValueError, match="width=0.0625"):
-        ImageEmbedder("vgg16", weights=pre).fit(X)
+        random_state=0,
+    ).fit(X, np.ones((6, 3)) * 18)
+    assert ImageEmbedder("vgg16", weights=pre).fit(X).transform(X).shape == (6, 32)
+    clf = TransferCNNClassifier(
+        backbone="vgg16",
+        weights=pre.pretrained_weights(),
+        freeze="head",
+        max_epochs=1,
+        module__n_hidden=8,
+        train_split=None,
+        verbose=0,
+        random_state=0,
+    ).fit(X, np.array(["a", "b"] * 3))
+    backbone = clf.module_.backbone
+    assert (backbone.width, backbone.n_features) == (0.0625, 32)
+    theirs = pre.module_.state_dict()
+    for name, value in backbone.net.state_dict().items():
+        assert torch.equal(value, theirs[f"backbone.{name}"]), name
+    # from scratch, the same narrow VGG16 by module__width; other backbones refuse it
+    scratch = TransferCNNClassifier(
+        backbone="vgg16",
+        module__width=0.0625,
+        max_epochs=1,
+        module__n_hidden=8,
+        train_split=None,
+        verbose=0,
+        random_state=0,
+    ).fit(X, np.array(["a", "b"] * 3))
+    assert scratch.module_.backbone.n_features == 32
+    with pytest.raises(ValueError, match="VGG16 only"):
+        BackboneNet("densenet121", width=0.5)
 
 
 def test_missing_imagenet_file_says_how_to_fetch_it(tmp_path):
@@ -315,6 +345,43 @@ def test_head_freezing_keeps_the_backbone_and_max_norm_bounds_the_hidden_layer()
     clf_pen = clf.get_loss(yp, yt)
     expected = 0.1 * clf.module_.hidden.weight.pow(2).sum()
     torch.testing.assert_close(clf_pen - plain, expected)
+
+
+def test_feature_norm_standardises_small_pretrained_features_for_the_head():
+    """Pooled features of a few hundredths (as the shipped pretrainer's)
+    reach the hidden layer standardised with feature_norm; the recipe turns
+    it on with pretrained weights only, and a pickled network without it
+    still runs."""
+    from skastro import recipes
+    from skastro.nn import TransferNet
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = TransferNet(
+            "vgg16", 3, 2, width=0.0625, n_hidden=4, feature_norm=True
+        ).train()
+    seen = []
+    net.backbone.register_forward_hook(lambda mod, inp, out: seen.append(out))
+    net.hidden.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    x = torch.from_numpy(_stamps(n=16, bands=3))
+    net(x)
+    raw, features = seen
+    assert features.shape == (16, 32)
+    # features that vary well above BatchNorm's eps (1e-5) come out standardised
+    live = raw.var(dim=0, unbiased=False) > 1e-3
+    assert live.sum() >= 8
+    assert torch.allclose(features.mean(dim=0), torch.zeros(32), atol=1e-4)
+    assert torch.allclose(
+        features.std(dim=0, unbiased=False)[live],
+        torch.ones(int(live.sum())),
+        atol=1e-2,
+    )
+    assert recipes.transfer_classifier(weights={}).get_params()["module__feature_norm"]
+    assert "module__feature_norm" not in recipes.transfer_classifier().get_params()
+    # a network pickled before the option (no feature_norm module) still runs
+    plain = TransferNet("vgg16", 3, 2, width=0.0625, n_hidden=4).eval()
+    assert "feature_norm" not in plain._modules
+    assert plain(x).shape == (16, 2)
 
 
 def test_two_phase_needs_epochs_after_warmup():
