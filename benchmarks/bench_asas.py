@@ -19,11 +19,11 @@ Feature sets (``--variants``):
 
 * ``fats``: the 59 default ``FATSFeatures``;
 * ``fats+richards``: ``FATSFeatures(features="fats+richards")``, the 59 and
-  the 20 opt-in period and folded-curve features of Richards et al.
+  the 23 opt-in period and folded-curve features of Richards et al.
   (2011, 2012);
 * ``light-curve``: 27 features of the ``light-curve`` package
   (:func:`skastro._demo.real.light_curve_package_features`);
-* ``fats+richards+light-curve``: both tables side by side (106 columns).
+* ``fats+richards+light-curve``: both tables side by side (109 columns).
 
 The feature tables are computed once and cached (``--cache``, an ``.npz``);
 the cross-validation then costs only the forests (15-30 minutes per
@@ -99,15 +99,25 @@ def load(data_home: str | None):
 
 
 def feature_tables(curves, ids, cache: Path) -> dict[str, np.ndarray]:
-    """The FATS + Richards (79 columns) and light-curve (27) tables, cached."""
+    """The FATS + Richards (82 columns) and light-curve (27) tables, cached.
+
+    A cache written for other curves or another set of columns (an earlier
+    version of the Richards features) is recomputed, not reused.
+    """
+    fats = FATSFeatures(features="fats+richards").fit()
+    names = np.asarray(fats.get_feature_names_out())
     if cache.is_file():
         saved = np.load(cache, allow_pickle=False)
-        if np.array_equal(saved["ids"], ids):
+        if (
+            np.array_equal(saved["ids"], ids)
+            and "names" in saved
+            and np.array_equal(saved["names"], names)
+        ):
             return {"fats+richards": saved["fats_richards"], "lc": saved["lc"]}
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LightCurveWarning)
-        fats = FATSFeatures(features="fats+richards").fit_transform(curves)
+        fats = fats.transform(curves)
     t_fats = time.perf_counter() - t0
     t0 = time.perf_counter()
     lc, _ = light_curve_package_features(curves)
@@ -116,7 +126,7 @@ def feature_tables(curves, ids, cache: Path) -> dict[str, np.ndarray]:
         f"{time.perf_counter() - t0:.0f} s ({len(curves)} curves, one core)"
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, ids=ids, fats_richards=fats, lc=lc)
+    np.savez(cache, ids=ids, names=names, fats_richards=fats, lc=lc)
     return {"fats+richards": fats, "lc": lc}
 
 
