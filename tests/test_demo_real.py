@@ -189,7 +189,7 @@ def test_asas_small_real_files(realdata, server, tmp_path, monkeypatch):  # noqa
         "Mira",
         "RR_Lyrae_FM",
     ]
-    assert out["results"]["FATSFeatures + Richards"]["n_features"] == 79
+    assert out["results"]["FATSFeatures + Richards"]["n_features"] == 82
     for name in ("FATSFeatures", "FATSFeatures + Richards", "light-curve"):
         r = out["results"][name]
         assert r["accuracy"]["low"] <= r["accuracy"]["value"] <= r["accuracy"]["high"]
