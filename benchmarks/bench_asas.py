@@ -43,7 +43,7 @@ the 797 curves 2.5-7 minutes with the machine's load), accuracy [95 %
 bootstrap interval], nested tuned forest / untuned forest:
 fats 0.738 [0.706, 0.769] / 0.730 [0.699, 0.762];
 fats+richards 0.762 [0.733, 0.790] / 0.755 [0.726, 0.785] with the first 20
-Richards features (79 columns), untuned 0.770 [0.740, 0.798] with all 23
+Richards features (79 columns), untuned 0.772 [0.743, 0.801] with all 23
 (82 columns; the nested search not re-run);
 light-curve 0.750 [0.721, 0.779] / 0.731 [0.703, 0.763];
 fats+richards+light-curve 0.777 [0.748, 0.806] / 0.764 [0.735, 0.792] (with
