@@ -189,7 +189,7 @@ def test_asas_small_real_files(realdata, server, tmp_path, monkeypatch):  # noqa
         "Mira",
         "RR_Lyrae_FM",
     ]
-    assert out["results"]["FATSFeatures + Richards"]["n_features"] == 79
+    assert out["results"]["FATSFeatures + Richards"]["n_features"] == 82
     for name in ("FATSFeatures", "FATSFeatures + Richards", "light-curve"):
         r = out["results"][name]
         assert r["accuracy"]["low"] <= r["accuracy"]["value"] <= r["accuracy"]["high"]
@@ -239,6 +239,18 @@ def test_first_one_search_four_families(tiny_first, tmp_path):
         assert list(fam["recall"]) == ["FRI", "FRII", "Compact", "Bent"]
     assert (ctx.out / "real_first_gradcam.png").is_file()
     assert out["stamp"] == {"crop_pixels": 150, "size": 32, "arcsec_per_pixel": 8.438}
+    # the CNN against the better feature baseline, paired on the test images
+    vs = out["cnn_vs_features"]
+    assert vs["baseline"] in {"SourceFeatures -> SVM", "SourceFeatures -> forest"}
+    diff = vs["difference"]
+    cnn, base = out["families"][vs["cnn"]], out["families"][vs["baseline"]]
+    assert diff["value"] == pytest.approx(
+        cnn["test_accuracy"]["value"] - base["test_accuracy"]["value"]
+    )
+    assert diff["low"] <= diff["value"] <= diff["high"]
+    lines, _ = section._first_report(out)
+    (line,) = [x for x in lines if x.startswith("**Verdict:**")]
+    assert "paired difference CNN" in line and vs["baseline"] in line
 
 
 # ---------------------------------------------------------------------------

@@ -294,7 +294,9 @@ def _dmdt(t, m, e):
 
 def _richards(t, m, e, cache):
     freqs, _, best = cache["periodogram"]
-    return richards_features(t, m, e, cache["search"], float(freqs[best]))
+    (signif,) = cache["significance"]
+    signif = float(signif[best])
+    return richards_features(t, m, e, cache["search"], float(freqs[best]), signif)
 
 
 _PLAIN = {
@@ -321,7 +323,13 @@ def _curve_features(t, m, e, groups, col_index, n_cols, search):
         try:
             if group in _PERIODIC:
                 if "periodogram" not in cache:
-                    cache["periodogram"] = search.best_frequencies(t, m)
+                    # the peaks' significance only for the Richards features
+                    # (one more periodogram on the fats grid)
+                    found = search.best_frequencies(
+                        t, m, significance="richards" in groups
+                    )
+                    cache["periodogram"] = found[:3]
+                    cache["significance"] = found[3:]
                 values = _PERIODIC[group](t, m, e, cache)
             else:
                 values = _PLAIN[group](t, m, e)

@@ -111,6 +111,9 @@ RICHARDS_FEATURES: tuple[str, ...] = (
     "fold2p_slope_10",
     "fold2p_slope_90",
     "noise_ratio",
+    "freq_signif",
+    "signif_ratio_21",
+    "signif_ratio_31",
 )
 
 #: Every FATS feature (the single-band ones and the multi-column opt-ins).

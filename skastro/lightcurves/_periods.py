@@ -136,14 +136,20 @@ class PeriodSearch:
         }
 
     def best_frequencies(
-        self, t: np.ndarray, m: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, int]:
+        self, t: np.ndarray, m: np.ndarray, *, significance: bool = False
+    ) -> tuple:
         """The three frequencies of ``Freq1-3`` and the index of the best one.
 
         Parameters
         ----------
         t, m : ndarray
             Times (days, sorted) and magnitudes of one curve.
+        significance : bool, default=False
+            Also return the significance of each of the three peaks: its
+            power minus the mean power over the whole grid, in standard
+            deviations of the power over the grid (the periodogram's
+            signal-to-noise; free on the survey grid, one more periodogram
+            on the fats grid).
 
         Returns
         -------
@@ -156,6 +162,8 @@ class PeriodSearch:
             Their Lomb-Scargle powers (astropy's ``"standard"``).
         best : int
             Index of ``PeriodLS``'s frequency in ``freqs``.
+        significance : ndarray of shape (3,)
+            Only with ``significance=True``.
         """
         f0, df, nf = self.frequency_grid(t)
         ts = t - t.min()
@@ -163,7 +171,11 @@ class PeriodSearch:
         y = m - np.mean(m)
         if self.grid == "fats":
             idx, power = K.ls_top3(ts, y, w, f0, df, nf)
-            return f0 + df * idx.astype(np.float64), power, 2
+            freqs = f0 + df * idx.astype(np.float64)
+            if significance:
+                grid = K.ls_power_grid(ts, y, w, f0, df, nf)
+                return freqs, power, 2, _significance(power, grid)
+            return freqs, power, 2
         approx = K.ls_power_grid(ts, y, w, f0, df, nf)
         idx = _top_peaks(approx, N_CANDIDATES)
         if idx.size < 3:
@@ -175,7 +187,18 @@ class PeriodSearch:
         else:
             score = harmonic_rss(ts, y, freqs, self.n_harmonics)
         order = np.lexsort((freqs, score))[:3]  # best first
+        if significance:
+            return freqs[order], power[order], 0, _significance(power[order], approx)
         return freqs[order], power[order], 0
+
+
+def _significance(power: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """``(power - mean) / std`` of the periodogram ``grid`` (NaN if flat)."""
+    finite = grid[np.isfinite(grid)]
+    std = float(np.std(finite)) if finite.size else 0.0
+    if not std > 0:
+        return np.full(np.shape(power), np.nan)
+    return (np.asarray(power) - float(np.mean(finite))) / std
 
 
 def _top_peaks(power: np.ndarray, k: int) -> np.ndarray:

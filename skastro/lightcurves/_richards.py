@@ -60,6 +60,19 @@ Definitions (``f1`` that refined best frequency; ``m`` magnitudes;
 ``noise_ratio``
     Standard deviation of ``m`` over the median error: how far the
     variability stands above the photometric noise.
+``freq_signif``
+    Significance of ``PeriodLS``'s periodogram peak: its power minus the
+    mean power over the searched grid, in standard deviations of the power
+    over the grid (the periodogram's signal-to-noise; Richards et al. 2011
+    rank the significance of the first frequency among their most useful
+    features, with their own definition, a false-alarm probability).
+``signif_ratio_21``, ``signif_ratio_31``
+    The same significance for the second frequency (in the periodogram of
+    the residuals of the ``N_HARMONICS``-harmonic fit at ``f1``) and for a
+    third one (in the periodogram of what is left after also removing
+    ``N_HARMONICS`` harmonics of ``f2``: Richards et al.'s prewhitening),
+    over ``freq_signif``: near 1 for a multi-periodic star, small for a
+    single clean period.
 """
 
 from __future__ import annotations
@@ -107,8 +120,23 @@ def _fold_diffs(t, m, period):
     return np.diff(m[order]), np.diff(phase[order])
 
 
+def _next_frequency(search: PeriodSearch, t: np.ndarray, resid: np.ndarray):
+    """Best frequency of the residuals' periodogram and its significance
+    (NaN, NaN for residuals without a periodogram: an exact fit)."""
+    try:
+        freqs, _, best, signif = search.best_frequencies(t, resid, significance=True)
+    except ValueError:
+        return np.nan, np.nan
+    return float(freqs[best]), float(signif[best])
+
+
 def richards_features(
-    t: np.ndarray, m: np.ndarray, e: np.ndarray, search: PeriodSearch, f1: float
+    t: np.ndarray,
+    m: np.ndarray,
+    e: np.ndarray,
+    search: PeriodSearch,
+    f1: float,
+    signif1: float = np.nan,
 ) -> dict[str, float]:
     """The :data:`RICHARDS_FEATURES` of one curve.
 
@@ -121,6 +149,9 @@ def richards_features(
         second frequency).
     f1 : float
         The best frequency (``1 / PeriodLS``), cycles/day; refined here.
+    signif1 : float, default=NaN
+        Significance of its peak (``PeriodSearch.best_frequencies(...,
+        significance=True)``): ``freq_signif``.
 
     Returns
     -------
@@ -162,17 +193,18 @@ def richards_features(
         mad = _mad(m)
         out["scatter_res_raw"] = _mad(resid) / mad
 
-        # second frequency: the best peak of the residuals' periodogram
-        try:
-            freqs, _, best = search.best_frequencies(t, resid)
-        except ValueError:  # residuals without a periodogram (exact fit)
-            freqs, best = None, 0
-        if freqs is not None:
-            f2 = float(freqs[best])
+        out["freq_signif"] = signif1
+        # second frequency: the best peak of the residuals' periodogram; a
+        # third after removing the second's harmonics too (prewhitening)
+        f2, signif2 = _next_frequency(search, t, resid)
+        if np.isfinite(f2):
             amps2, _, resid2, _ = _fourier_fit(ts, resid, f2, 1)
             out["f2_over_f1"] = f2 / f1
             out["A2f_over_A1f"] = amps2[0] / amps[0]
             out["var_ratio2"] = float(np.var(resid2)) / var
+            out["signif_ratio_21"] = signif2 / signif1
+            _, _, resid3, _ = _fourier_fit(ts, resid, f2, n_h)
+            out["signif_ratio_31"] = _next_frequency(search, t, resid3)[1] / signif1
 
         out["p2p_over_mad"] = float(np.median(np.abs(np.diff(m)))) / mad
         dm1, _ = _fold_diffs(t, m, 1.0 / f1)

@@ -31,13 +31,13 @@ def _table(curves, features="richards", **params):
 
 
 def test_richards_names_and_shapes():
-    """'richards' gives the 20 documented columns, 'fats+richards' the 59
+    """'richards' gives the 23 documented columns, 'fats+richards' the 59
     default ones followed by them, and its first 59 columns equal the default
     table; 'all' is still every FATS feature (1,259 columns)."""
     curves = make_light_curves(6, n_points=(80, 120), random_state=1).curves
     fats, rich = _table(curves)
     assert tuple(fats.get_feature_names_out()) == RICHARDS_FEATURES
-    assert rich.shape == (6, 20)
+    assert rich.shape == (6, 23)
     both_fats, both = _table(curves, "fats+richards")
     assert tuple(both_fats.get_feature_names_out()) == FATS_FEATURES + RICHARDS_FEATURES
     _, default = _table(curves, None)
@@ -98,6 +98,26 @@ def test_richards_second_frequency_of_a_double_mode_pulsator():
     np.testing.assert_allclose(col["f2_over_f1"], 0.36 / 0.483, rtol=1e-3)
     np.testing.assert_allclose(col["A2f_over_A1f"], 0.6, rtol=0.05)
     assert col["var_ratio2"] < 0.05 < col["var_ratio"]
+    # the second mode stands out of the residuals' periodogram about as
+    # clearly as the first; nothing is left for a third
+    assert col["freq_signif"] > 10
+    assert col["signif_ratio_21"] > 0.5
+    assert col["signif_ratio_31"] < 0.5 * col["signif_ratio_21"]
+
+
+def test_richards_peak_significance():
+    """freq_signif is the periodogram's signal-to-noise at PeriodLS: large
+    for a clean sinusoid, falling with the noise; after removing that one
+    period no peak of the residuals stands out (signif_ratio_21 small)."""
+    rng = np.random.default_rng(6)
+    t = np.sort(rng.uniform(0, 700, 250))
+    curves = [_curve(t, np.sin, 3.7, noise=s, seed=1) for s in (0.05, 0.5, 2.0)]
+    fats, table = _table(curves)
+    col = {n: table[:, i] for i, n in enumerate(fats.get_feature_names_out())}
+    signif = col["freq_signif"]
+    assert signif[0] > signif[1] > signif[2] and signif[0] > 20
+    assert col["signif_ratio_21"][0] < 0.3
+    assert np.isfinite(col["signif_ratio_31"]).all()
 
 
 def test_richards_eclipsing_binary_folded_at_twice_the_period():
@@ -144,7 +164,7 @@ def test_richards_short_and_constant_curves_give_nan_not_errors():
     ]
     with pytest.warns(LightCurveWarning, match="fewer than 4 points"):
         table = FATSFeatures(features="richards").fit_transform(curves)
-    assert table.shape == (3, 20)
+    assert table.shape == (3, 23)
     assert np.isnan(table[0]).all()
     assert np.isnan(table[1]).all()
     assert np.isfinite(table[2, RICHARDS_FEATURES.index("p2p_over_mad")])
