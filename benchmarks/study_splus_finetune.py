@@ -42,12 +42,11 @@ is *not met* when an interval is below 0, *met, ahead* when every interval
 is above 0, and *met, level* when no interval is below 0 but some include
 it (the two are level at that budget, which ">=" allows).
 
-docs/user_guide/pretraining.rst has the measured tables: the default run
-(7.5 CPU minutes) and a rerun of 250 and 500 labels with ``--min-epochs 24``
-(the default's 8-16 epochs left the training losses high), which changes
-the verdict on "pretrained > from scratch".
+docs/user_guide/pretraining.rst has the measured tables, from
+``--labels 100,250,500 --n-train 1000 --min-epochs 24`` (the default's 8-16
+epochs at 250 labels and more left the training losses high).
 
-Usage (one CPU thread; about 10 CPU minutes with the defaults)::
+Usage (one CPU thread; about 12 CPU minutes with the defaults)::
 
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 5 python benchmarks/study_splus_finetune.py
     python benchmarks/study_splus_finetune.py --labels 20,40 --seeds 0 --n-test 60  # smoke
