@@ -150,3 +150,16 @@ def test_shipped_pretrainer_predicts_magnitudes():
     rng = np.random.default_rng(0)
     pred = net.predict(rng.normal(size=(4, 12, 32, 32)).astype(np.float32))
     assert pred.shape == (4, 12) and np.isfinite(pred).all()
+
+
+def test_shipped_5band_pretrainer_predicts_the_broad_bands():
+    net = load_pretrained("magnitude-pretrainer-splus-sim-5band")
+    assert net.n_bands_ == 5 and net.n_outputs_ == 5
+    rng = np.random.default_rng(0)
+    pred = net.predict(rng.normal(size=(4, 5, 32, 32)).astype(np.float32))
+    assert pred.shape == (4, 5) and np.isfinite(pred).all()
+    # the 12-band card's comparison is this model's, at its budget
+    card5 = model_card("magnitude-pretrainer-splus-sim-5band")
+    other = model_card("magnitude-pretrainer-splus-sim")["five_band_comparison"]
+    assert other["budget"] == card5["budget"]
+    assert other["mae"] == card5["metrics"]["mae"]
