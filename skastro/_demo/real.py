@@ -491,16 +491,39 @@ def _family(params: dict) -> str:
     }[name]
 
 
+def _first_grad_cam(cnn_model, X_te, y_te, out) -> None:
+    """``real_first_gradcam.png``: Grad-CAM of the one-vs-rest network of the
+    predicted class on two test images of each class."""
+    import matplotlib.pyplot as plt
+
+    from ..datasets import FIRST_CLASSES
+    from ..plotting import plot_grad_cam
+
+    ovr = cnn_model[-1]
+    pred = cnn_model.predict(X_te)
+    picks, cams, titles = [], [], []
+    for c in FIRST_CLASSES:
+        for i in np.flatnonzero(y_te == c)[:2]:
+            k = int(np.flatnonzero(ovr.classes_ == pred[i])[0])
+            cams.append(ovr.estimators_[k].grad_cam(X_te[i : i + 1])[0])
+            picks.append(i)
+            titles.append(f"{c} -> {pred[i]}")
+    # plot_grad_cam draws g, r, z colour stamps: one band is shown in grey
+    fig = plot_grad_cam(
+        np.repeat(X_te[picks], 3, axis=1), np.stack(cams), titles=titles, ncols=4
+    )
+    fig.savefig(out / "real_first_gradcam.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
 def _first(ctx: DemoContext, cfg: dict, missing: list[str]) -> dict | None:
     import tempfile
 
-    import matplotlib.pyplot as plt
     from sklearn.base import clone
     from sklearn.model_selection import PredefinedSplit
 
     from ..datasets import FIRST_CLASSES, fetch_first_radio_galaxies
     from ..metrics import chance_level
-    from ..plotting import plot_grad_cam
     from ..training._evaluate import _paired_difference
 
     subsets = {}
@@ -572,23 +595,7 @@ def _first(ctx: DemoContext, cfg: dict, missing: list[str]) -> dict | None:
             }
     seconds = time.perf_counter() - t0
 
-    # Grad-CAM of the one-vs-rest network of the predicted class
-    cnn_model = families["LSBGNet CNN (one-vs-rest)"]["model"]
-    ovr = cnn_model[-1]
-    pred = cnn_model.predict(X_te)
-    picks, cams, titles = [], [], []
-    for c in FIRST_CLASSES:
-        for i in np.flatnonzero(y_te == c)[:2]:
-            k = int(np.flatnonzero(ovr.classes_ == pred[i])[0])
-            cams.append(ovr.estimators_[k].grad_cam(X_te[i : i + 1])[0])
-            picks.append(i)
-            titles.append(f"{c} -> {pred[i]}")
-    # plot_grad_cam draws g, r, z colour stamps: one band is shown in grey
-    fig = plot_grad_cam(
-        np.repeat(X_te[picks], 3, axis=1), np.stack(cams), titles=titles, ncols=4
-    )
-    fig.savefig(ctx.out / "real_first_gradcam.png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    _first_grad_cam(families["LSBGNet CNN (one-vs-rest)"]["model"], X_te, y_te, ctx.out)
     # the CNN against the feature baseline with the higher test accuracy (the
     # harder comparison for the CNN), paired on the same test images
     baseline = max(

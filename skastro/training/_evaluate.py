@@ -657,6 +657,121 @@ def _over_trials(values) -> dict[str, Any]:
 _FINE_TUNE_OPTIONS = ("lr", "freeze", "replay_fraction")
 
 
+def _shifted_domain_sets(n_per_class, forest_per_class, n_fine_tune, rs):
+    """The forest and the three sets of :func:`hits_shifted_domain`, with features.
+
+    Returns the fitted forest and ``(X, y, F)`` of the simulated set, the
+    shifted set and the in-domain set of the five classes.
+    """
+    if not 0 < n_fine_tune < n_per_class:
+        raise ValueError(
+            f"n_fine_tune must be in [1, n_per_class - 1] = [1, {n_per_class - 1}] "
+            f"so that every class keeps test sequences; got {n_fine_tune!r}."
+        )
+    X_rf, y_rf = hits_protocol_set(forest_per_class, random_state=rs + 1)
+    Xr, yr = hits_protocol_set(
+        dict.fromkeys(HITS_REAL_CLASSES, n_per_class),
+        random_state=rs + 2,
+        domain="real",
+    )
+    Xs, ys = hits_protocol_set(
+        dict.fromkeys(HITS_REAL_CLASSES, n_per_class - n_fine_tune), random_state=rs + 3
+    )
+    with _quiet_nan_features():
+        forest = hits_forest(random_state=rs).fit(X_rf, y_rf)
+        features = forest[:-1]
+        sets = [
+            (X, y, features.transform(X)) for X, y in ((X_rf, y_rf), (Xr, yr), (Xs, ys))
+        ]
+    return (forest, *sets)
+
+
+def _shifted_domain_protocol(
+    n_per_class, forest_per_class, n_fine_tune, n_trials, rs, settings
+) -> dict[str, Any]:
+    """The ``protocol``, ``definition`` and ``fine_tune`` entries of the study."""
+    options = {
+        k: v
+        for k, v in settings.items()
+        if k not in ("n_iterations", "batch_size", "replay")
+    }
+    protocol = (
+        f"hits_protocol_set({n_per_class} of {list(HITS_REAL_CLASSES)}, "
+        f"domain='real', random_state={rs + 2}); in-domain "
+        f"hits_protocol_set({n_per_class - n_fine_tune} of the same classes, "
+        f"random_state={rs + 3}); forest and replay hits_protocol_set("
+        f"{forest_per_class}, random_state={rs + 1}); {n_fine_tune} per class "
+        f"to fine-tune, {settings['n_iterations']} batches of {settings['batch_size']}"
+        + (f" ({options})" if options else "")
+        + f"; {n_trials} trials"
+    )
+    definition = (
+        "average recall over SN, RRL, EB, NV, AST after 22 epochs; gap = "
+        "in-domain - shifted before adaptation; recovered_fraction = "
+        "(after - before) / gap, per trial"
+    )
+    return {"protocol": protocol, "definition": definition, "fine_tune": settings}
+
+
+def _shifted_domain_trial(
+    net, forest, sim, real, before, labels, *, rng, n_fine_tune, fit_params, net_params
+) -> dict[str, float]:
+    """One trial of :func:`hits_shifted_domain`: adapt both models, score the rest."""
+    from sklearn.base import clone
+
+    X_rf, y_rf, F_rf = sim
+    Xr, yr, F_real = real
+    ft = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(yr == c), n_fine_tune, replace=False)
+            for c in labels
+        ]
+    )
+    rest = np.setdiff1d(np.arange(len(yr)), ft)
+    tuned = copy.deepcopy(net).set_params(**net_params)
+    tuned.fine_tune(Xr[ft], yr[ft], replay=(X_rf, y_rf), **fit_params)
+    augmented = clone(forest[-1]).fit(
+        np.vstack([F_rf, np.repeat(F_real[ft], 100, axis=0)]),
+        np.concatenate([y_rf, np.repeat(yr[ft], 100)]),
+    )
+    preds = {
+        "rcnn": before["rcnn"][rest],
+        "forest": before["forest"][rest],
+        "rcnn_fine_tuned": tuned.predict(Xr[rest]),
+        "forest_augmented": augmented.predict(F_real[rest]),
+    }
+    return {k: _average_recall(yr[rest], p, labels) for k, p in preds.items()}
+
+
+def _shifted_domain_recovery(trials, sim, real, labels, boot) -> dict[str, Any]:
+    """In-domain and shifted recall, gap and recovered fraction of each model."""
+    (ys, in_pred), (yr, before) = sim, real
+    in_domain = {
+        k: _average_recall_ci(ys, p, labels, **boot) for k, p in in_pred.items()
+    }
+    shifted = {k: _average_recall_ci(yr, p, labels, **boot) for k, p in before.items()}
+    gap, recovered = {}, {}
+    for model, after in (("rcnn", "rcnn_fine_tuned"), ("forest", "forest_augmented")):
+        per_trial = [in_domain[model]["value"] - b for b in trials[model]]
+        gap[model] = {
+            "value": round(in_domain[model]["value"] - shifted[model]["value"], 4),
+            **_gap_interval((ys, in_pred[model]), (yr, before[model]), labels, **boot),
+            "trials": [round(g, 4) for g in per_trial],
+        }
+        recovered[model] = _over_trials(
+            [
+                (a - b) / g if g > 0 else float("nan")
+                for a, b, g in zip(trials[after], trials[model], per_trial, strict=True)
+            ]
+        )
+    return {
+        "in_domain": in_domain,
+        "shifted": shifted,
+        "gap": gap,
+        "recovered_fraction": recovered,
+    }
+
+
 def hits_shifted_domain(
     net,
     *,
@@ -672,50 +787,30 @@ def hits_shifted_domain(
 ) -> dict[str, Any]:
     """Shifted-domain study of Carrasco-Davis et al. (2019, §4.2, Fig. 4.2).
 
-    Carrasco-Davis et al. measure the average recall (the mean of the
-    per-class recalls, every class weighted equally) over the five classes
-    of their real HiTS set (SN, RRL, EB, NV, AST) after 22 observation
-    epochs: RCNN 0.85 before and 0.94 after fine-tuning on 10 real
-    sequences per class, the light-curve forest 0.88 before and 0.94 when
-    trained with those sequences copied 100 times (mean and standard
-    deviation over 5 draws of the fine-tuning sequences). Here the real set
-    is ``make_hits_sequences(domain="real")``, a shifted domain (observing
-    conditions, calibration, populations, artefacts; see
-    :doc:`/user_guide/hits_simulator`).
+    The paper's average recall (mean of the per-class recalls) over the
+    five classes of its real HiTS set (SN, RRL, EB, NV, AST) after 22
+    observation epochs: RCNN 0.85 before and 0.94 after fine-tuning on 10
+    real sequences per class, the forest 0.88 before and 0.94 when trained
+    with those sequences copied 100 times (5 draws). Here the real set is
+    ``make_hits_sequences(domain="real")``, a shifted domain (see
+    :doc:`/user_guide/hits_simulator`); the sets are
+    :func:`~skastro.recipes.hits_protocol_set` of 22 epochs: shifted,
+    ``n_per_class`` per class, ``random_state + 2``; in-domain, ``n_per_class
+    - n_fine_tune`` per class of the same classes, ``random_state + 3``;
+    the forest's training set, also replayed while fine-tuning,
+    ``forest_per_class`` per class of the seven classes, ``random_state + 1``.
 
-    Sets (all :func:`~skastro.recipes.hits_protocol_set`, 22 epochs):
-
-    - shifted: ``n_per_class`` sequences of each of the five classes,
-      ``domain="real"``, ``random_state + 2``;
-    - in-domain: ``n_per_class - n_fine_tune`` simulated sequences of the
-      same five classes, ``random_state + 3``;
-    - the forest's training set and the replayed set of the RCNN's
-      fine-tuning: ``forest_per_class`` simulated sequences of each of the
-      seven classes, ``random_state + 1``.
-
-    In each of ``n_trials`` trials, ``n_fine_tune`` shifted sequences per
-    class are drawn (``numpy.random.default_rng([random_state, trial])``)
-    to adapt on; the other shifted sequences are the trial's test set. The
-    RCNN is fine-tuned on them
-    (:meth:`~skastro.nn.SequenceRCNN.fine_tune`, ``fine_tune_iterations``
-    batches of ``fine_tune_batch``, replaying the forest's simulated set,
-    ``random_state=trial``, plus ``fine_tune_params``), and the forest
-    refitted with them copied 100 times into its training set.
-
-    Measures, for the RCNN (and the same for the forest):
-
-    - ``in_domain``: average recall on the in-domain set;
-    - ``before``: average recall on the trial's shifted test set without
-      adaptation; ``after``: after fine-tuning;
-    - ``gap = in_domain - before``: what the shift costs;
-    - ``recovered_fraction = (after - before) / gap``: the part of that
-      cost the adaptation wins back (1: back to the in-domain level; it
-      can exceed 1, since the shifted domain's own ceiling is not the
-      in-domain level, or be negative; NaN where the gap is not positive).
-
-    The paper gives no in-domain average recall over the five classes; its
-    simulated accuracy over seven classes (0.953) puts its gap near 0.10
-    and its recovered fraction near 0.9.
+    Each of ``n_trials`` trials draws ``n_fine_tune`` shifted sequences per
+    class (``numpy.random.default_rng([random_state, trial])``) to adapt on
+    and tests on the others: the RCNN fine-tuned on them
+    (:meth:`~skastro.nn.SequenceRCNN.fine_tune`, ``random_state=trial``),
+    the forest refitted with them copied 100 times. Per model: ``in_domain``
+    and ``before``/``after`` average recall; ``gap = in_domain - before``
+    (what the shift costs); ``recovered_fraction = (after - before) / gap``
+    per trial (1: back to the in-domain level; NaN where the gap is not
+    positive). The paper gives no in-domain five-class recall; its
+    seven-class accuracy (0.953) puts its gap near 0.10 and its recovered
+    fraction near 0.9.
 
     Parameters
     ----------
@@ -744,28 +839,20 @@ def hits_shifted_domain(
     Returns
     -------
     metrics : dict
-        ``average_recall``: per model (``"rcnn"``, ``"forest"``,
-        ``"rcnn_fine_tuned"``, ``"forest_augmented"``) the ``mean`` over
-        trials, ``sd`` (sample standard deviation), the 95% Student-t
-        interval of the mean ``low``/``high`` (None from one trial) and the
-        ``trials``; ``in_domain``: per model (``"rcnn"``, ``"forest"``)
-        ``value``/``low``/``high`` (95% bootstrap over the in-domain
-        sequences, resampled within classes); ``shifted``: the same on all
-        shifted sequences before adaptation; ``gap``: per model the gap on
-        those two sets with its bootstrap interval (the two sets resampled
-        independently) and the per-trial gaps ``trials``;
-        ``recovered_fraction``: per model the summary over trials (as
-        ``average_recall``); ``protocol``, ``definition`` and
-        ``fine_tune`` (the settings) as text and dict.
+        ``average_recall`` per model (``"rcnn"``, ``"forest"``,
+        ``"rcnn_fine_tuned"``, ``"forest_augmented"``): ``mean``, ``sd``,
+        95% Student-t ``low``/``high`` over trials and the ``trials``;
+        ``in_domain``, ``shifted`` (before adaptation, all shifted
+        sequences) and ``gap`` per model (``"rcnn"``, ``"forest"``) with
+        95% bootstrap intervals (resampled within classes), ``gap`` also
+        per trial; ``recovered_fraction`` per model as ``average_recall``;
+        ``protocol``, ``definition`` and ``fine_tune`` (the settings).
 
     Examples
     --------
     >>> from skastro.models import load_pretrained  # doctest: +SKIP
-    >>> from skastro.training import hits_shifted_domain  # doctest: +SKIP
-    >>> out = hits_shifted_domain(load_pretrained("sequence-rcnn-hits-sim"))  # doctest: +SKIP
-    >>> out["recovered_fraction"]["rcnn"]["mean"]  # doctest: +SKIP
+    >>> hits_shifted_domain(load_pretrained("sequence-rcnn-hits-sim"))  # doctest: +SKIP
     """
-    from sklearn.base import clone
 
     from ..datasets import HITS_CLASSES
 
@@ -775,111 +862,34 @@ def hits_shifted_domain(
         raise ValueError(
             f"fine_tune_params takes {list(_FINE_TUNE_OPTIONS)}; got {unknown}."
         )
-    if not 0 < n_fine_tune < n_per_class:
-        raise ValueError(
-            f"n_fine_tune must be in [1, n_per_class - 1] = [1, {n_per_class - 1}] "
-            f"so that every class keeps test sequences; got {n_fine_tune!r}."
-        )
     rs = int(random_state)
-    X_rf, y_rf = hits_protocol_set(forest_per_class, random_state=rs + 1)
-    Xr, yr = hits_protocol_set(
-        dict.fromkeys(HITS_REAL_CLASSES, n_per_class),
-        random_state=rs + 2,
-        domain="real",
+    forest, sim, real, (Xs, ys, F_sim) = _shifted_domain_sets(
+        n_per_class, forest_per_class, n_fine_tune, rs
     )
-    Xs, ys = hits_protocol_set(
-        dict.fromkeys(HITS_REAL_CLASSES, n_per_class - n_fine_tune),
-        random_state=rs + 3,
-    )
-    with _quiet_nan_features():
-        forest = hits_forest(random_state=rs).fit(X_rf, y_rf)
-        features = forest[:-1]
-        F_rf, F_real = features.transform(X_rf), features.transform(Xr)
-        F_sim = features.transform(Xs)
-    labels = [HITS_CLASSES.index(c) for c in HITS_REAL_CLASSES]
-    boot = {"n_resamples": n_resamples, "random_state": rs}
+    (Xr, yr, F_real), labels = real, [HITS_CLASSES.index(c) for c in HITS_REAL_CLASSES]
     before = {"rcnn": net.predict(Xr), "forest": forest[-1].predict(F_real)}
     in_pred = {"rcnn": net.predict(Xs), "forest": forest[-1].predict(F_sim)}
-    in_domain = {
-        k: _average_recall_ci(ys, p, labels, **boot) for k, p in in_pred.items()
-    }
-    shifted = {k: _average_recall_ci(yr, p, labels, **boot) for k, p in before.items()}
-    trials: dict[str, list[float]] = {
-        k: [] for k in ("rcnn", "forest", "rcnn_fine_tuned", "forest_augmented")
-    }
-    for trial in range(n_trials):
-        rng = np.random.default_rng([rs, trial])
-        ft = np.concatenate(
-            [
-                rng.choice(np.flatnonzero(yr == c), n_fine_tune, replace=False)
-                for c in labels
-            ]
+    fit_params = {"n_iterations": fine_tune_iterations, **options}
+    runs = [
+        _shifted_domain_trial(
+            net, forest, sim, real, before, labels,
+            rng=np.random.default_rng([rs, t]), n_fine_tune=n_fine_tune,
+            fit_params=fit_params,
+            net_params={"batch_size": fine_tune_batch, "random_state": t},
         )
-        rest = np.setdiff1d(np.arange(len(yr)), ft)
-        tuned = copy.deepcopy(net)
-        tuned.set_params(batch_size=fine_tune_batch, random_state=trial)
-        tuned.fine_tune(
-            Xr[ft],
-            yr[ft],
-            n_iterations=fine_tune_iterations,
-            replay=(X_rf, y_rf),
-            **options,
-        )
-        augmented = clone(forest[-1]).fit(
-            np.vstack([F_rf, np.repeat(F_real[ft], 100, axis=0)]),
-            np.concatenate([y_rf, np.repeat(yr[ft], 100)]),
-        )
-        preds = {
-            "rcnn": before["rcnn"][rest],
-            "forest": before["forest"][rest],
-            "rcnn_fine_tuned": tuned.predict(Xr[rest]),
-            "forest_augmented": augmented.predict(F_real[rest]),
-        }
-        for name, pred in preds.items():
-            trials[name].append(_average_recall(yr[rest], pred, labels))
-    gap, recovered = {}, {}
-    for model, after in (("rcnn", "rcnn_fine_tuned"), ("forest", "forest_augmented")):
-        per_trial = [in_domain[model]["value"] - b for b in trials[model]]
-        gap[model] = {
-            "value": round(in_domain[model]["value"] - shifted[model]["value"], 4),
-            **_gap_interval((ys, in_pred[model]), (yr, before[model]), labels, **boot),
-            "trials": [round(g, 4) for g in per_trial],
-        }
-        recovered[model] = _over_trials(
-            [
-                (a - b) / g if g > 0 else float("nan")
-                for a, b, g in zip(trials[after], trials[model], per_trial, strict=True)
-            ]
-        )
-    settings = {
-        "n_iterations": fine_tune_iterations,
-        "batch_size": fine_tune_batch,
-        "replay": f"{forest_per_class} simulated sequences per class",
-        **options,
-    }
+        for t in range(n_trials)
+    ]  # fmt: skip
+    trials = {k: [run[k] for run in runs] for k in runs[0]}
+    boot = {"n_resamples": n_resamples, "random_state": rs}
     return {
-        "protocol": (
-            f"hits_protocol_set({n_per_class} of {list(HITS_REAL_CLASSES)}, "
-            f"domain='real', random_state={rs + 2}); in-domain "
-            f"hits_protocol_set({n_per_class - n_fine_tune} of the same classes, "
-            f"random_state={rs + 3}); forest and replay hits_protocol_set("
-            f"{forest_per_class}, random_state={rs + 1}); {n_fine_tune} per class "
-            f"to fine-tune, {fine_tune_iterations} batches of {fine_tune_batch}"
-            + (f" ({options})" if options else "")
-            + f"; {n_trials} trials"
+        **_shifted_domain_protocol(
+            n_per_class, forest_per_class, n_fine_tune, n_trials, rs,
+            {**fit_params, "batch_size": fine_tune_batch,
+             "replay": f"{forest_per_class} simulated sequences per class"},
         ),
-        "definition": (
-            "average recall over SN, RRL, EB, NV, AST after 22 epochs; gap = "
-            "in-domain - shifted before adaptation; recovered_fraction = "
-            "(after - before) / gap, per trial"
-        ),
-        "fine_tune": settings,
         "average_recall": {k: _over_trials(v) for k, v in trials.items()},
-        "in_domain": in_domain,
-        "shifted": shifted,
-        "gap": gap,
-        "recovered_fraction": recovered,
-    }
+        **_shifted_domain_recovery(trials, (ys, in_pred), (yr, before), labels, boot),
+    }  # fmt: skip
 
 
 def hits_forest_calibration(
