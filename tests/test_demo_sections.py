@@ -13,13 +13,34 @@ from skastro._demo import DemoContext, reload_check
 from skastro.models import list_pretrained
 
 
-def _ctx(tmp_path) -> DemoContext:
-    return DemoContext(out=tmp_path, size="small", verbose=0)
-
-
 def _needs(name: str) -> None:
     if name not in list_pretrained():
         pytest.skip(f"{name!r} is not shipped in this installation")
+
+
+#: Settings that make a section's "small" size run in seconds.
+_HITS_TINY = dict(
+    n_per_class=3,
+    n_test_per_class=2,
+    n_real_per_class=2,
+    n_fine_tune=1,
+    fine_tune_iterations=2,
+    max_epochs=1,
+    epochs=(3, 22),
+)
+_TRANSFER_TINY = dict(n_pool=24, n_labelled=24, epochs=2, warmup_epochs=1, backbones=())
+
+
+def _run_tiny(section, tmp_path, monkeypatch, *, shipped=True, verbose=0, **sizes):
+    """Run ``section`` at its "small" size changed by ``sizes``: with its
+    shipped model (the test is skipped where that is not installed) or, with
+    ``shipped=False``, as if no model were shipped."""
+    if shipped:
+        _needs(section.SHIPPED)
+    else:
+        monkeypatch.setattr(section, "SHIPPED", "no-such-model")
+    monkeypatch.setitem(section.SIZES, "small", dict(section.SIZES["small"], **sizes))
+    return section.run(DemoContext(out=tmp_path, size="small", verbose=verbose))
 
 
 def test_hits_section_tiny_with_the_shipped_rcnn(tmp_path, monkeypatch):
@@ -28,19 +49,7 @@ def test_hits_section_tiny_with_the_shipped_rcnn(tmp_path, monkeypatch):
     difference and the card's figures."""
     from skastro._demo import hits
 
-    _needs(hits.SHIPPED)
-    tiny = dict(
-        hits.SIZES["small"],
-        n_per_class=3,
-        n_test_per_class=2,
-        n_real_per_class=2,
-        n_fine_tune=1,
-        fine_tune_iterations=2,
-        max_epochs=1,
-        epochs=(3, 22),
-    )
-    monkeypatch.setitem(hits.SIZES, "small", tiny)
-    res = hits.run(_ctx(tmp_path))
+    res = _run_tiny(hits, tmp_path, monkeypatch, **_HITS_TINY)
     m = res.metrics
     assert m["rcnn"] == "RCNN (shipped)"
     assert m["n_test"] == 14
@@ -70,9 +79,10 @@ def test_splus_section_tiny_with_the_shipped_pretrainer(tmp_path, monkeypatch):
     matches the stamps' predictions and reloads."""
     from skastro._demo import splus
 
-    _needs(splus.SHIPPED)
-    tiny = dict(
-        splus.SIZES["small"],
+    res = _run_tiny(
+        splus,
+        tmp_path,
+        monkeypatch,
         n_pool=40,
         n_labelled=40,
         pretrain_epochs=1,
@@ -81,8 +91,6 @@ def test_splus_section_tiny_with_the_shipped_pretrainer(tmp_path, monkeypatch):
         n_per_field=120,
         field_shape=(256, 256),
     )
-    monkeypatch.setitem(splus.SIZES, "small", tiny)
-    res = splus.run(_ctx(tmp_path))
     m = res.metrics
     assert m["pretrainer"] == "shipped"
     assert set(m["pretraining_mae_mag"]) == {"live", "shipped"}
@@ -107,11 +115,16 @@ def test_lsbg_section_tiny_with_the_shipped_cnn(tmp_path, monkeypatch):
     verdict names it and quotes the card's HSC-like transfer."""
     from skastro._demo import lsbg
 
-    _needs(lsbg.SHIPPED)
-    tiny = dict(lsbg.SIZES["small"], n_baseline=40, n_live=40, n_test=60, n_hsc_test=40)
-    tiny["epochs"] = 1
-    monkeypatch.setitem(lsbg.SIZES, "small", tiny)
-    res = lsbg.run(_ctx(tmp_path))
+    res = _run_tiny(
+        lsbg,
+        tmp_path,
+        monkeypatch,
+        n_baseline=40,
+        n_live=40,
+        n_test=60,
+        n_hsc_test=40,
+        epochs=1,
+    )
     m = res.metrics
     assert m["cnn"] == "CNN (shipped)"
     assert set(m["test"]) == {"CNN", "SVM", "RF"}
@@ -133,17 +146,7 @@ def test_transfer_section_tiny(tmp_path, monkeypatch):
     ranking."""
     from skastro._demo import transfer
 
-    _needs(transfer.SHIPPED)
-    tiny = dict(
-        transfer.SIZES["small"],
-        n_pool=24,
-        n_labelled=24,
-        epochs=2,
-        warmup_epochs=1,
-        backbones=(),
-    )
-    monkeypatch.setitem(transfer.SIZES, "small", tiny)
-    res = transfer.run(_ctx(tmp_path))
+    res = _run_tiny(transfer, tmp_path, monkeypatch, **_TRANSFER_TINY)
     m = res.metrics
     assert m["pretrained_weights"] == "shipped"
     assert set(m["grid_cv_balanced_accuracy"]) == {
@@ -167,18 +170,14 @@ def test_transfer_section_tiny_without_the_shipped_pretrainer(tmp_path, monkeypa
     same quarter-width VGG16 gives "our" weights, and the section says so."""
     from skastro._demo import transfer
 
-    tiny = dict(
-        transfer.SIZES["small"],
-        n_pool=24,
-        n_labelled=24,
+    res = _run_tiny(
+        transfer,
+        tmp_path,
+        monkeypatch,
+        shipped=False,
         pretrain_epochs=2,
-        epochs=2,
-        warmup_epochs=1,
-        backbones=(),
+        **_TRANSFER_TINY,
     )
-    monkeypatch.setitem(transfer.SIZES, "small", tiny)
-    monkeypatch.setattr(transfer, "SHIPPED", "no-such-model")
-    res = transfer.run(_ctx(tmp_path))
     m = res.metrics
     assert m["pretrained_weights"] == "live (2 epochs on 24 stamps)"
     assert "vgg16 (0.25 width) / ours, fine-tuned" in m["grid_cv_balanced_accuracy"]
@@ -191,19 +190,7 @@ def test_hits_section_tiny_without_the_shipped_rcnn(tmp_path, monkeypatch, capsy
     measures an RCNN trained live instead."""
     from skastro._demo import hits
 
-    tiny = dict(
-        hits.SIZES["small"],
-        n_per_class=3,
-        n_test_per_class=2,
-        n_real_per_class=2,
-        n_fine_tune=1,
-        fine_tune_iterations=2,
-        max_epochs=1,
-        epochs=(3, 22),
-    )
-    monkeypatch.setitem(hits.SIZES, "small", tiny)
-    monkeypatch.setattr(hits, "SHIPPED", "no-such-model")
-    res = hits.run(DemoContext(out=tmp_path, size="small", verbose=1))
+    res = _run_tiny(hits, tmp_path, monkeypatch, shipped=False, verbose=1, **_HITS_TINY)
     assert "'no-such-model' is not in this installation" in capsys.readouterr().out
     assert res.metrics["rcnn"] == "RCNN (live)"
     assert "`no-such-model` is not shipped in this installation" in res.summary
