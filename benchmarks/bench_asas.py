@@ -64,7 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skastro._demo.real import SIZES, light_curve_package_features
+from skastro._demo.real import SECTION, light_curve_package_features
 from skastro.datasets import fetch_asas_variables
 from skastro.exceptions import LightCurveWarning
 from skastro.lightcurves import FATSFeatures
@@ -172,7 +172,7 @@ def evaluate(X, y, *, nested: bool, random_state: int = 0) -> dict:
     out["untuned_accuracy"] = {k: round(float(v), 3) for k, v in ci.items()}
     pred = untuned
     if nested:
-        grid = SIZES["paper"]["forest_grid"]
+        grid = SECTION.settings("paper")["forest_grid"]
         search = GridSearchCV(forest, grid, cv=inner, scoring="accuracy")
         pred = cross_val_predict(search, X, y, cv=cv)
         ci = bootstrap_ci(accuracy_score, y, pred, random_state=random_state)

@@ -60,8 +60,7 @@ def _fake_run(ctx: DemoContext, *, save_model: bool = False) -> SectionResult:
 def fake_section(monkeypatch):
     """Replace the demo's sections by one tiny fake section module."""
     module = types.ModuleType("skastro_fake_demo_section")
-    module.TITLE = "Fake section"
-    module.STEPS = 2
+    module.SECTION = demo.Section(title="Fake section", steps=2)
     module.run = _fake_run
     monkeypatch.setitem(sys.modules, module.__name__, module)
     monkeypatch.setattr(demo, "SECTIONS", [module.__name__])
@@ -202,13 +201,16 @@ def test_cli_progress_flag(tmp_path, fake_section, capsys):
 
 
 def test_every_section_declares_steps():
-    """Each real section has a TITLE, a run function and a positive STEPS."""
+    """Each real section declares a Section with a title and a positive
+    number of steps, and has a run function."""
     import importlib
 
     for name in demo.SECTIONS:
         module = importlib.import_module(name)
-        assert isinstance(module.TITLE, str) and callable(module.run)
-        assert isinstance(module.STEPS, int) and module.STEPS > 0
+        section = module.SECTION
+        assert isinstance(section, demo.Section) and callable(module.run)
+        assert isinstance(section.title, str)
+        assert isinstance(section.steps, int) and section.steps > 0
 
 
 @pytest.mark.slow

@@ -177,7 +177,7 @@ def test_asas_small_real_files(realdata, server, tmp_path, monkeypatch):  # noqa
         datasets.fetch_asas_variables,
     )
     cfg = dict(
-        section.SIZES["small"],
+        section.SECTION.settings("small"),
         asas_min_class=80,
         asas_per_class=10,
         forest_grid={"forest__n_estimators": [50], "forest__max_features": ["sqrt"]},
@@ -219,7 +219,7 @@ def test_first_one_search_four_families(tiny_first, tmp_path):
     """One GridSearchCV on the published split yields the four families, each
     with valid and test accuracy and per-class recall, and a Grad-CAM figure."""
     cfg = dict(
-        section.SIZES["small"],
+        section.SECTION.settings("small"),
         first_train_per_class=None,
         cnn_epochs=1,
         transfer_epochs=1,

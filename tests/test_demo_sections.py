@@ -7,6 +7,8 @@ measured, that the verdict names it, and that the saved models reload.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from skastro._demo import DemoContext, reload_check
@@ -36,10 +38,17 @@ def _run_tiny(section, tmp_path, monkeypatch, *, shipped=True, verbose=0, **size
     shipped model (the test is skipped where that is not installed) or, with
     ``shipped=False``, as if no model were shipped."""
     if shipped:
-        _needs(section.SHIPPED)
-    else:
-        monkeypatch.setattr(section, "SHIPPED", "no-such-model")
-    monkeypatch.setitem(section.SIZES, "small", dict(section.SIZES["small"], **sizes))
+        _needs(section.SECTION.shipped)
+    small = dict(section.SECTION.settings("small"), **sizes)
+    monkeypatch.setattr(
+        section,
+        "SECTION",
+        dataclasses.replace(
+            section.SECTION,
+            shipped=section.SECTION.shipped if shipped else "no-such-model",
+            sizes={**section.SECTION.sizes, "small": small},
+        ),
+    )
     return section.run(DemoContext(out=tmp_path, size="small", verbose=verbose))
 
 

@@ -1,22 +1,24 @@
 """The ``skastro demo`` job: the papers' comparisons on built-in simulated data.
 
-Each section is a module in this package with a ``TITLE`` and a function
-``run(ctx: DemoContext) -> SectionResult``. Sections are listed in
+Each section is a module in this package that declares a :class:`Section`
+as ``SECTION`` (its title, phases, torch threads, shipped model and
+settings per demo size) and defines ``run(ctx: DemoContext) ->
+SectionResult``. Sections are listed in
 :data:`SECTIONS`, in the order the report shows them. A section writes its
 figures and fitted models under ``ctx.out``, and returns a Markdown summary,
 its measured figures (JSON-able), its headline comparisons with the paper
 and the models to reload-check.
 
-Threads: a section may set ``TORCH_THREADS`` (default 2); torch's thread
-count is set to it, at most the current one, while the section runs and
-restored afterwards (:func:`torch_threads`), so the demo leaves the
-process as it found it.
+Threads: torch's thread count is set to the section's ``torch_threads``
+(default 2), at most the current one, while the section runs and restored
+afterwards (:func:`torch_threads`), so the demo leaves the process as it
+found it.
 
-Shipped models: a section evaluates the trained model of
-:func:`skastro.models.load_pretrained` with :func:`load_shipped`, which says
-in one line when the model is not shipped in this installation.
+Shipped models: a section evaluates the trained model named by its
+``shipped`` with :func:`load_shipped`, which says in one line when the
+model is not shipped in this installation.
 
-Progress: a section may set ``STEPS`` (its number of phases) and call
+Progress: a section declares its number of phases (``steps``) and calls
 ``ctx.step("what starts now")`` at the start of each phase; the demo shows
 one tqdm bar per section. Deep estimators take ``callbacks=ctx.net_callbacks()``
 so that skorch's :class:`~skorch.callbacks.ProgressBar` shows the batches of
@@ -49,6 +51,7 @@ from ._report import (
 
 __all__ = [
     "DemoContext",
+    "Section",
     "SectionResult",
     "SECTIONS",
     "load_shipped",
@@ -65,6 +68,47 @@ SECTIONS: list[str] = [
     "skastro._demo.transfer",
     "skastro._demo.real",
 ]
+
+
+@dataclass(frozen=True)
+class Section:
+    """What a demo section declares, as ``SECTION`` at the top of its module.
+
+    The demo reads it to head the section, size its progress bar and set
+    torch's threads; the section reads its shipped model's name and its
+    settings for ``ctx.size`` from it.
+
+    Attributes
+    ----------
+    title : str
+        Heading of the section in the log and the report.
+    steps : int, default=1
+        Number of phases, each started by a ``ctx.step(...)`` call.
+    torch_threads : int, default=2
+        Torch intra-op threads while the section runs (at most the
+        process's current count; see :func:`torch_threads`).
+    shipped : str, optional
+        Name of the shipped trained model the section evaluates
+        (:func:`skastro.models.list_pretrained`); None when it has none.
+    sizes : dict of str -> dict
+        The section's settings per demo size (``"small"``, ``"paper"``,
+        and any others it offers), read with :meth:`settings`.
+    """
+
+    title: str
+    steps: int = 1
+    torch_threads: int = 2
+    shipped: str | None = None
+    sizes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def settings(self, size: str) -> dict[str, Any]:
+        """The section's settings for demo size ``size``."""
+        if size not in self.sizes:
+            raise ValueError(
+                f"The demo section {self.title!r} has no size {size!r}; "
+                f"choose among {list(self.sizes)}."
+            )
+        return self.sizes[size]
 
 
 @dataclass
@@ -328,11 +372,12 @@ def _run_section(
     ctx: DemoContext, module: Any, bar: str
 ) -> tuple[dict[str, Any], list[str]]:
     """Run one section and its reload checks: its results and report lines."""
-    ctx.log(f"\n== {module.TITLE} ==")
+    section: Section = module.SECTION
+    ctx.log(f"\n== {section.title} ==")
     t0, c0 = time.perf_counter(), _cpu_seconds()
     with (
-        _section_bar(ctx, bar, module),
-        torch_threads(getattr(module, "TORCH_THREADS", 2)),
+        _section_bar(ctx, bar, section.steps),
+        torch_threads(section.torch_threads),
     ):
         res: SectionResult = module.run(ctx)
         if res.models:
@@ -342,7 +387,7 @@ def _run_section(
         }
     elapsed, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
     result = {
-        "title": module.TITLE,
+        "title": section.title,
         "seconds": round(elapsed, 1),
         "cpu_seconds": round(cpu, 1),
         "metrics": res.metrics,
@@ -351,7 +396,7 @@ def _run_section(
         "reload_identical": reloads,
         "comparisons": [list(c) for c in res.comparisons],
     }
-    lines = [f"## {module.TITLE}", "", res.summary, ""]
+    lines = [f"## {section.title}", "", res.summary, ""]
     for fig in res.figures:
         lines += [f"![{Path(fig).stem}]({fig})", ""]
     if reloads:
@@ -417,13 +462,13 @@ def _interactive() -> bool:
 
 
 class _section_bar:
-    """Context manager: one tqdm bar over a section's ``STEPS`` phases."""
+    """Context manager: one tqdm bar over a section's ``steps`` phases."""
 
-    def __init__(self, ctx: DemoContext, desc: str, module: Any):
+    def __init__(self, ctx: DemoContext, desc: str, steps: int):
         self.ctx = ctx
         self.desc = desc
         # the sections' phases, then the reload check
-        self.total = int(getattr(module, "STEPS", 1)) + 1
+        self.total = int(steps) + 1
 
     def __enter__(self) -> _section_bar:
         if self.ctx.progress:

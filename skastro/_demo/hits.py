@@ -29,89 +29,88 @@ from typing import Any
 import numpy as np
 
 from .. import recipes
-from . import DemoContext, SectionResult, load_shipped, save_model_for_reload
+from . import DemoContext, Section, SectionResult, load_shipped, save_model_for_reload
 from ._report import format_ci, verdict
 
-TITLE = "HiTS sequences: SequenceRCNN vs LightCurveExtractor -> FATS -> RandomForest"
-STEPS = 4
-
-#: The shipped model this section evaluates.
-SHIPPED = "sequence-rcnn-hits-sim"
-
-#: Settings per demo size. ``n_per_class``: sequences per class of the live
-#: grid search's training set and of the forest's; ``n_test_per_class``: the
-#: fresh test set; ``network``, ``max_epochs``, ``batch_size``, ``lr``:
-#: :func:`skastro.recipes.hits_rcnn`'s for the live RCNN; ``epochs``: the
-#: observation epochs seen at which the RCNN and the forest are compared;
-#: ``n_real_per_class``, ``n_fine_tune`` (sequences per class to adapt on),
-#: ``fine_tune_iterations``, ``fine_tune_freeze`` (``fine_tune(freeze=...)``:
-#: ``"cnn"`` keeps the convolutional weights, a third of the CPU time per
-#: iteration; ``"none"`` the paper's), ``n_trials``: the
-#: shifted-domain study (:func:`skastro.training.hits_shifted_domain`).
-#: "small" takes one to two minutes of CPU time.
-SIZES: dict[str, dict[str, Any]] = {
-    "small": {
-        "n_per_class": 24,
-        "n_test_per_class": 50,
-        "n_real_per_class": 30,
-        "network": "small",
-        "max_epochs": 6,
-        "batch_size": 32,
-        "lr": 1e-3,
-        "cv": 2,
-        "fine_tune_iterations": 100,
-        "fine_tune_freeze": "cnn",
-        "n_fine_tune": 10,
-        "n_trials": 1,
-        "epochs": (3, 5, 10, 22),
+SECTION = Section(
+    title="HiTS sequences: SequenceRCNN vs LightCurveExtractor -> FATS -> RandomForest",
+    steps=4,
+    shipped="sequence-rcnn-hits-sim",
+    # Settings per demo size. ``n_per_class``: sequences per class of the live
+    # grid search's training set and of the forest's; ``n_test_per_class``: the
+    # fresh test set; ``network``, ``max_epochs``, ``batch_size``, ``lr``:
+    # :func:`skastro.recipes.hits_rcnn`'s for the live RCNN; ``epochs``: the
+    # observation epochs seen at which the RCNN and the forest are compared;
+    # ``n_real_per_class``, ``n_fine_tune`` (sequences per class to adapt on),
+    # ``fine_tune_iterations``, ``fine_tune_freeze`` (``fine_tune(freeze=...)``:
+    # ``"cnn"`` keeps the convolutional weights, a third of the CPU time per
+    # iteration; ``"none"`` the paper's), ``n_trials``: the
+    # shifted-domain study (:func:`skastro.training.hits_shifted_domain`).
+    # "small" takes one to two minutes of CPU time.
+    sizes={
+        "small": {
+            "n_per_class": 24,
+            "n_test_per_class": 50,
+            "n_real_per_class": 30,
+            "network": "small",
+            "max_epochs": 6,
+            "batch_size": 32,
+            "lr": 1e-3,
+            "cv": 2,
+            "fine_tune_iterations": 100,
+            "fine_tune_freeze": "cnn",
+            "n_fine_tune": 10,
+            "n_trials": 1,
+            "epochs": (3, 5, 10, 22),
+        },
+        "medium": {
+            "n_per_class": 100,
+            "n_test_per_class": 34,
+            "n_real_per_class": 30,
+            "network": "reduced",
+            "max_epochs": 12,
+            "batch_size": 64,
+            "lr": 1e-3,
+            "cv": 3,
+            "fine_tune_iterations": 150,
+            "fine_tune_freeze": "cnn",
+            "n_fine_tune": 10,
+            "n_trials": 1,
+            "epochs": (3, 5, 8, 12, 16, 22),
+        },
+        "large": {
+            "n_per_class": 1000,
+            "n_test_per_class": 334,
+            "n_real_per_class": 110,
+            "network": "reduced",
+            "asinh_softening": 2.5,
+            "max_epochs": 20,
+            "batch_size": 32,
+            "lr": 1e-3,
+            "cv": 2,
+            "fine_tune_iterations": 1000,
+            "fine_tune_freeze": "cnn",
+            "n_fine_tune": 10,
+            "n_trials": 3,
+            "epochs": (3, 5, 8, 12, 16, 22),
+        },
+        "paper": {
+            "n_per_class": 2000,
+            "n_test_per_class": 1000,
+            "n_real_per_class": 110,
+            "network": "paper",
+            "max_epochs": 10,
+            "batch_size": 256,
+            "lr": 5e-4,
+            "cv": 3,
+            "fine_tune_iterations": 1000,
+            "fine_tune_freeze": "none",
+            "n_fine_tune": 10,
+            "n_trials": 5,
+            "epochs": tuple(range(3, 23)),
+        },
     },
-    "medium": {
-        "n_per_class": 100,
-        "n_test_per_class": 34,
-        "n_real_per_class": 30,
-        "network": "reduced",
-        "max_epochs": 12,
-        "batch_size": 64,
-        "lr": 1e-3,
-        "cv": 3,
-        "fine_tune_iterations": 150,
-        "fine_tune_freeze": "cnn",
-        "n_fine_tune": 10,
-        "n_trials": 1,
-        "epochs": (3, 5, 8, 12, 16, 22),
-    },
-    "large": {
-        "n_per_class": 1000,
-        "n_test_per_class": 334,
-        "n_real_per_class": 110,
-        "network": "reduced",
-        "asinh_softening": 2.5,
-        "max_epochs": 20,
-        "batch_size": 32,
-        "lr": 1e-3,
-        "cv": 2,
-        "fine_tune_iterations": 1000,
-        "fine_tune_freeze": "cnn",
-        "n_fine_tune": 10,
-        "n_trials": 3,
-        "epochs": (3, 5, 8, 12, 16, 22),
-    },
-    "paper": {
-        "n_per_class": 2000,
-        "n_test_per_class": 1000,
-        "n_real_per_class": 110,
-        "network": "paper",
-        "max_epochs": 10,
-        "batch_size": 256,
-        "lr": 5e-4,
-        "cv": 3,
-        "fine_tune_iterations": 1000,
-        "fine_tune_freeze": "none",
-        "n_fine_tune": 10,
-        "n_trials": 5,
-        "epochs": tuple(range(3, 23)),
-    },
-}
+)
 
 #: The paper's figures (Carrasco-Davis et al. 2019, Figs. 4.1-4.2).
 SEED = {
@@ -181,7 +180,7 @@ def run_comparison(
     from ..metrics import chance_level
     from ..training import evaluate_sequence_rcnn, hits_shifted_domain
 
-    s = SIZES[size]
+    s = SECTION.settings(size)
     step = step or (lambda description: None)
     rs = random_state
     seconds = {}
@@ -286,7 +285,7 @@ def _card_figures() -> dict[str, Any] | None:
     from ..models import model_card
 
     try:
-        card = model_card(SHIPPED)
+        card = model_card(SECTION.shipped)
         metrics = card["metrics"]
         return {
             "rcnn": metrics["rcnn"]["accuracy"],
@@ -388,7 +387,7 @@ def _verdict(result: dict, size: str) -> str:
             f"difference {format_ci(card['difference'])}"
         )
     if test["rcnn"]["accuracy"]["value"] < test["forest"]["accuracy"]["value"]:
-        s = SIZES[size]
+        s = SECTION.settings(size)
         if rcnn == "RCNN (live)":
             seen = f"{s['max_epochs']} passes over {7 * s['n_per_class']} sequences"
         elif card and card["examples"]:
@@ -424,14 +423,14 @@ def _verdict(result: dict, size: str) -> str:
 def _summary(result: dict, size: str) -> list[str]:
     """The section's Markdown: test table, live CV, curves, shifted domain."""
     test, rcnn = result["test"], result["rcnn"]
-    s = SIZES[size]
+    s = SECTION.settings(size)
     rows = [
         f"Fresh test set: {result['n_test']} sequences of 22 observation epochs "
         f"(chance {result['chance']:.3f}); {rcnn}"
         + (
-            f" is `load_pretrained({SHIPPED!r})`"
+            f" is `load_pretrained({SECTION.shipped!r})`"
             if rcnn == "RCNN (shipped)"
-            else f" (`{SHIPPED}` is not shipped in this installation)"
+            else f" (`{SECTION.shipped}` is not shipped in this installation)"
         )
         + f"; the forest is trained on {7 * s['n_per_class']} other sequences. "
         "95% bootstrap intervals.",
@@ -494,7 +493,7 @@ def _summary(result: dict, size: str) -> list[str]:
 
 
 def run(ctx: DemoContext) -> SectionResult:
-    shipped = load_shipped(ctx, SHIPPED)
+    shipped = load_shipped(ctx, SECTION.shipped)
     result = run_comparison(
         ctx.size,
         random_state=ctx.random_state,

@@ -16,44 +16,43 @@ from typing import Any
 
 import numpy as np
 
-from . import DemoContext, SectionResult, load_shipped, save_model_for_reload
+from . import DemoContext, Section, SectionResult, load_shipped, save_model_for_reload
 from ._report import format_ci, verdict
 
-TITLE = "LSBGs versus artifacts (DeepShadows, Tanoglidis et al. 2021)"
-STEPS = 5
-
-#: The shipped model this section evaluates.
-SHIPPED = "lsbgnet-des-sim"
-
-#: Sample sizes. ``n_baseline``: DES-like stamps the SVM and forest are
-#: fitted on; ``n_live``: the first of them, for the live GridSearchCV
-#: (``cv`` folds, ``epochs`` CNN epochs); ``n_test``: the fresh test set.
-SIZES = {
-    "small": {
-        "n_baseline": 600,
-        "n_live": 300,
-        "n_test": 2000,
-        "n_ft": 320,
-        "n_hsc_test": 480,
-        "cv": 2,
-        "epochs": 3,
-        # 0: no live fine-tuning (a few epochs change nothing measurable and
-        # cost minutes); the shipped model's card has the 30-epoch run
-        "ft_epochs": 0,
-        "noise": (),
+SECTION = Section(
+    title="LSBGs versus artifacts (DeepShadows, Tanoglidis et al. 2021)",
+    steps=5,
+    shipped="lsbgnet-des-sim",
+    # Sample sizes. ``n_baseline``: DES-like stamps the SVM and forest are
+    # fitted on; ``n_live``: the first of them, for the live GridSearchCV
+    # (``cv`` folds, ``epochs`` CNN epochs); ``n_test``: the fresh test set.
+    sizes={
+        "small": {
+            "n_baseline": 600,
+            "n_live": 300,
+            "n_test": 2000,
+            "n_ft": 320,
+            "n_hsc_test": 480,
+            "cv": 2,
+            "epochs": 3,
+            # 0: no live fine-tuning (a few epochs change nothing measurable and
+            # cost minutes); the shipped model's card has the 30-epoch run
+            "ft_epochs": 0,
+            "noise": (),
+        },
+        "paper": {
+            "n_baseline": 30000,
+            "n_live": 30000,
+            "n_test": 5000,
+            "n_ft": 320,
+            "n_hsc_test": 960,
+            "cv": 5,
+            "epochs": 100,
+            "ft_epochs": 30,
+            "noise": (0.0, 0.01, 0.05, 0.1, 0.33),
+        },
     },
-    "paper": {
-        "n_baseline": 30000,
-        "n_live": 30000,
-        "n_test": 5000,
-        "n_ft": 320,
-        "n_hsc_test": 960,
-        "cv": 5,
-        "epochs": 100,
-        "ft_epochs": 30,
-        "noise": (0.0, 0.01, 0.05, 0.1, 0.33),
-    },
-}
+)
 
 #: The paper's figures (Tanoglidis et al. 2021, Tables 2, 6 and §5).
 PAPER = {
@@ -215,7 +214,7 @@ def run(ctx: DemoContext) -> SectionResult:
 
     from .. import recipes
 
-    cfg = SIZES[ctx.size]
+    cfg = SECTION.settings(ctx.size)
     rs = ctx.random_state
     ctx.step("simulating stamps")
     sets = _simulate(ctx, cfg)
@@ -231,7 +230,7 @@ def run(ctx: DemoContext) -> SectionResult:
     ctx.log(f"live grid search in {t_live:.0f} s: {cv_acc}")
 
     ctx.step("shipped CNN and baselines on the test set")
-    net = load_shipped(ctx, SHIPPED)
+    net = load_shipped(ctx, SECTION.shipped)
     cnn_name = "CNN (shipped)"
     if net is None:
         cnn_name = "CNN (live)"
@@ -302,7 +301,7 @@ def _summary(r: dict) -> tuple[list[str], float]:
     chance = chance_level(r["test"].target)
     lines = [
         f"Test set: {cfg['n_test']} fresh DES-like stamps. {cnn_name}: "
-        f"`load_pretrained({SHIPPED!r})` (or trained live when not shipped); "
+        f"`load_pretrained({SECTION.shipped!r})` (or trained live when not shipped); "
         f"SVM and random forest (Tanoglidis et al. 2021, §4.2) fitted on "
         f"{cfg['n_baseline']} DES-like stamps. 95% bootstrap intervals (1000 "
         "resamples); paper (Table 2) in the last column.",
@@ -435,7 +434,7 @@ def _card_transfer(cnn_name: str) -> str | None:
         return None
     from ..models import model_card
 
-    tr = model_card(SHIPPED).get("metrics", {}).get("transfer", {})
+    tr = model_card(SECTION.shipped).get("metrics", {}).get("transfer", {})
     try:
         b, a = tr["before"]["accuracy"]["value"], tr["after"]["accuracy"]["value"]
         epochs = tr.get("fine_tune", {}).get("max_epochs", "?")

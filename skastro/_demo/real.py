@@ -31,13 +31,53 @@ from typing import Any
 
 import numpy as np
 
-from . import DemoContext, SectionResult, save_model_for_reload
+from . import DemoContext, Section, SectionResult, save_model_for_reload
 from ._report import format_ci, verdict
 
-TITLE = "Real survey data: ASAS, MACHO, FIRST radio galaxies, 2MASS and Spitzer"
-STEPS = 5
-#: Torch threads while the section runs (it always ran on one).
-TORCH_THREADS = 1
+SECTION = Section(
+    title="Real survey data: ASAS, MACHO, FIRST radio galaxies, 2MASS and Spitzer",
+    steps=5,
+    torch_threads=1,  # it always ran on one
+    # Settings per demo size: "small" runs in a few minutes on 2 CPU cores,
+    # "paper" is the full comparison (about two hours on one busy core).
+    sizes={
+        "small": {
+            # ASAS: the classes with >= asas_min_class curves, at most
+            # asas_per_class of each
+            "asas_min_class": 20,
+            "asas_per_class": 20,
+            "forest_grid": {
+                "forest__n_estimators": [200],
+                "forest__max_features": ["sqrt", 0.3],
+                "forest__min_samples_leaf": [1],
+                "forest__class_weight": [None, "balanced_subsample"],
+            },
+            # FIRST: training images per class, stamp side, epochs
+            "first_train_per_class": 40,
+            "first_size": 32,
+            "cnn_epochs": 5,
+            "transfer_epochs": 2,
+            "svm_C": [10.0],
+            "n_stars": 150,
+        },
+        "paper": {
+            "asas_min_class": 5,
+            "asas_per_class": None,
+            "forest_grid": {
+                "forest__n_estimators": [500],
+                "forest__max_features": ["sqrt", 0.3],
+                "forest__min_samples_leaf": [1, 2],
+                "forest__class_weight": [None, "balanced_subsample"],
+            },
+            "first_train_per_class": None,
+            "first_size": 64,
+            "cnn_epochs": 12,
+            "transfer_epochs": 10,
+            "svm_C": [1.0, 10.0, 100.0],
+            "n_stars": None,
+        },
+    },
+)
 
 #: One line that fills the cache (on a machine with internet access).
 FILL_CACHE = (
@@ -45,46 +85,6 @@ FILL_CACHE = (
     "fetch_macho_variables(); fetch_first_radio_galaxies(subset='all'); "
     'fetch_2mass_galactic_center(); fetch_glimpse_field()"'
 )
-
-#: Settings per demo size: "small" runs in a few minutes on 2 CPU cores,
-#: "paper" is the full comparison (about two hours on one busy core).
-SIZES: dict[str, dict[str, Any]] = {
-    "small": {
-        # ASAS: the classes with >= asas_min_class curves, at most
-        # asas_per_class of each
-        "asas_min_class": 20,
-        "asas_per_class": 20,
-        "forest_grid": {
-            "forest__n_estimators": [200],
-            "forest__max_features": ["sqrt", 0.3],
-            "forest__min_samples_leaf": [1],
-            "forest__class_weight": [None, "balanced_subsample"],
-        },
-        # FIRST: training images per class, stamp side, epochs
-        "first_train_per_class": 40,
-        "first_size": 32,
-        "cnn_epochs": 5,
-        "transfer_epochs": 2,
-        "svm_C": [10.0],
-        "n_stars": 150,
-    },
-    "paper": {
-        "asas_min_class": 5,
-        "asas_per_class": None,
-        "forest_grid": {
-            "forest__n_estimators": [500],
-            "forest__max_features": ["sqrt", 0.3],
-            "forest__min_samples_leaf": [1, 2],
-            "forest__class_weight": [None, "balanced_subsample"],
-        },
-        "first_train_per_class": None,
-        "first_size": 64,
-        "cnn_epochs": 12,
-        "transfer_epochs": 10,
-        "svm_C": [1.0, 10.0, 100.0],
-        "n_stars": None,
-    },
-}
 
 #: FIRST images are cut to their central ``_FIRST_CROP`` pixels (4.5 arcmin,
 #: the extent of nearly all the labelled sources) before area averaging.
@@ -984,7 +984,7 @@ def run(ctx: DemoContext) -> SectionResult:
     import matplotlib
 
     matplotlib.use("Agg")
-    cfg = SIZES[ctx.size]
+    cfg = SECTION.settings(ctx.size)
     missing: list[str] = []
     metrics: dict[str, Any] = {}
     figures: list[str] = []

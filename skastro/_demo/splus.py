@@ -26,42 +26,41 @@ from typing import Any
 
 import numpy as np
 
-from . import DemoContext, SectionResult, load_shipped, save_model_for_reload
+from . import DemoContext, Section, SectionResult, load_shipped, save_model_for_reload
 from ._report import format_ci, verdict
 
-TITLE = "S-PLUS: magnitude pretraining -> frozen / fine-tuned star-galaxy-quasar"
-STEPS = 7
-#: Torch threads while the section runs (it always ran on one).
-TORCH_THREADS = 1
-#: The shipped model this section evaluates.
-SHIPPED = "magnitude-pretrainer-splus-sim"
-
-#: Settings per demo size: objects in the pool and the labelled set, epochs
-#: of the live pretraining, of the classifiers and of their top-only warm-up,
-#: the VGG16 width of the live networks (1.0: the paper's), and the
-#: simulated fields (:func:`skastro.datasets.make_splus_stamps`).
-SIZES: dict[str, dict[str, Any]] = {
-    "small": {
-        "n_pool": 600,
-        "n_labelled": 400,
-        "pretrain_epochs": 4,
-        "classifier_epochs": 12,
-        "warmup_epochs": 4,
-        "width": 0.125,
-        "n_per_field": 1000,
-        "field_shape": (1024, 1024),
+SECTION = Section(
+    title="S-PLUS: magnitude pretraining -> frozen / fine-tuned star-galaxy-quasar",
+    steps=7,
+    torch_threads=1,  # it always ran on one
+    shipped="magnitude-pretrainer-splus-sim",
+    # Settings per demo size: objects in the pool and the labelled set, epochs
+    # of the live pretraining, of the classifiers and of their top-only warm-up,
+    # the VGG16 width of the live networks (1.0: the paper's), and the
+    # simulated fields (:func:`skastro.datasets.make_splus_stamps`).
+    sizes={
+        "small": {
+            "n_pool": 600,
+            "n_labelled": 400,
+            "pretrain_epochs": 4,
+            "classifier_epochs": 12,
+            "warmup_epochs": 4,
+            "width": 0.125,
+            "n_per_field": 1000,
+            "field_shape": (1024, 1024),
+        },
+        "paper": {
+            "n_pool": 20000,
+            "n_labelled": 10000,
+            "pretrain_epochs": 100,
+            "classifier_epochs": 110,
+            "warmup_epochs": 10,
+            "width": 1.0,
+            "n_per_field": 1000,
+            "field_shape": (1024, 1024),
+        },
     },
-    "paper": {
-        "n_pool": 20000,
-        "n_labelled": 10000,
-        "pretrain_epochs": 100,
-        "classifier_epochs": 110,
-        "warmup_epochs": 10,
-        "width": 1.0,
-        "n_per_field": 1000,
-        "field_shape": (1024, 1024),
-    },
-}
+)
 
 #: Martinazzo et al. (2021), 12 bands: magnitude MAE of the pretext task
 #: (mag) and the test accuracy of the fine-tuned and frozen classifiers.
@@ -95,7 +94,7 @@ def _pretraining(ctx: DemoContext, s: dict, data) -> dict[str, Any]:
         **_net_params(ctx),
     ).fit(X[train], y[train])
     nets = {"live": live}
-    shipped = load_shipped(ctx, SHIPPED)
+    shipped = load_shipped(ctx, SECTION.shipped)
     if shipped is not None:
         nets["shipped"] = shipped
     held_out = (pool.stamps[test], pool.magnitudes.to_numpy()[test])
@@ -212,7 +211,7 @@ def _card_mae() -> str | None:
     from ..models import model_card
 
     try:
-        metrics = model_card(SHIPPED)["metrics"]
+        metrics = model_card(SECTION.shipped)["metrics"]
         return f"{format_ci(metrics['mae'])} on {metrics['sets']['test']}"
     except (KeyError, TypeError, ValueError):
         return None
@@ -249,10 +248,10 @@ def _summary(s: dict, data, pre: dict, clf: dict, fits: dict) -> str:
             f"pretraining: VGG16 width {s['width']}, {s['pretrain_epochs']} "
             "epochs; "
             + (
-                f"shipped pretrainer `load_pretrained({SHIPPED!r})`; the "
+                f"shipped pretrainer `load_pretrained({SECTION.shipped!r})`; the "
                 "classifiers start from it."
                 if start == "shipped"
-                else f"`{SHIPPED}` is not shipped in this installation: the "
+                else f"`{SECTION.shipped}` is not shipped in this installation: the "
                 "classifiers start from the live pretraining."
             )
             + f" Test set {len(clf['test'])} objects (chance {chance:.3f}, the "
@@ -283,7 +282,7 @@ def _summary(s: dict, data, pre: dict, clf: dict, fits: dict) -> str:
 def run(ctx: DemoContext) -> SectionResult:
     from ..datasets import make_splus_stamps
 
-    s = SIZES[ctx.size]
+    s = SECTION.settings(ctx.size)
     ctx.step("simulating fields, cropping stamps")
     t0 = time.perf_counter()
     data = make_splus_stamps(

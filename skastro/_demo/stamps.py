@@ -6,10 +6,12 @@ import time
 
 import numpy as np
 
-from . import DemoContext, SectionResult
+from . import DemoContext, Section, SectionResult
 
-TITLE = "FITS stamps: simulated S-PLUS field -> FITSCropper -> Calibrator"
-STEPS = 3
+SECTION = Section(
+    title="FITS stamps: simulated S-PLUS field -> FITSCropper -> Calibrator",
+    steps=3,
+)
 
 
 def stamp_gallery(stamps, labels, band_names, path, *, title=""):

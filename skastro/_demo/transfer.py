@@ -20,57 +20,56 @@ from typing import Any
 
 import numpy as np
 
-from . import DemoContext, SectionResult, load_shipped, save_model_for_reload
+from . import DemoContext, Section, SectionResult, load_shipped, save_model_for_reload
 from ._report import verdict
 
-TITLE = "Transfer backbones: one grid search, similarity search, anomaly ranking"
-STEPS = 3
-#: Torch threads while the section runs (it always ran on one).
-TORCH_THREADS = 1
-#: The shipped model whose weights are "ours".
-SHIPPED = "magnitude-pretrainer-splus-sim"
-
-#: Settings per demo size: simulated pool and labelled stamps; epochs of the
-#: live pretraining (only without the shipped model) and its VGG16 width;
-#: epochs, batch size and Adam learning rate of every fit; top-only epochs
-#: and the later learning rate of the fine-tuning; the backbones trained
-#: from scratch at full width (VGG16 from scratch always also at the
-#: pretrained weights' width); the input side in pixels, the same for
-#: every backbone. At "small", EfficientNet-B0 (Cavuoti et al.'s backbone)
-#: is the second architecture: DenseNet121 costs twice its CPU time (about
-#: 25 s per fit, half the section). 80 stamps per CV fit, so 10 epochs of
-#: batches of 8 (100 steps); with the paper's Adam η = 1e-3 a VGG16 from
-#: scratch (no batch normalisation) falls to one class in its first epoch
-#: at this batch size, hence 3e-4. Five backbones at 75 pixels
-#: (InceptionV3's smallest input) take tens of minutes on a CPU.
-SIZES: dict[str, dict[str, Any]] = {
-    "small": {
-        "n_pool": 300,
-        "n_labelled": 240,
-        "pretrain_epochs": 3,
-        "pretrain_width": 0.25,
-        "epochs": 10,
-        "batch_size": 8,
-        "lr": 3e-4,
-        "warmup_epochs": 3,
-        "finetune_lr": 1e-4,
-        "backbones": ("efficientnet_b0",),
-        "input_size": 32,
+SECTION = Section(
+    title="Transfer backbones: one grid search, similarity search, anomaly ranking",
+    steps=3,
+    torch_threads=1,  # it always ran on one
+    shipped="magnitude-pretrainer-splus-sim",  # its weights are "ours"
+    # Settings per demo size: simulated pool and labelled stamps; epochs of the
+    # live pretraining (only without the shipped model) and its VGG16 width;
+    # epochs, batch size and Adam learning rate of every fit; top-only epochs
+    # and the later learning rate of the fine-tuning; the backbones trained
+    # from scratch at full width (VGG16 from scratch always also at the
+    # pretrained weights' width); the input side in pixels, the same for
+    # every backbone. At "small", EfficientNet-B0 (Cavuoti et al.'s backbone)
+    # is the second architecture: DenseNet121 costs twice its CPU time (about
+    # 25 s per fit, half the section). 80 stamps per CV fit, so 10 epochs of
+    # batches of 8 (100 steps); with the paper's Adam η = 1e-3 a VGG16 from
+    # scratch (no batch normalisation) falls to one class in its first epoch
+    # at this batch size, hence 3e-4. Five backbones at 75 pixels
+    # (InceptionV3's smallest input) take tens of minutes on a CPU.
+    sizes={
+        "small": {
+            "n_pool": 300,
+            "n_labelled": 240,
+            "pretrain_epochs": 3,
+            "pretrain_width": 0.25,
+            "epochs": 10,
+            "batch_size": 8,
+            "lr": 3e-4,
+            "warmup_epochs": 3,
+            "finetune_lr": 1e-4,
+            "backbones": ("efficientnet_b0",),
+            "input_size": 32,
+        },
+        "paper": {
+            "n_pool": 20000,
+            "n_labelled": 4000,
+            "pretrain_epochs": 50,
+            "pretrain_width": 0.25,
+            "epochs": 60,
+            "batch_size": 64,
+            "lr": 1e-3,
+            "warmup_epochs": 10,
+            "finetune_lr": 1e-4,
+            "backbones": None,
+            "input_size": None,
+        },
     },
-    "paper": {
-        "n_pool": 20000,
-        "n_labelled": 4000,
-        "pretrain_epochs": 50,
-        "pretrain_width": 0.25,
-        "epochs": 60,
-        "batch_size": 64,
-        "lr": 1e-3,
-        "warmup_epochs": 10,
-        "finetune_lr": 1e-4,
-        "backbones": None,
-        "input_size": None,
-    },
-}
+)
 
 
 def _pretrain(ctx: DemoContext, s: dict) -> dict[str, Any]:
@@ -87,7 +86,7 @@ def _pretrain(ctx: DemoContext, s: dict) -> dict[str, Any]:
         n_labelled=s["n_labelled"],
         random_state=ctx.random_state + 1,
     )
-    pre = load_shipped(ctx, SHIPPED)
+    pre = load_shipped(ctx, SECTION.shipped)
     source = "shipped"
     if pre is None:
         # pixels off the field's edge (NaN) are read as 0, as the networks fill them
@@ -402,7 +401,7 @@ def run(ctx: DemoContext) -> SectionResult:
 
     matplotlib.use("Agg")
 
-    s = SIZES[ctx.size]
+    s = SECTION.settings(ctx.size)
     ctx.step("stamps, our pretrained weights")
     pre = _pretrain(ctx, s)
     X, y = pre["X"], pre["y"]
