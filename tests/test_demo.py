@@ -213,6 +213,17 @@ def test_every_section_declares_steps():
         assert isinstance(section.steps, int) and section.steps > 0
 
 
+def test_section_settings_of_an_unknown_size_name_the_sizes():
+    """Settings are read per size; an unknown size names the section and
+    the sizes it offers."""
+    section = demo.Section(title="Fake", sizes={"small": {"n": 1}, "paper": {"n": 9}})
+    assert section.settings("paper") == {"n": 9}
+    with pytest.raises(
+        ValueError, match=r"'Fake' has no size 'huge'.*\['small', 'paper'\]"
+    ):
+        section.settings("huge")
+
+
 @pytest.mark.slow
 def test_full_demo_small(tmp_path):
     """The whole demo at size small: every model reloads identically, and the
