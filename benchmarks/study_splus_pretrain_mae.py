@@ -25,7 +25,7 @@ MAE and the mean target uncertainty (the catalog's magnitude error, Table
 5.2's comparison). Undetected magnitudes (NaN, only with ``r``) are left
 out of the means, as the pretrainers' masked loss leaves them out.
 
-Usage (one CPU thread; about 5 CPU minutes with the defaults, mostly the
+Usage (one CPU thread; about 2 CPU minutes with the defaults, mostly the
 simulation; ``--memory DIR`` caches the simulated sets)::
 
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 5 python benchmarks/study_splus_pretrain_mae.py
