@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.utils import Bunch, check_random_state
 
 from ..utils._deprecation import renamed_params
-from ..utils._params import Interval, validate_params
+from ..utils._params import Interval, StrOptions, validate_params
 from ._splus import SPLUS_BANDS, make_splus_field
 
 __all__ = [
@@ -150,6 +150,7 @@ def _views(stamps: np.ndarray, linear: np.ndarray, rgb_scale=None):
         "n_per_field": [Interval(Integral, 10, None, closed="left")],
         "field_shape": [tuple],
         "pool_max_err": [Interval(Real, 0, None, closed="neither")],
+        "pool_cut": [StrOptions({"r", "all"})],
         "labelled_class_fractions": [tuple, list],
         "asinh_softening": [Interval(Real, 0, None, closed="neither"), None],
         "max_fields": [Interval(Integral, 1, None, closed="left")],
@@ -165,6 +166,7 @@ def make_splus_stamps(
     n_per_field: int = 1000,
     field_shape: tuple[int, int] = (1024, 1024),
     pool_max_err: float = 0.05,
+    pool_cut: str = "r",
     labelled_class_fractions: tuple[float, float, float] = (0.44, 0.42, 0.14),
     asinh_softening: float | None = 1e-4,
     max_fields: int = 200,
@@ -184,13 +186,19 @@ def make_splus_stamps(
     3. The *labelled set* (``X``, the spectroscopic objects) is a random
        subset of ``n_labelled`` of them with ``labelled_class_fractions`` of
        stars, galaxies and quasars (Martinazzo et al. 2021, Table 4.2: 43.7/41.9/14.4 %).
-    4. The *unlabelled pool* (``X_u``) is ``n_pool`` of the others whose r
-       magnitude error is below ``pool_max_err`` (0.05 mag, §4.2), which
-       makes the pool brighter than the labelled set (Martinazzo et al. (2021): mean r 15.9
-       vs 18.7). Only r is cut (the seed cuts all bands and drops objects with
-       missing magnitudes): the pool keeps objects undetected in some bands,
-       whose magnitudes are NaN and masked by
-       :class:`~skastro.nn.MagnitudePretrainer`.
+    4. The *unlabelled pool* (``X_u``) is ``n_pool`` of the others with
+       precise magnitudes, which makes the pool brighter than the labelled
+       set (Martinazzo et al. (2021): mean r 15.9 vs 18.7). By default
+       (``pool_cut="r"``) only the r magnitude error is cut (below
+       ``pool_max_err``, 0.05 mag): the pool keeps objects undetected or
+       imprecise in other bands (their magnitudes NaN, masked by
+       :class:`~skastro.nn.MagnitudePretrainer`). This is the pool the
+       shipped magnitude pretrainers were trained on. ``pool_cut="all"`` is
+       the paper's selection (§4.2: objects with any magnitude uncertainty
+       above 0.05 removed, and none with missing magnitudes): every one of
+       the 12 bands detected with an error below ``pool_max_err``. It keeps
+       about a third of the r-cut objects, brighter ones (mostly stars), since
+       u and the blue narrow bands are the noisiest.
     5. Stamps are cut by :class:`~skastro.stamps.FITSCropper` with the 3·FWHM
        rule (``size="fwhm"``: 32×32 pixels, or 3·FWHM resampled to 32×32) and
        calibrated by :class:`~skastro.stamps.Calibrator` with each field's
@@ -227,7 +235,12 @@ def make_splus_stamps(
     field_shape : (int, int), default=(1024, 1024)
         Field size ``(ny, nx)`` in pixels (0.55″ pixels).
     pool_max_err : float, default=0.05
-        Largest r-band magnitude error (mag) admitted to the pool.
+        Magnitude errors (mag) admitted to the pool are below this.
+    pool_cut : {"r", "all"}, default="r"
+        Bands whose error is cut for the pool: ``"r"`` alone (the pool the
+        shipped pretrainers were trained on), or ``"all"``, every one of the
+        12 bands, none of them undetected (the selection of Martinazzo et
+        al. 2021, §4.2).
     labelled_class_fractions : (float, float, float), default=(0.44, 0.42, 0.14)
         Fractions of stars, galaxies and quasars in the labelled set.
     asinh_softening : float or None, default=1e-4
@@ -268,11 +281,12 @@ def make_splus_stamps(
     with _fits_folder(directory) as folder:
         catalog, images = _simulate_fields(
             folder, rng, n_pool, n_labelled, n_per_field, field_shape, pool_max_err,
-            labelled_class_fractions, max_fields, verbose,
+            pool_cut, labelled_class_fractions, max_fields, verbose,
         )  # fmt: skip
         labelled, pool = _draw_sets(
-            catalog, rng, n_pool, n_labelled, pool_max_err, labelled_class_fractions
-        )
+            catalog, rng, n_pool, n_labelled, pool_max_err, pool_cut,
+            labelled_class_fractions,
+        )  # fmt: skip
         return _stamp_sets(
             catalog, images, directory, pool, labelled, asinh_softening, verbose
         )
@@ -294,9 +308,20 @@ def _clean(catalog: pd.DataFrame) -> pd.DataFrame:
     return catalog[(catalog["photoflag"] == 0) & np.isfinite(catalog["r"])]
 
 
+def _precise(catalog: pd.DataFrame, pool_max_err: float, pool_cut: str) -> pd.Series:
+    """Rows whose magnitude errors admit them to the pool (see ``pool_cut``).
+
+    An undetected band has a NaN error, which fails the comparison: with
+    ``pool_cut="all"`` objects missing a magnitude are left out.
+    """
+    bands = ("r",) if pool_cut == "r" else SPLUS_BANDS
+    errors = catalog[[f"{band}_err" for band in bands]]
+    return (errors < pool_max_err).all(axis=1)
+
+
 def _simulate_fields(
     directory, rng, n_pool, n_labelled, n_per_field, field_shape, pool_max_err,
-    fractions, max_fields, verbose,
+    pool_cut, fractions, max_fields, verbose,
 ) -> tuple[pd.DataFrame, dict]:  # fmt: skip
     """Simulate fields until the clean objects can fill the pool and labelled set.
 
@@ -318,12 +343,12 @@ def _simulate_fields(
         images[field_id] = paths
         catalog = pd.concat(catalogs, ignore_index=True)
         clean = _clean(catalog)
-        n_precise = int((clean["r_err"] < pool_max_err).sum())
+        n_precise = int(_precise(clean, pool_max_err, pool_cut).sum())
         share = n_labelled / max(len(clean), 1)
         if verbose:
             print(
                 f"field {field_id}: {len(clean)} clean objects, {n_precise} with "
-                f"r_err < {pool_max_err}",
+                f"{'r_err' if pool_cut == 'r' else 'every error'} < {pool_max_err}",
                 flush=True,
             )
         # expected precise objects left after the labelled draw
@@ -338,18 +363,18 @@ def _simulate_fields(
     raise ValueError(
         f"{max_fields} simulated fields did not give n_pool={n_pool} pool "
         f"and n_labelled={n_labelled} labelled objects; raise max_fields or "
-        "n_per_field, or raise pool_max_err."
+        "n_per_field, or raise pool_max_err (or use pool_cut='r')."
     )
 
 
 def _draw_sets(
-    catalog, rng, n_pool, n_labelled, pool_max_err, fractions
+    catalog, rng, n_pool, n_labelled, pool_max_err, pool_cut, fractions
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row indices of the labelled set and of the pool.
 
     Labelled: random clean objects of each class in the proportions
-    ``fractions``; pool: random other clean objects with ``r_err <
-    pool_max_err``.
+    ``fractions``; pool: random other clean objects with errors below
+    ``pool_max_err`` in the bands of ``pool_cut``.
     """
     clean = _clean(catalog)
     fractions = np.asarray(fractions, dtype=float)
@@ -366,7 +391,7 @@ def _draw_sets(
         labelled_idx.append(rng.choice(members, size=count, replace=False))
     labelled_idx = np.sort(np.concatenate(labelled_idx))
     rest = clean.drop(index=labelled_idx)
-    precise = rest[rest["r_err"] < pool_max_err]
+    precise = rest[_precise(rest, pool_max_err, pool_cut)]
     pool_idx = np.sort(rng.choice(precise.index.to_numpy(), size=n_pool, replace=False))
     return labelled_idx, pool_idx
 

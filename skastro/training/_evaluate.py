@@ -203,6 +203,7 @@ def evaluate_pretrainer(
     test_set: tuple[np.ndarray, np.ndarray] | None = None,
     classification: bool | dict = False,
     memory=None,
+    pool_cut: str = "r",
 ) -> dict[str, Any]:
     """Magnitude MAE of a pretrainer on fresh S-PLUS-like pool objects.
 
@@ -224,6 +225,11 @@ def evaluate_pretrainer(
     memory : str, joblib.Memory or None, default=None
         Cache of the simulated test and labelled sets, which do not depend
         on ``net`` (to measure several networks on the same sets).
+    pool_cut : {"r", "all"}, default="r"
+        Selection of the simulated test objects: r-band error below 0.05
+        mag (the training pool's), or every band's, the selection of
+        Martinazzo et al. (2021, §4.2) (:func:`simulate_splus_pool`); with
+        ``test_set``, only recorded in the set's name.
 
     Returns
     -------
@@ -241,7 +247,9 @@ def evaluate_pretrainer(
 
     memory = memory if isinstance(memory, Memory) else Memory(memory, verbose=0)
     if test_set is None:
-        X, y = memory.cache(simulate_splus_pool)(test_size, random_state)
+        X, y = memory.cache(simulate_splus_pool)(
+            test_size, random_state, pool_cut=pool_cut
+        )
     else:
         X, y = test_set
     Xv, yv = splus_view(X, y, bands=bands, target_scale=1.0)
@@ -249,8 +257,11 @@ def evaluate_pretrainer(
     names = list(SPLUS_BANDS) if bands == "12" else list(SPLUS_BROAD_BANDS)
     broad = [names.index(b) for b in SPLUS_BROAD_BANDS]
     boot = {"n_resamples": n_resamples, "random_state": int(random_state)}
+    cut = "" if pool_cut == "r" else f", pool_cut={pool_cut!r}"
     out = {
-        "sets": {"test": f"simulate_splus_pool({len(X)}, random_state={random_state})"},
+        "sets": {
+            "test": f"simulate_splus_pool({len(X)}, random_state={random_state}{cut})"
+        },
         "mae": masked_mae_ci(yv, pred, **boot),
         "mae_broad": masked_mae_ci(yv[:, broad], pred[:, broad], **boot),
         "mae_per_band": {

@@ -73,11 +73,12 @@ def simulate_splus_pool(
     *,
     n_per_field: int = 1000,
     field_shape: tuple[int, int] = (1024, 1024),
+    pool_cut: str = "r",
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` stamps of the S-PLUS pretraining pool and their 12 magnitudes.
 
     :func:`~skastro.datasets.make_splus_stamps` (fields of 1024×1024
-    pixels, the pool's cut r_err < 0.05 mag, asinh-stretched calibrated
+    pixels, the pool's cut at 0.05 mag, asinh-stretched calibrated
     fluxes; its FITS files in a temporary folder, deleted afterwards).
 
     Parameters
@@ -90,6 +91,10 @@ def simulate_splus_pool(
         Objects simulated per field.
     field_shape : (int, int), default=(1024, 1024)
         Field size ``(ny, nx)``, pixels.
+    pool_cut : {"r", "all"}, default="r"
+        The pool's cut: the r-band error (the training pool of the shipped
+        pretrainers) or every band's, the selection of Martinazzo et al.
+        (2021, §4.2) (``make_splus_stamps(pool_cut=...)``).
 
     Returns
     -------
@@ -106,6 +111,7 @@ def simulate_splus_pool(
         n_labelled=1,
         n_per_field=n_per_field,
         field_shape=tuple(field_shape),
+        pool_cut=pool_cut,
         random_state=random_state,
     )
     y = data.pool.magnitudes[list(SPLUS_BANDS)].to_numpy(dtype=np.float32)

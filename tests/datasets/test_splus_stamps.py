@@ -79,3 +79,24 @@ def test_not_enough_fields_is_clear(tmp_path):
     """Asking for more objects than max_fields can give raises naming the remedy."""
     with pytest.raises(ValueError, match="raise max_fields"):
         make_splus_stamps(tmp_path, n_pool=500, n_labelled=20, max_fields=1, **SMALL)
+
+
+def test_pool_cut_all_keeps_precise_magnitudes_in_every_band(tmp_path):
+    """pool_cut="all" (the selection of Martinazzo et al. 2021): every band
+    detected with an error below pool_max_err; the default cuts r only."""
+    kw = dict(n_pool=10, n_labelled=5, **SMALL)
+    strict = make_splus_stamps(tmp_path / "all", pool_cut="all", **kw)
+    errors = strict.pool.catalog[[f"{b}_err" for b in SPLUS_BANDS]]
+    assert (errors < 0.05).all(axis=None)
+    assert np.isfinite(strict.pool.magnitudes.to_numpy()).all()
+    # the same fields hold r-cut objects that the all-band cut leaves out
+    loose = make_splus_stamps(tmp_path / "r", **kw)
+    loose_errors = loose.pool.catalog[[f"{b}_err" for b in SPLUS_BANDS]]
+    assert (loose.pool.catalog["r_err"] < 0.05).all()
+    assert not (loose_errors < 0.05).all(axis=None)
+
+
+def test_pool_cut_is_validated(tmp_path):
+    """An unknown pool_cut is refused, naming the parameter."""
+    with pytest.raises(ValueError, match="pool_cut"):
+        make_splus_stamps(tmp_path, n_pool=5, n_labelled=5, pool_cut="u", **SMALL)

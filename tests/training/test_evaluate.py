@@ -8,6 +8,7 @@ from skastro.training import (
     evaluate_pretrainer,
     evaluate_splus_classification,
     masked_mae_ci,
+    simulate_splus_pool,
 )
 
 
@@ -53,6 +54,19 @@ def test_evaluate_pretrainer_reports_the_broad_bands(pretrainer):
         "z",
     }
     assert out["mae"]["value"] > 0 and out["mae_broad"]["value"] > 0
+
+
+def test_pretrainer_test_set_on_the_papers_selection(pretrainer):
+    """pool_cut="all" reaches make_splus_stamps (every magnitude measured)
+    and is named in the evaluation's test set."""
+    X, y = simulate_splus_pool(
+        10, 0, n_per_field=120, field_shape=(256, 256), pool_cut="all"
+    )
+    assert X.shape == (10, 12, 32, 32) and np.isfinite(y).all()
+    out = evaluate_pretrainer(
+        pretrainer, test_set=(X, y), n_resamples=10, pool_cut="all"
+    )
+    assert out["sets"]["test"].endswith("pool_cut='all')")
 
 
 def test_evaluate_splus_classification_compares_three_starts(pretrainer):

@@ -1,0 +1,195 @@
+"""Study: magnitude MAE of the shipped 12- and 5-band S-PLUS pretrainers, by pool selection.
+
+The pretraining task of Martinazzo et al. (2021, §5.1, Tables 5.1 and 5.2):
+regress the AB magnitudes of an object from its 32×32 stamps. The shipped
+12-band pretrainer (``load_pretrained("magnitude-pretrainer-splus-sim")``)
+and the shipped 5-band one (``"magnitude-pretrainer-splus-sim-5band"``, the
+broad bands u, g, r, i, z of the same stamps) are measured on fresh
+simulated pool objects (:func:`skastro.datasets.make_splus_stamps`,
+``--random-state``, not a seed used in training) under two selections
+(``--cuts``):
+
+- ``r``: r-band magnitude error below 0.05 mag, the pool the models were
+  trained on (``make_splus_stamps``'s default);
+- ``all``: every one of the 12 bands detected with an error below 0.05
+  mag, the paper's ``X_u`` (§4.2: objects with any magnitude uncertainty
+  above 0.05 removed, none with missing magnitudes).
+
+Printed per selection: the set (objects, mean r, classes); the MAE (mag,
+95% bootstrap interval over objects, 1000 resamples) of the 12-band model
+over its 12 bands and over the 5 broad bands, and of the 5-band model; the
+paired differences (same objects, same resamples) "5-band minus 12-band"
+on the broad bands and "5-band over 5 bands minus 12-band over 12 bands"
+(the paper's Table 5.1 comparison, 0.145 - 0.049 = +0.096); per band, each model's
+MAE and the mean target uncertainty (the catalog's magnitude error, Table
+5.2's comparison). Undetected magnitudes (NaN, only with ``r``) are left
+out of the means, as the pretrainers' masked loss leaves them out.
+
+Usage (one CPU thread; about 2 CPU minutes with the defaults, mostly the
+simulation; ``--memory DIR`` caches the simulated sets)::
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 5 python benchmarks/study_splus_pretrain_mae.py
+    python benchmarks/study_splus_pretrain_mae.py --n 60 --n-resamples 50  # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from joblib import Memory  # noqa: E402
+
+from skastro.datasets import (  # noqa: E402
+    SPLUS_BANDS,
+    SPLUS_BROAD_BANDS,
+    make_splus_stamps,
+)
+from skastro.metrics import bootstrap_ci  # noqa: E402
+from skastro.models import load_pretrained  # noqa: E402
+from skastro.training import masked_mae_ci, splus_view  # noqa: E402
+
+#: Martinazzo et al. (2021), Table 5.1: pretraining MAE (mag) on real S-PLUS.
+PAPER_MAE = {"12": 0.049, "5": 0.145}
+
+
+def pool_set(n: int, random_state: int, pool_cut: str) -> dict:
+    """``n`` fresh pool objects: 12-band stamps, magnitudes, their errors, classes.
+
+    The call of :func:`skastro.training.simulate_splus_pool` (``n_labelled=1``,
+    default fields), keeping the catalog's errors and classes too.
+    """
+    data = make_splus_stamps(
+        n_pool=n, n_labelled=1, pool_cut=pool_cut, random_state=random_state
+    )
+    cat = data.pool.catalog
+    return {
+        "X": data.pool.stamps.astype(np.float32, copy=False),
+        "y": data.pool.magnitudes[list(SPLUS_BANDS)].to_numpy(dtype=np.float32),
+        "err": cat[[f"{b}_err" for b in SPLUS_BANDS]].to_numpy(dtype=float),
+        "cls": cat["class"].to_numpy(),
+    }
+
+
+def paired_ci(err_a: np.ndarray, err_b: np.ndarray, boot: dict) -> dict:
+    """MAE of ``err_a`` minus MAE of ``err_b`` (absolute errors, NaN left
+    out), with a bootstrap interval over the same resampled objects."""
+    rows = np.arange(len(err_a))
+
+    def diff(idx, _):
+        return float(np.nanmean(err_a[idx]) - np.nanmean(err_b[idx]))
+
+    ci = bootstrap_ci(diff, rows, rows, **boot)
+    return {k: round(ci[k], 4) for k in ("value", "low", "high")}
+
+
+def measure(s: dict, net12, net5, boot: dict) -> dict:
+    """MAE of both networks on one set, paired differences, per-band table."""
+    X12, y12 = splus_view(s["X"], s["y"], bands="12", target_scale=1.0)
+    X5, y5 = splus_view(s["X"], s["y"], bands="5", target_scale=1.0)
+    broad = [SPLUS_BANDS.index(b) for b in SPLUS_BROAD_BANDS]
+    p12, p5 = net12.predict(X12), net5.predict(X5)
+    e12, e5 = np.abs(p12 - y12), np.abs(p5 - y5)
+    labels, counts = np.unique(s["cls"], return_counts=True)
+    out = {
+        "n": len(y12),
+        "mean_r": round(float(np.nanmean(s["y"][:, SPLUS_BANDS.index("r")])), 2),
+        "classes": dict(zip(labels.tolist(), counts.tolist())),
+        "missing_magnitudes": round(float(np.isnan(s["y"]).mean()), 4),
+        "mae_12band_12": masked_mae_ci(y12, p12, **boot),
+        "mae_12band_broad": masked_mae_ci(y12[:, broad], p12[:, broad], **boot),
+        "mae_5band": masked_mae_ci(y5, p5, **boot),
+        "diff_5_minus_12_broad": paired_ci(e5, e12[:, broad], boot),
+        "diff_5_minus_12_all": paired_ci(e5, e12, boot),
+        "per_band": {},
+    }
+    for j, band in enumerate(SPLUS_BANDS):
+        row = {
+            "mae_12band": masked_mae_ci(y12[:, j : j + 1], p12[:, j : j + 1], **boot),
+            "mean_err": round(float(np.nanmean(s["err"][:, j])), 4),
+        }
+        if band in SPLUS_BROAD_BANDS:
+            k = SPLUS_BROAD_BANDS.index(band)
+            row["mae_5band"] = masked_mae_ci(y5[:, k : k + 1], p5[:, k : k + 1], **boot)
+            row["diff_5_minus_12"] = paired_ci(e5[:, k], e12[:, j], boot)
+        out["per_band"][band] = row
+    return out
+
+
+def _fmt(ci: dict, sign: str = "") -> str:
+    return f"{ci['value']:{sign}.3f} [{ci['low']:{sign}.3f}, {ci['high']:{sign}.3f}]"
+
+
+def report(cut: str, m: dict, random_state: int) -> None:
+    print(
+        f"\nselection {cut!r}: {m['n']} objects of make_splus_stamps(n_pool={m['n']}, "
+        f"pool_cut={cut!r}, random_state={random_state}); mean r {m['mean_r']}; "
+        f"{m['classes']}; {100 * m['missing_magnitudes']:.1f} % magnitudes missing"
+    )
+    print(
+        f"  12-band model, 12 bands: {_fmt(m['mae_12band_12'])}  (paper {PAPER_MAE['12']})"
+    )
+    print(f"  12-band model, 5 broad bands: {_fmt(m['mae_12band_broad'])}")
+    print(f"  5-band model: {_fmt(m['mae_5band'])}  (paper {PAPER_MAE['5']})")
+    print(
+        f"  paired 5-band - 12-band, broad bands: {_fmt(m['diff_5_minus_12_broad'], '+')}"
+    )
+    print(
+        "  paired 5-band (5 bands) - 12-band (12 bands), the paper's comparison: "
+        + _fmt(m["diff_5_minus_12_all"], "+")
+    )
+    print(f"  {'band':>5} {'mean err':>8} {'12-band MAE':>22} {'5-band MAE':>22} "
+          f"{'5 - 12 (paired)':>25}")  # fmt: skip
+    for band, row in m["per_band"].items():
+        five = _fmt(row["mae_5band"]) if "mae_5band" in row else ""
+        diff = _fmt(row["diff_5_minus_12"], "+") if "diff_5_minus_12" in row else ""
+        print(
+            f"  {band:>5} {row['mean_err']:8.3f} {_fmt(row['mae_12band']):>22} "
+            f"{five:>22} {diff:>25}"
+        )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000, help="objects per selection")
+    parser.add_argument("--cuts", default="all,r", help="selections, comma-separated")
+    parser.add_argument("--random-state", type=int, default=2024)
+    parser.add_argument("--n-resamples", type=int, default=1000)
+    parser.add_argument("--memory", default=None, help="cache folder of the sets")
+    parser.add_argument("--json", default=None, help="write the figures here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    net12 = load_pretrained("magnitude-pretrainer-splus-sim")
+    net5 = load_pretrained("magnitude-pretrainer-splus-sim-5band")
+    boot = {"n_resamples": args.n_resamples, "random_state": args.random_state}
+    simulate = Memory(args.memory, verbose=0).cache(pool_set)
+    results, sim_cpu = {}, 0.0
+    print(
+        "S-PLUS magnitude pretraining MAE (mag), shipped 12- and 5-band models, "
+        "95% bootstrap intervals over objects; torch 1 thread"
+    )
+    for cut in args.cuts.split(","):
+        c0 = time.process_time()
+        s = simulate(args.n, args.random_state, cut)
+        sim_cpu += time.process_time() - c0
+        results[cut] = measure(s, net12, net5, boot)
+        report(cut, results[cut], args.random_state)
+    cpu = time.process_time() - cpu0
+    print(
+        f"\nCPU time {cpu / 60:.1f} min (simulation {sim_cpu / 60:.1f}); "
+        f"wall {(time.perf_counter() - wall0) / 60:.1f} min"
+    )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return results
+
+
+if __name__ == "__main__":
+    main()
