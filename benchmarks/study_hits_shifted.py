@@ -15,14 +15,20 @@ interval (Student t over the trials; bootstrap over sequences for the
 in-domain and shifted sets), the gap (in-domain minus shifted, before
 adaptation) and the recovered fraction ``(after - before) / gap`` per trial.
 
-The fine-tuning settings (``--iterations``, ``--freeze``, ``--lr``) were
-chosen on a separate draw (sets of ``random_state`` 7-10), never on the sets
-of ``--random-state`` (2024 by default) that this study measures.
+The fine-tuning settings were chosen on a separate draw (sets of
+``random_state`` 7-10, trial 0 each, 30 test sequences per class), never on
+the sets of ``--random-state`` (2024 by default) that this study measures;
+the defaults are the chosen protocol: 100 iterations of batches of 32, 75 %
+of each drawn from the simulated set (``replay``), the convolutional
+weights frozen (``--freeze cnn``), learning rate 1e-3 and the batch
+renormalisations' moving statistics kept at their simulated values
+(``--renorm-statistics keep``). The paper's own is ``--iterations 1000
+--freeze none --lr 5e-4 --renorm-statistics update`` (it did not replay).
 
 Usage (one CPU thread)::
 
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 5 python benchmarks/study_hits_shifted.py \\
-        --iterations 200 --freeze cnn
+        --out shifted.json
     python benchmarks/study_hits_shifted.py --n-per-class 3 --n-fine-tune 1 \\
         --forest-per-class 2 --trials 2 --iterations 2  # smoke
 """
@@ -50,17 +56,20 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n-fine-tune", type=int, default=10)
     ap.add_argument("--forest-per-class", type=int, default=1000)
     ap.add_argument("--trials", type=int, default=5)
-    ap.add_argument("--iterations", type=int, default=1000)
+    ap.add_argument("--iterations", type=int, default=100)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--freeze", default="none", choices=["none", "cnn", "features"])
-    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--freeze", default="cnn", choices=["none", "cnn", "features"])
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--renorm-statistics", default="keep", choices=["keep", "update"])
     ap.add_argument("--random-state", type=int, default=2024)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    params = {"freeze": args.freeze}
-    if args.lr is not None:
-        params["lr"] = args.lr
+    params = {
+        "freeze": args.freeze,
+        "lr": args.lr,
+        "renorm_statistics": args.renorm_statistics,
+    }
     t0, c0 = time.time(), time.process_time()
     out = hits_shifted_domain(
         load_pretrained(args.model),

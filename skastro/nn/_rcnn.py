@@ -29,7 +29,7 @@ from ..sequences import MJD, SKY, STAMPS, ZERO_POINT, check_sequences, epoch_val
 from ..stamps import asinh_stretch, scale_to_reference
 from ..utils._params import Interval, StrOptions
 from ._base import ClassifierNetMixin, NetMixin, _list_rows, init_arguments
-from ._rcnn_modules import MaskedStepCrossEntropy, SequenceRCNNModule
+from ._rcnn_modules import BatchRenorm, MaskedStepCrossEntropy, SequenceRCNNModule
 from ._rcnn_quant import PRECISIONS, quantized_stream_step
 
 __all__ = ["SequenceRCNN", "SequenceStream", "prepare_sequences"]
@@ -415,6 +415,7 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
         replay: tuple[Any, Any] | None = None,
         replay_fraction: float = 0.75,
         freeze: str = "none",
+        renorm_statistics: str = "update",
     ):
         """Continue training a fitted model on a few sequences (Carrasco-Davis et al. 2019, §3.2.4).
 
@@ -464,6 +465,18 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
             less (a third of the time with ``"cnn"`` for the reduced network
             on a CPU). The parameters' ``requires_grad`` flags are restored
             afterwards.
+        renorm_statistics : {"update", "keep"}, default="update"
+            What the moving averages (mean and standard deviation) of the
+            batch renormalisations do during fine-tuning. ``"update"``: they
+            follow the fine-tuning batches as in training (with ``replay``,
+            a mixture of both domains). ``"keep"``: they stay at the values
+            learnt on the training domain (momentum 0 for the duration, then
+            restored); each layer still normalises a batch with its own
+            statistics corrected towards those averages (Ioffe 2017), so the
+            weights adapt to the new inputs under the normalisation they are
+            evaluated with. Re-estimating the averages on the new domain
+            instead (AdaBN, Li et al. 2018) did not help on the shifted HiTS
+            domain (see :doc:`/user_guide/training`).
 
         Returns
         -------
@@ -472,7 +485,14 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
         self.check_is_fitted()
         if not isinstance(n_iterations, int | np.integer) or n_iterations < 1:
             raise ValueError(f"n_iterations must be an int >= 1; got {n_iterations!r}.")
+        if renorm_statistics not in ("update", "keep"):
+            raise ValueError(
+                "renorm_statistics must be 'update' or 'keep'; got "
+                f"{renorm_statistics!r}."
+            )
         frozen = self._frozen_parameters(freeze)
+        renorms = [m for m in self.module_.modules() if isinstance(m, BatchRenorm)]
+        momenta = [m.momentum for m in renorms]
         n = len(np.asarray(y))
         saved = {
             "warm_start": self.warm_start,
@@ -494,6 +514,9 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
         try:
             for p in frozen:
                 p.requires_grad_(False)
+            if renorm_statistics == "keep":
+                for m in renorms:
+                    m.momentum = 0.0
             self.set_params(warm_start=True, max_epochs=epochs, train_split=None)
             if lr is not None:
                 self.set_params(lr=lr)
@@ -502,6 +525,8 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
         finally:
             for p, flag in zip(frozen, trainable, strict=True):
                 p.requires_grad_(flag)
+            for m, momentum in zip(renorms, momenta, strict=True):
+                m.momentum = momentum
             for k in temporary:
                 self.__dict__.pop(k, None)
             self.__dict__.update(old_iter)

@@ -665,7 +665,7 @@ def _over_trials(values) -> dict[str, Any]:
 
 #: ``fine_tune_params`` that :func:`hits_shifted_domain` passes on to
 #: :meth:`~skastro.nn.SequenceRCNN.fine_tune`.
-_FINE_TUNE_OPTIONS = ("lr", "freeze", "replay_fraction")
+_FINE_TUNE_OPTIONS = ("lr", "freeze", "replay_fraction", "renorm_statistics")
 
 
 def _shifted_domain_sets(n_per_class, forest_per_class, n_fine_tune, rs):
@@ -842,7 +842,7 @@ def hits_shifted_domain(
         Sequences per fine-tuning batch.
     fine_tune_params : dict, optional
         Further arguments of :meth:`~skastro.nn.SequenceRCNN.fine_tune`:
-        ``lr``, ``freeze``, ``replay_fraction``.
+        ``lr``, ``freeze``, ``replay_fraction``, ``renorm_statistics``.
     random_state : int, default=2024
     n_resamples : int, default=1000
         Bootstrap resamples of the intervals over sequences.

@@ -436,6 +436,31 @@ def test_fine_tune_freeze_keeps_the_frozen_weights(
     assert all(p.requires_grad for p in clf.module_.parameters())
 
 
+@pytest.mark.parametrize("renorm_statistics", ["keep", "update"])
+def test_fine_tune_renorm_statistics(fitted, data, renorm_statistics):
+    """renorm_statistics="keep" leaves the moving averages of every batch
+    renormalisation as trained (the weights still train), "update" moves
+    them; the momenta are restored either way."""
+    X, y = data
+    clf = pickle.loads(pickle.dumps(fitted))
+    renorms = [m for m in clf.module_.modules() if isinstance(m, BatchRenorm)]
+    stats0 = [(m.running_mean.clone(), m.running_std.clone()) for m in renorms]
+    momenta = [m.momentum for m in renorms]
+    w0 = clf.module_.output.weight.detach().clone()
+    clf.fine_tune(
+        X[:7], y[:7], n_iterations=2, lr=1e-2, renorm_statistics=renorm_statistics
+    )
+    same = [
+        torch.equal(mean, m.running_mean) and torch.equal(std, m.running_std)
+        for (mean, std), m in zip(stats0, renorms, strict=True)
+    ]
+    assert all(same) if renorm_statistics == "keep" else not any(same)
+    assert not torch.equal(w0, clf.module_.output.weight)
+    assert [m.momentum for m in renorms] == momenta
+    with pytest.raises(ValueError, match="renorm_statistics must be 'update' or"):
+        clf.fine_tune(X, y, n_iterations=2, renorm_statistics="adapt")
+
+
 def test_fine_tune_bad_freeze(fitted, data):
     """An unknown freeze names the allowed values and trains nothing."""
     X, y = data

@@ -189,13 +189,14 @@ def test_hits_shifted_domain_gap_and_recovered_fraction():
         n_fine_tune=1,
         fine_tune_iterations=2,
         fine_tune_batch=4,
-        fine_tune_params={"freeze": "cnn", "lr": 1e-4},
+        fine_tune_params={"freeze": "cnn", "lr": 1e-4, "renorm_statistics": "keep"},
         n_resamples=50,
     )
     recall = out["average_recall"]
     assert set(recall) == {"rcnn", "forest", "rcnn_fine_tuned", "forest_augmented"}
     assert len(recall["rcnn_fine_tuned"]["trials"]) == 2
     assert out["fine_tune"]["freeze"] == "cnn" and "'freeze': 'cnn'" in out["protocol"]
+    assert out["fine_tune"]["renorm_statistics"] == "keep"
     for model, after in (("rcnn", "rcnn_fine_tuned"), ("forest", "forest_augmented")):
         ci = out["in_domain"][model]
         assert 0.0 <= ci["low"] <= ci["value"] <= ci["high"] <= 1.0
