@@ -25,6 +25,11 @@ MAE and the mean target uncertainty (the catalog's magnitude error, Table
 5.2's comparison). Undetected magnitudes (NaN, only with ``r``) are left
 out of the means, as the pretrainers' masked loss leaves them out.
 
+``--model12`` and ``--model5`` measure other pretrainers (a shipped name or
+a folder written by :func:`skastro.training.export_model`), e.g. the
+continuations on the paper's pool (recipes
+``splus-pretrain-{12,5}-paper-pool``).
+
 Usage (one CPU thread; about 2 CPU minutes with the defaults, mostly the
 simulation; ``--memory DIR`` caches the simulated sets)::
 
@@ -162,17 +167,27 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n-resamples", type=int, default=1000)
     parser.add_argument("--memory", default=None, help="cache folder of the sets")
     parser.add_argument("--json", default=None, help="write the figures here")
+    parser.add_argument(
+        "--model12",
+        default="magnitude-pretrainer-splus-sim",
+        help="12-band pretrainer: a shipped name or a model folder",
+    )
+    parser.add_argument(
+        "--model5",
+        default="magnitude-pretrainer-splus-sim-5band",
+        help="5-band pretrainer: a shipped name or a model folder",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    net12 = load_pretrained("magnitude-pretrainer-splus-sim")
-    net5 = load_pretrained("magnitude-pretrainer-splus-sim-5band")
+    net12, net5 = load_pretrained(args.model12), load_pretrained(args.model5)
     boot = {"n_resamples": args.n_resamples, "random_state": args.random_state}
     simulate = Memory(args.memory, verbose=0).cache(pool_set)
     results, sim_cpu = {}, 0.0
     print(
-        "S-PLUS magnitude pretraining MAE (mag), shipped 12- and 5-band models, "
-        "95% bootstrap intervals over objects; torch 1 thread"
+        f"S-PLUS magnitude pretraining MAE (mag), 12-band model {args.model12}, "
+        f"5-band model {args.model5}; 95% bootstrap intervals over objects; "
+        "torch 1 thread"
     )
     for cut in args.cuts.split(","):
         c0 = time.process_time()

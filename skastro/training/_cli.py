@@ -16,7 +16,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Run ``skastro train`` with parsed arguments; returns the exit code."""
     if args.recipe == "list":
         for name, recipe in RECIPES.items():
-            print(f"{name:22s} -> {recipe.model_name}: {recipe.description}")
+            print(f"{name:28s} -> {recipe.model_name}: {recipe.description}")
         return 0
     recipe = get_recipe(args.recipe)
     out = Path(args.out)

@@ -468,26 +468,44 @@ RECIPES: dict[str, Recipe] = {
         ),
     ),
 }
+#: The S-PLUS pools: recipe-name suffix -> (the pool's cut, its shared cache).
+#: ``"r"``: r-band error below 0.05 mag, the pool of the shipped pretrainers;
+#: ``"all"``: every band detected with an error below 0.05 mag, the ``X_u``
+#: of Martinazzo et al. (2021, §4.2), simulated into a cache of its own.
+_SPLUS_POOLS = {"": ("r", "splus-pool"), "-paper-pool": ("all", "splus-pool-all")}
 for _bands in ("12", "5"):
-    RECIPES[f"splus-pretrain-{_bands}"] = Recipe(
-        name=f"splus-pretrain-{_bands}",
-        model_name="magnitude-pretrainer-splus-sim"
-        + ("" if _bands == "12" else "-5band"),
-        build=martinazzo_pretrainer,
-        simulate=simulate_splus_pool,
-        setup=_setup_from_sample,
-        examples_per_pass=10000,
-        chunk_size=500,
-        repeats=8,
-        transform=partial(splus_view, bands=_bands),
-        cache="splus-pool",
-        evaluate=partial(evaluate_pretrainer, bands=_bands, classification=True),
-        description=(
-            f"{_bands}-band magnitude pretrainer (Martinazzo et al. 2021) on "
-            "streamed S-PLUS-like pool stamps (make_splus_stamps)"
-        ),
-    )
-
+    for _suffix, (_cut, _cache) in _SPLUS_POOLS.items():
+        _name = f"splus-pretrain-{_bands}{_suffix}"
+        RECIPES[_name] = Recipe(
+            name=_name,
+            model_name="magnitude-pretrainer-splus-sim"
+            + ("" if _bands == "12" else "-5band")
+            + _suffix,
+            build=martinazzo_pretrainer,
+            simulate=(
+                simulate_splus_pool
+                if _cut == "r"
+                else partial(simulate_splus_pool, pool_cut=_cut)
+            ),
+            setup=_setup_from_sample,
+            examples_per_pass=10000,
+            chunk_size=500,
+            repeats=8,
+            transform=partial(splus_view, bands=_bands),
+            cache=_cache,
+            evaluate=partial(
+                evaluate_pretrainer,
+                bands=_bands,
+                classification=True,
+                **({} if _cut == "r" else {"pool_cut": _cut}),
+            ),
+            description=(
+                f"{_bands}-band magnitude pretrainer (Martinazzo et al. 2021) on "
+                "streamed S-PLUS-like pool stamps (make_splus_stamps"
+                + ("" if _cut == "r" else f", pool_cut={_cut!r}: the paper's X_u")
+                + ")"
+            ),
+        )
 
 for _reduced in (False, True):
     _name = "sequence-rcnn-hits" + ("-reduced" if _reduced else "")

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from functools import partial
 
@@ -10,10 +11,12 @@ from skastro.training import (
     deepshadows_lsbgnet,
     export_model,
     get_recipe,
+    make_stream,
     martinazzo_pretrainer,
     simulate_ahead,
     train_recipe,
 )
+from skastro.training._stream import read_arrays
 
 from ._toy import tiny_lsbgnet, tiny_recipe, toy_simulate
 
@@ -65,6 +68,59 @@ def test_recipes_are_unfitted_estimators_with_the_papers_settings():
     assert get_recipe("splus-pretrain-5").model_name.endswith("5band")
     with pytest.raises(ValueError, match="Unknown recipe 'nope'; choose one of"):
         get_recipe("nope")
+
+
+def test_paper_pool_recipes_warm_start_on_the_all_band_selection(tmp_path):
+    """splus-pretrain-{12,5}-paper-pool: the pool of Martinazzo et al. (2021,
+    every band's error < 0.05 mag), one cache for both, apart from the
+    r-cut pool's; both shipped pretrainers continue on it."""
+    recipes = {b: get_recipe(f"splus-pretrain-{b}-paper-pool") for b in ("12", "5")}
+    assert {r.cache for r in recipes.values()} == {"splus-pool-all"}
+    assert get_recipe("splus-pretrain-12").cache == "splus-pool"
+    assert recipes["5"].model_name == "magnitude-pretrainer-splus-sim-5band-paper-pool"
+    for bands, recipe in recipes.items():
+        assert recipe.evaluate.keywords == {
+            "bands": bands,
+            "classification": True,
+            "pool_cut": "all",
+        }
+    shipped = {
+        "12": "magnitude-pretrainer-splus-sim",
+        "5": "magnitude-pretrainer-splus-sim-5band",
+    }
+    for bands, recipe in recipes.items():
+        # the recipe's own simulator (its cut kept) on small fields
+        small = dataclasses.replace(
+            recipe,
+            simulate=partial(recipe.simulate, n_per_field=120, field_shape=(256, 256)),
+            examples_per_pass=6,
+            chunk_size=6,
+            repeats=2,
+            valid_size=6,
+            num_workers=0,
+        )
+        out = tmp_path / f"pp{bands}"
+        net = train_recipe(
+            small,
+            out,
+            hours=1,
+            max_passes=1,
+            init=shipped[bands],
+            lr=1e-4,
+            lr_floor=1e-5,
+            verbose=0,
+        )
+        assert len(net.history) == 1
+        assert json.loads((out / "init.json").read_text())["init"] == shipped[bands]
+    cache = tmp_path / "cache-splus-pool-all"
+    assert make_stream(small, tmp_path / "pp5").cache_dir == cache
+    X, y = read_arrays(cache / "pool0000000-chunk00000.npz")
+    assert X.shape == (6, 12, 32, 32) and np.isfinite(y).all()
+    assert np.isfinite(read_arrays(cache / "valid.npz")[1]).all()
+    assert {p.name for p in cache.glob("consumer-*.json")} == {
+        "consumer-splus-pretrain-12-paper-pool.json",
+        "consumer-splus-pretrain-5-paper-pool.json",
+    }
 
 
 def test_cli_train(capsys, tmp_path):
