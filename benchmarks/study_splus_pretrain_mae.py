@@ -123,6 +123,22 @@ def measure(s: dict, net12, net5, boot: dict) -> dict:
             row["mae_5band"] = masked_mae_ci(y5[:, k : k + 1], p5[:, k : k + 1], **boot)
             row["diff_5_minus_12"] = paired_ci(e5[:, k], e12[:, j], boot)
         out["per_band"][band] = row
+    u12, u5 = SPLUS_BANDS.index("u"), SPLUS_BROAD_BANDS.index("u")
+    out["per_class"] = {
+        label: {
+            "n": int(m.sum()),
+            "mae_12band_12": masked_mae_ci(y12[m], p12[m], **boot),
+            "mae_5band": masked_mae_ci(y5[m], p5[m], **boot),
+            "u_mae_12band": masked_mae_ci(
+                y12[m, u12 : u12 + 1], p12[m, u12 : u12 + 1], **boot
+            ),
+            "u_mae_5band": masked_mae_ci(
+                y5[m, u5 : u5 + 1], p5[m, u5 : u5 + 1], **boot
+            ),
+        }
+        for label in labels
+        for m in [s["cls"] == label]
+    }
     return out
 
 
@@ -156,6 +172,12 @@ def report(cut: str, m: dict, random_state: int) -> None:
         print(
             f"  {band:>5} {row['mean_err']:8.3f} {_fmt(row['mae_12band']):>22} "
             f"{five:>22} {diff:>25}"
+        )
+    for label, row in m["per_class"].items():
+        print(
+            f"  {label} ({row['n']}): 12-band {_fmt(row['mae_12band_12'])}, "
+            f"5-band {_fmt(row['mae_5band'])}; u: 12-band "
+            f"{_fmt(row['u_mae_12band'])}, 5-band {_fmt(row['u_mae_5band'])}"
         )
 
 
