@@ -275,6 +275,73 @@ def test_verdict_wins_ties_and_chance():
     assert "4 epochs" in tie
 
 
+def test_verdict_judges_by_the_paired_interval():
+    """With a paired difference of the two leaders, the win is judged by it,
+    not by the overlap of their own intervals: overlapping intervals and a
+    paired interval excluding 0 give a clear win, said once, without
+    contradiction; the difference is turned to read best − second."""
+    from skastro._demo._report import verdict
+
+    scores = {
+        "CNN": {"value": 0.425, "low": 0.355, "high": 0.495},
+        "SVM": {"value": 0.545, "low": 0.475, "high": 0.610},
+    }
+    cnn_minus_svm = {"value": -0.120, "low": -0.190, "high": -0.040}
+    line = verdict(
+        scores,
+        metric="test accuracy",
+        paired=("CNN", "SVM", cnn_minus_svm),
+        paired_on="the same 200 test images",
+    )
+    assert line.startswith("**Verdict:** SVM wins on test accuracy")
+    assert (
+        "ahead by 0.120 (paired difference on the same 200 test images "
+        "0.120 [0.040, 0.190] excludes 0)"
+    ) in line
+    assert "not a clear win" not in line and "overlap" not in line
+    assert line.count("\n") == 0
+    # the same scores, a paired interval including 0: not a clear win
+    tie = verdict(
+        scores,
+        paired=("SVM", "CNN", {"value": 0.12, "low": -0.01, "high": 0.25}),
+    )
+    assert "SVM leads" in tie
+    assert "0.120 [-0.010, 0.250] includes 0, so not a clear win" in tie
+    # without a paired difference: the overlap rule
+    assert "the bootstrap intervals overlap, so not a clear win" in verdict(scores)
+    # a paired difference of other models than the two leaders is reported
+    # beside the overlap rule's judgement
+    three = verdict(
+        {**scores, "RF": {"value": 0.5, "low": 0.43, "high": 0.57}},
+        paired=("CNN", "RF", {"value": -0.075, "low": -0.14, "high": -0.01}),
+    )
+    assert "SVM leads" in three and "overlap, so not a clear win" in three
+    assert "paired difference CNN − RF on the same test set" in three
+    with pytest.raises(ValueError, match=r"paired names \['MLP'\]"):
+        verdict(scores, paired=("MLP", "SVM", cnn_minus_svm))
+
+
+def test_verdict_and_tables_flag_models_at_chance():
+    """A model in the section's table but outside the comparison is flagged
+    at chance in the verdict (``also``); a table cell gets the same flag."""
+    from skastro._demo._report import chance_flag, verdict
+
+    flat = {"value": 0.25, "low": 0.19, "high": 0.31}
+    line = verdict(
+        {
+            "CNN": {"value": 0.425, "low": 0.355, "high": 0.495},
+            "SVM": {"value": 0.545, "low": 0.475, "high": 0.610},
+        },
+        chance=0.25,
+        also={"EfficientNet-B0": flat, "forest": {"value": 0.5, "low": 0.45}},
+    )
+    assert "**at chance** (0.250): EfficientNet-B0 (no evidence" in line
+    assert "forest" not in line and "EfficientNet-B0 wins" not in line
+    assert chance_flag(flat, 0.25) == " (**at chance**)"
+    assert chance_flag({"value": 0.5, "low": 0.45, "high": 0.55}, 0.25) == ""
+    assert chance_flag(flat, None) == ""
+
+
 def test_torch_threads_restored_after_a_section(tmp_path, fake_section, monkeypatch):
     """A section may change torch's thread count; the demo restores it."""
     import torch

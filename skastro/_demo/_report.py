@@ -20,6 +20,7 @@ from typing import Any
 
 __all__ = [
     "at_chance",
+    "chance_flag",
     "format_ci",
     "format_value",
     "verdict",
@@ -61,35 +62,83 @@ def at_chance(ci: dict[str, float], chance: float) -> bool:
     return bool(low <= chance)
 
 
+def chance_flag(ci: dict[str, float], chance: float | None) -> str:
+    """`` (**at chance**)`` to append to a table cell whose score
+    :func:`at_chance` flags; an empty string otherwise or without a chance
+    level."""
+    return " (**at chance**)" if chance is not None and at_chance(ci, chance) else ""
+
+
+def _negated(ci: dict[str, float]) -> dict[str, float]:
+    """The interval of ``-x`` from that of ``x`` (b − a from a − b)."""
+    return {"value": -ci["value"], "low": -ci["high"], "high": -ci["low"]}
+
+
+def _excludes_zero(ci: dict[str, float]) -> str:
+    """``"excludes 0"`` or ``"includes 0"`` for a difference's interval."""
+    return "excludes 0" if ci["low"] > 0 or ci["high"] < 0 else "includes 0"
+
+
 def verdict(
     scores: dict[str, dict[str, float]],
     *,
     metric: str = "accuracy",
     chance: float | None = None,
+    paired: tuple[str, str, dict[str, float]] | None = None,
+    paired_on: str = "the same test set",
+    also: dict[str, dict[str, float]] | None = None,
     paper: str | None = None,
     why: str | None = None,
 ) -> str:
     """One line in plain words: who wins, by how much, chance, the paper.
 
+    A win is judged by the paired difference when ``paired`` compares the two
+    leading models (the right test when both are measured on the same test
+    items): a clear win when its interval excludes 0. Otherwise by the
+    models' own intervals: a clear win when they do not overlap.
+
     Parameters
     ----------
     scores : dict
-        ``model name -> {"value", "low", "high"}`` (higher is better).
+        ``model name -> {"value", "low", "high"}`` (higher is better); the two
+        best are compared.
     metric : str
         What the scores measure, for the sentence.
     chance : float, optional
         The chance level (:func:`skastro.metrics.chance_level`); models whose
         interval reaches it are flagged "at chance".
+    paired : (str, str, dict), optional
+        ``(a, b, ci)``: the bootstrap interval ``{"value", "low", "high"}`` of
+        the difference a − b measured on the same test items, a and b keys of
+        ``scores``.
+    paired_on : str
+        What the paired difference was measured on, for the sentence, e.g.
+        ``"the same 200 test images"``.
+    also : dict, optional
+        Further models of the section's table, ``name -> interval``: not
+        ranked, only flagged when at chance.
     paper : str, optional
         The paper's figures, e.g. ``"Tanoglidis et al. (2021): 0.920 vs 0.819"``.
     why : str, optional
-        Why our result differs from the paper, where it does.
+        Why our result differs from the paper (or from our larger runs),
+        where it does.
 
     Returns
     -------
     line : str
         Markdown, starting with ``**Verdict:**``.
+
+    Raises
+    ------
+    ValueError
+        If ``paired`` names a model that is not in ``scores``.
     """
+    if paired is not None:
+        unknown = [name for name in paired[:2] if name not in scores]
+        if unknown:
+            raise ValueError(
+                f"paired names {unknown} not among the scores' models {list(scores)}"
+            )
     ranked = sorted(scores.items(), key=lambda kv: -kv[1]["value"])
     parts = []
     if len(ranked) == 1:
@@ -98,18 +147,39 @@ def verdict(
     else:
         (best, b), (second, s) = ranked[0], ranked[1]
         gap = b["value"] - s["value"]
-        if b.get("low", b["value"]) > s.get("high", s["value"]):
-            how = "the intervals do not overlap"
-            head = f"{best} wins"
+        pair = None
+        if paired is not None and set(paired[:2]) == {best, second}:
+            pair = paired[2] if paired[0] == best else _negated(paired[2])
+        if pair is not None:
+            clear = pair["low"] > 0
+            how = (
+                f"paired difference on {paired_on} {format_ci(pair)} "
+                f"{_excludes_zero(pair)}" + ("" if clear else ", so not a clear win")
+            )
         else:
-            how = "within the bootstrap intervals, so not a clear win"
-            head = f"{best} leads"
+            clear = b.get("low", b["value"]) > s.get("high", s["value"])
+            how = (
+                "the bootstrap intervals do not overlap"
+                if clear
+                else "the bootstrap intervals overlap, so not a clear win"
+            )
+        head = f"{best} wins" if clear else f"{best} leads"
         parts.append(
             f"{head} on {metric}: {format_ci(b)} against {second} "
             f"{format_ci(s)}, ahead by {gap:.3f} ({how})"
         )
+        if paired is not None and pair is None:
+            a, z, ci = paired
+            parts.append(
+                f"paired difference {a} − {z} on {paired_on} {format_ci(ci)} "
+                f"({_excludes_zero(ci)})"
+            )
     if chance is not None:
-        flat = [name for name, ci in ranked if at_chance(ci, chance)]
+        flat = [
+            name
+            for name, ci in [*ranked, *(also or {}).items()]
+            if at_chance(ci, chance)
+        ]
         if flat:
             parts.append(
                 f"**at chance** ({chance:.3f}): {', '.join(flat)} "

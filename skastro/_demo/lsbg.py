@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import DemoContext, Section, SectionResult, load_shipped, save_model_for_reload
-from ._report import format_ci, verdict
+from ._report import chance_flag, format_ci, verdict
 
 SECTION = Section(
     title="LSBGs versus artifacts (DeepShadows, Tanoglidis et al. 2021)",
@@ -312,6 +312,7 @@ def _summary(r: dict) -> tuple[list[str], float]:
     for fam in ("CNN", "SVM", "RF"):
         t = tables[fam]
         row = [format_ci(t.loc[m]) for m in ("accuracy", "completeness", "purity")]
+        row[0] += chance_flag(t.loc["accuracy"], chance)
         lines.append(
             f"| {cnn_name if fam == 'CNN' else fam} | {' | '.join(row)} | "
             f"{format_ci(t.loc['roc_auc'])} | "

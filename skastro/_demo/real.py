@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import DemoContext, Section, SectionResult, save_model_for_reload
-from ._report import format_ci, verdict
+from ._report import at_chance, chance_flag, format_ci, verdict
 
 SECTION = Section(
     title="Real survey data: ASAS, MACHO, FIRST radio galaxies, 2MASS and Spitzer",
@@ -136,6 +136,15 @@ LITERATURE = {
     # 2MASS Point Source Catalogue 10-sigma limits (Skrutskie et al. 2006)
     "2mass_limits": {"J": 15.8, "H": 15.1, "K": 14.3},
 }
+
+#: Our larger FIRST runs (docs/user_guide/real_data.rst, "FIRST radio
+#: galaxies"; separate runs, not this demo's): the CNN trained on all 1,758
+#: training images for 12 epochs against the better SourceFeatures baseline,
+#: test accuracy on the 200 published test images.
+_FIRST_LARGER_RUNS = (
+    "32x32: CNN 0.700 [0.635, 0.760] vs SVM 0.570 [0.500, 0.635]; "
+    "64x64: CNN 0.670 [0.605, 0.730] vs SVM 0.605 [0.535, 0.670]"
+)
 
 
 # ---------------------------------------------------------------------------
@@ -630,6 +639,7 @@ def _first(ctx: DemoContext, cfg: dict, missing: list[str]) -> dict | None:
         "families": families,
         "cnn_vs_features": cnn_vs_features,
         "chance": chance_level(y_te),
+        "cnn_epochs": cfg["cnn_epochs"],
         "seconds": round(seconds, 1),
     }
 
@@ -889,33 +899,47 @@ def _first_report(first: dict) -> tuple[list[str], list[tuple]]:
         "| model | valid accuracy | test accuracy | recall FRI / FRII / Compact / Bent |",
         "|---|---|---|---|",
     ]
+    chance = first["chance"]
     for fam, r in first["families"].items():
         rec = " / ".join(f"{v:.2f}" for v in r["recall"].values())
         lines.append(
-            f"| {fam} | {r['valid_accuracy']:.3f} | {format_ci(r['test_accuracy'])} | {rec} |"
+            f"| {fam} | {r['valid_accuracy']:.3f} | {format_ci(r['test_accuracy'])}"
+            f"{chance_flag(r['test_accuracy'], chance)} | {rec} |"
         )
     vs = first["cnn_vs_features"]
-    diff = vs["difference"]
-    sign = "excludes" if diff["low"] > 0 or diff["high"] < 0 else "includes"
+    families = first["families"]
+    cnn, base = families[vs["cnn"]], families[vs["baseline"]]
+    why = None
+    if cnn["test_accuracy"]["value"] < base["test_accuracy"]["value"]:
+        why = (
+            "unlike our larger runs, the features lead here: the CNN learns its "
+            f"features from the pixels and saw {first['n_train']} training "
+            f"images for {first['cnn_epochs']} epochs at {st['size']}x{st['size']}, "
+            "where the feature models get six measured columns; trained on all 1,758 "
+            "for 12 epochs (separate runs, in the user guide) the CNN led: "
+            + _FIRST_LARGER_RUNS
+        )
     lines += [
         "",
         verdict(
-            {
-                vs["cnn"]: first["families"][vs["cnn"]]["test_accuracy"],
-                vs["baseline"]: first["families"][vs["baseline"]]["test_accuracy"],
-            },
+            {vs["cnn"]: cnn["test_accuracy"], vs["baseline"]: base["test_accuracy"]},
             metric="test accuracy",
-            chance=first["chance"],
-            why=(
-                f"paired difference CNN − {vs['baseline']} on the same "
-                f"{first['n_test']} test images {format_ci(diff)} ({sign} 0)"
-            ),
+            chance=chance,
+            paired=(vs["cnn"], vs["baseline"], vs["difference"]),
+            paired_on=f"the same {first['n_test']} test images",
+            also={
+                fam: r["test_accuracy"]
+                for fam, r in families.items()
+                if fam not in (vs["cnn"], vs["baseline"])
+            },
+            why=why,
         ),
     ]
     lines.append("")
-    for fam, r in first["families"].items():
+    for fam, r in families.items():
+        flag = " (at chance)" if at_chance(r["test_accuracy"], chance) else ""
         comparisons.append(
-            (f"FIRST test accuracy, {fam}", r["test_accuracy"]["value"], None)
+            (f"FIRST test accuracy, {fam}{flag}", r["test_accuracy"]["value"], None)
         )
 
     return lines, comparisons

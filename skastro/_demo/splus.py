@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import DemoContext, Section, SectionResult, load_shipped, save_model_for_reload
-from ._report import format_ci, verdict
+from ._report import chance_flag, format_ci, verdict
 
 SECTION = Section(
     title="S-PLUS: magnitude pretraining -> frozen / fine-tuned star-galaxy-quasar",
@@ -227,7 +227,8 @@ def _summary(s: dict, data, pre: dict, clf: dict, fits: dict) -> str:
     rows = ["| model | accuracy | recall GALAXY / QSO / STAR |", "|---|---|---|"]
     for name, r in clf["recall"].items():
         rows.append(
-            f"| {name} | {format_ci(acc[name])} | {r.get('GALAXY', 0):.2f} / "
+            f"| {name} | {format_ci(acc[name])}{chance_flag(acc[name], chance)} | "
+            f"{r.get('GALAXY', 0):.2f} / "
             f"{r.get('QSO', 0):.2f} / {r.get('STAR', 0):.2f} |"
         )
     mae = ", ".join(f"{k} {format_ci(v)}" for k, v in pre["mae"].items())
