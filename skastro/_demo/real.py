@@ -142,8 +142,8 @@ LITERATURE = {
 #: training images for 12 epochs against the better SourceFeatures baseline,
 #: test accuracy on the 200 published test images.
 _FIRST_LARGER_RUNS = (
-    "32x32: CNN 0.700 [0.635, 0.760] vs SVM 0.570 [0.500, 0.635]; "
-    "64x64: CNN 0.670 [0.605, 0.730] vs SVM 0.605 [0.535, 0.670]"
+    "at 32x32, 0.700 [0.635, 0.760] vs SVM 0.570 [0.500, 0.635], and at "
+    "64x64, 0.670 [0.605, 0.730] vs SVM 0.605 [0.535, 0.670]"
 )
 
 
@@ -916,7 +916,7 @@ def _first_report(first: dict) -> tuple[list[str], list[tuple]]:
             f"features from the pixels and saw {first['n_train']} training "
             f"images for {first['cnn_epochs']} epochs at {st['size']}x{st['size']}, "
             "where the feature models get six measured columns; trained on all 1,758 "
-            "for 12 epochs (separate runs, in the user guide) the CNN led: "
+            "for 12 epochs (separate runs, in the user guide) the CNN led "
             + _FIRST_LARGER_RUNS
         )
     lines += [
