@@ -187,37 +187,24 @@ def make_splus_stamps(
        subset of ``n_labelled`` of them with ``labelled_class_fractions`` of
        stars, galaxies and quasars (Martinazzo et al. 2021, Table 4.2: 43.7/41.9/14.4 %).
     4. The *unlabelled pool* (``X_u``) is ``n_pool`` of the others with
-       precise magnitudes, which makes the pool brighter than the labelled
-       set (Martinazzo et al. (2021): mean r 15.9 vs 18.7). By default
-       (``pool_cut="r"``) only the r magnitude error is cut (below
-       ``pool_max_err``, 0.05 mag): the pool keeps objects undetected or
-       imprecise in other bands (their magnitudes NaN, masked by
-       :class:`~skastro.nn.MagnitudePretrainer`). This is the pool the
-       shipped magnitude pretrainers were trained on. ``pool_cut="all"`` is
-       the paper's selection (§4.2: objects with any magnitude uncertainty
-       above 0.05 removed, and none with missing magnitudes): every one of
-       the 12 bands detected with an error below ``pool_max_err``. It keeps
-       about a third of the r-cut objects, brighter ones (mostly stars), since
-       u and the blue narrow bands are the noisiest.
+       precise magnitudes (``pool_cut``, ``pool_max_err``), which makes it
+       brighter than the labelled set (Martinazzo et al. 2021: mean r 15.9 vs
+       18.7). Magnitudes of bands not cut may be NaN (undetected), masked by
+       :class:`~skastro.nn.MagnitudePretrainer`.
     5. Stamps are cut by :class:`~skastro.stamps.FITSCropper` with the 3·FWHM
        rule (``size="fwhm"``: 32×32 pixels, or 3·FWHM resampled to 32×32) and
        calibrated by :class:`~skastro.stamps.Calibrator` with each field's
        header zero points (eq. 3.2, 0.55″/pixel), then stretched with
        ``asinh(x / (2 b))``, ``b = asinh_softening`` (see below).
 
-    The stretch is our one departure from the paper, which feeds the
-    calibrated fluxes as they are: our images hold count *rates* (ADU/s), so
-    eq. 3.2 gives fluxes about a hundred times smaller than the paper's (sky
-    noise ~1e-4, bright stars ~0.2; the paper's pixels span [-0.79, 13.63]),
-    which a network initialised for inputs of order one barely sees. A fixed
-    asinh stretch (Lupton et al. 1999) with a softening of about the sky
-    noise keeps faint pixels linear and brings bright ones to ~8, and a FITS
-    → class pipeline repeats it exactly on new fields
-    (``Calibrator(stretch="asinh", asinh_softening=1e-4)``).
-
-    Three views are returned for each set: the 12 calibrated bands, the 5
-    broad bands (:data:`SPLUS_BROAD_BANDS`) and an asinh RGB composite
-    (:func:`splus_rgb_composite`, scaled on the pool).
+    The stretch is our one departure from the paper, which feeds calibrated
+    fluxes as they are: our images hold count *rates* (ADU/s), so eq. 3.2
+    gives fluxes about a hundred times smaller than the paper's (sky noise
+    ~1e-4; the paper's pixels span [-0.79, 13.63]). A fixed asinh stretch
+    (Lupton et al. 1999) with a softening of about the sky noise keeps faint
+    pixels linear and brings bright ones to ~8;
+    ``Calibrator(stretch="asinh", asinh_softening=1e-4)`` repeats it on new
+    fields.
 
     Parameters
     ----------
@@ -239,8 +226,9 @@ def make_splus_stamps(
     pool_cut : {"r", "all"}, default="r"
         Bands whose error is cut for the pool: ``"r"`` alone (the pool the
         shipped pretrainers were trained on), or ``"all"``, every one of the
-        12 bands, none of them undetected (the selection of Martinazzo et
-        al. 2021, §4.2).
+        12 bands, none undetected: the selection of Martinazzo et al. (2021,
+        §4.2), which keeps about a third of the r-cut objects, brighter and
+        mostly stars (u and the blue narrow bands are the noisiest).
     labelled_class_fractions : (float, float, float), default=(0.44, 0.42, 0.14)
         Fractions of stars, galaxies and quasars in the labelled set.
     asinh_softening : float or None, default=1e-4

@@ -9,9 +9,10 @@ per-epoch ``sky`` and ``zero_point`` used by the seed's pre-processing).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -211,6 +212,26 @@ def _last_epoch_accuracy(net: NeuralNet, X: Any, y: Any) -> float:
             out = (logits[torch.arange(len(logits)), last],)
         hits.append(out[0].argmax(dim=-1).cpu())
     return float(np.mean(torch.cat(hits).numpy() == to_numpy(y)))
+
+
+@contextlib.contextmanager
+def _held_fixed(parameters: list, renorms: list) -> Iterator[None]:
+    """Inside the block: ``parameters`` untrainable and the moving statistics
+    of the ``renorms`` (:class:`BatchRenorm` layers) not updated (momentum
+    0); both restored afterwards, even on an error."""
+    trainable = [p.requires_grad for p in parameters]
+    momenta = [m.momentum for m in renorms]
+    try:
+        for p in parameters:
+            p.requires_grad_(False)
+        for m in renorms:
+            m.momentum = 0.0
+        yield
+    finally:
+        for p, flag in zip(parameters, trainable, strict=True):
+            p.requires_grad_(flag)
+        for m, momentum in zip(renorms, momenta, strict=True):
+            m.momentum = momentum
 
 
 class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
@@ -492,7 +513,6 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
             )
         frozen = self._frozen_parameters(freeze)
         renorms = [m for m in self.module_.modules() if isinstance(m, BatchRenorm)]
-        momenta = [m.momentum for m in renorms]
         n = len(np.asarray(y))
         saved = {
             "warm_start": self.warm_start,
@@ -510,23 +530,15 @@ class SequenceRCNN(ClassifierNetMixin, NetMixin, NeuralNetClassifier):
             )
             epochs = 1
         old_iter = {k: self.__dict__[k] for k in temporary if k in self.__dict__}
-        trainable = [p.requires_grad for p in frozen]
+        keep = renorm_statistics == "keep"
         try:
-            for p in frozen:
-                p.requires_grad_(False)
-            if renorm_statistics == "keep":
-                for m in renorms:
-                    m.momentum = 0.0
-            self.set_params(warm_start=True, max_epochs=epochs, train_split=None)
-            if lr is not None:
-                self.set_params(lr=lr)
-            self.__dict__.update(temporary)
-            self.fit(X, y)
+            with _held_fixed(frozen, renorms if keep else []):
+                self.set_params(warm_start=True, max_epochs=epochs, train_split=None)
+                if lr is not None:
+                    self.set_params(lr=lr)
+                self.__dict__.update(temporary)
+                self.fit(X, y)
         finally:
-            for p, flag in zip(frozen, trainable, strict=True):
-                p.requires_grad_(flag)
-            for m, momentum in zip(renorms, momenta, strict=True):
-                m.momentum = momentum
             for k in temporary:
                 self.__dict__.pop(k, None)
             self.__dict__.update(old_iter)
