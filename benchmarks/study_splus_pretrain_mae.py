@@ -25,6 +25,14 @@ MAE and the mean target uncertainty (the catalog's magnitude error, Table
 5.2's comparison). Undetected magnitudes (NaN, only with ``r``) are left
 out of the means, as the pretrainers' masked loss leaves them out.
 
+``--mechanism`` adds, per selection, three tests of *how* each model reads
+u (``mechanism``): the u bias of stars and quasars by their true u - g
+colour; each model's response to its own u (and r) image, i.e. how far
+its u (r) prediction moves, per magnitude, when that band's stamp alone is
+made 0.3 mag brighter (1 for a model that measures the band from its image,
+0 for one that infers it from the other bands); and the slope of predicted
+against true colour (u - F378, u - g) per class.
+
 ``--model12`` and ``--model5`` measure other pretrainers (a shipped name or
 a folder written by :func:`skastro.training.export_model`), e.g. the
 continuations on the paper's pool (recipes
@@ -142,6 +150,107 @@ def measure(s: dict, net12, net5, boot: dict) -> dict:
     return out
 
 
+#: Softening of the stamps' asinh stretch (``make_splus_stamps``'s
+#: ``asinh_softening``), calibrated flux units: ``s = asinh(x / (2 b))``.
+STAMP_SOFTENING = 1e-4
+
+
+def mean_ci(values: np.ndarray, boot: dict) -> dict:
+    """Mean of ``values`` with a bootstrap interval over them (objects)."""
+    values = np.asarray(values, dtype=float)
+    rows = np.arange(len(values))
+    ci = bootstrap_ci(lambda idx, _: float(values[idx].mean()), rows, rows, **boot)
+    return {k: round(ci[k], 3) for k in ("value", "low", "high")}
+
+
+def brighten(X: np.ndarray, band: int, dmag: float) -> np.ndarray:
+    """Stamps ``X`` (asinh-stretched) with channel ``band`` made ``dmag`` brighter.
+
+    The channel's calibrated fluxes (sky noise included) are multiplied by
+    ``10 ** (0.4 dmag)`` under the stretch; the other channels are unchanged.
+    """
+    out = X.copy()
+    linear = 2.0 * STAMP_SOFTENING * np.sinh(out[:, band].astype(np.float64))
+    out[:, band] = np.arcsinh(linear * 10 ** (0.4 * dmag) / (2.0 * STAMP_SOFTENING))
+    return out
+
+
+def _slope(true: np.ndarray, pred: np.ndarray) -> float:
+    """Least-squares slope of ``pred`` on ``true``."""
+    t = true - true.mean()
+    return round(float((t * (pred - pred.mean())).sum() / (t * t).sum()), 2)
+
+
+def mechanism(s: dict, net12, net5, boot: dict, dmag: float = 0.3) -> dict:
+    """How each model reads u: bias by colour, own-image response, colour slopes.
+
+    See the module docstring (``--mechanism``). Objects with a missing u, g,
+    r or F378 magnitude are left out.
+    """
+    X12, y12 = splus_view(s["X"], s["y"], bands="12", target_scale=1.0)
+    X5, y5 = splus_view(s["X"], s["y"], bands="5", target_scale=1.0)
+    u, f378, g, r = (SPLUS_BANDS.index(b) for b in ("u", "F378", "g", "r"))
+    u5, g5, r5 = (SPLUS_BROAD_BANDS.index(b) for b in ("u", "g", "r"))
+    ok = np.isfinite(y12[:, [u, f378, g, r]]).all(axis=1)
+    cls = s["cls"][ok]
+    X12, y12, X5, y5 = X12[ok], y12[ok], X5[ok], y5[ok]
+    p12, p5 = net12.predict(X12), net5.predict(X5)
+    ug = y12[:, u] - y12[:, g]
+    out: dict = {"dmag": dmag, "bias_by_colour": {}, "response": {}, "slopes": {}}
+    bins = {"QSO": (-np.inf, 0.3, 0.6, np.inf), "STAR": (-np.inf, 0.6, np.inf)}
+    for label, edges in bins.items():
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            m = (cls == label) & (ug >= lo) & (ug < hi)
+            if m.sum() < 5:
+                continue
+            out["bias_by_colour"][f"{label} u-g in [{lo}, {hi})"] = {
+                "n": int(m.sum()),
+                "12-band": mean_ci(p12[m, u] - y12[m, u], boot),
+                "5-band": mean_ci(p5[m, u5] - y5[m, u5], boot),
+            }
+    for name, net, X, bands in (
+        ("12-band", net12, X12, (u, r)),
+        ("5-band", net5, X5, (u5, r5)),
+    ):
+        p0 = p12 if name == "12-band" else p5
+        for band_name, b in zip(("u", "r"), bands):
+            moved = (p0[:, b] - net.predict(brighten(X, b, dmag))[:, b]) / dmag
+            for label in ("STAR", "QSO"):
+                out["response"][f"{name} {band_name} {label}"] = mean_ci(
+                    moved[cls == label], boot
+                )
+    for label in ("STAR", "QSO"):
+        m = cls == label
+        out["slopes"][label] = {
+            "12-band u-F378": _slope(
+                y12[m, u] - y12[m, f378], p12[m, u] - p12[m, f378]
+            ),
+            "12-band u-g": _slope(ug[m], p12[m, u] - p12[m, g]),
+            "5-band u-g": _slope(ug[m], p5[m, u5] - p5[m, g5]),
+            "true u-F378 mean": round(float((y12[m, u] - y12[m, f378]).mean()), 2),
+            "predicted u-F378 mean (12-band)": round(
+                float((p12[m, u] - p12[m, f378]).mean()), 2
+            ),
+        }
+    return out
+
+
+def report_mechanism(m: dict) -> None:
+    print("  how the models read u (--mechanism):")
+    for key, row in m["bias_by_colour"].items():
+        print(
+            f"    u bias (predicted - true), {key} (n={row['n']}): 12-band "
+            f"{_fmt(row['12-band'], '+')}, 5-band {_fmt(row['5-band'], '+')}"
+        )
+    for key, ci in m["response"].items():
+        print(
+            f"    response of the {key} prediction to its own image "
+            f"{m['dmag']} mag brighter (1 = read from that image): {_fmt(ci)}"
+        )
+    for label, row in m["slopes"].items():
+        print(f"    {label}: slope of predicted on true colour {row}")
+
+
 def _fmt(ci: dict, sign: str = "") -> str:
     return f"{ci['value']:{sign}.3f} [{ci['low']:{sign}.3f}, {ci['high']:{sign}.3f}]"
 
@@ -190,6 +299,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--memory", default=None, help="cache folder of the sets")
     parser.add_argument("--json", default=None, help="write the figures here")
     parser.add_argument(
+        "--mechanism",
+        action="store_true",
+        help="also test how each model reads u (see the module docstring)",
+    )
+    parser.add_argument(
         "--model12",
         default="magnitude-pretrainer-splus-sim",
         help="12-band pretrainer: a shipped name or a model folder",
@@ -217,6 +331,9 @@ def main(argv: list[str] | None = None) -> dict:
         sim_cpu += time.process_time() - c0
         results[cut] = measure(s, net12, net5, boot)
         report(cut, results[cut], args.random_state)
+        if args.mechanism:
+            results[cut]["mechanism"] = mechanism(s, net12, net5, boot)
+            report_mechanism(results[cut]["mechanism"])
     cpu = time.process_time() - cpu0
     print(
         f"\nCPU time {cpu / 60:.1f} min (simulation {sim_cpu / 60:.1f}); "
