@@ -143,6 +143,7 @@ def measure(s: dict, net12, net5, boot: dict) -> dict:
             "u_mae_5band": masked_mae_ci(
                 y5[m, u5 : u5 + 1], p5[m, u5 : u5 + 1], **boot
             ),
+            "diff_5_minus_12_all": paired_ci(e5[m], e12[m], boot),
         }
         for label in labels
         for m in [s["cls"] == label]
@@ -285,7 +286,8 @@ def report(cut: str, m: dict, random_state: int) -> None:
     for label, row in m["per_class"].items():
         print(
             f"  {label} ({row['n']}): 12-band {_fmt(row['mae_12band_12'])}, "
-            f"5-band {_fmt(row['mae_5band'])}; u: 12-band "
+            f"5-band {_fmt(row['mae_5band'])} (paired 5 - 12: "
+            f"{_fmt(row['diff_5_minus_12_all'], '+')}); u: 12-band "
             f"{_fmt(row['u_mae_12band'])}, 5-band {_fmt(row['u_mae_5band'])}"
         )
 
