@@ -20,7 +20,8 @@ random_state=--test-state)``:
 The network is the recipes' (:func:`skastro.training.martinazzo_pretrainer`:
 quarter-width VGG16, dense 1024, VGG initialisation, batches of 32, masked
 mean absolute error on magnitudes / 35, Adam), trained from scratch
-(``--bands``, ``--lr``, default the recipe's 3e-4) or continued from a
+(``--bands``, ``--lr``, default the recipe's 3e-4; ``--width``, default
+the recipe's 0.25) or continued from a
 trained model (``--init``: a shipped name or an exported folder). Two
 departures from the paper, for diagnosis only: ``--loss mse`` (squared
 error) and ``--oversample-blue K`` (objects with u - g < 0.6 drawn K + 1
@@ -64,7 +65,11 @@ from skastro.training import martinazzo_pretrainer, splus_view  # noqa: E402
 from skastro.training._stream import read_arrays  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from study_splus_pretrain_mae import brighten, pool_set  # noqa: E402
+from study_splus_pretrain_mae import (  # noqa: E402
+    STAMP_SOFTENING,
+    brighten,
+    pool_set,
+)
 
 #: Magnitude by which the u stamp alone is brightened for the response.
 DMAG = 0.3
@@ -129,8 +134,6 @@ def evaluate(module, X, y, cls, probe, scale) -> str:
 def aperture_u(X: np.ndarray, radius: float = 6.0) -> np.ndarray:
     """u magnitude (plus a constant) of a ``radius``-pixel aperture on the u
     stamp (channel 0), undoing the asinh stretch."""
-    from study_splus_pretrain_mae import STAMP_SOFTENING
-
     linear = 2.0 * STAMP_SOFTENING * np.sinh(X[:, 0].astype(np.float64))
     h, w = X.shape[-2:]
     yy, xx = np.mgrid[:h, :w]
@@ -183,6 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bands", default="12", choices=["12", "5"])
     parser.add_argument("--init", default=None, help="continue this model")
     parser.add_argument("--lr", type=float, default=None, help="default: recipe's")
+    parser.add_argument(
+        "--width", type=float, default=None, help="filter multiplier (scratch)"
+    )
     parser.add_argument("--passes", type=int, default=12)
     parser.add_argument("--every", type=int, default=2)
     parser.add_argument("--loss", default="mae", choices=["mae", "mse"])
@@ -213,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
         module = VGG16StampNet(
             n,
             n,
-            width=recipe["module__width"],
+            width=recipe["module__width"] if args.width is None else args.width,
             n_hidden=recipe["module__n_hidden"],
             init=recipe["module__init"],
         )
@@ -230,7 +236,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     counts = {str(c): int((cls == c).sum()) for c in np.unique(cls)}
     print(
-        f"{bands}-band network, {'from ' + args.init if args.init else 'from scratch'}"
+        f"{bands}-band network (width {module.backbone.features[0].out_channels / 64}), "
+        f"{'from ' + args.init if args.init else 'from scratch'}"
         f", Adam lr {lr}, loss {args.loss}, batch {recipe['batch_size']}, "
         f"{len(X)} pool stamps, oversample blue x{args.oversample_blue}; test: "
         f"{len(yt)} objects of make_splus_stamps(pool_cut='all', "
