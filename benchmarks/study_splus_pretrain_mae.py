@@ -229,6 +229,8 @@ def mechanism(s: dict, net12, net5, boot: dict, dmag: float = 0.3) -> dict:
             "12-band u-g": _slope(ug[m], p12[m, u] - p12[m, g]),
             "5-band u-g": _slope(ug[m], p5[m, u5] - p5[m, g5]),
             "true u-F378 mean": round(float((y12[m, u] - y12[m, f378]).mean()), 2),
+            "true u-F378 sd": round(float((y12[m, u] - y12[m, f378]).std()), 2),
+            "true u-g sd": round(float(ug[m].std()), 2),
             "predicted u-F378 mean (12-band)": round(
                 float((p12[m, u] - p12[m, f378]).mean()), 2
             ),
