@@ -13,7 +13,8 @@ its training set; over ``--trials`` draws of the fine-tuning sequences.
 Printed (and written to ``--out`` as JSON): each average recall with its 95%
 interval (Student t over the trials; bootstrap over sequences for the
 in-domain and shifted sets), the gap (in-domain minus shifted, before
-adaptation) and the recovered fraction ``(after - before) / gap`` per trial.
+adaptation), the recovered fraction ``(after - before) / gap`` per trial
+and each class's recall per model.
 
 The fine-tuning settings were chosen on a separate draw (sets of
 ``random_state`` 7-10, trial 0 each, 30 test sequences per class), never on
@@ -88,6 +89,15 @@ def main(argv: list[str] | None = None) -> dict:
     print(out["protocol"])
     for name, r in out["average_recall"].items():
         print(f"{name:18s} {r['mean']:.3f} [{r['low']}, {r['high']}] {r['trials']}")
+    recalls = out["class_recall"]
+    for name, by_class in [
+        *((f"{m} in-domain", r) for m, r in recalls["in_domain"].items()),
+        *((m, r) for m, r in recalls.items() if m != "in_domain"),
+    ]:
+        print(
+            f"{name:18s} recall "
+            + " ".join(f"{c} {v:.2f}" for c, v in by_class.items())
+        )
     for model in ("rcnn", "forest"):
         ind, gap = out["in_domain"][model], out["gap"][model]
         frac = out["recovered_fraction"][model]

@@ -599,8 +599,13 @@ def evaluate_sequence_rcnn(
     return out
 
 
+def _class_recalls(y_true, y_pred, labels) -> list[float]:
+    """Recall of each class in ``labels``, in that order."""
+    return [float(np.mean(y_pred[y_true == c] == c)) for c in labels]
+
+
 def _average_recall(y_true, y_pred, labels) -> float:
-    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in labels]))
+    return float(np.mean(_class_recalls(y_true, y_pred, labels)))
 
 
 def _average_recall_draws(y_true, y_pred, labels, rng, n_resamples: int):
@@ -726,8 +731,9 @@ def _shifted_domain_protocol(
 
 def _shifted_domain_trial(
     net, forest, sim, real, before, labels, *, rng, n_fine_tune, fit_params, net_params
-) -> dict[str, float]:
-    """One trial of :func:`hits_shifted_domain`: adapt both models, score the rest."""
+) -> dict[str, list[float]]:
+    """One trial of :func:`hits_shifted_domain`: adapt both models, score the
+    rest; the recall of each class in ``labels`` per model."""
     from sklearn.base import clone
 
     X_rf, y_rf, F_rf = sim
@@ -751,7 +757,21 @@ def _shifted_domain_trial(
         "rcnn_fine_tuned": tuned.predict(Xr[rest]),
         "forest_augmented": augmented.predict(F_real[rest]),
     }
-    return {k: _average_recall(yr[rest], p, labels) for k, p in preds.items()}
+    return {k: _class_recalls(yr[rest], p, labels) for k, p in preds.items()}
+
+
+def _class_recall_table(per_class) -> dict[str, Any]:
+    """``{model: {class: recall}}`` (rounded) of :func:`hits_shifted_domain`,
+    nested one level deeper under ``"in_domain"``."""
+
+    def named(recalls):
+        values = np.round(np.asarray(recalls, dtype=float), 4).tolist()
+        return dict(zip(HITS_REAL_CLASSES, values, strict=True))
+
+    return {
+        k: {m: named(r) for m, r in v.items()} if isinstance(v, dict) else named(v)
+        for k, v in per_class.items()
+    }
 
 
 def _shifted_domain_recovery(trials, sim, real, labels, boot) -> dict[str, Any]:
@@ -857,7 +877,11 @@ def hits_shifted_domain(
         sequences) and ``gap`` per model (``"rcnn"``, ``"forest"``) with
         95% bootstrap intervals (resampled within classes), ``gap`` also
         per trial; ``recovered_fraction`` per model as ``average_recall``;
-        ``protocol``, ``definition`` and ``fine_tune`` (the settings).
+        ``class_recall``: the recall of each of the five classes per model,
+        averaged over the trials (each on its test sequences), and under
+        ``"in_domain"`` per model (``"rcnn"``, ``"forest"``) on the
+        in-domain set; ``protocol``, ``definition`` and ``fine_tune`` (the
+        settings).
 
     Examples
     --------
@@ -890,7 +914,11 @@ def hits_shifted_domain(
         )
         for t in range(n_trials)
     ]  # fmt: skip
-    trials = {k: [run[k] for run in runs] for k in runs[0]}
+    trials = {k: [float(np.mean(run[k])) for run in runs] for k in runs[0]}
+    per_class = {
+        "in_domain": {k: _class_recalls(ys, p, labels) for k, p in in_pred.items()},
+        **{k: np.mean([run[k] for run in runs], axis=0) for k in runs[0]},
+    }
     boot = {"n_resamples": n_resamples, "random_state": rs}
     return {
         **_shifted_domain_protocol(
@@ -899,6 +927,7 @@ def hits_shifted_domain(
              "replay": f"{forest_per_class} simulated sequences per class"},
         ),
         "average_recall": {k: _over_trials(v) for k, v in trials.items()},
+        "class_recall": _class_recall_table(per_class),
         **_shifted_domain_recovery(trials, (ys, in_pred), (yr, before), labels, boot),
     }  # fmt: skip
 

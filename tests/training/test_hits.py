@@ -118,6 +118,19 @@ def test_evaluate_sequence_rcnn_runs_the_protocol(tmp_path):
         "rcnn_fine_tuned",
         "forest_augmented",
     }
+    # per-class recalls of the five real classes, whose mean is the trial's
+    # average recall (one trial)
+    recalls = shifted["class_recall"]
+    assert set(recalls) == {*shifted["average_recall"], "in_domain"}
+    assert set(recalls["in_domain"]) == {"rcnn", "forest"}
+    for model, by_class in recalls.items():
+        if model == "in_domain":
+            continue
+        assert list(by_class) == ["SN", "RRL", "EB", "NV", "AST"]
+        assert np.mean(list(by_class.values())) == pytest.approx(
+            shifted["average_recall"][model]["mean"], abs=1e-3
+        )
+    assert recalls["in_domain"]["rcnn"]["SN"] in (0.0, 0.5, 1.0)
 
 
 def test_default_valid_acc_is_the_accuracy_after_the_last_epoch():
