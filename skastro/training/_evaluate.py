@@ -760,17 +760,18 @@ def _shifted_domain_trial(
     return {k: _class_recalls(yr[rest], p, labels) for k, p in preds.items()}
 
 
-def _class_recall_table(per_class) -> dict[str, Any]:
-    """``{model: {class: recall}}`` (rounded) of :func:`hits_shifted_domain`,
-    nested one level deeper under ``"in_domain"``."""
+def _class_recall_table(runs, in_domain) -> dict[str, Any]:
+    """``class_recall`` of :func:`hits_shifted_domain`: ``{model: {class:
+    recall}}`` (rounded), each model's per-trial recalls (``runs``)
+    averaged, and ``in_domain`` (``{model: recalls}``) under ``"in_domain"``."""
 
     def named(recalls):
         values = np.round(np.asarray(recalls, dtype=float), 4).tolist()
         return dict(zip(HITS_REAL_CLASSES, values, strict=True))
 
     return {
-        k: {m: named(r) for m, r in v.items()} if isinstance(v, dict) else named(v)
-        for k, v in per_class.items()
+        "in_domain": {model: named(r) for model, r in in_domain.items()},
+        **{k: named(np.mean([run[k] for run in runs], axis=0)) for k in runs[0]},
     }
 
 
@@ -915,10 +916,7 @@ def hits_shifted_domain(
         for t in range(n_trials)
     ]  # fmt: skip
     trials = {k: [float(np.mean(run[k])) for run in runs] for k in runs[0]}
-    per_class = {
-        "in_domain": {k: _class_recalls(ys, p, labels) for k, p in in_pred.items()},
-        **{k: np.mean([run[k] for run in runs], axis=0) for k in runs[0]},
-    }
+    in_recalls = {k: _class_recalls(ys, p, labels) for k, p in in_pred.items()}
     boot = {"n_resamples": n_resamples, "random_state": rs}
     return {
         **_shifted_domain_protocol(
@@ -927,7 +925,7 @@ def hits_shifted_domain(
              "replay": f"{forest_per_class} simulated sequences per class"},
         ),
         "average_recall": {k: _over_trials(v) for k, v in trials.items()},
-        "class_recall": _class_recall_table(per_class),
+        "class_recall": _class_recall_table(runs, in_recalls),
         **_shifted_domain_recovery(trials, (ys, in_pred), (yr, before), labels, boot),
     }  # fmt: skip
 
