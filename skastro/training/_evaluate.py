@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -599,8 +600,13 @@ def evaluate_sequence_rcnn(
     return out
 
 
+def _class_recalls(y_true, y_pred, labels) -> list[float]:
+    """Recall of each class in ``labels``, in that order."""
+    return [float(np.mean(y_pred[y_true == c] == c)) for c in labels]
+
+
 def _average_recall(y_true, y_pred, labels) -> float:
-    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in labels]))
+    return float(np.mean(_class_recalls(y_true, y_pred, labels)))
 
 
 def _average_recall_draws(y_true, y_pred, labels, rng, n_resamples: int):
@@ -710,9 +716,12 @@ def _shifted_domain_protocol(
         f"hits_protocol_set({n_per_class} of {list(HITS_REAL_CLASSES)}, "
         f"domain='real', random_state={rs + 2}); in-domain "
         f"hits_protocol_set({n_per_class - n_fine_tune} of the same classes, "
-        f"random_state={rs + 3}); forest and replay hits_protocol_set("
-        f"{forest_per_class}, random_state={rs + 1}); {n_fine_tune} per class "
-        f"to fine-tune, {settings['n_iterations']} batches of {settings['batch_size']}"
+        f"random_state={rs + 3}); forest"
+        + (" and replay" if settings["replay"] != "none" else "")
+        + f" hits_protocol_set({forest_per_class}, random_state={rs + 1}); "
+        f"{n_fine_tune} per class to fine-tune, {settings['n_iterations']} "
+        f"batches of {settings['batch_size']}"
+        + ("" if settings["replay"] != "none" else " without replay")
         + (f" ({options})" if options else "")
         + f"; {n_trials} trials"
     )
@@ -725,9 +734,21 @@ def _shifted_domain_protocol(
 
 
 def _shifted_domain_trial(
-    net, forest, sim, real, before, labels, *, rng, n_fine_tune, fit_params, net_params
-) -> dict[str, float]:
-    """One trial of :func:`hits_shifted_domain`: adapt both models, score the rest."""
+    net,
+    forest,
+    sim,
+    real,
+    before,
+    labels,
+    *,
+    rng,
+    n_fine_tune,
+    fit_params,
+    net_params,
+    replay=True,
+) -> dict[str, list[float]]:
+    """One trial of :func:`hits_shifted_domain`: adapt both models, score the
+    rest; the recall of each class in ``labels`` per model."""
     from sklearn.base import clone
 
     X_rf, y_rf, F_rf = sim
@@ -740,7 +761,9 @@ def _shifted_domain_trial(
     )
     rest = np.setdiff1d(np.arange(len(yr)), ft)
     tuned = copy.deepcopy(net).set_params(**net_params)
-    tuned.fine_tune(Xr[ft], yr[ft], replay=(X_rf, y_rf), **fit_params)
+    tuned.fine_tune(
+        Xr[ft], yr[ft], replay=(X_rf, y_rf) if replay else None, **fit_params
+    )
     augmented = clone(forest[-1]).fit(
         np.vstack([F_rf, np.repeat(F_real[ft], 100, axis=0)]),
         np.concatenate([y_rf, np.repeat(yr[ft], 100)]),
@@ -751,7 +774,22 @@ def _shifted_domain_trial(
         "rcnn_fine_tuned": tuned.predict(Xr[rest]),
         "forest_augmented": augmented.predict(F_real[rest]),
     }
-    return {k: _average_recall(yr[rest], p, labels) for k, p in preds.items()}
+    return {k: _class_recalls(yr[rest], p, labels) for k, p in preds.items()}
+
+
+def _class_recall_table(runs, in_domain) -> dict[str, Any]:
+    """``class_recall`` of :func:`hits_shifted_domain`: ``{model: {class:
+    recall}}`` (rounded), each model's per-trial recalls (``runs``)
+    averaged, and ``in_domain`` (``{model: recalls}``) under ``"in_domain"``."""
+
+    def named(recalls):
+        values = np.round(np.asarray(recalls, dtype=float), 4).tolist()
+        return dict(zip(HITS_REAL_CLASSES, values, strict=True))
+
+    return {
+        "in_domain": {model: named(r) for model, r in in_domain.items()},
+        **{k: named(np.mean([run[k] for run in runs], axis=0)) for k in runs[0]},
+    }
 
 
 def _shifted_domain_recovery(trials, sim, real, labels, boot) -> dict[str, Any]:
@@ -843,6 +881,9 @@ def hits_shifted_domain(
     fine_tune_params : dict, optional
         Further arguments of :meth:`~skastro.nn.SequenceRCNN.fine_tune`:
         ``lr``, ``freeze``, ``replay_fraction``, ``renorm_statistics``.
+        ``replay_fraction=0`` fine-tunes on the shifted sequences alone,
+        without replay (the paper's protocol); otherwise the forest's
+        training set is replayed.
     random_state : int, default=2024
     n_resamples : int, default=1000
         Bootstrap resamples of the intervals over sequences.
@@ -857,7 +898,11 @@ def hits_shifted_domain(
         sequences) and ``gap`` per model (``"rcnn"``, ``"forest"``) with
         95% bootstrap intervals (resampled within classes), ``gap`` also
         per trial; ``recovered_fraction`` per model as ``average_recall``;
-        ``protocol``, ``definition`` and ``fine_tune`` (the settings).
+        ``class_recall``: the recall of each of the five classes per model,
+        averaged over the trials (each on its test sequences), and under
+        ``"in_domain"`` per model (``"rcnn"``, ``"forest"``) on the
+        in-domain set; ``protocol``, ``definition`` and ``fine_tune`` (the
+        settings).
 
     Examples
     --------
@@ -873,6 +918,15 @@ def hits_shifted_domain(
         raise ValueError(
             f"fine_tune_params takes {list(_FINE_TUNE_OPTIONS)}; got {unknown}."
         )
+    fraction = options.get("replay_fraction", 0.75)
+    if not isinstance(fraction, Real) or not 0.0 <= float(fraction) < 1.0:
+        raise ValueError(
+            "fine_tune_params['replay_fraction'] must be a float in [0, 1) (0: no "
+            f"replay); got {fraction!r}."
+        )
+    replay = float(fraction) > 0.0
+    if not replay:
+        del options["replay_fraction"]
     rs = int(random_state)
     forest, sim, real, (Xs, ys, F_sim) = _shifted_domain_sets(
         n_per_class, forest_per_class, n_fine_tune, rs
@@ -885,20 +939,23 @@ def hits_shifted_domain(
         _shifted_domain_trial(
             net, forest, sim, real, before, labels,
             rng=np.random.default_rng([rs, t]), n_fine_tune=n_fine_tune,
-            fit_params=fit_params,
+            fit_params=fit_params, replay=replay,
             net_params={"batch_size": fine_tune_batch, "random_state": t},
         )
         for t in range(n_trials)
     ]  # fmt: skip
-    trials = {k: [run[k] for run in runs] for k in runs[0]}
+    trials = {k: [float(np.mean(run[k])) for run in runs] for k in runs[0]}
+    in_recalls = {k: _class_recalls(ys, p, labels) for k, p in in_pred.items()}
     boot = {"n_resamples": n_resamples, "random_state": rs}
     return {
         **_shifted_domain_protocol(
             n_per_class, forest_per_class, n_fine_tune, n_trials, rs,
             {**fit_params, "batch_size": fine_tune_batch,
-             "replay": f"{forest_per_class} simulated sequences per class"},
+             "replay": f"{forest_per_class} simulated sequences per class"
+             if replay else "none"},
         ),
         "average_recall": {k: _over_trials(v) for k, v in trials.items()},
+        "class_recall": _class_recall_table(runs, in_recalls),
         **_shifted_domain_recovery(trials, (ys, in_pred), (yr, before), labels, boot),
     }  # fmt: skip
 

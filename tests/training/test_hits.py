@@ -118,6 +118,42 @@ def test_evaluate_sequence_rcnn_runs_the_protocol(tmp_path):
         "rcnn_fine_tuned",
         "forest_augmented",
     }
+    # per-class recalls of the five real classes, whose mean is the trial's
+    # average recall (one trial)
+    recalls = shifted["class_recall"]
+    assert set(recalls) == {*shifted["average_recall"], "in_domain"}
+    assert set(recalls["in_domain"]) == {"rcnn", "forest"}
+    for model, by_class in recalls.items():
+        if model == "in_domain":
+            continue
+        assert list(by_class) == ["SN", "RRL", "EB", "NV", "AST"]
+        assert np.mean(list(by_class.values())) == pytest.approx(
+            shifted["average_recall"][model]["mean"], abs=1e-3
+        )
+    assert recalls["in_domain"]["rcnn"]["SN"] in (0.0, 0.5, 1.0)
+    # replay_fraction=0: fine-tuning on the shifted sequences alone (the
+    # paper's protocol)
+    alone = hits_shifted_domain(
+        net,
+        n_per_class=3,
+        forest_per_class=3,
+        n_trials=1,
+        n_fine_tune=1,
+        fine_tune_iterations=2,
+        fine_tune_batch=4,
+        fine_tune_params={"replay_fraction": 0},
+    )
+    assert alone["fine_tune"]["replay"] == "none"
+    assert "without replay" in alone["protocol"]
+
+
+@pytest.mark.parametrize("fraction", [1.0, -0.1, "half"])
+def test_hits_shifted_domain_rejects_a_bad_replay_fraction(fraction):
+    # checked before any sequence is simulated or the network is used
+    with pytest.raises(
+        ValueError, match=r"replay_fraction'\] must be a float in \[0, 1\)"
+    ):
+        hits_shifted_domain(None, fine_tune_params={"replay_fraction": fraction})
 
 
 def test_default_valid_acc_is_the_accuracy_after_the_last_epoch():
