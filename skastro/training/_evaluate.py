@@ -821,6 +821,27 @@ def _shifted_domain_recovery(trials, sim, real, labels, boot) -> dict[str, Any]:
     }
 
 
+def _fine_tune_options(fine_tune_params: dict | None) -> tuple[dict, bool]:
+    """Checked ``fine_tune_params`` of :func:`hits_shifted_domain` and whether
+    the forest's training set is replayed (``replay_fraction > 0``)."""
+    options = dict(fine_tune_params or {})
+    unknown = sorted(set(options) - set(_FINE_TUNE_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"fine_tune_params takes {list(_FINE_TUNE_OPTIONS)}; got {unknown}."
+        )
+    fraction = options.get("replay_fraction", 0.75)
+    if not isinstance(fraction, Real) or not 0.0 <= float(fraction) < 1.0:
+        raise ValueError(
+            "fine_tune_params['replay_fraction'] must be a float in [0, 1) (0: no "
+            f"replay); got {fraction!r}."
+        )
+    replay = float(fraction) > 0.0
+    if not replay:
+        del options["replay_fraction"]
+    return options, replay
+
+
 def hits_shifted_domain(
     net,
     *,
@@ -891,42 +912,25 @@ def hits_shifted_domain(
     Returns
     -------
     metrics : dict
-        ``average_recall`` per model (``"rcnn"``, ``"forest"``,
-        ``"rcnn_fine_tuned"``, ``"forest_augmented"``): ``mean``, ``sd``,
-        95% Student-t ``low``/``high`` over trials and the ``trials``;
-        ``in_domain``, ``shifted`` (before adaptation, all shifted
-        sequences) and ``gap`` per model (``"rcnn"``, ``"forest"``) with
-        95% bootstrap intervals (resampled within classes), ``gap`` also
-        per trial; ``recovered_fraction`` per model as ``average_recall``;
-        ``class_recall``: the recall of each of the five classes per model,
-        averaged over the trials (each on its test sequences), and under
-        ``"in_domain"`` per model (``"rcnn"``, ``"forest"``) on the
-        in-domain set; ``protocol``, ``definition`` and ``fine_tune`` (the
-        settings).
+        ``average_recall`` per model (``"rcnn"``, ``"forest"``, ``"rcnn_fine_tuned"``,
+        ``"forest_augmented"``): ``mean``, ``sd``, 95% Student-t ``low``/``high``
+        over trials and the ``trials``; ``in_domain``, ``shifted`` (before
+        adaptation, all shifted sequences) and ``gap`` per model (``"rcnn"``,
+        ``"forest"``) with 95% bootstrap intervals (resampled within classes),
+        ``gap`` also per trial; ``recovered_fraction`` per model as
+        ``average_recall``; ``class_recall``: each of the five classes' recall per
+        model, averaged over the trials (each on its test sequences), and under
+        ``"in_domain"`` per model on the in-domain set; ``protocol``,
+        ``definition`` and ``fine_tune`` (the settings).
 
     Examples
     --------
     >>> from skastro.models import load_pretrained  # doctest: +SKIP
     >>> hits_shifted_domain(load_pretrained("sequence-rcnn-hits-sim"))  # doctest: +SKIP
     """
-
     from ..datasets import HITS_CLASSES
 
-    options = dict(fine_tune_params or {})
-    unknown = sorted(set(options) - set(_FINE_TUNE_OPTIONS))
-    if unknown:
-        raise ValueError(
-            f"fine_tune_params takes {list(_FINE_TUNE_OPTIONS)}; got {unknown}."
-        )
-    fraction = options.get("replay_fraction", 0.75)
-    if not isinstance(fraction, Real) or not 0.0 <= float(fraction) < 1.0:
-        raise ValueError(
-            "fine_tune_params['replay_fraction'] must be a float in [0, 1) (0: no "
-            f"replay); got {fraction!r}."
-        )
-    replay = float(fraction) > 0.0
-    if not replay:
-        del options["replay_fraction"]
+    options, replay = _fine_tune_options(fine_tune_params)
     rs = int(random_state)
     forest, sim, real, (Xs, ys, F_sim) = _shifted_domain_sets(
         n_per_class, forest_per_class, n_fine_tune, rs
