@@ -103,15 +103,15 @@ def test_evaluate_sequence_rcnn_runs_the_protocol(tmp_path):
     assert set(out["accuracy_by_epochs_seen"]["forest"]) == {"3", "22"}
     assert set(out["rcnn"]["recall"]) == {"SN", "RRL", "CEP", "EB", "NV", "GAL", "AST"}
     assert -1 <= out["rcnn_minus_forest"]["value"] <= 1
-    shifted = hits_shifted_domain(
-        net,
-        n_per_class=3,
-        forest_per_class=3,
-        n_trials=1,
-        n_fine_tune=1,
-        fine_tune_iterations=2,
-        fine_tune_batch=4,
-    )
+    small = {
+        "n_per_class": 3,
+        "forest_per_class": 3,
+        "n_trials": 1,
+        "n_fine_tune": 1,
+        "fine_tune_iterations": 2,
+        "fine_tune_batch": 4,
+    }
+    shifted = hits_shifted_domain(net, **small)
     assert set(shifted["average_recall"]) == {
         "rcnn",
         "forest",
@@ -133,16 +133,7 @@ def test_evaluate_sequence_rcnn_runs_the_protocol(tmp_path):
     assert recalls["in_domain"]["rcnn"]["SN"] in (0.0, 0.5, 1.0)
     # replay_fraction=0: fine-tuning on the shifted sequences alone (the
     # paper's protocol)
-    alone = hits_shifted_domain(
-        net,
-        n_per_class=3,
-        forest_per_class=3,
-        n_trials=1,
-        n_fine_tune=1,
-        fine_tune_iterations=2,
-        fine_tune_batch=4,
-        fine_tune_params={"replay_fraction": 0},
-    )
+    alone = hits_shifted_domain(net, **small, fine_tune_params={"replay_fraction": 0})
     assert alone["fine_tune"]["replay"] == "none"
     assert "without replay" in alone["protocol"]
 
